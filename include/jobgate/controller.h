@@ -1,0 +1,167 @@
+// The controller: Read -> Gate -> Lock -> Execute -> Commit (DESIGN.md).
+// It is split into steps (Acquire, Heartbeat, Commit) so that the process
+// runner, the library convenience Run(), the scheduler and the deterministic
+// simulation can each drive the Execute step their own way.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "jobgate/clock.h"
+#include "jobgate/job.h"
+#include "jobgate/status.h"
+#include "jobgate/store.h"
+
+namespace jobgate {
+
+enum class SkipReason { kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace };
+const char* SkipReasonName(SkipReason r);  // "running", ... ; "" for kNone
+
+// Per-invocation overrides of the job's definition (CLI flags).
+struct RunOverrides {
+  std::optional<int64_t> cooldown_ms;
+  std::optional<int64_t> timeout_ms;
+  std::optional<int64_t> lease_ms;
+  std::optional<int64_t> max_clock_skew_ms;
+};
+
+// One invocation's request.
+struct RunRequest {
+  std::string job;
+  std::string request_id;           // idempotency key; empty = none
+  std::optional<EpochMs> slot;      // schedule slot this invocation claims
+  std::string holder;               // who we are, for people (host:pid, ...)
+  RunOverrides overrides;
+};
+
+// What the controller reports for an invocation (the --json outcome).
+struct Outcome {
+  std::string job;
+  RunOutcomeKind kind = RunOutcomeKind::kSkipped;
+  SkipReason reason = SkipReason::kNone;
+  std::string run_id;
+  int64_t fence = 0;
+  EpochMs slot = 0;
+  int64_t duration_ms = 0;
+  int64_t exit_code = 0;
+  EpochMs next_allowed_run = 0;
+  int64_t store_reads = 0;
+  int64_t store_writes = 0;
+  std::string error;                // message for kError / failures
+  std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
+};
+
+// A lease this invocation holds. Passed back to Heartbeat and Commit.
+struct Lease {
+  std::string job;
+  std::string run_id;
+  std::string holder;
+  int64_t fence = 0;
+  EpochMs slot = 0;
+  EpochMs started_ms = 0;
+  EpochMs lease_until = 0;          // as last written
+  int64_t lease_ms = 0;
+  int64_t timeout_ms = 0;
+  int64_t kill_grace_ms = 0;
+  std::string request_id;
+  int64_t request_version = 0;      // version of our INPROGRESS request record
+  JobState last_written;            // the state item as we last wrote it (version included)
+  JobDefinition def;                // effective definition (overrides applied)
+};
+
+// What the workload did.
+struct WorkResult {
+  enum class Kind { kSucceeded, kFailed, kTimedOut };
+  Kind kind = Kind::kSucceeded;
+  int64_t exit_code = 0;
+  std::string error;                // stderr tail or message; cleaned to UTF-8, 1 KiB
+};
+
+// The result of the Read-Gate-Lock step: either we hold a lease, or the
+// invocation is over (skipped, or an error) and `outcome` says why.
+struct Acquisition {
+  std::optional<Lease> lease;
+  Outcome outcome;                  // filled in either case (counts, job, ...)
+};
+
+enum class HeartbeatResult { kExtended, kLost };
+
+// Source of randomness (backoff jitter, run ids); injected for determinism.
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint64_t Next() = 0;
+};
+
+// A seeded PRNG (std::mt19937_64); thread-compatible.
+class SeededRandom final : public Random {
+ public:
+  explicit SeededRandom(uint64_t seed) : gen_(seed) {}
+  uint64_t Next() override { return gen_(); }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+// Seeded from the OS (std::random_device) once.
+std::unique_ptr<Random> MakeOsRandom();
+
+struct ControllerOptions {
+  int cas_attempts = 8;             // re-read/re-decide rounds before giving up with lost_race
+  int store_error_attempts = 3;     // attempts for a write that failed with kUnavailable
+};
+
+// Thread-compatible; one Controller per invocation thread. Holds no state
+// another invocation needs: everything is read from and written to Store.
+class Controller {
+ public:
+  Controller(Store& store, Clock& clock, Random& random, ControllerOptions opts = {});
+
+  // Read, Gate, Lock.
+  Result<Acquisition> Acquire(const RunRequest& req);
+  // Extends the lease (lease_until = now + lease). kLost when another owner
+  // holds the job now: the caller must stop the workload.
+  Result<HeartbeatResult> Heartbeat(Lease& lease);
+  // Commit: moves the job back to IDLE (or PAUSED) with counters. A lease
+  // that was lost yields kind kLeaseLost and counts nothing.
+  Result<Outcome> Commit(Lease& lease, const WorkResult& work);
+
+  // Library convenience: Acquire, run `work` on this thread while a
+  // heartbeat thread extends the lease, Commit. `work` gets the lease and a
+  // flag that turns true when the lease is lost (stop as soon as you can).
+  using Work = std::function<WorkResult(const Lease&, const std::atomic<bool>& lease_lost)>;
+  Result<Outcome> Run(const RunRequest& req, const Work& work);
+
+  // Operator transitions (DESIGN.md table). kNotFound for an unknown job.
+  Status Pause(const std::string& job, const std::string& reason);
+  Status Resume(const std::string& job);
+  Status Trigger(const std::string& job);
+  Status Unlock(const std::string& job);
+
+  // The effective definition of a job: the stored one, or defaults.
+  Result<JobDefinition> EffectiveDefinition(const std::string& job, const RunOverrides& o);
+
+  int64_t reads() const { return reads_; }
+  int64_t writes() const { return writes_; }
+
+ private:
+  Store& store_;
+  Clock& clock_;
+  Random& random_;
+  ControllerOptions opts_;
+  int64_t reads_ = 0;
+  int64_t writes_ = 0;
+};
+
+// Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^(n-1))].
+int64_t BackoffMs(int64_t consecutive_failures, int64_t base_ms, int64_t cap_ms, Random& random);
+
+// A new run id (time-ordered, unique per invocation).
+std::string NewRunId(Clock& clock, Random& random);
+
+}  // namespace jobgate

@@ -1,0 +1,78 @@
+// The store contract (DESIGN.md "Store contract"): one small interface that
+// every backend implements with the same semantics, checked by one
+// conformance suite (tests/store/conformance.h).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobgate/clock.h"
+#include "jobgate/job.h"
+#include "jobgate/status.h"
+
+namespace jobgate {
+
+// The result of a conditional write that reached the store. Losing the
+// condition is an outcome, not an error. A write that returns an error
+// Status (kUnavailable) may or may not have been applied: callers re-read.
+enum class WriteOutcome { kApplied, kConditionFailed };
+
+// Thread-compatible: one Store per thread, or external locking. Every read
+// is strongly consistent (sees every write that returned kApplied).
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates tables / schema. Idempotent; never touches existing data.
+  virtual Status Init() = 0;
+
+  // --- job state ---
+  // nullopt when the job has no state item.
+  virtual Result<std::optional<JobState>> ReadState(const std::string& job) = 0;
+  // Writes `state` only if the job has no state item.
+  virtual Result<WriteOutcome> CreateState(const JobState& state) = 0;
+  // Writes `state` (whose version must be expected_version + 1) only if the
+  // stored item's version is `expected_version`. Version 0 also matches an
+  // item that has no version attribute.
+  virtual Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) = 0;
+  // Names of jobs whose DueAt() <= now_ms, at most `limit`, soonest first.
+  // Costs O(due jobs), not O(all jobs).
+  virtual Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) = 0;
+  // Every state item, by job name (for `status`).
+  virtual Result<std::vector<JobState>> ListStates() = 0;
+
+  // --- definitions ---
+  virtual Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) = 0;
+  virtual Status PutDefinition(const JobDefinition& def) = 0;  // create or replace
+  virtual Result<std::vector<JobDefinition>> ListDefinitions() = 0;
+
+  // --- run records ---
+  virtual Status AppendRun(const RunRecord& run) = 0;
+  // Newest first, at most `limit`.
+  virtual Result<std::vector<RunRecord>> ListRuns(const std::string& job, size_t limit) = 0;
+  // Deletes all but the newest `keep` run records of the job.
+  virtual Status TrimRuns(const std::string& job, size_t keep) = 0;
+
+  // --- request (idempotency) records ---
+  // nullopt when absent or expired (expires_at_ms <= now_ms).
+  virtual Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
+                                                           EpochMs now_ms) = 0;
+  // Only if absent or expired (an expired record counts as absent).
+  virtual Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) = 0;
+  // Only if the stored record's version is `expected_version`.
+  virtual Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) = 0;
+  // Deletes request records expired at now_ms; returns how many.
+  virtual Result<int64_t> ExpireRequests(EpochMs now_ms) = 0;
+};
+
+// Opens a store from a URL: "memory:", "sqlite:PATH", later "postgres://…"
+// and "dynamodb://TABLE?…". kInvalidArgument for a malformed URL or unknown
+// scheme, kUnavailable when the backend cannot be opened or reached.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// The URL used when neither --store nor JOBGATE_STORE says one.
+inline constexpr const char* kDefaultStoreUrl = "sqlite:jobgate.db";
+
+}  // namespace jobgate
