@@ -150,6 +150,16 @@ class Controller {
   int64_t writes() const { return writes_; }
 
  private:
+  using Mutation = std::function<Status(std::optional<JobState>&, EpochMs now, std::optional<RunRecord>& history)>;
+  static constexpr int64_t kTrimEvery = 16;  // trim run history every N runs
+
+  Outcome NewOutcome(const RunRequest& req) const;
+  Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
+  Result<std::optional<JobState>> ReRead(const std::string& job);
+  Result<bool> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
+  void Rollback(const Lease& lease, const std::optional<JobState>& before);
+  Status Mutate(const std::string& job, const Mutation& change);
+
   Store& store_;
   Clock& clock_;
   Random& random_;

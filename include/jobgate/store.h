@@ -19,6 +19,13 @@ namespace jobgate {
 // Status (kUnavailable) may or may not have been applied: callers re-read.
 enum class WriteOutcome { kApplied, kConditionFailed };
 
+// A job's state and definition, read together (one round trip where the
+// backend allows: the gate needs both, and the skip path is one read).
+struct JobRecord {
+  std::optional<JobState> state;
+  std::optional<JobDefinition> definition;
+};
+
 // Thread-compatible: one Store per thread, or external locking. Every read
 // is strongly consistent (sees every write that returned kApplied).
 class Store {
@@ -37,6 +44,14 @@ class Store {
   // stored item's version is `expected_version`. Version 0 also matches an
   // item that has no version attribute.
   virtual Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) = 0;
+  // State and definition in one round trip. The default does two reads;
+  // backends override it with one (a join, a BatchGetItem).
+  virtual Result<JobRecord> ReadJob(const std::string& job);
+  // ReplaceState and, only if it applied, AppendRun — atomically where the
+  // backend can (one transaction), else the append follows the CAS. The
+  // commit of a run uses it so history and counters agree.
+  virtual Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                        const RunRecord& run);
   // Names of jobs whose DueAt() <= now_ms, at most `limit`, soonest first.
   // Costs O(due jobs), not O(all jobs).
   virtual Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) = 0;

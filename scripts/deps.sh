@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what jobgate needs from Debian 12's packages, only when missing,
+# so a second run costs a few dpkg queries. Source it or run it.
+#   scripts/deps.sh            build + test dependencies
+#   scripts/deps.sh build      only what building jobgate needs
+set -euo pipefail
+
+build_pkgs=(g++ cmake ninja-build pkg-config libsqlite3-dev nlohmann-json3-dev libcli11-dev
+            libfmt-dev libspdlog-dev libcurl4-openssl-dev libssl-dev libtomlplusplus-dev)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev sqlite3 util-linux nodejs npm)
+
+want=("${build_pkgs[@]}")
+[[ "${1:-all}" == build ]] || want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node/npm may come from elsewhere than Debian (e.g. nodesource); accept them on PATH.
+if [[ " ${missing[*]} " == *" nodejs "* ]] && command -v node >/dev/null; then
+  missing=("${missing[@]/nodejs}")
+fi
+if [[ " ${missing[*]} " == *" npm "* ]] && command -v npm >/dev/null; then
+  missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]}"
+((${#missing[@]} == 0)) && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

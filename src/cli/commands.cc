@@ -1,0 +1,188 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/exit_codes.h"
+#include "cli/output.h"
+#include "core/jobs_file.h"
+#include "run/guarded_run.h"
+
+namespace jobgate::cli {
+
+namespace {
+
+std::string Holder() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown");
+  return fmt::format("{}:{}", host, getpid());
+}
+
+Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
+  auto store = OpenStore(g.store_url);
+  if (!store.ok()) {
+    return Status(store.status().code(), fmt::format("--store {}: {}", g.store_url, store.status().message()));
+  }
+  return store;
+}
+
+void PrintJson(const nlohmann::ordered_json& j) {
+  // Output from workloads and users is cleaned before it is stored, but a
+  // hand-edited store may still hold invalid UTF-8: replace, never throw.
+  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+}
+
+}  // namespace
+
+int Fail(const Status& s) {
+  std::cerr << "jobgate: " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+Status ConfigureLogging(const GlobalOptions& g) {
+  auto level = spdlog::level::from_str(g.log_level);
+  if (level == spdlog::level::off && g.log_level != "off") {
+    return Status::InvalidArgument(fmt::format("--log-level: \"{}\" is not one of trace, debug, info, warn, error, off",
+                                               g.log_level));
+  }
+  if (g.log_format != "text" && g.log_format != "json") {
+    return Status::InvalidArgument(fmt::format("--log-format: \"{}\" is not text or json", g.log_format));
+  }
+  auto logger = spdlog::stderr_logger_st("jobgate");
+  logger->set_level(level);
+  if (g.log_format == "json") {
+    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+  } else {
+    logger->set_pattern("jobgate: %l: %v");
+  }
+  spdlog::set_default_logger(logger);
+  return Status::Ok();
+}
+
+int CmdInit(const GlobalOptions& g) {
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  Status st = (*store)->Init();
+  if (!st.ok()) return Fail(st);
+  std::cout << "initialised " << g.store_url << "\n";
+  return kExitOk;
+}
+
+int CmdRun(const GlobalOptions& g, const RunArgs& a) {
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  SystemClock clock;
+  auto random = MakeOsRandom();
+  Controller controller(**store, clock, *random);
+  RunRequest req;
+  req.job = a.job;
+  req.request_id = a.request_id;
+  req.slot = a.slot;
+  req.holder = Holder();
+  req.overrides = a.overrides;
+  if (a.command.empty()) {
+    // Only this case costs a definition read before the gate.
+    auto def = controller.EffectiveDefinition(a.job, a.overrides);
+    if (!def.ok()) return Fail(def.status());
+    if (def->command.empty()) {
+      return Fail(Status::InvalidArgument(fmt::format(
+          "run {}: no command: give one after -- or set 'command' in the job's definition", a.job)));
+    }
+  }
+  auto outcome = GuardedRun(controller, clock, req, a.command);
+  if (!outcome.ok()) return Fail(outcome.status());
+  if (a.json) PrintJson(OutcomeJson(*outcome));
+  if (outcome->kind == RunOutcomeKind::kSkipped) {
+    spdlog::info("job '{}' skipped: {}", a.job, SkipReasonName(outcome->reason));
+  } else if (outcome->kind == RunOutcomeKind::kLeaseLost) {
+    spdlog::error("job '{}': lease lost; another invocation holds the job now", a.job);
+  }
+  return ExitCodeFor(*outcome, a.skip_exit_code);
+}
+
+int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  EpochMs now = SystemClock().NowMs();
+  if (!a.job.empty()) {
+    auto s = (*store)->ReadState(a.job);
+    if (!s.ok()) return Fail(s.status());
+    if (!*s) return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
+    if (a.json) {
+      PrintJson(StateJson(**s));
+    } else {
+      std::cout << StatusDetail(**s, now);
+    }
+    return kExitOk;
+  }
+  auto all = (*store)->ListStates();
+  if (!all.ok()) return Fail(all.status());
+  if (a.json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& s : *all) arr.push_back(StateJson(s));
+    PrintJson(arr);
+  } else {
+    std::cout << StatusTable(*all, now);
+  }
+  return kExitOk;
+}
+
+int CmdHistory(const GlobalOptions& g, const HistoryArgs& a) {
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  auto runs = (*store)->ListRuns(a.job, static_cast<size_t>(a.limit));
+  if (!runs.ok()) return Fail(runs.status());
+  if (a.json) {
+    auto arr = nlohmann::ordered_json::array();
+    for (const auto& r : *runs) arr.push_back(RunJson(r));
+    PrintJson(arr);
+  } else {
+    std::cout << HistoryTable(*runs);
+  }
+  return kExitOk;
+}
+
+int CmdApply(const GlobalOptions& g, const ApplyArgs& a) {
+  // Parse and validate every job before writing any: a bad file changes nothing.
+  auto defs = LoadJobsFile(a.file);
+  if (!defs.ok()) return Fail(defs.status());
+  if (a.dry_run) {
+    std::cout << a.file << ": " << defs->size() << " job(s) valid\n";
+    return kExitOk;
+  }
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  for (const auto& def : *defs) {
+    Status st = (*store)->PutDefinition(def);
+    if (!st.ok()) return Fail(st);
+    std::cout << "applied " << def.job << "\n";
+  }
+  return kExitOk;
+}
+
+int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArgs& a) {
+  auto store = Open(g);
+  if (!store.ok()) return Fail(store.status());
+  SystemClock clock;
+  auto random = MakeOsRandom();
+  Controller controller(**store, clock, *random);
+  Status st;
+  const char* done = "";
+  switch (action) {
+    case OperatorAction::kPause: st = controller.Pause(a.job, a.reason); done = "paused"; break;
+    case OperatorAction::kResume: st = controller.Resume(a.job); done = "resumed"; break;
+    case OperatorAction::kTrigger: st = controller.Trigger(a.job); done = "triggered"; break;
+    case OperatorAction::kUnlock: st = controller.Unlock(a.job); done = "unlocked"; break;
+  }
+  if (!st.ok()) return Fail(st);
+  std::cout << a.job << ": " << done << "\n";
+  return kExitOk;
+}
+
+}  // namespace jobgate::cli

@@ -1,0 +1,64 @@
+// One function a subcommand. Each returns the process exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobgate/controller.h"
+
+namespace jobgate::cli {
+
+struct GlobalOptions {
+  std::string store_url;
+  std::string log_level = "warn";
+  std::string log_format = "text";
+};
+
+struct RunArgs {
+  std::string job;
+  std::vector<std::string> command;
+  std::string request_id;
+  std::optional<EpochMs> slot;
+  RunOverrides overrides;
+  int skip_exit_code = 0;
+  bool json = false;
+};
+
+struct StatusArgs {
+  std::string job;
+  bool json = false;
+};
+
+struct HistoryArgs {
+  std::string job;
+  int limit = 20;
+  bool json = false;
+};
+
+struct ApplyArgs {
+  std::string file;
+  bool dry_run = false;
+};
+
+enum class OperatorAction { kPause, kResume, kTrigger, kUnlock };
+struct OperatorArgs {
+  std::string job;
+  std::string reason;
+};
+
+
+Status ConfigureLogging(const GlobalOptions& g);
+
+int CmdInit(const GlobalOptions& g);
+int CmdRun(const GlobalOptions& g, const RunArgs& a);
+int CmdStatus(const GlobalOptions& g, const StatusArgs& a);
+int CmdHistory(const GlobalOptions& g, const HistoryArgs& a);
+int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArgs& a);
+int CmdApply(const GlobalOptions& g, const ApplyArgs& a);
+int CmdDemo(const GlobalOptions& g, const char* argv0);
+
+// Prints "jobgate: <message>" and returns the exit code for the status.
+int Fail(const Status& s);
+
+}  // namespace jobgate::cli

@@ -1,0 +1,163 @@
+#include "cli/output.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "core/duration.h"
+
+namespace jobgate::cli {
+
+namespace {
+
+nlohmann::ordered_json Time(EpochMs t) {
+  if (t == 0) return nullptr;
+  return FormatRfc3339(t);
+}
+
+std::string Cell(std::string s, size_t width) {
+  if (s.size() > width) s = s.substr(0, width - 1) + "~";
+  return s;
+}
+
+std::string LastResult(const JobState& s) {
+  if (s.last_success_ts == 0 && s.last_failure_ts == 0) return "-";
+  if (s.last_success_ts >= s.last_failure_ts) return "ok";
+  return fmt::format("failed ({})", s.last_exit_code);
+}
+
+}  // namespace
+
+std::string Relative(EpochMs t, EpochMs now) {
+  if (t == 0) return "-";
+  int64_t d = t - now;
+  std::string span = FormatDuration(std::abs(d) < 1000 ? std::abs(d) : std::abs(d) / 1000 * 1000);
+  return d >= 0 ? "in " + span : span + " ago";
+}
+
+nlohmann::ordered_json OutcomeJson(const Outcome& o) {
+  nlohmann::ordered_json j;
+  j["job"] = o.job;
+  j["outcome"] = RunOutcomeName(o.kind);
+  j["reason"] = o.reason == SkipReason::kNone ? nlohmann::ordered_json(nullptr) : SkipReasonName(o.reason);
+  j["run_id"] = o.run_id.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(o.run_id);
+  j["fence"] = o.fence;
+  j["slot"] = Time(o.slot);
+  j["duration_ms"] = o.duration_ms;
+  j["exit_code"] = o.exit_code;
+  j["next_allowed_run"] = Time(o.next_allowed_run);
+  j["store_reads"] = o.store_reads;
+  j["store_writes"] = o.store_writes;
+  if (!o.error.empty()) j["error"] = o.error;
+  if (o.previous) {
+    j["previous"] = {{"request_id", o.previous->key},
+                     {"status", RequestStatusName(o.previous->status)},
+                     {"outcome", o.previous->outcome.empty() ? nlohmann::ordered_json(nullptr)
+                                                             : nlohmann::ordered_json(o.previous->outcome)},
+                     {"exit_code", o.previous->exit_code},
+                     {"fence", o.previous->fence},
+                     {"run_id", o.previous->owner}};
+  }
+  return j;
+}
+
+nlohmann::ordered_json StateJson(const JobState& s) {
+  nlohmann::ordered_json j;
+  j["job"] = s.job;
+  j["status"] = JobStatusName(s.status);
+  j["version"] = s.version;
+  j["owner"] = s.owner;
+  j["holder"] = s.holder;
+  j["fence"] = s.fence;
+  j["lease_until"] = Time(s.lease_until);
+  j["last_run_ts"] = Time(s.last_run_ts);
+  j["last_success_ts"] = Time(s.last_success_ts);
+  j["last_failure_ts"] = Time(s.last_failure_ts);
+  j["last_error"] = s.last_error;
+  j["last_exit_code"] = s.last_exit_code;
+  j["last_duration_ms"] = s.last_duration_ms;
+  j["run_count"] = s.run_count;
+  j["success_count"] = s.success_count;
+  j["failure_count"] = s.failure_count;
+  j["abandoned_count"] = s.abandoned_count;
+  j["consecutive_failures"] = s.consecutive_failures;
+  j["next_allowed_run"] = Time(s.next_allowed_run);
+  j["last_slot"] = Time(s.last_slot);
+  j["paused_reason"] = s.paused_reason;
+  j["next_fire_ts"] = Time(s.next_fire_ts);
+  j["updated_at"] = Time(s.updated_at);
+  return j;
+}
+
+nlohmann::ordered_json RunJson(const RunRecord& r) {
+  nlohmann::ordered_json j;
+  j["job"] = r.job;
+  j["run_id"] = r.run_id;
+  j["fence"] = r.fence;
+  j["slot"] = Time(r.slot);
+  j["start"] = Time(r.start_ms);
+  j["end"] = Time(r.end_ms);
+  j["duration_ms"] = std::max<int64_t>(0, r.end_ms - r.start_ms);
+  j["outcome"] = r.outcome;
+  j["exit_code"] = r.exit_code;
+  j["error"] = r.error;
+  j["holder"] = r.holder;
+  return j;
+}
+
+std::string StatusTable(const std::vector<JobState>& states, EpochMs now) {
+  std::string out = fmt::format("{:<24} {:<8} {:<14} {:<14} {:<12} {:>6} {:>6} {:>6} {:>6}  {}\n", "JOB", "STATUS",
+                                "NEXT", "LAST", "RESULT", "RUNS", "OK", "FAIL", "ABAND", "HOLDER");
+  for (const JobState& s : states) {
+    EpochMs next = s.status == JobStatus::kIdle ? std::max(s.next_allowed_run, s.next_fire_ts) : 0;
+    std::string next_text = s.status == JobStatus::kPaused ? "paused"
+                            : next <= now                  ? "now"
+                                                           : Relative(next, now);
+    if (s.status == JobStatus::kRunning) next_text = "lease " + Relative(s.lease_until, now);
+    out += fmt::format("{:<24} {:<8} {:<14} {:<14} {:<12} {:>6} {:>6} {:>6} {:>6}  {}\n", Cell(s.job, 24),
+                       JobStatusName(s.status), Cell(next_text, 14), Cell(Relative(s.last_run_ts, now), 14),
+                       Cell(LastResult(s), 12), s.run_count, s.success_count, s.failure_count, s.abandoned_count,
+                       s.holder.empty() ? "-" : s.holder);
+  }
+  out += fmt::format("\n{} job{} listed.\n", states.size(), states.size() == 1 ? "" : "s");
+  return out;
+}
+
+std::string StatusDetail(const JobState& s, EpochMs now) {
+  auto when = [&](EpochMs t) { return t == 0 ? std::string("-") : FormatRfc3339(t) + " (" + Relative(t, now) + ")"; };
+  std::string out;
+  out += fmt::format("{:<22} {}\n", "job", s.job);
+  out += fmt::format("{:<22} {}\n", "status", JobStatusName(s.status));
+  if (!s.paused_reason.empty()) out += fmt::format("{:<22} {}\n", "paused_reason", s.paused_reason);
+  if (s.status == JobStatus::kRunning) {
+    out += fmt::format("{:<22} {} ({})\n", "holder", s.holder, s.owner);
+    out += fmt::format("{:<22} {}\n", "lease_until", when(s.lease_until));
+  }
+  out += fmt::format("{:<22} {}\n", "fence", s.fence);
+  out += fmt::format("{:<22} {}\n", "next_allowed_run", when(s.next_allowed_run));
+  out += fmt::format("{:<22} {}\n", "last_run_ts", when(s.last_run_ts));
+  out += fmt::format("{:<22} {}\n", "last_success_ts", when(s.last_success_ts));
+  out += fmt::format("{:<22} {}\n", "last_failure_ts", when(s.last_failure_ts));
+  out += fmt::format("{:<22} {} ms, exit {}\n", "last_duration", s.last_duration_ms, s.last_exit_code);
+  if (!s.last_error.empty()) out += fmt::format("{:<22} {}\n", "last_error", s.last_error);
+  out += fmt::format("{:<22} runs {}, ok {}, failed {}, abandoned {}, consecutive failures {}\n", "counts",
+                     s.run_count, s.success_count, s.failure_count, s.abandoned_count, s.consecutive_failures);
+  if (s.last_slot != 0) out += fmt::format("{:<22} {}\n", "last_slot", FormatRfc3339(s.last_slot));
+  out += fmt::format("{:<22} {} (version {})\n", "updated_at", when(s.updated_at), s.version);
+  return out;
+}
+
+std::string HistoryTable(const std::vector<RunRecord>& runs) {
+  std::string out = fmt::format("{:<25} {:<11} {:>10} {:>5} {:>6}  {:<30} {}\n", "START", "OUTCOME", "DURATION",
+                                "EXIT", "FENCE", "RUN ID", "ERROR");
+  for (const RunRecord& r : runs) {
+    std::string err = r.error;
+    std::replace(err.begin(), err.end(), '\n', ' ');
+    out += fmt::format("{:<25} {:<11} {:>10} {:>5} {:>6}  {:<30} {}\n", FormatRfc3339(r.start_ms), r.outcome,
+                       FormatDuration(std::max<int64_t>(0, r.end_ms - r.start_ms)), r.exit_code, r.fence,
+                       r.run_id, Cell(err, 60));
+  }
+  return out;
+}
+
+}  // namespace jobgate::cli

@@ -1,0 +1,165 @@
+#include "core/gate.h"
+
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/text.h"
+
+namespace jobgate {
+
+namespace {
+
+std::vector<EpochMs> ParseHistory(const std::string& history) {
+  std::vector<EpochMs> out;
+  const char* p = history.data();
+  const char* end = p + history.size();
+  while (p < end) {
+    EpochMs v = 0;
+    auto [next, ec] = std::from_chars(p, end, v);
+    // A damaged entry is dropped rather than failing the gate: the limiter
+    // then errs on the side of running, and the next write repairs the log.
+    if (ec == std::errc()) out.push_back(v);
+    p = next;
+    while (p < end && *p != ',') ++p;
+    if (p < end) ++p;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool LeaseExpired(const JobState& s, const JobDefinition& def, EpochMs now) {
+  // The allowance covers a holder whose clock is behind ours by up to
+  // max_clock_skew: it still believes its lease is live until then.
+  return now > s.lease_until + def.max_clock_skew_ms;
+}
+
+int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t window_ms) {
+  int64_t n = 0;
+  for (EpochMs t : ParseHistory(history)) {
+    if (t > now - window_ms) ++n;
+  }
+  return n;
+}
+
+std::string AppendToHistory(const std::string& history, EpochMs now, int64_t keep) {
+  std::vector<EpochMs> times = ParseHistory(history);
+  times.push_back(now);
+  if (static_cast<int64_t>(times.size()) > keep) times.erase(times.begin(), times.end() - keep);
+  return fmt::format("{}", fmt::join(times, ","));
+}
+
+EpochMs RateLimitRetryAt(const std::string& history, EpochMs now, const JobDefinition& def) {
+  if (def.rate_limit_count <= 0) return 0;
+  std::vector<EpochMs> in_window;
+  for (EpochMs t : ParseHistory(history)) {
+    if (t > now - def.rate_limit_window_ms) in_window.push_back(t);
+  }
+  if (static_cast<int64_t>(in_window.size()) < def.rate_limit_count) return 0;
+  std::sort(in_window.begin(), in_window.end());
+  // Allowed again once only count-1 of them remain in the window.
+  EpochMs pivot = in_window[in_window.size() - static_cast<size_t>(def.rate_limit_count)];
+  return pivot + def.rate_limit_window_ms;
+}
+
+GateDecision Gate(const std::optional<JobState>& state, const JobDefinition& def,
+                  std::optional<EpochMs> slot, EpochMs now) {
+  GateDecision d;
+  if (!state) return d;
+  const JobState& s = *state;
+  if (s.status == JobStatus::kPaused) {
+    d.skip = SkipReason::kPaused;
+    return d;
+  }
+  if (s.status == JobStatus::kRunning) {
+    if (!LeaseExpired(s, def, now)) {
+      d.skip = SkipReason::kRunning;
+      d.retry_at = s.lease_until + def.max_clock_skew_ms + 1;
+      return d;
+    }
+    // A pause was requested while the dead holder ran: the job is to stay
+    // paused, so nobody takes it over; `unlock` settles it.
+    if (!s.paused_reason.empty()) {
+      d.skip = SkipReason::kPaused;
+      return d;
+    }
+    d.takeover = true;
+  }
+  if (slot && *slot <= s.last_slot) {
+    d.skip = SkipReason::kSlotDone;
+    return d;
+  }
+  if (now < s.next_allowed_run) {
+    d.skip = SkipReason::kCooldown;
+    d.retry_at = s.next_allowed_run;
+    return d;
+  }
+  if (def.rate_limit_count > 0 &&
+      AcquisitionsInWindow(s.rate_history, now, def.rate_limit_window_ms) >= def.rate_limit_count) {
+    d.skip = SkipReason::kRateLimited;
+    d.retry_at = RateLimitRetryAt(s.rate_history, now, def);
+    return d;
+  }
+  return d;
+}
+
+JobState AcquiredState(const std::optional<JobState>& state, const std::string& job, const JobDefinition& def,
+                       const GateDecision& gate, const AcquireParams& p) {
+  JobState n = state.value_or(JobState{});
+  n.job = job;
+  if (gate.takeover) n.abandoned_count += 1;
+  n.status = JobStatus::kRunning;
+  n.owner = p.run_id;
+  n.holder = p.holder;
+  n.fence += 1;
+  n.lease_until = p.now + def.lease_ms;
+  n.run_count += 1;
+  n.last_run_ts = p.now;
+  if (p.slot) n.last_slot = *p.slot;
+  if (def.rate_limit_count > 0) {
+    n.rate_history = AppendToHistory(n.rate_history, p.now, def.rate_limit_count);
+  }
+  n.version += 1;
+  n.updated_at = p.now;
+  return n;
+}
+
+JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
+                       EpochMs started_ms, EpochMs now, int64_t backoff_ms) {
+  JobState n = running;
+  n.status = running.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
+  n.owner.clear();
+  n.holder.clear();
+  n.last_exit_code = work.exit_code;
+  n.last_duration_ms = std::max<int64_t>(0, now - started_ms);
+  if (work.kind == WorkResult::Kind::kSucceeded) {
+    n.success_count += 1;
+    n.consecutive_failures = 0;
+    n.last_success_ts = now;
+    n.next_allowed_run = now + def.cooldown_ms;
+  } else {
+    n.failure_count += 1;
+    n.consecutive_failures += 1;
+    n.last_failure_ts = now;
+    std::string why = work.error;
+    if (work.kind == WorkResult::Kind::kTimedOut) {
+      why = fmt::format("timed out after {} ms{}{}", def.timeout_ms, why.empty() ? "" : ": ", why);
+    } else if (why.empty()) {
+      why = fmt::format("exit code {}", work.exit_code);
+    }
+    n.last_error = CleanTail(why, kMaxErrorBytes);
+    n.next_allowed_run = now + backoff_ms;
+    if (def.park_after > 0 && n.consecutive_failures >= def.park_after) {
+      n.status = JobStatus::kPaused;
+      n.paused_reason = fmt::format("parked after {} consecutive failures", n.consecutive_failures);
+    }
+  }
+  n.version += 1;
+  n.updated_at = now;
+  return n;
+}
+
+}  // namespace jobgate

@@ -1,0 +1,50 @@
+// The Gate step and the state transitions of DESIGN.md as pure functions of
+// (state, definition, time): no I/O, so they are tested exhaustively and the
+// controller only sequences reads and conditional writes around them.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "jobgate/controller.h"
+#include "jobgate/job.h"
+
+namespace jobgate {
+
+struct GateDecision {
+  SkipReason skip = SkipReason::kNone;  // kNone: may acquire
+  bool takeover = false;                // acquiring from a holder presumed dead
+  EpochMs retry_at = 0;                 // when a skipped invocation could succeed, if known
+};
+
+// Decides whether an invocation may acquire the job now. `state` is nullopt
+// for a job that has never run.
+GateDecision Gate(const std::optional<JobState>& state, const JobDefinition& def,
+                  std::optional<EpochMs> slot, EpochMs now);
+
+// Whether the holder of a RUNNING state is presumed dead at `now`.
+bool LeaseExpired(const JobState& s, const JobDefinition& def, EpochMs now);
+
+struct AcquireParams {
+  std::string run_id;
+  std::string holder;
+  std::optional<EpochMs> slot;
+  EpochMs now = 0;
+};
+
+// The state written by acquire / take over (version + 1).
+JobState AcquiredState(const std::optional<JobState>& state, const std::string& job, const JobDefinition& def,
+                       const GateDecision& gate, const AcquireParams& p);
+
+// The state written by succeed / fail (version + 1). `backoff_ms` is drawn by
+// the caller so this stays deterministic.
+JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
+                       EpochMs started_ms, EpochMs now, int64_t backoff_ms);
+
+// Rate limiter: the acquisition times in the sliding log and the append.
+int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t window_ms);
+std::string AppendToHistory(const std::string& history, EpochMs now, int64_t keep);
+// When the oldest acquisition in the window leaves it (0 when not limited).
+EpochMs RateLimitRetryAt(const std::string& history, EpochMs now, const JobDefinition& def);
+
+}  // namespace jobgate

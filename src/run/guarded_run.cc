@@ -1,0 +1,94 @@
+#include "run/guarded_run.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/text.h"
+#include "run/process_runner.h"
+
+namespace jobgate {
+
+WorkResult ToWorkResult(const ProcessResult& r) {
+  WorkResult w;
+  w.exit_code = r.exit_code;
+  w.error = r.stderr_tail;
+  auto with_tail = [&](std::string head) {
+    return r.stderr_tail.empty() ? head : head + ": " + r.stderr_tail;
+  };
+  switch (r.kind) {
+    case ProcessResult::Kind::kExited:
+      w.kind = r.exit_code == 0 ? WorkResult::Kind::kSucceeded : WorkResult::Kind::kFailed;
+      if (r.exit_code != 0 && w.error.empty()) w.error = fmt::format("exit code {}", r.exit_code);
+      break;
+    case ProcessResult::Kind::kSignaled:
+      w.kind = WorkResult::Kind::kFailed;
+      w.error = with_tail(fmt::format("killed by signal {}", r.signal));
+      break;
+    case ProcessResult::Kind::kTimedOut:
+      w.kind = WorkResult::Kind::kTimedOut;
+      w.exit_code = 124;
+      break;
+    case ProcessResult::Kind::kLeaseLost:
+      // Reached only when the heartbeat could not renew the lease before it
+      // ran out (store down): if nobody took the job over, this is recorded
+      // as a failure; if somebody did, the commit reports lease_lost.
+      w.kind = WorkResult::Kind::kFailed;
+      w.exit_code = 75;
+      w.error = with_tail("stopped: the lease could not be renewed");
+      break;
+    case ProcessResult::Kind::kInterrupted:
+      w.kind = WorkResult::Kind::kFailed;
+      w.exit_code = 128 + r.signal;
+      w.error = with_tail(fmt::format("stopped: jobgate received signal {}", r.signal));
+      break;
+    case ProcessResult::Kind::kSpawnFailed:
+      w.kind = WorkResult::Kind::kFailed;
+      break;
+  }
+  w.error = CleanTail(w.error, kMaxErrorBytes);
+  return w;
+}
+
+Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunRequest& req,
+                           const std::vector<std::string>& command) {
+  auto acquisition = controller.Acquire(req);
+  if (!acquisition.ok()) return acquisition.status();
+  if (!acquisition->lease) return acquisition->outcome;
+  Lease& lease = *acquisition->lease;
+
+  ProcessSpec spec;
+  spec.argv = command.empty() ? lease.def.command : command;
+  spec.env = {{"JOBGATE_FENCE", std::to_string(lease.fence)},
+              {"JOBGATE_RUN_ID", lease.run_id},
+              {"JOBGATE_JOB", lease.job},
+              {"JOBGATE_SLOT", lease.slot == 0 ? "" : FormatRfc3339(lease.slot)}};
+  spec.timeout_ms = lease.timeout_ms;
+  spec.kill_grace_ms = lease.kill_grace_ms;
+  spec.heartbeat_interval_ms = std::max<int64_t>(1, lease.lease_ms / 3);
+
+  auto heartbeat = [&]() -> bool {
+    auto hb = controller.Heartbeat(lease);
+    if (hb.ok()) return *hb == HeartbeatResult::kExtended;
+    // A store hiccup is retried at the next beat; once our own lease has run
+    // out we must stop, because another host may take the job over.
+    spdlog::warn("job '{}': heartbeat failed: {}", lease.job, hb.status().ToString());
+    return clock.NowMs() < lease.lease_until;
+  };
+  auto result = RunProcess(spec, heartbeat);
+  WorkResult work;
+  if (result.ok()) {
+    work = ToWorkResult(*result);
+  } else {
+    work = {WorkResult::Kind::kFailed, 70, CleanTail(result.status().message(), kMaxErrorBytes)};
+  }
+  auto outcome = controller.Commit(lease, work);
+  if (!outcome.ok()) {
+    return Status(outcome.status().code(),
+                  fmt::format("job '{}': the run finished ({}) but its result could not be recorded: {}", lease.job,
+                              work.kind == WorkResult::Kind::kSucceeded ? "succeeded" : "failed",
+                              outcome.status().message()));
+  }
+  return outcome;
+}
+
+}  // namespace jobgate

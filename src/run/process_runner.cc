@@ -1,0 +1,650 @@
+#include "run/process_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/text.h"
+
+extern char** environ;
+
+namespace jobgate {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using TimePoint = SteadyClock::time_point;
+using Kind = ProcessResult::Kind;
+
+// The workload's stderr is read in chunks of this size (on the stack).
+constexpr size_t kReadChunk = 64 * 1024;
+
+Status ErrnoError(const char* what) {
+  return Status::Internal(std::string("process runner: ") + what + ": " + std::strerror(errno));
+}
+
+// A duration from a user's milliseconds, capped at ~30 years so that
+// `now + d` cannot overflow steady_clock's nanoseconds.
+std::chrono::milliseconds Millis(int64_t ms) {
+  return std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, int64_t{1} << 40));
+}
+
+int64_t ElapsedMs(TimePoint since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since).count();
+}
+
+// An owned file descriptor, closed when it goes out of scope.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) Reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+
+  int get() const { return fd_; }
+  void Reset(int fd = -1) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Both ends O_CLOEXEC, so no workload ever inherits a pipe it was not handed.
+Status MakePipe(Fd* read_end, Fd* write_end) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
+  read_end->Reset(fds[0]);
+  write_end->Reset(fds[1]);
+  return Status::Ok();
+}
+
+// Closes [lo, hi]. Async-signal-safe: runs between fork and exec.
+void CloseRange(unsigned lo, unsigned hi) {
+  if (lo > hi) return;
+  if (close_range(lo, hi, 0) == 0) return;
+  // Kernels before 5.9 lack close_range: close one by one up to the fd limit.
+  struct rlimit limit;
+  unsigned max_fd = 65535;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    max_fd = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)) - 1;
+  }
+  for (unsigned fd = lo; fd <= std::min(hi, max_fd); ++fd) close(static_cast<int>(fd));
+}
+
+// Closes every fd >= `first` except `keep`: the caller's descriptors opened
+// without O_CLOEXEC (by libraries, or inherited) must not leak further.
+void CloseFdsFrom(int first, int keep) {
+  if (keep >= first) {
+    CloseRange(static_cast<unsigned>(first), static_cast<unsigned>(keep) - 1);
+    CloseRange(static_cast<unsigned>(keep) + 1, ~0u);
+  } else {
+    CloseRange(static_cast<unsigned>(first), ~0u);
+  }
+}
+
+// Writes all of `data` to `fd`, giving up on errors: losing pass-through
+// output (a closed or broken stderr) must not stop the workload.
+void WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// Keeps the last `capacity` bytes appended: memory stays bounded however
+// much the workload writes.
+class TailBuffer {
+ public:
+  explicit TailBuffer(size_t capacity) : capacity_(capacity) { bytes_.reserve(capacity); }
+
+  void Append(std::string_view data) {
+    if (data.size() >= capacity_) {
+      bytes_.assign(data.substr(data.size() - capacity_));
+      return;
+    }
+    const size_t total = bytes_.size() + data.size();
+    if (total > capacity_) bytes_.erase(0, total - capacity_);
+    bytes_.append(data);
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  size_t capacity_;
+  std::string bytes_;
+};
+
+// ---------------------------------------------------------------------------
+// Signals
+
+// The signals the run loop takes through its signalfd.
+sigset_t WatchedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
+// Blocks the watched signals (and SIGPIPE, which a write to a closed stderr
+// would raise) for the duration of a run, reads them through a signalfd,
+// and puts the caller's mask and SIGCHLD disposition back afterwards.
+class SignalScope {
+ public:
+  SignalScope() = default;
+  SignalScope(const SignalScope&) = delete;
+  SignalScope& operator=(const SignalScope&) = delete;
+  ~SignalScope() { Restore(); }
+
+  Status Install() {
+    sigset_t blocked = WatchedSignals();
+    sigaddset(&blocked, SIGPIPE);
+    if (sigprocmask(SIG_BLOCK, &blocked, &caller_mask_) != 0) return ErrnoError("sigprocmask");
+    // A caller that ignores SIGCHLD (or set SA_NOCLDWAIT) would have our
+    // children reaped by the kernel, and waitpid would never see them exit.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, &caller_sigchld_);
+    installed_ = true;
+    const sigset_t watched = WatchedSignals();
+    fd_.Reset(signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (fd_.get() < 0) return ErrnoError("signalfd");
+    return Status::Ok();
+  }
+
+  int fd() const { return fd_.get(); }
+  const sigset_t& caller_mask() const { return caller_mask_; }
+
+ private:
+  void Restore() {
+    if (!installed_) return;
+    fd_.Reset();
+    // Drop what the run itself raised (our children's SIGCHLD, SIGPIPE from
+    // pass-through writes). TERM/INT/HUP arriving after the workload was
+    // reaped stay pending and meet the caller's own disposition.
+    sigset_t ours;
+    sigemptyset(&ours);
+    sigaddset(&ours, SIGCHLD);
+    sigaddset(&ours, SIGPIPE);
+    const struct timespec zero = {0, 0};
+    while (sigtimedwait(&ours, nullptr, &zero) > 0) {
+    }
+    sigaction(SIGCHLD, &caller_sigchld_, nullptr);
+    sigprocmask(SIG_SETMASK, &caller_mask_, nullptr);
+    installed_ = false;
+  }
+
+  bool installed_ = false;
+  sigset_t caller_mask_;
+  struct sigaction caller_sigchld_ = {};
+  Fd fd_;
+};
+
+// ---------------------------------------------------------------------------
+// The sentinel and the process group
+
+// Body of the sentinel process: leader of the workload's group. It blocks on
+// the read end of the "life" pipe, whose only write end is in jobgate; the
+// kernel closes that end however jobgate exits (kill -9 included), the read
+// returns EOF, and the sentinel SIGKILLs its whole group, grandchildren too.
+// A pipe rather than PR_SET_PDEATHSIG: no race between fork and prctl (EOF
+// is seen even if jobgate died first), and it tracks the process, not the
+// thread that forked. No exec: FACTS.md, process start dominates a run.
+[[noreturn]] void SentinelMain(int life_fd) {
+  // Immune to the SIGTERM jobgate sends the group, and to terminal signals:
+  // only the group's SIGKILL (or its own) ends it.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Lead a group of our own, or kill(-getpid()) below would hit nothing:
+  // never kill(0), which before setpgid would be jobgate's own group.
+  if (setpgid(0, 0) != 0) _exit(1);
+  // Hold no store connection, terminal or pipe of jobgate's.
+  CloseFdsFrom(0, life_fd);
+  char byte;
+  ssize_t n;
+  do {
+    n = read(life_fd, &byte, 1);
+  } while (n > 0 || (n < 0 && errno == EINTR));
+  kill(-getpid(), SIGKILL);
+  _exit(0);
+}
+
+// Owns the sentinel, whose pid is the workload's process group id. Until
+// Finish() reaps it the sentinel is our child (alive or a zombie), so that
+// pid, and with it the group id, cannot be reused: kill(-pgid) is safe.
+class ProcessGroup {
+ public:
+  ProcessGroup() = default;
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+  ~ProcessGroup() { Finish(); }
+
+  Status Start() {
+    Fd life_read;
+    JOBGATE_RETURN_IF_ERROR(MakePipe(&life_read, &life_write_));
+    const pid_t pid = fork();
+    if (pid < 0) return ErrnoError("fork (sentinel)");
+    if (pid == 0) SentinelMain(life_read.get());
+    pid_ = pid;
+    // Also from this side, so the group exists before the workload tries to
+    // join it (the classic shell double setpgid; one of them may lose).
+    setpgid(pid, pid);
+    if (getpgid(pid) != pid) return ErrnoError("setpgid (sentinel)");
+    return Status::Ok();
+  }
+
+  pid_t pgid() const { return pid_; }
+  void Signal(int sig) const { kill(-pid_, sig); }
+
+  // SIGKILLs whatever is left in the group and reaps the sentinel. Leftovers
+  // (`cmd &` without wait) would outlive the lease this run is fenced by, and
+  // would hold the stderr pipe open; a container's processes die with its
+  // PID 1 the same way.
+  void Finish() {
+    if (pid_ <= 0) return;
+    Signal(SIGKILL);
+    life_write_.Reset();
+    while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  Fd life_write_;
+};
+
+// ---------------------------------------------------------------------------
+// The workload
+
+// argv and envp as execvpe wants them, built before fork so the child only
+// makes async-signal-safe calls.
+struct ExecPlan {
+  std::vector<std::string> strings;  // owns argv then envp
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+};
+
+ExecPlan MakeExecPlan(const ProcessSpec& spec) {
+  ExecPlan plan;
+  plan.strings = spec.argv;
+  const size_t argc = plan.strings.size();
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    const bool overridden = std::any_of(spec.env.begin(), spec.env.end(),
+                                        [&](const auto& kv) { return kv.first == name; });
+    if (!overridden) plan.strings.emplace_back(entry);
+  }
+  for (const auto& [name, value] : spec.env) plan.strings.push_back(name + "=" + value);
+  for (size_t i = 0; i < plan.strings.size(); ++i) {
+    (i < argc ? plan.argv : plan.envp).push_back(plan.strings[i].data());
+  }
+  plan.argv.push_back(nullptr);
+  plan.envp.push_back(nullptr);
+  return plan;
+}
+
+// What a workload child reports through the exec-status pipe when it cannot
+// become the workload. Written once, atomically (< PIPE_BUF).
+struct ChildFailure {
+  enum Stage : int { kSetpgid = 1, kDup2, kExec } stage;
+  int error;
+};
+
+[[noreturn]] void ReportFailure(int status_fd, ChildFailure::Stage stage) {
+  const ChildFailure failure{stage, errno};
+  const ssize_t ignored = write(status_fd, &failure, sizeof failure);
+  (void)ignored;
+  _exit(failure.error == ENOENT ? 127 : 126);
+}
+
+struct WorkloadFds {
+  int stderr_write;
+  int status_write;
+};
+
+// Body of the workload child, between fork and exec. Only async-signal-safe calls.
+[[noreturn]] void WorkloadMain(const ExecPlan& plan, pid_t jobgate, pid_t pgid,
+                               WorkloadFds fds, const sigset_t& caller_mask) {
+  // Until setpgid below we are outside the sentinel's group: if jobgate dies
+  // in that window, the kernel kills us instead. The getppid check closes
+  // the race of jobgate dying before prctl.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != jobgate) _exit(127);
+  if (setpgid(0, pgid) != 0) ReportFailure(fds.status_write, ChildFailure::kSetpgid);
+  if (fds.stderr_write == STDERR_FILENO) {
+    fcntl(STDERR_FILENO, F_SETFD, 0);  // dup2 onto itself would keep O_CLOEXEC
+  } else if (dup2(fds.stderr_write, STDERR_FILENO) < 0) {
+    ReportFailure(fds.status_write, ChildFailure::kDup2);
+  }
+  // Ignored dispositions survive exec. Like Python's restore_signals: a
+  // library in jobgate may ignore SIGPIPE, and `producer | head` needs it.
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGXFSZ, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &caller_mask, nullptr);
+  // Keeps the status pipe: it is O_CLOEXEC, so exec closes it, and EOF on
+  // the other end then tells jobgate the exec succeeded.
+  CloseFdsFrom(STDERR_FILENO + 1, fds.status_write);
+  execvpe(plan.argv[0], plan.argv.data(), plan.envp.data());
+  ReportFailure(fds.status_write, ChildFailure::kExec);
+}
+
+// A forked workload: its pid, and the failure it reported if it never exec'd.
+struct Spawned {
+  pid_t pid = -1;
+  std::optional<ChildFailure> failure;
+};
+
+void ReapBlocking(pid_t pid, int* wait_status) {
+  while (waitpid(pid, wait_status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// Forks and execs the workload into `pgid`, and waits for the exec verdict.
+// Consumes `stderr_write`: jobgate must not hold it, or stderr never sees EOF.
+Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write,
+                              const sigset_t& caller_mask) {
+  Fd status_read, status_write;
+  JOBGATE_RETURN_IF_ERROR(MakePipe(&status_read, &status_write));
+  const pid_t jobgate = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return ErrnoError("fork (workload)");
+  if (pid == 0) {
+    WorkloadMain(plan, jobgate, pgid, {stderr_write.get(), status_write.get()}, caller_mask);
+  }
+  stderr_write.Reset();
+  status_write.Reset();
+  // EOF: exec succeeded (and the child had joined the group before, so
+  // signals to the group reach it from now on).
+  Spawned spawned{pid, std::nullopt};
+  ChildFailure failure;
+  ssize_t n;
+  do {
+    n = read(status_read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    spawned.failure = failure;
+    ReapBlocking(pid, nullptr);
+  }
+  return spawned;
+}
+
+// The shell's answer to a failed exec: 127 and "not found", or 126.
+ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint start) {
+  const std::string& command = spec.argv[0];
+  ProcessResult result;
+  result.kind = Kind::kSpawnFailed;
+  result.exit_code = error == ENOENT ? 127 : 126;
+  const bool searched = command.find('/') == std::string::npos;
+  const std::string message =
+      command + ": " + (error == ENOENT && searched ? "command not found" : std::strerror(error));
+  // Where the workload's own stderr would have gone, as a shell prints it.
+  WriteAll(STDERR_FILENO, "jobgate: " + message + "\n");
+  result.stderr_tail = CleanTail(message, spec.stderr_tail_bytes);
+  result.duration_ms = ElapsedMs(start);
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// The wait loop
+
+// Supervises one running workload until it is reaped: copies its stderr,
+// takes signals, enforces the timeout, beats the heartbeat and escalates
+// SIGTERM -> grace -> SIGKILL. Single-threaded; one poll() loop.
+class Supervisor {
+ public:
+  Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, int signal_fd,
+             int stderr_fd, const ProcessGroup& group, pid_t workload)
+      : spec_(spec),
+        heartbeat_(heartbeat),
+        signal_fd_(signal_fd),
+        stderr_fd_(stderr_fd),
+        group_(group),
+        workload_(workload),
+        // Four times the budget: CleanTail trims trailing blank lines first,
+        // and a character cut at the ring's start must not be all we keep.
+        tail_(4 * spec.stderr_tail_bytes + 4) {
+    const TimePoint now = SteadyClock::now();
+    if (spec.timeout_ms > 0) timeout_at_ = now + Millis(spec.timeout_ms);
+    if (spec.heartbeat_interval_ms > 0 && heartbeat_) heartbeat_at_ = now + HeartbeatInterval();
+  }
+
+  // Returns once the workload has exited and been reaped.
+  Status Wait() {
+    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}};
+    while (true) {
+      // Checked on every wake, so SIGCHLD needs no handling of its own.
+      const pid_t reaped = waitpid(workload_, &wait_status_, WNOHANG);
+      if (reaped == workload_) return Status::Ok();
+      if (reaped < 0 && errno != EINTR) return ErrnoError("waitpid (workload)");
+      if (poll(fds, 2, PollTimeoutMs()) < 0 && errno != EINTR) return Abandon("poll");
+      if (fds[0].revents != 0) OnSignals();
+      if (fds[1].revents != 0 && ReadStderr() == ReadState::kClosed) fds[1].fd = -1;
+      OnTimers();
+    }
+  }
+
+  // Reads what the (now dead) group left in the pipe. Does not wait for
+  // EOF: a process that escaped the group could hold the pipe forever.
+  void DrainStderr() {
+    while (ReadStderr() == ReadState::kData) {
+    }
+  }
+
+  ProcessResult MakeResult(int64_t duration_ms) const {
+    ProcessResult result;
+    if (WIFSIGNALED(wait_status_)) {
+      result.kind = Kind::kSignaled;
+      result.signal = WTERMSIG(wait_status_);
+      result.exit_code = 128 + result.signal;
+    } else {
+      result.exit_code = WEXITSTATUS(wait_status_);
+    }
+    if (stop_kind_) {
+      result.kind = *stop_kind_;
+      if (*stop_kind_ == Kind::kInterrupted) result.signal = stop_signal_;
+    }
+    result.stderr_tail = CleanTail(tail_.bytes(), spec_.stderr_tail_bytes);
+    result.duration_ms = duration_ms;
+    return result;
+  }
+
+ private:
+  std::chrono::milliseconds HeartbeatInterval() const { return Millis(spec_.heartbeat_interval_ms); }
+
+  // A broken poll() cannot be waited out: kill the group, reap, report.
+  Status Abandon(const char* what) {
+    const Status error = ErrnoError(what);
+    group_.Signal(SIGKILL);
+    ReapBlocking(workload_, &wait_status_);
+    return error;
+  }
+
+  int PollTimeoutMs() const {
+    std::optional<TimePoint> next;
+    for (const auto& at : {timeout_at_, heartbeat_at_, kill_at_}) {
+      if (at && (!next || *at < *next)) next = at;
+    }
+    if (!next) return -1;
+    // Rounded up: waking a fraction early would spin until the deadline.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - SteadyClock::now());
+    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT_MAX));
+  }
+
+  void OnSignals() {
+    signalfd_siginfo info;
+    while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      // SIGCHLD needs nothing here: Wait() tries waitpid on every wake.
+      if (info.ssi_signo != SIGCHLD) Stop(Kind::kInterrupted, static_cast<int>(info.ssi_signo));
+    }
+  }
+
+  enum class ReadState { kData, kEmpty, kClosed };
+
+  // Copies one chunk from the (non-blocking) pipe to jobgate's stderr and
+  // the tail. kClosed at EOF, and on errors, which would only repeat.
+  ReadState ReadStderr() {
+    char chunk[kReadChunk];
+    ssize_t n;
+    do {
+      n = read(stderr_fd_, chunk, sizeof chunk);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) return ReadState::kEmpty;
+    if (n <= 0) return ReadState::kClosed;
+    const std::string_view data(chunk, static_cast<size_t>(n));
+    WriteAll(STDERR_FILENO, data);
+    tail_.Append(data);
+    return ReadState::kData;
+  }
+
+  void OnTimers() {
+    const TimePoint now = SteadyClock::now();
+    if (kill_at_ && now >= *kill_at_) {
+      group_.Signal(SIGKILL);
+      kill_at_.reset();
+    }
+    if (timeout_at_ && now >= *timeout_at_) {
+      timeout_at_.reset();
+      Stop(Kind::kTimedOut, 0);
+    }
+    if (heartbeat_at_ && now >= *heartbeat_at_) Beat(*heartbeat_at_);
+  }
+
+  // Heartbeats continue while a timed-out or interrupted workload is being
+  // stopped, so the lease does not lapse during the grace period.
+  void Beat(TimePoint due) {
+    if (!heartbeat_()) {
+      heartbeat_at_.reset();
+      Stop(Kind::kLeaseLost, 0);
+      return;
+    }
+    // A slow heartbeat skips beats rather than firing a burst to catch up.
+    const TimePoint now = SteadyClock::now();
+    heartbeat_at_ = due + HeartbeatInterval();
+    if (*heartbeat_at_ <= now) heartbeat_at_ = now + HeartbeatInterval();
+  }
+
+  void Stop(Kind why, int sig) {
+    if (!stop_kind_) {
+      stop_kind_ = why;
+      stop_signal_ = sig;
+      group_.Signal(SIGTERM);
+      kill_at_ = SteadyClock::now() + Millis(spec_.kill_grace_ms);
+      return;
+    }
+    // Whatever stopped it first, a lost lease means the caller's commit
+    // would be rejected: it must report lease_lost.
+    if (why == Kind::kLeaseLost) stop_kind_ = why;
+    // A second interrupt (^C ^C) means now: skip the rest of the grace.
+    if (why == Kind::kInterrupted && kill_at_) {
+      group_.Signal(SIGKILL);
+      kill_at_.reset();
+    }
+  }
+
+  const ProcessSpec& spec_;
+  const HeartbeatFn& heartbeat_;
+  const int signal_fd_;
+  const int stderr_fd_;
+  const ProcessGroup& group_;
+  const pid_t workload_;
+  std::optional<TimePoint> timeout_at_;
+  std::optional<TimePoint> heartbeat_at_;
+  std::optional<TimePoint> kill_at_;
+  std::optional<Kind> stop_kind_;
+  int stop_signal_ = 0;
+  int wait_status_ = 0;
+  TailBuffer tail_;
+};
+
+Status ValidateSpec(const ProcessSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Status::InvalidArgument("process runner: empty command");
+  }
+  if (spec.timeout_ms < 0 || spec.kill_grace_ms < 0 || spec.heartbeat_interval_ms < 0) {
+    return Status::InvalidArgument("process runner: negative timeout, grace or heartbeat interval");
+  }
+  const auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
+  if (std::any_of(spec.argv.begin(), spec.argv.end(), has_nul)) {
+    return Status::InvalidArgument("process runner: NUL byte in a command argument");
+  }
+  for (const auto& [name, value] : spec.env) {
+    if (name.empty() || name.find('=') != std::string::npos || has_nul(name) || has_nul(value)) {
+      return Status::InvalidArgument("process runner: bad environment variable " + Quote(name));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* ProcessResultKindName(ProcessResult::Kind kind) {
+  switch (kind) {
+    case Kind::kExited: return "exited";
+    case Kind::kSignaled: return "signaled";
+    case Kind::kTimedOut: return "timed_out";
+    case Kind::kLeaseLost: return "lease_lost";
+    case Kind::kInterrupted: return "interrupted";
+    case Kind::kSpawnFailed: return "spawn_failed";
+  }
+  return "unknown";
+}
+
+Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& heartbeat) {
+  JOBGATE_RETURN_IF_ERROR(ValidateSpec(spec));
+  const ExecPlan plan = MakeExecPlan(spec);
+  const TimePoint start = SteadyClock::now();
+  // Declared first, destroyed last: the mask is restored only after every
+  // child is reaped, so no SIGCHLD of ours reaches the caller's handler.
+  SignalScope signals;
+  JOBGATE_RETURN_IF_ERROR(signals.Install());
+  ProcessGroup group;
+  JOBGATE_RETURN_IF_ERROR(group.Start());
+  Fd stderr_read, stderr_write;
+  JOBGATE_RETURN_IF_ERROR(MakePipe(&stderr_read, &stderr_write));
+  // Only our end: the workload's stderr must stay blocking, or its writes
+  // would fail with EAGAIN whenever we fall behind.
+  if (fcntl(stderr_read.get(), F_SETFL, O_NONBLOCK) != 0) return ErrnoError("fcntl");
+  Result<Spawned> spawned =
+      SpawnWorkload(plan, group.pgid(), std::move(stderr_write), signals.caller_mask());
+  if (!spawned.ok()) return spawned.status();
+  if (const auto& failure = spawned->failure) {
+    if (failure->stage != ChildFailure::kExec) {
+      errno = failure->error;
+      return ErrnoError(failure->stage == ChildFailure::kSetpgid ? "setpgid (workload)" : "dup2");
+    }
+    return SpawnFailureResult(spec, failure->error, start);
+  }
+  Supervisor supervisor(spec, heartbeat, signals.fd(), stderr_read.get(), group, spawned->pid);
+  JOBGATE_RETURN_IF_ERROR(supervisor.Wait());
+  const int64_t duration_ms = ElapsedMs(start);
+  group.Finish();
+  supervisor.DrainStderr();
+  return supervisor.MakeResult(duration_ms);
+}
+
+}  // namespace jobgate

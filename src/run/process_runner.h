@@ -1,0 +1,75 @@
+// The process runner behind `jobgate run NAME -- CMD...`: spawns the workload
+// in its own process group, passes its output through, enforces the timeout,
+// drives the lease heartbeat, forwards termination signals, and makes sure
+// nothing of the workload outlives jobgate. It knows nothing about stores:
+// the controller plugs in through the heartbeat callback.
+//
+// Process tree while a workload runs:
+//
+//   jobgate ── sentinel (no exec; leader of group G; waits for jobgate to die)
+//          └── workload (exec'd; in group G) ── its children, also in G
+//
+// When the workload's main process exits, or jobgate dies in any way
+// (`kill -9` included), every process left in G is SIGKILLed. Processes that
+// leave G on purpose (setsid, setpgid) escape; only a cgroup would catch them.
+//
+// Caveats the caller should know:
+// - Not thread-safe, and the calling process must be single-threaded while
+//   RunProcess runs: it forks, and it takes SIGCHLD/SIGTERM/SIGINT/SIGHUP
+//   through a signalfd, which only sees signals no other thread accepts.
+// - The workload's group is not the terminal's foreground group, so a
+//   workload that reads from a terminal stops (SIGTTIN), as under timeout(1).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jobgate/status.h"
+
+namespace jobgate {
+
+// What to run and the limits to run it under.
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH, like a shell
+  // Added to / overriding the inherited environment (JOBGATE_FENCE, ...).
+  std::vector<std::pair<std::string, std::string>> env;
+  int64_t timeout_ms = 0;              // 0 = no timeout
+  int64_t kill_grace_ms = 10000;       // SIGTERM -> SIGKILL when stopping it
+  int64_t heartbeat_interval_ms = 0;   // 0 = no heartbeat
+  size_t stderr_tail_bytes = 1024;     // budget of ProcessResult::stderr_tail
+};
+
+// How a workload ended.
+struct ProcessResult {
+  enum class Kind {
+    kExited,       // exited by itself; exit_code is its status
+    kSignaled,     // killed by a signal nobody in jobgate sent
+    kTimedOut,     // stopped by jobgate after timeout_ms (CLI exit 124)
+    kLeaseLost,    // stopped because the heartbeat reported the lease lost
+    kInterrupted,  // stopped because jobgate got SIGTERM/SIGINT/SIGHUP
+    kSpawnFailed,  // never ran: not found (127) or not executable (126)
+  };
+  Kind kind = Kind::kExited;
+  int exit_code = 0;        // shell convention: exit status, or 128 + signal
+  int signal = 0;           // kInterrupted: the signal jobgate got; else the one that killed it
+  std::string stderr_tail;  // last bytes of its stderr (or the spawn error), UTF-8-clean
+  int64_t duration_ms = 0;
+};
+
+const char* ProcessResultKindName(ProcessResult::Kind kind);  // "exited", "timed_out", ...
+
+// Called every heartbeat_interval_ms while the workload runs; returns false
+// when the lease is lost, and the runner then stops the workload.
+using HeartbeatFn = std::function<bool()>;
+
+// Runs the workload to completion. stdout (and stdin) are inherited; stderr
+// is copied to jobgate's stderr and its tail kept. Signal mask and
+// dispositions are restored before returning. An error Status means jobgate
+// itself failed (fork, pipe); everything the workload does is a result.
+Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& heartbeat);
+
+}  // namespace jobgate

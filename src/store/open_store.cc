@@ -1,0 +1,96 @@
+// OpenStore (store.h): the one place that maps a store URL to a backend.
+// To add a backend, add a row to kSchemes.
+#include <array>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "core/fields.h"
+#include "jobgate/store.h"
+#include "store/memory_store.h"
+#include "store/sqlite_store.h"
+
+namespace jobgate {
+
+namespace {
+
+using Opener = Result<std::unique_ptr<Store>> (*)(const std::string& url, std::string_view rest);
+
+Status BadUrl(const std::string& url, std::string_view why) {
+  return Status::InvalidArgument(fmt::format("store URL '{}': {}", url, why));
+}
+
+Result<std::unique_ptr<Store>> OpenMemory(const std::string& url, std::string_view rest) {
+  if (!rest.empty()) return BadUrl(url, "memory: takes no path or options");
+  return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
+}
+
+// Applies one "key=value" of a sqlite: URL's query to `options`.
+Status ApplySqliteOption(const std::string& url, std::string_view param, SqliteOptions* options) {
+  const size_t eq = param.find('=');
+  const std::string_view key = param.substr(0, eq);
+  const std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+  if (key == "synchronous") {
+    if (value != "normal" && value != "full") {
+      return BadUrl(url, fmt::format("synchronous must be normal or full, got '{}'", value));
+    }
+    options->synchronous_full = value == "full";
+    return Status::Ok();
+  }
+  if (key == "checkpoint_frames") {
+    int64_t frames = 0;
+    if (!ParseInt64(std::string(value), &frames) || frames < 0 || frames > 1'000'000) {
+      return BadUrl(url, fmt::format("checkpoint_frames must be an integer from 0 to 1000000, got '{}'", value));
+    }
+    options->checkpoint_frames = static_cast<int>(frames);
+    return Status::Ok();
+  }
+  return BadUrl(url, fmt::format("unknown option '{}' (known: synchronous, checkpoint_frames)", key));
+}
+
+// sqlite:PATH[?synchronous=normal|full][&checkpoint_frames=N]
+Result<std::unique_ptr<Store>> OpenSqlite(const std::string& url, std::string_view rest) {
+  const size_t q = rest.find('?');
+  const std::string path(rest.substr(0, q));
+  if (path.empty()) return BadUrl(url, "sqlite: needs a path, e.g. sqlite:jobgate.db");
+  SqliteOptions options;
+  if (q != std::string_view::npos) {
+    std::string_view query = rest.substr(q + 1);
+    while (!query.empty()) {
+      const size_t amp = query.find('&');
+      JOBGATE_RETURN_IF_ERROR(ApplySqliteOption(url, query.substr(0, amp), &options));
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    }
+  }
+  auto store = SqliteStore::Open(path, options);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(store.value()));
+}
+
+Result<std::unique_ptr<Store>> NotBuilt(const std::string& url, std::string_view) {
+  return BadUrl(url, "backend not built yet");
+}
+
+struct Scheme {
+  std::string_view prefix;
+  Opener open;
+};
+
+constexpr std::array kSchemes = {
+    Scheme{"memory:", &OpenMemory},
+    Scheme{"sqlite:", &OpenSqlite},
+    Scheme{"postgres://", &NotBuilt},
+    Scheme{"postgresql://", &NotBuilt},
+    Scheme{"dynamodb://", &NotBuilt},
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+  for (const Scheme& s : kSchemes) {
+    if (url.starts_with(s.prefix)) return s.open(url, std::string_view(url).substr(s.prefix.size()));
+  }
+  return BadUrl(url, "unknown scheme (expected memory:, sqlite:PATH, postgres://... or dynamodb://TABLE)");
+}
+
+}  // namespace jobgate

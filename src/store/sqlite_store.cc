@@ -1,0 +1,867 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <limits>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/definition_json.h"
+#include "core/fields.h"
+
+namespace jobgate {
+
+namespace {
+
+// Request fields other than the key (job, key) and `status` (stored as its
+// name). TODO(fields): move into core/fields.{h,cc} as RequestFields() with a
+// SetField instantiation so that other backends share it.
+using QF = FieldSpec<RequestRecord>;
+constexpr std::array kRequestFields = {
+    QF{"version", FieldType::kInt, &RequestRecord::version},
+    QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
+    QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
+    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
+    QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
+    QF{"fence", FieldType::kInt, &RequestRecord::fence},
+    QF{"created_at", FieldType::kInt, &RequestRecord::created_at},
+    QF{"expires_at_ms", FieldType::kInt, &RequestRecord::expires_at_ms},
+};
+std::span<const QF> RequestFields() { return kRequestFields; }
+
+// A SQLite connection saw at least this many WAL frames: checkpoint now, as
+// SQLite's own autocheckpoint would (installing a WAL hook turns it off).
+constexpr int kLongLivedCheckpointFrames = 1000;
+
+// ---- SQL text, generated from the field tables -------------------------
+
+template <typename Item>
+std::vector<std::string> Names(std::span<const FieldSpec<Item>> fields) {
+  std::vector<std::string> out;
+  for (const auto& f : fields) out.emplace_back(f.name);
+  return out;
+}
+
+template <typename Item>
+std::vector<std::string> ColumnDefs(std::span<const FieldSpec<Item>> fields) {
+  std::vector<std::string> out;
+  for (const auto& f : fields) out.push_back(fmt::format("{} {}", f.name, f.type == FieldType::kInt ? "INTEGER" : "TEXT"));
+  return out;
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string Join(const std::vector<std::string>& parts) { return fmt::format("{}", fmt::join(parts, ", ")); }
+
+// "?first, ?first+1, ..." for n parameters.
+std::string Params(int first, size_t n) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(fmt::format("?{}", first + static_cast<int>(i)));
+  return Join(out);
+}
+
+// "a = ?first, b = ?first+1, ..."
+std::string Assignments(const std::vector<std::string>& names, int first) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < names.size(); ++i) out.push_back(fmt::format("{} = ?{}", names[i], first + static_cast<int>(i)));
+  return Join(out);
+}
+
+// "a = excluded.a, ..."
+std::string FromExcluded(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(fmt::format("{} = excluded.{}", n, n));
+  return Join(out);
+}
+
+// Parameter layout of state writes: ?1 job, ?2 status, then StateFields(),
+// then due_at, then the expected version.
+int StateDueParam() { return 3 + static_cast<int>(StateFields().size()); }
+int StateExpectedParam() { return StateDueParam() + 1; }
+// Request writes: ?1 job, ?2 key, ?3 status, then RequestFields(), then the
+// extra parameter (now for create, expected version for replace).
+int RequestExtraParam() { return 4 + static_cast<int>(RequestFields().size()); }
+
+std::vector<std::string> StateWriteColumns() {
+  return Concat(Concat({"status"}, Names(StateFields())), {"due_at"});
+}
+std::vector<std::string> RequestWriteColumns() { return Concat({"status"}, Names(RequestFields())); }
+
+// A version condition that also matches a row whose version is NULL when
+// the expected version is 0 (DESIGN.md: a hand-made item has no version).
+// The comparison keeps the column's affinity (COALESCE would drop it).
+std::string VersionMatches(int param) { return fmt::format("(version = ?{0} OR (version IS NULL AND ?{0} = 0))", param); }
+
+// One table of the layout: its columns in order and its primary key.
+struct TableLayout {
+  std::string name;
+  std::vector<std::string> columns;  // "name TYPE"
+  std::string key;
+};
+
+const std::vector<TableLayout>& Layout() {
+  static const auto* layout = new std::vector<TableLayout>{
+      {"job_state",
+       Concat(Concat({"job TEXT", "status TEXT"}, ColumnDefs(StateFields())), {"due_at INTEGER"}), "job"},
+      {"job_definition", {"job TEXT", "definition TEXT"}, "job"},
+      {"job_run", Concat({"job TEXT"}, ColumnDefs(RunFields())), "job, start_ms, run_id"},
+      {"job_request", Concat({"job TEXT", "key TEXT", "status TEXT"}, ColumnDefs(RequestFields())), "job, key"},
+  };
+  return *layout;
+}
+
+constexpr const char* kIndexesSql =
+    // Partial: PAUSED jobs (NULL due_at) are never due and cost ListDue nothing.
+    "CREATE INDEX IF NOT EXISTS job_state_due ON job_state (due_at) WHERE due_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS job_request_expiry ON job_request (expires_at_ms);";
+
+// A fingerprint of Layout(): when the stored one differs (a field was added
+// to a table), opening re-runs Init, which adds the missing columns.
+std::string LayoutFingerprint() {
+  std::vector<std::string> tables;
+  for (const auto& t : Layout()) tables.push_back(fmt::format("{}({})", t.name, Join(t.columns)));
+  return fmt::format("{}", fmt::join(tables, ";"));
+}
+
+}  // namespace
+
+// ---- prepared statements -------------------------------------------------
+
+namespace {
+
+// Statements cached per connection, prepared on first use: a CLI call that
+// only reads pays for one.
+enum Query : int {
+  kReadState,
+  kCreateState,
+  kReplaceState,
+  kListDue,
+  kListStates,
+  kReadDefinition,
+  kPutDefinition,
+  kListDefinitions,
+  kAppendRun,
+  kListRuns,
+  kTrimRuns,
+  kReadRequest,
+  kCreateRequest,
+  kReplaceRequest,
+  kExpireRequests,
+  kSchemaMeta,
+  kReadJob,
+  kQueryCount,
+};
+
+std::array<std::string, kQueryCount> BuildSql() {
+  const std::string state_cols = Join(Names(StateFields()));
+  const std::string run_cols = Join(Names(RunFields()));
+  const std::string req_cols = Join(RequestWriteColumns());
+  const std::string newest_first = "ORDER BY start_ms DESC, run_id DESC";
+  std::array<std::string, kQueryCount> sql;
+  sql[kReadState] = fmt::format("SELECT status, {} FROM job_state WHERE job = ?1", state_cols);
+  sql[kCreateState] =
+      fmt::format("INSERT INTO job_state (job, {}) VALUES (?1, {}) ON CONFLICT (job) DO NOTHING",
+                  Join(StateWriteColumns()), Params(2, StateWriteColumns().size()));
+  sql[kReplaceState] = fmt::format("UPDATE job_state SET {} WHERE job = ?1 AND {}",
+                                                Assignments(StateWriteColumns(), 2), VersionMatches(StateExpectedParam()));
+  sql[kListDue] = "SELECT job FROM job_state WHERE due_at <= ?1 ORDER BY due_at, job LIMIT ?2";
+  sql[kListStates] = fmt::format("SELECT job, status, {} FROM job_state ORDER BY job", state_cols);
+  sql[kReadDefinition] = "SELECT definition FROM job_definition WHERE job = ?1";
+  sql[kPutDefinition] =
+      "INSERT INTO job_definition (job, definition) VALUES (?1, ?2) "
+      "ON CONFLICT (job) DO UPDATE SET definition = excluded.definition";
+  sql[kListDefinitions] = "SELECT job, definition FROM job_definition ORDER BY job";
+  // Same key as DynamoDB's RUN#<start>#<run id>: re-appending replaces.
+  sql[kAppendRun] = fmt::format("INSERT OR REPLACE INTO job_run (job, {}) VALUES (?1, {})", run_cols,
+                                             Params(2, RunFields().size()));
+  sql[kListRuns] =
+      fmt::format("SELECT {} FROM job_run WHERE job = ?1 {} LIMIT ?2", run_cols, newest_first);
+  sql[kTrimRuns] = fmt::format(
+      "DELETE FROM job_run WHERE job = ?1 AND (start_ms, run_id) NOT IN "
+      "(SELECT start_ms, run_id FROM job_run WHERE job = ?1 {} LIMIT ?2)",
+      newest_first);
+  // An expired record (expires_at_ms <= now, NULL meaning 0) counts as absent.
+  sql[kReadRequest] =
+      fmt::format("SELECT {} FROM job_request WHERE job = ?1 AND key = ?2 AND expires_at_ms > ?3", req_cols);
+  sql[kCreateRequest] = fmt::format(
+      "INSERT INTO job_request (job, key, {}) VALUES (?1, ?2, {}) ON CONFLICT (job, key) DO UPDATE SET {} "
+      "WHERE job_request.expires_at_ms IS NULL OR job_request.expires_at_ms <= ?{}",
+      req_cols, Params(3, RequestWriteColumns().size()), FromExcluded(RequestWriteColumns()), RequestExtraParam());
+  sql[kReplaceRequest] =
+      fmt::format("UPDATE job_request SET {} WHERE job = ?1 AND key = ?2 AND {}", Assignments(RequestWriteColumns(), 3),
+                  VersionMatches(RequestExtraParam()));
+  sql[kExpireRequests] = "DELETE FROM job_request WHERE expires_at_ms <= ?1 OR expires_at_ms IS NULL";
+  sql[kSchemaMeta] = "SELECT key, value FROM schema_meta";
+  // One SELECT, two primary-key lookups: state and definition may each be absent.
+  std::vector<std::string> s_cols;
+  for (const auto& name : Names(StateFields())) s_cols.push_back("s." + name);
+  sql[kReadJob] = fmt::format(
+      "SELECT s.job IS NOT NULL, d.job IS NOT NULL, d.definition, s.status, {} FROM (SELECT ?1 AS job) AS k "
+      "LEFT JOIN job_state AS s ON s.job = k.job LEFT JOIN job_definition AS d ON d.job = k.job",
+      Join(s_cols));
+  return sql;
+}
+
+const std::array<std::string, kQueryCount>& Sql() {
+  static const auto* sql = new std::array<std::string, kQueryCount>(BuildSql());
+  return *sql;
+}
+
+// Resets a statement when leaving scope, which ends its read transaction
+// (an un-reset SELECT would pin a WAL snapshot and block checkpoints).
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~ResetOnExit() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+// Binds parameters and remembers the first failure, so that a failed bind
+// (which would store NULL, i.e. a zero value) can never go unnoticed.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  void Int(int i, int64_t v) { Keep(sqlite3_bind_int64(stmt_, i, v)); }
+  void Text(int i, const std::string& v) {
+    // SQLITE_STATIC: the value outlives the statement's use (ResetOnExit).
+    Keep(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+  }
+  void Null(int i) { Keep(sqlite3_bind_null(stmt_, i)); }
+  template <typename Item>
+  void Fields(int first, std::span<const FieldSpec<Item>> fields, const Item& item) {
+    for (const auto& f : fields) {
+      if (f.type == FieldType::kInt) {
+        Int(first++, item.*f.int_member);
+      } else {
+        Text(first++, item.*f.string_member);
+      }
+    }
+  }
+  int rc() const { return rc_; }
+
+ private:
+  void Keep(int rc) {
+    if (rc_ == SQLITE_OK) rc_ = rc;
+  }
+  sqlite3_stmt* stmt_;
+  int rc_ = SQLITE_OK;
+};
+
+std::string ColumnText(sqlite3_stmt* stmt, int col) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+  return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+}
+
+// A column as a stored field value; nullopt for NULL, which means the zero
+// value. Type affinity can leave any storage class in any column of a
+// hand-made table, so each is mapped explicitly.
+Result<std::optional<FieldValue>> ColumnValue(sqlite3_stmt* stmt, int col, const std::string& where,
+                                              const char* field) {
+  switch (sqlite3_column_type(stmt, col)) {
+    case SQLITE_NULL: return std::optional<FieldValue>();
+    case SQLITE_INTEGER: return std::optional<FieldValue>(int64_t{sqlite3_column_int64(stmt, col)});
+    case SQLITE_FLOAT:  // only a string can carry it to SetField, which refuses it for an integer field
+      return std::optional<FieldValue>(fmt::format("{}", sqlite3_column_double(stmt, col)));
+    case SQLITE_TEXT: return std::optional<FieldValue>(ColumnText(stmt, col));
+    default:
+      return Status::Corrupt(fmt::format("{}: field '{}' holds a BLOB of {} bytes", where, field,
+                                         sqlite3_column_bytes(stmt, col)));
+  }
+}
+
+// SetField for the item kinds fields.cc instantiates it for.
+template <typename Item>
+Status DecodeField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where) {
+  return SetField(item, spec, v, where);
+}
+
+// The same checks as SetField (fields.cc), for request records, whose table
+// fields.cc does not have yet; exit codes may be negative.
+template <>
+Status DecodeField(RequestRecord& item, const QF& spec, const FieldValue& v, const std::string& where) {
+  const auto* text = std::get_if<std::string>(&v);
+  if (spec.type == FieldType::kString) {
+    if (text == nullptr) {
+      return Status::Corrupt(fmt::format("{}: field '{}' must be a string, got {}", where, spec.name, std::get<int64_t>(v)));
+    }
+    item.*spec.string_member = *text;
+    return Status::Ok();
+  }
+  int64_t n = 0;
+  if (text == nullptr) {
+    n = std::get<int64_t>(v);
+  } else if (!ParseInt64(*text, &n)) {
+    return Status::Corrupt(fmt::format("{}: field '{}' must be an integer, got \"{}\"", where, spec.name, *text));
+  }
+  item.*spec.int_member = n;
+  return Status::Ok();
+}
+
+// Decodes the columns first_col.. into `fields` of `item`.
+template <typename Item>
+Status DecodeFields(sqlite3_stmt* stmt, int first_col, std::span<const FieldSpec<Item>> fields,
+                    const std::string& where, Item* item) {
+  for (size_t i = 0; i < fields.size(); ++i) {
+    auto v = ColumnValue(stmt, first_col + static_cast<int>(i), where, fields[i].name);
+    if (!v.ok()) return v.status();
+    if (v->has_value()) JOBGATE_RETURN_IF_ERROR(DecodeField(*item, fields[i], **v, where));
+  }
+  return Status::Ok();
+}
+
+// Decodes a `status` column through its enum's parser; NULL keeps the zero value.
+template <typename Enum>
+Status DecodeStatus(sqlite3_stmt* stmt, int col, const std::string& where, Result<Enum> (*parse)(const std::string&),
+                    Enum* out) {
+  auto v = ColumnValue(stmt, col, where, "status");
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return Status::Ok();
+  const auto* text = std::get_if<std::string>(&**v);
+  auto parsed = parse(text != nullptr ? *text : std::to_string(std::get<int64_t>(**v)));
+  if (!parsed.ok()) return Status::Corrupt(fmt::format("{}: {}", where, parsed.status().message()));
+  *out = *parsed;
+  return Status::Ok();
+}
+
+// Writing any version but expected + 1 would let two writers produce the
+// same version (ABA) and defeat every later CAS.
+Status CheckNextVersion(const JobState& state, int64_t expected_version) {
+  if (state.version == expected_version + 1) return Status::Ok();
+  return Status::Internal(fmt::format("job '{}': ReplaceState writes version {} over expected version {}", state.job,
+                                      state.version, expected_version));
+}
+
+std::string StateWhere(const std::string& job) { return fmt::format("job '{}'", job); }
+
+// A state row: `first_col` is its status column, StateFields() follow.
+Result<JobState> DecodeState(sqlite3_stmt* stmt, int first_col, const std::string& job) {
+  JobState s;
+  s.job = job;
+  const std::string where = StateWhere(job);
+  JOBGATE_RETURN_IF_ERROR(DecodeStatus(stmt, first_col, where, &ParseJobStatus, &s.status));
+  JOBGATE_RETURN_IF_ERROR(DecodeFields(stmt, first_col + 1, StateFields(), where, &s));
+  return s;
+}
+
+Result<JobDefinition> DecodeDefinition(sqlite3_stmt* stmt, int col, const std::string& job) {
+  const std::string where = fmt::format("definition of job '{}'", job);
+  auto v = ColumnValue(stmt, col, where, "definition");
+  if (!v.ok()) return v.status();
+  JobDefinition def;
+  if (v->has_value()) {
+    const auto* text = std::get_if<std::string>(&**v);
+    if (text == nullptr) return Status::Corrupt(fmt::format("{}: not JSON text", where));
+    auto parsed = DefinitionFromJson(*text, where);
+    if (!parsed.ok()) return parsed.status();
+    def = std::move(parsed.value());
+  }
+  def.job = job;  // the key is authoritative
+  return def;
+}
+
+int64_t ClampLimit(size_t n) {
+  return static_cast<int64_t>(std::min<size_t>(n, static_cast<size_t>(std::numeric_limits<int64_t>::max())));
+}
+
+bool IsPragmaName(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+}  // namespace
+
+// ---- connection ------------------------------------------------------------
+
+SqliteStore::SqliteStore(std::string path, const SqliteOptions& options, sqlite3* db)
+    : path_(std::move(path)), options_(options), db_(db) {
+  static_assert(kNumQueries == kQueryCount);
+}
+
+SqliteStore::~SqliteStore() {
+  for (sqlite3_stmt*& stmt : stmts_) sqlite3_finalize(stmt);
+  if (db_ == nullptr) return;
+  if (options_.checkpoint_frames > 0 && wal_frames_ >= options_.checkpoint_frames) {
+    // TRUNCATE leaves an empty WAL, so the next process's open recovers
+    // nothing. Non-blocking: if another connection is busy, a later closer
+    // does it instead of this exit waiting for busy_timeout.
+    sqlite3_busy_timeout(db_, 0);
+    sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  }
+  sqlite3_close_v2(db_);
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (db == nullptr) return Status::Unavailable(fmt::format("sqlite '{}': cannot open: out of memory", path));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, options, db));  // closes db on every path
+  if (rc != SQLITE_OK) return store->Error(rc, "cannot open");
+  std::lock_guard lock(store->mu_);
+  JOBGATE_RETURN_IF_ERROR(store->Configure());
+  JOBGATE_RETURN_IF_ERROR(store->EnsureSchema());
+  return store;
+}
+
+Status SqliteStore::Configure() {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, static_cast<int>(std::clamp<int64_t>(options_.busy_timeout_ms, 0, INT32_MAX)));
+  if (options_.checkpoint_frames > 0) {
+    // See docs/backends/sqlite.md "Checkpoints": the default checkpoint (4
+    // fsyncs) and WAL deletion on every last close dominate a CLI call.
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    sqlite3_wal_hook(db_, &SqliteStore::OnWalCommit, this);
+  }
+  // The first statement reads the file header: a non-database fails here.
+  auto mode = QueryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal" && *mode != "memory") {
+    return Status::Unavailable(fmt::format("sqlite '{}': cannot enable WAL mode (journal_mode is {})", path_, *mode));
+  }
+  return Exec(options_.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
+int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* db_name, int frames) {
+  auto* store = static_cast<SqliteStore*>(self);
+  store->wal_frames_ = frames;
+  if (frames >= kLongLivedCheckpointFrames) {
+    sqlite3_wal_checkpoint_v2(db, db_name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
+
+Status SqliteStore::Error(int rc, const std::string& what) const {
+  std::string msg = fmt::format("sqlite '{}': {}: {}", path_, what, sqlite3_errmsg(db_));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(fmt::format("{} (still locked after busy_timeout of {} ms)", msg, options_.busy_timeout_ms));
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+    case SQLITE_INTERNAL: return Status::Internal(msg);
+    default: return Status::Unavailable(msg);  // cannot open, not a database, I/O, disk full, ...
+  }
+}
+
+Status SqliteStore::Exec(const std::string& sql) {
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : Error(rc, sql.substr(0, 60));
+}
+
+Result<std::string> SqliteStore::QueryText(const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, sql);
+  std::string text;
+  rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) text = ColumnText(stmt, 0);
+  Status st = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? Status::Ok() : Error(rc, sql);
+  sqlite3_finalize(stmt);
+  if (!st.ok()) return st;
+  return text;
+}
+
+Result<std::string> SqliteStore::Pragma(const std::string& name) {
+  if (!IsPragmaName(name)) return Status::InvalidArgument(fmt::format("'{}' is not a PRAGMA name", name));
+  std::lock_guard lock(mu_);
+  return QueryText("PRAGMA " + name);
+}
+
+const std::string& SqliteStore::ListDueSql() { return Sql()[kListDue]; }
+
+Result<sqlite3_stmt*> SqliteStore::Prepared(int q) {
+  if (stmts_[q] == nullptr) {
+    int rc = sqlite3_prepare_v3(db_, Sql()[q].c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts_[q], nullptr);
+    if (rc != SQLITE_OK) return Error(rc, "prepare");
+  }
+  return stmts_[q];
+}
+
+Result<bool> SqliteStore::Step(sqlite3_stmt* stmt, const char* what) {
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return Error(rc, what);
+}
+
+Result<WriteOutcome> SqliteStore::StepWrite(sqlite3_stmt* stmt, const char* what) {
+  auto row = Step(stmt, what);
+  if (!row.ok()) return row.status();
+  // A CAS or insert-if-absent whose condition failed changes no row.
+  return sqlite3_changes(db_) > 0 ? WriteOutcome::kApplied : WriteOutcome::kConditionFailed;
+}
+
+// ---- schema ------------------------------------------------------------------
+
+Status SqliteStore::EnsureSchema() {
+  // Anything but an up-to-date schema_meta (missing table, missing row, an
+  // older layout) runs Init, which also reports a newer schema_version.
+  auto stmt = Prepared(kSchemaMeta);
+  if (!stmt.ok()) return InitLocked();
+  ResetOnExit reset(*stmt);
+  std::string version, layout;
+  for (;;) {
+    auto row = Step(*stmt, "read schema_meta");
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    std::string key = ColumnText(*stmt, 0);
+    if (key == "schema_version") version = ColumnText(*stmt, 1);
+    if (key == "layout") layout = ColumnText(*stmt, 1);
+  }
+  if (version == std::to_string(kSqliteSchemaVersion) && layout == LayoutFingerprint()) return Status::Ok();
+  sqlite3_reset(*stmt);
+  return InitLocked();
+}
+
+Status SqliteStore::Init() {
+  std::lock_guard lock(mu_);
+  return InitLocked();
+}
+
+Status SqliteStore::InitLocked() {
+  // IMMEDIATE: many processes may auto-init one new file at once; the write
+  // lock up front serialises them instead of failing one at commit.
+  JOBGATE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Status st = CreateSchema();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");  // the error that made us roll back is the one to report
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
+Status SqliteStore::CreateSchema() {
+  JOBGATE_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID"));
+  auto version = QueryText("SELECT value FROM schema_meta WHERE key = 'schema_version'");
+  if (!version.ok()) return version.status();
+  int64_t stored = 0;
+  if (!version->empty() && (!ParseInt64(*version, &stored) || stored > kSqliteSchemaVersion)) {
+    return Status::Unavailable(fmt::format(
+        "sqlite '{}': schema_version {} is newer than this jobgate understands ({}); use a newer jobgate", path_,
+        *version, kSqliteSchemaVersion));
+  }
+  for (const TableLayout& t : Layout()) {
+    // Columns carry no NOT NULL: a NULL column reads as the zero value.
+    JOBGATE_RETURN_IF_ERROR(Exec(fmt::format("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({})) WITHOUT ROWID",
+                                             t.name, Join(t.columns), t.key)));
+    for (const std::string& column : t.columns) JOBGATE_RETURN_IF_ERROR(AddColumnIfMissing(t.name, column));
+  }
+  JOBGATE_RETURN_IF_ERROR(Exec(kIndexesSql));
+  JOBGATE_RETURN_IF_ERROR(Exec(fmt::format(
+      "INSERT INTO schema_meta (key, value) VALUES ('schema_version', '{}') ON CONFLICT (key) DO NOTHING",
+      kSqliteSchemaVersion)));
+  return Exec(fmt::format(
+      "INSERT INTO schema_meta (key, value) VALUES ('layout', '{}') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      LayoutFingerprint()));
+}
+
+// Adds `column_def` ("name TYPE") to `table` unless a column of that name
+// exists: a field added to the field table (or a table made by hand) gets its
+// column without a schema_version bump.
+Status SqliteStore::AddColumnIfMissing(const std::string& table, const std::string& column_def) {
+  const std::string name = column_def.substr(0, column_def.find(' '));
+  auto found = QueryText(fmt::format("SELECT count(*) FROM pragma_table_info('{}') WHERE name = '{}'", table, name));
+  if (!found.ok()) return found.status();
+  if (*found != "0") return Status::Ok();
+  return Exec(fmt::format("ALTER TABLE {} ADD COLUMN {}", table, column_def));
+}
+
+// ---- job state -----------------------------------------------------------------
+
+Result<std::optional<JobState>> SqliteStore::ReadState(const std::string& job) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kReadState);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  auto row = Step(*stmt, "read state");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<JobState>();
+  auto state = DecodeState(*stmt, 0, job);
+  if (!state.ok()) return state.status();
+  return std::optional<JobState>(std::move(state.value()));
+}
+
+Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64_t expected_version) {
+  auto stmt = Prepared(q);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, state.job);
+  bind.Text(2, JobStatusName(state.status));
+  bind.Fields(3, StateFields(), state);
+  // due_at mirrors DueAt() on every write so that ListDue is an index range.
+  if (auto due = DueAt(state)) {
+    bind.Int(StateDueParam(), *due);
+  } else {
+    bind.Null(StateDueParam());
+  }
+  if (q == kReplaceState) bind.Int(StateExpectedParam(), expected_version);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "write state");
+}
+
+Result<WriteOutcome> SqliteStore::CreateState(const JobState& state) {
+  std::lock_guard lock(mu_);
+  return WriteState(kCreateState, state, 0);
+}
+
+Result<WriteOutcome> SqliteStore::ReplaceState(const JobState& state, int64_t expected_version) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  std::lock_guard lock(mu_);
+  return WriteState(kReplaceState, state, expected_version);
+}
+
+Result<JobRecord> SqliteStore::ReadJob(const std::string& job) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kReadJob);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  auto row = Step(*stmt, "read job");
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::Internal("read job: the outer query returned no row");
+  JobRecord record;
+  if (sqlite3_column_int(*stmt, 1) != 0) {
+    auto def = DecodeDefinition(*stmt, 2, job);
+    if (!def.ok()) return def.status();
+    record.definition = std::move(def.value());
+  }
+  if (sqlite3_column_int(*stmt, 0) != 0) {
+    auto state = DecodeState(*stmt, 3, job);
+    if (!state.ok()) return state.status();
+    record.state = std::move(state.value());
+  }
+  return record;
+}
+
+Result<WriteOutcome> SqliteStore::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                           const RunRecord& run) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  std::lock_guard lock(mu_);
+  // IMMEDIATE takes the write lock first, so the CAS cannot fail at COMMIT
+  // with SQLITE_BUSY_SNAPSHOT after its condition was checked.
+  JOBGATE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto outcome = WriteState(kReplaceState, state, expected_version);
+  Status st = outcome.status();
+  if (st.ok() && *outcome == WriteOutcome::kApplied) st = AppendRunLocked(run);
+  if (st.ok()) st = Exec("COMMIT");
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");  // neither write happened; report the cause
+    return st;
+  }
+  return outcome;
+}
+
+Result<std::vector<std::string>> SqliteStore::ListDue(EpochMs now_ms, size_t limit) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kListDue);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Int(1, now_ms);
+  bind.Int(2, ClampLimit(limit));
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  std::vector<std::string> jobs;
+  for (;;) {
+    auto row = Step(*stmt, "list due jobs");
+    if (!row.ok()) return row.status();
+    if (!*row) return jobs;
+    jobs.push_back(ColumnText(*stmt, 0));
+  }
+}
+
+Result<std::vector<JobState>> SqliteStore::ListStates() {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kListStates);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  std::vector<JobState> states;
+  for (;;) {
+    auto row = Step(*stmt, "list states");
+    if (!row.ok()) return row.status();
+    if (!*row) return states;
+    auto state = DecodeState(*stmt, 1, ColumnText(*stmt, 0));
+    if (!state.ok()) return state.status();
+    states.push_back(std::move(state.value()));
+  }
+}
+
+// ---- definitions -----------------------------------------------------------------
+
+Result<std::optional<JobDefinition>> SqliteStore::ReadDefinition(const std::string& job) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kReadDefinition);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  auto row = Step(*stmt, "read definition");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<JobDefinition>();
+  auto def = DecodeDefinition(*stmt, 0, job);
+  if (!def.ok()) return def.status();
+  return std::optional<JobDefinition>(std::move(def.value()));
+}
+
+Status SqliteStore::PutDefinition(const JobDefinition& def) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kPutDefinition);
+  if (!stmt.ok()) return stmt.status();
+  const std::string json = DefinitionToJson(def);
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, def.job);
+  bind.Text(2, json);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "put definition").status();
+}
+
+Result<std::vector<JobDefinition>> SqliteStore::ListDefinitions() {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kListDefinitions);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  std::vector<JobDefinition> defs;
+  for (;;) {
+    auto row = Step(*stmt, "list definitions");
+    if (!row.ok()) return row.status();
+    if (!*row) return defs;
+    auto def = DecodeDefinition(*stmt, 1, ColumnText(*stmt, 0));
+    if (!def.ok()) return def.status();
+    defs.push_back(std::move(def.value()));
+  }
+}
+
+// ---- run records -------------------------------------------------------------------
+
+Status SqliteStore::AppendRun(const RunRecord& run) {
+  std::lock_guard lock(mu_);
+  return AppendRunLocked(run);
+}
+
+Status SqliteStore::AppendRunLocked(const RunRecord& run) {
+  auto stmt = Prepared(kAppendRun);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, run.job);
+  bind.Fields(2, RunFields(), run);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "append run").status();
+}
+
+Result<std::vector<RunRecord>> SqliteStore::ListRuns(const std::string& job, size_t limit) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kListRuns);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  bind.Int(2, ClampLimit(limit));
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  std::vector<RunRecord> runs;
+  for (;;) {
+    auto row = Step(*stmt, "list runs");
+    if (!row.ok()) return row.status();
+    if (!*row) return runs;
+    RunRecord run;
+    run.job = job;
+    JOBGATE_RETURN_IF_ERROR(DecodeFields(*stmt, 0, RunFields(), fmt::format("run of job '{}'", job), &run));
+    runs.push_back(std::move(run));
+  }
+}
+
+Status SqliteStore::TrimRuns(const std::string& job, size_t keep) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kTrimRuns);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  bind.Int(2, ClampLimit(keep));
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "trim runs").status();
+}
+
+// ---- request records -------------------------------------------------------------------
+
+Result<std::optional<RequestRecord>> SqliteStore::ReadRequest(const std::string& job, const std::string& key,
+                                                              EpochMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kReadRequest);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, job);
+  bind.Text(2, key);
+  bind.Int(3, now_ms);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  auto row = Step(*stmt, "read request");
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<RequestRecord>();
+  RequestRecord rec;
+  rec.job = job;
+  rec.key = key;
+  const std::string where = fmt::format("request '{}' of job '{}'", key, job);
+  JOBGATE_RETURN_IF_ERROR(DecodeStatus(*stmt, 0, where, &ParseRequestStatus, &rec.status));
+  JOBGATE_RETURN_IF_ERROR(DecodeFields(*stmt, 1, RequestFields(), where, &rec));
+  return std::optional<RequestRecord>(std::move(rec));
+}
+
+Result<WriteOutcome> SqliteStore::WriteRequest(int q, const RequestRecord& rec, int64_t extra) {
+  auto stmt = Prepared(q);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, rec.job);
+  bind.Text(2, rec.key);
+  bind.Text(3, RequestStatusName(rec.status));
+  bind.Fields(4, RequestFields(), rec);
+  bind.Int(RequestExtraParam(), extra);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "write request");
+}
+
+Result<WriteOutcome> SqliteStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
+  std::lock_guard lock(mu_);
+  return WriteRequest(kCreateRequest, rec, now_ms);
+}
+
+Result<WriteOutcome> SqliteStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
+  std::lock_guard lock(mu_);
+  return WriteRequest(kReplaceRequest, rec, expected_version);
+}
+
+Result<int64_t> SqliteStore::ExpireRequests(EpochMs now_ms) {
+  std::lock_guard lock(mu_);
+  auto stmt = Prepared(kExpireRequests);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Int(1, now_ms);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  auto done = Step(*stmt, "expire requests");
+  if (!done.ok()) return done.status();
+  return static_cast<int64_t>(sqlite3_changes64(db_));
+}
+
+}  // namespace jobgate

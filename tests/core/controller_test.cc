@@ -1,0 +1,446 @@
+#include "jobgate/controller.h"
+
+#include <gtest/gtest.h>
+
+#include "core/gate.h"
+#include "store/memory_store.h"
+
+namespace jobgate {
+namespace {
+
+constexpr int64_t kSec = 1000;
+
+// A store wrapper that fails chosen calls, optionally after applying them
+// (the "500 after the write landed" case).
+class FlakyStore final : public Store {
+ public:
+  explicit FlakyStore(Store& inner) : inner_(inner) {}
+  int fail_next_writes = 0;
+  bool apply_before_failing = false;
+  int fail_next_reads = 0;
+
+  Status Init() override { return inner_.Init(); }
+  Result<std::optional<JobState>> ReadState(const std::string& j) override {
+    if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
+    return inner_.ReadState(j);
+  }
+  Result<WriteOutcome> CreateState(const JobState& s) override {
+    return Write([&] { return inner_.CreateState(s); });
+  }
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t v) override {
+    return Write([&] { return inner_.ReplaceState(s, v); });
+  }
+  Result<std::vector<std::string>> ListDue(EpochMs n, size_t l) override { return inner_.ListDue(n, l); }
+  Result<std::vector<JobState>> ListStates() override { return inner_.ListStates(); }
+  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& j) override {
+    if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
+    return inner_.ReadDefinition(j);
+  }
+  Status PutDefinition(const JobDefinition& d) override { return inner_.PutDefinition(d); }
+  Result<std::vector<JobDefinition>> ListDefinitions() override { return inner_.ListDefinitions(); }
+  Status AppendRun(const RunRecord& r) override { return inner_.AppendRun(r); }
+  Result<std::vector<RunRecord>> ListRuns(const std::string& j, size_t l) override { return inner_.ListRuns(j, l); }
+  Status TrimRuns(const std::string& j, size_t k) override { return inner_.TrimRuns(j, k); }
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& j, const std::string& k, EpochMs n) override {
+    return inner_.ReadRequest(j, k, n);
+  }
+  Result<WriteOutcome> CreateRequest(const RequestRecord& r, EpochMs n) override {
+    return Write([&] { return inner_.CreateRequest(r, n); });
+  }
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& r, int64_t v) override {
+    return Write([&] { return inner_.ReplaceRequest(r, v); });
+  }
+  Result<int64_t> ExpireRequests(EpochMs n) override { return inner_.ExpireRequests(n); }
+
+ private:
+  template <typename F>
+  Result<WriteOutcome> Write(F f) {
+    if (fail_next_writes > 0) {
+      --fail_next_writes;
+      if (apply_before_failing) (void)f();
+      return Status::Unavailable("injected write fault");
+    }
+    return f();
+  }
+  Store& inner_;
+};
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  MemoryStore store_;
+  ManualClock clock_;
+  SeededRandom random_{42};
+  Controller controller_{store_, clock_, random_};
+
+  RunRequest Req(const std::string& job = "j") {
+    RunRequest r;
+    r.job = job;
+    r.holder = "test:1";
+    return r;
+  }
+  JobState State(const std::string& job = "j") {
+    auto s = store_.ReadState(job);
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE(s->has_value());
+    EXPECT_TRUE(CountersConsistent(**s)) << "counter invariant";
+    return **s;
+  }
+  Lease MustAcquire(Controller& c, const RunRequest& r) {
+    auto a = c.Acquire(r);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_TRUE(a->lease.has_value()) << "skipped: " << SkipReasonName(a->outcome.reason);
+    return *a->lease;
+  }
+  SkipReason MustSkip(Controller& c, const RunRequest& r) {
+    auto a = c.Acquire(r);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_FALSE(a->lease.has_value());
+    EXPECT_EQ(a->outcome.kind, RunOutcomeKind::kSkipped);
+    return a->outcome.reason;
+  }
+  static WorkResult Ok() { return {}; }
+  static WorkResult Fail(int code, std::string err) { return {WorkResult::Kind::kFailed, code, std::move(err)}; }
+};
+
+TEST_F(ControllerTest, FirstRunCreatesStateAndSucceeds) {
+  Lease lease = MustAcquire(controller_, Req());
+  EXPECT_EQ(lease.fence, 1);
+  EXPECT_EQ(State().status, JobStatus::kRunning);
+  auto out = controller_.Commit(lease, Ok());
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  JobState s = State();
+  EXPECT_EQ(s.status, JobStatus::kIdle);
+  EXPECT_EQ(s.run_count, 1);
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.last_success_ts, clock_.NowMs());
+  EXPECT_TRUE(s.owner.empty());
+}
+
+TEST_F(ControllerTest, SkipPathIsOneReadAndNoWrite) {
+  Lease lease = MustAcquire(controller_, Req());
+  Controller other(store_, clock_, random_);
+  auto a = other.Acquire(Req());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kRunning);
+  EXPECT_EQ(a->outcome.store_reads, 1);
+  EXPECT_EQ(a->outcome.store_writes, 0);
+}
+
+TEST_F(ControllerTest, SecondInvokerSkipsWhileFirstHoldsLease) {
+  Lease lease = MustAcquire(controller_, Req());
+  Controller other(store_, clock_, random_);
+  clock_.Advance(59 * kSec);
+  EXPECT_EQ(MustSkip(other, Req()), SkipReason::kRunning);
+}
+
+TEST_F(ControllerTest, CooldownGatesUntilNextAllowedRun) {
+  RunRequest r = Req();
+  r.overrides.cooldown_ms = 3600 * kSec;
+  Lease lease = MustAcquire(controller_, r);
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  EXPECT_EQ(State().next_allowed_run, clock_.NowMs() + 3600 * kSec);
+  clock_.Advance(3600 * kSec - 1);
+  EXPECT_EQ(MustSkip(controller_, r), SkipReason::kCooldown);
+  clock_.Advance(1);
+  MustAcquire(controller_, r);
+}
+
+TEST_F(ControllerTest, FailureRecordsErrorAndBacksOff) {
+  JobDefinition def;
+  def.job = "j";
+  def.backoff_base_ms = 10 * kSec;
+  def.backoff_cap_ms = 100 * kSec;
+  ASSERT_TRUE(store_.PutDefinition(def).ok());
+  for (int n = 1; n <= 6; ++n) {
+    Lease lease = MustAcquire(controller_, Req());
+    auto out = controller_.Commit(lease, Fail(3, "boom"));
+    ASSERT_TRUE(out.ok());
+    EXPECT_EQ(out->kind, RunOutcomeKind::kFailed);
+    JobState s = State();
+    EXPECT_EQ(s.consecutive_failures, n);
+    EXPECT_EQ(s.last_error, "boom");
+    EXPECT_EQ(s.last_exit_code, 3);
+    int64_t ceiling = std::min<int64_t>(100 * kSec, 10 * kSec << (n - 1));
+    EXPECT_GE(s.next_allowed_run, clock_.NowMs());
+    EXPECT_LE(s.next_allowed_run, clock_.NowMs() + ceiling);
+    clock_.Advance(ceiling);
+  }
+  Lease lease = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  EXPECT_EQ(State().consecutive_failures, 0);
+  EXPECT_EQ(State().failure_count, 6);
+}
+
+TEST_F(ControllerTest, ParksAfterConsecutiveFailuresAndResumeClearsTheStreak) {
+  JobDefinition def;
+  def.job = "j";
+  def.park_after = 2;
+  def.backoff_base_ms = 0;
+  def.backoff_cap_ms = 0;
+  ASSERT_TRUE(store_.PutDefinition(def).ok());
+  for (int i = 0; i < 2; ++i) {
+    Lease lease = MustAcquire(controller_, Req());
+    ASSERT_TRUE(controller_.Commit(lease, Fail(1, "x")).ok());
+  }
+  EXPECT_EQ(State().status, JobStatus::kPaused);
+  EXPECT_EQ(State().paused_reason, "parked after 2 consecutive failures");
+  EXPECT_EQ(MustSkip(controller_, Req()), SkipReason::kPaused);
+  ASSERT_TRUE(controller_.Resume("j").ok());
+  EXPECT_EQ(State().consecutive_failures, 0);
+  MustAcquire(controller_, Req());
+}
+
+TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
+  RunRequest r = Req();
+  r.overrides.lease_ms = 2 * kSec;
+  r.overrides.max_clock_skew_ms = 1 * kSec;
+  Lease dead = MustAcquire(controller_, r);
+  Controller other(store_, clock_, random_);
+  clock_.Advance(3 * kSec);  // lease + skew exactly: still presumed alive
+  EXPECT_EQ(MustSkip(other, r), SkipReason::kRunning);
+  clock_.Advance(1);
+  Lease lease = MustAcquire(other, r);
+  EXPECT_EQ(lease.fence, 2);
+  EXPECT_EQ(State().abandoned_count, 1);
+  // The dead holder's heartbeat and commit are rejected.
+  auto hb = controller_.Heartbeat(dead);
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(*hb, HeartbeatResult::kLost);
+  auto late = controller_.Commit(dead, Ok());
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->kind, RunOutcomeKind::kLeaseLost);
+  ASSERT_TRUE(other.Commit(lease, Ok()).ok());
+  JobState s = State();
+  EXPECT_EQ(s.run_count, 2);
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.abandoned_count, 1);
+  auto runs = store_.ListRuns("j", 10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[1].outcome, "abandoned");
+  EXPECT_EQ((*runs)[1].run_id, dead.run_id);
+}
+
+TEST_F(ControllerTest, HeartbeatExtendsLease) {
+  Lease lease = MustAcquire(controller_, Req());
+  clock_.Advance(20 * kSec);
+  auto hb = controller_.Heartbeat(lease);
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(*hb, HeartbeatResult::kExtended);
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 60 * kSec);
+}
+
+TEST_F(ControllerTest, SlotIsClaimedOnce) {
+  RunRequest r = Req();
+  r.slot = 1'000'000;
+  Lease lease = MustAcquire(controller_, r);
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  EXPECT_EQ(MustSkip(controller_, r), SkipReason::kSlotDone);
+  r.slot = 999'999;  // an older slot delivered late
+  EXPECT_EQ(MustSkip(controller_, r), SkipReason::kSlotDone);
+  r.slot = 1'000'001;
+  MustAcquire(controller_, r);
+  EXPECT_EQ(State().last_slot, 1'000'001);
+}
+
+TEST_F(ControllerTest, RequestIdRunsOnceAndRepeatsAreDuplicates) {
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  Lease lease = MustAcquire(controller_, r);
+  Controller other(store_, clock_, random_);
+  EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);  // in progress
+  ASSERT_TRUE(controller_.Commit(lease, Fail(7, "bad")).ok());
+  clock_.Advance(24 * 3600 * kSec);
+  auto again = other.Acquire(r);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome.reason, SkipReason::kDuplicate);
+  ASSERT_TRUE(again->outcome.previous.has_value());
+  EXPECT_EQ(again->outcome.previous->outcome, "failed");
+  EXPECT_EQ(again->outcome.previous->exit_code, 7);
+  r.request_id = "exec-2";
+  MustAcquire(other, r);
+}
+
+TEST_F(ControllerTest, RequestOfADeadHolderIsTakenOver) {
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  r.overrides.lease_ms = 2 * kSec;
+  MustAcquire(controller_, r);
+  clock_.Advance(10 * kSec);
+  Controller other(store_, clock_, random_);
+  Lease lease = MustAcquire(other, r);
+  ASSERT_TRUE(other.Commit(lease, Ok()).ok());
+  EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
+  EXPECT_EQ(State().abandoned_count, 1);
+}
+
+TEST_F(ControllerTest, RequestCompletedByAStaleHolderRollsBackTheNewAcquisition) {
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  r.overrides.lease_ms = 2 * kSec;
+  Lease a = MustAcquire(controller_, r);
+  clock_.Advance(10 * kSec);
+  // B takes over the state but has not yet claimed the request when A's
+  // completion lands: B must give the acquisition back.
+  RequestRecord done = **store_.ReadRequest("j", "exec-1", clock_.NowMs());
+  done.status = RequestStatus::kCompleted;
+  done.version += 1;
+  done.expires_at_ms = clock_.NowMs() + 3600 * kSec;
+  ASSERT_EQ(*store_.ReplaceRequest(done, done.version - 1), WriteOutcome::kApplied);
+  Controller other(store_, clock_, random_);
+  EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
+  JobState s = State();
+  EXPECT_EQ(s.status, JobStatus::kRunning);  // A's dead run is still recorded as running
+  EXPECT_GE(s.fence, 1);
+}
+
+TEST_F(ControllerTest, RateLimitHoldsInEverySlidingWindow) {
+  JobDefinition def;
+  def.job = "j";
+  def.rate_limit_count = 2;
+  def.rate_limit_window_ms = 60 * kSec;
+  ASSERT_TRUE(store_.PutDefinition(def).ok());
+  for (int i = 0; i < 2; ++i) {
+    Lease lease = MustAcquire(controller_, Req());
+    ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+    clock_.Advance(10 * kSec);
+  }
+  auto a = controller_.Acquire(Req());
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kRateLimited);
+  EXPECT_EQ(a->outcome.next_allowed_run, clock_.NowMs() - 20 * kSec + 60 * kSec);
+  clock_.Advance(40 * kSec);  // the first acquisition leaves the window
+  MustAcquire(controller_, Req());
+}
+
+TEST_F(ControllerTest, PauseWhileRunningLetsHolderCommitAndStaysPaused) {
+  Lease lease = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Pause("j", "maintenance").ok());
+  EXPECT_EQ(State().status, JobStatus::kRunning);
+  auto hb = controller_.Heartbeat(lease);  // the version moved; still ours
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(*hb, HeartbeatResult::kExtended);
+  auto out = controller_.Commit(lease, Ok());
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  EXPECT_EQ(State().status, JobStatus::kPaused);
+  EXPECT_EQ(State().paused_reason, "maintenance");
+  EXPECT_EQ(MustSkip(controller_, Req()), SkipReason::kPaused);
+  ASSERT_TRUE(controller_.Resume("j").ok());
+  MustAcquire(controller_, Req());
+}
+
+TEST_F(ControllerTest, TriggerClearsTheWait) {
+  RunRequest r = Req();
+  r.overrides.cooldown_ms = 3600 * kSec;
+  Lease lease = MustAcquire(controller_, r);
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  ASSERT_TRUE(controller_.Trigger("j").ok());
+  MustAcquire(controller_, r);
+}
+
+TEST_F(ControllerTest, UnlockFreesARunningJobAndCountsAbandoned) {
+  Lease lease = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Unlock("j").ok());
+  JobState s = State();
+  EXPECT_EQ(s.status, JobStatus::kIdle);
+  EXPECT_EQ(s.abandoned_count, 1);
+  auto late = controller_.Commit(lease, Ok());
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->kind, RunOutcomeKind::kLeaseLost);
+  EXPECT_EQ(State().success_count, 0);
+}
+
+TEST_F(ControllerTest, OperatorCommandsOnUnknownJobSayNotFound) {
+  EXPECT_EQ(controller_.Resume("nope").code(), StatusCode::kNotFound);
+  EXPECT_EQ(controller_.Trigger("nope").code(), StatusCode::kNotFound);
+  EXPECT_EQ(controller_.Unlock("nope").code(), StatusCode::kNotFound);
+}
+
+TEST_F(ControllerTest, AcquireWriteThatFailedButAppliedIsRecognised) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  flaky.fail_next_writes = 1;
+  flaky.apply_before_failing = true;
+  Lease lease = MustAcquire(c, Req());
+  EXPECT_EQ(State().owner, lease.run_id);
+  EXPECT_EQ(State().run_count, 1);
+}
+
+TEST_F(ControllerTest, CommitWriteThatFailedButAppliedIsRecognised) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  Lease lease = MustAcquire(c, Req());
+  flaky.fail_next_writes = 1;
+  flaky.apply_before_failing = true;
+  auto out = c.Commit(lease, Ok());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  EXPECT_EQ(State().success_count, 1);
+}
+
+TEST_F(ControllerTest, StoreDownFailsClosed) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  flaky.fail_next_reads = 1;
+  auto a = c.Acquire(Req());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(store_.ReadState("j")->has_value());
+}
+
+TEST_F(ControllerTest, PersistentWriteFailureReportsUnavailable) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  flaky.fail_next_writes = 100;
+  auto a = c.Acquire(Req());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(ControllerTest, LibraryRunHeartbeatsAndCommits) {
+  SystemClock real;
+  Controller c(store_, real, random_);
+  RunRequest r = Req("lib");
+  r.overrides.lease_ms = 1 * kSec;  // heartbeat every ~333 ms
+  auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& lost) {
+    EXPECT_EQ(lease.fence, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    EXPECT_FALSE(lost.load());
+    return WorkResult{};
+  });
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  JobState s = State("lib");
+  EXPECT_GE(s.version, 4);  // acquire, >= 2 heartbeats, commit
+  EXPECT_EQ(s.success_count, 1);
+}
+
+TEST(Backoff, FullJitterWithinCeilingAndCapped) {
+  SeededRandom random(7);
+  for (int64_t n = 1; n < 70; ++n) {
+    int64_t ceiling = n < 20 ? std::min<int64_t>(20'000, 1000LL << (n - 1)) : 20'000;
+    for (int i = 0; i < 50; ++i) {
+      int64_t b = BackoffMs(n, 1000, 20'000, random);
+      EXPECT_GE(b, 0);
+      EXPECT_LE(b, ceiling);
+    }
+  }
+  EXPECT_EQ(BackoffMs(0, 1000, 20'000, random), 0);
+}
+
+TEST(Gate, TakeOverOnlyAfterLeasePlusSkew) {
+  JobDefinition def;
+  def.max_clock_skew_ms = 500;
+  JobState s;
+  s.status = JobStatus::kRunning;
+  s.lease_until = 10'000;
+  EXPECT_EQ(Gate(s, def, std::nullopt, 10'500).skip, SkipReason::kRunning);
+  GateDecision g = Gate(s, def, std::nullopt, 10'501);
+  EXPECT_EQ(g.skip, SkipReason::kNone);
+  EXPECT_TRUE(g.takeover);
+}
+
+}  // namespace
+}  // namespace jobgate

@@ -1,0 +1,80 @@
+#include "core/definition_json.h"
+
+#include <limits>
+
+#include <gtest/gtest.h>
+
+namespace jobgate {
+namespace {
+
+JobDefinition Unusual() {
+  JobDefinition d;
+  d.job = "nightly.backup-\xC3\xBC";
+  d.schedule = "cron(0 3 * * ? *)";
+  d.time_zone = "Asia/Kolkata";
+  d.command = {"/bin/sh", "-c", "echo \"quoted\" \\ 'single'\n\xE2\x9C\x93", ""};
+  d.cooldown_ms = (int64_t{1} << 53) + 1;  // not representable as a double
+  d.lease_ms = std::numeric_limits<int64_t>::max();
+  d.park_after = 3;
+  d.rate_limit_count = 10;
+  d.rate_limit_window_ms = 60'000;
+  return d;
+}
+
+TEST(DefinitionJson, RoundTripsExactly) {
+  for (const JobDefinition& d : {JobDefinition{}, Unusual()}) {
+    auto back = DefinitionFromJson(DefinitionToJson(d));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, d);
+  }
+}
+
+TEST(DefinitionJson, MissingKeysKeepDefaultsAndUnknownKeysAreIgnored) {
+  auto d = DefinitionFromJson(R"({"job": "j", "lease_ms": 5000, "added_in_a_later_version": [1, 2]})");
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  JobDefinition want;
+  want.job = "j";
+  want.lease_ms = 5000;
+  EXPECT_EQ(*d, want);
+}
+
+TEST(DefinitionJson, WrongTypesAreCorruptNamingFieldAndValue) {
+  struct Case {
+    const char* json;
+    const char* field;
+    const char* value;
+  };
+  for (const Case& c : {Case{R"({"lease_ms": "abc"})", "lease_ms", "abc"},
+                        Case{R"({"lease_ms": 1.5})", "lease_ms", "1.5"},
+                        Case{R"({"keep_runs": 18446744073709551615})", "keep_runs", "18446744073709551615"},
+                        Case{R"({"schedule": 5})", "schedule", "5"},
+                        Case{R"({"command": "ls -l"})", "command", "ls -l"},
+                        Case{R"({"command": ["ls", 7]})", "command", "7"}}) {
+    auto d = DefinitionFromJson(c.json, "job 'j'");
+    ASSERT_FALSE(d.ok()) << c.json;
+    EXPECT_EQ(d.status().code(), StatusCode::kCorrupt);
+    const std::string& msg = d.status().message();
+    EXPECT_NE(msg.find("job 'j'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.field), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.value), std::string::npos) << msg;
+  }
+}
+
+TEST(DefinitionJson, NotAnObjectIsCorrupt) {
+  for (const char* json : {"", "{", "[1, 2]", "null", "\"text\""}) {
+    auto d = DefinitionFromJson(json);
+    EXPECT_EQ(d.status().code(), StatusCode::kCorrupt) << json;
+  }
+}
+
+TEST(DefinitionJson, InvalidUtf8IsReplacedNotThrown) {
+  JobDefinition d;
+  d.job = "j";
+  d.command = {"echo", "\xFF\xFE"};
+  auto back = DefinitionFromJson(DefinitionToJson(d));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->command[1], "\xEF\xBF\xBD\xEF\xBF\xBD");  // two U+FFFD
+}
+
+}  // namespace
+}  // namespace jobgate

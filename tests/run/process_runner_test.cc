@@ -1,0 +1,343 @@
+#include "run/process_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace jobgate {
+namespace {
+
+using Kind = ProcessResult::Kind;
+using std::chrono::milliseconds;
+
+ProcessSpec Shell(const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", script};
+  spec.kill_grace_ms = 200;
+  return spec;
+}
+
+ProcessResult RunOk(const ProcessSpec& spec, const HeartbeatFn& heartbeat = nullptr) {
+  Result<ProcessResult> result = RunProcess(spec, heartbeat);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? *result : ProcessResult{};
+}
+
+// Alive means running: a zombie nobody has reaped yet (our orphans are
+// reparented to a pid 1 that may never reap them) is dead.
+bool IsAlive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
+bool GoneWithin(pid_t pid, milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (IsAlive(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return true;
+}
+
+// The pid a workload wrote to `path`, once it has written a whole line.
+pid_t WaitForPidFile(const std::filesystem::path& path, milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!text.empty() && text.back() == '\n') return std::stoi(text);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return -1;
+}
+
+// Sends jobgate's stderr to /dev/null while alive, for workloads that write
+// megabytes through it.
+class SilenceStderr {
+ public:
+  SilenceStderr() : saved_(dup(STDERR_FILENO)) {
+    const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    dup2(null, STDERR_FILENO);
+    close(null);
+  }
+  ~SilenceStderr() {
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+  }
+
+ private:
+  int saved_;
+};
+
+// Peak resident set size, in KiB, since the last ResetPeakRss().
+long PeakRssKib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// "5" resets the high-water mark to the current RSS (proc(5), clear_refs).
+bool ResetPeakRss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return out.good();
+}
+
+class ProcessRunner : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jobgate_runner_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string PathOf(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ProcessRunner, ExitCodePassesThrough) {
+  const ProcessResult r = RunOk(Shell("exit 7"));
+  EXPECT_EQ(r.kind, Kind::kExited);
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_EQ(r.signal, 0);
+}
+
+TEST_F(ProcessRunner, ResultNamesAreStable) {
+  EXPECT_STREQ(ProcessResultKindName(Kind::kTimedOut), "timed_out");
+  EXPECT_STREQ(ProcessResultKindName(Kind::kLeaseLost), "lease_lost");
+}
+
+TEST_F(ProcessRunner, SignaledWorkloadReportsTheShellExitCode) {
+  const ProcessResult r = RunOk(Shell("kill -KILL $$"));
+  EXPECT_EQ(r.kind, Kind::kSignaled);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+}
+
+TEST_F(ProcessRunner, ChildSeesAddedOverriddenAndInheritedEnvironment) {
+  setenv("JOBGATE_TEST_INHERITED", "kept", 1);
+  setenv("JOBGATE_TEST_OVERRIDDEN", "old", 1);
+  ProcessSpec spec = Shell(
+      "test \"$JOBGATE_FENCE\" = 42 && test \"$JOBGATE_RUN_ID\" = run-1 &&"
+      " test \"$JOBGATE_TEST_OVERRIDDEN\" = new && test \"$JOBGATE_TEST_INHERITED\" = kept");
+  spec.env = {{"JOBGATE_FENCE", "42"}, {"JOBGATE_RUN_ID", "run-1"}, {"JOBGATE_TEST_OVERRIDDEN", "new"}};
+  const ProcessResult r = RunOk(spec);
+  unsetenv("JOBGATE_TEST_INHERITED");
+  unsetenv("JOBGATE_TEST_OVERRIDDEN");
+  EXPECT_EQ(r.kind, Kind::kExited);
+  EXPECT_EQ(r.exit_code, 0);
+}
+
+TEST_F(ProcessRunner, KeepsTheUtf8CleanedTailOfStderr) {
+  // printf's \377 is the byte 0xFF, never valid in UTF-8; \a is a control.
+  const ProcessResult r = RunOk(Shell("echo to-stdout; printf 'bad \\377 byte\\a\\n' >&2; exit 3"));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.stderr_tail, "bad \xEF\xBF\xBD byte");
+}
+
+TEST_F(ProcessRunner, StderrTailIsBoundedToTheLastBytes) {
+  ProcessSpec spec = Shell("i=0; while [ $i -lt 100 ]; do echo line-$i >&2; i=$((i+1)); done; echo the end >&2");
+  spec.stderr_tail_bytes = 16;
+  const ProcessResult r = RunOk(spec);
+  EXPECT_LE(r.stderr_tail.size(), 16u);
+  EXPECT_EQ(r.stderr_tail, "line-99\nthe end");
+}
+
+TEST_F(ProcessRunner, HugeStderrPassesThroughInBoundedMemory) {
+  const bool can_measure = ResetPeakRss();
+  const long before_kib = PeakRssKib();
+  ProcessResult r;
+  {
+    SilenceStderr quiet;
+    r = RunOk(Shell("head -c 33554432 /dev/zero | tr '\\0' x >&2; echo >&2; echo END >&2"));
+  }
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stderr_tail.substr(r.stderr_tail.size() - 5), "x\nEND");
+  EXPECT_LE(r.stderr_tail.size(), 1024u);
+  if (!can_measure) GTEST_SKIP() << "cannot reset the peak RSS here; output checked, memory not";
+  // Buffering the 32 MiB would raise the peak by at least that much.
+  EXPECT_LT(PeakRssKib() - before_kib, 8 * 1024);
+}
+
+TEST_F(ProcessRunner, TimeoutStopsTheWorkloadQuickly) {
+  ProcessSpec spec = Shell("sleep 60");
+  spec.timeout_ms = 200;
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kTimedOut);
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_GE(r.duration_ms, 190);
+  EXPECT_LT(r.duration_ms, 1000);
+}
+
+TEST_F(ProcessRunner, TimeoutSigkillsAWorkloadThatIgnoresSigtermAfterTheGrace) {
+  ProcessSpec spec = Shell("trap '' TERM; sleep 60");
+  spec.timeout_ms = 200;
+  spec.kill_grace_ms = 200;
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kTimedOut);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_GE(r.duration_ms, 390);
+  EXPECT_LT(r.duration_ms, 1500);
+}
+
+TEST_F(ProcessRunner, TimeoutKillsGrandchildren) {
+  ProcessSpec spec = Shell("sleep 60 & echo $! > " + PathOf("grandchild") + "; wait");
+  spec.timeout_ms = 200;
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kTimedOut);
+  const pid_t grandchild = WaitForPidFile(PathOf("grandchild"), milliseconds(100));
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(GoneWithin(grandchild, milliseconds(1000)));
+}
+
+TEST_F(ProcessRunner, LeftoverBackgroundProcessesDieWhenTheWorkloadExits) {
+  // The background sleep holds the stderr pipe: the runner must not wait for EOF.
+  const ProcessResult r = RunOk(Shell("sleep 60 & echo $! > " + PathOf("leftover") + "; exit 0"));
+  EXPECT_EQ(r.kind, Kind::kExited);
+  EXPECT_LT(r.duration_ms, 1000);
+  const pid_t leftover = WaitForPidFile(PathOf("leftover"), milliseconds(100));
+  ASSERT_GT(leftover, 0);
+  EXPECT_TRUE(GoneWithin(leftover, milliseconds(1000)));
+}
+
+TEST_F(ProcessRunner, HeartbeatIsCalledAboutEveryInterval) {
+  ProcessSpec spec = Shell("sleep 0.5");
+  spec.heartbeat_interval_ms = 50;
+  std::vector<std::chrono::steady_clock::time_point> beats;
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessResult r = RunOk(spec, [&] { return beats.push_back(std::chrono::steady_clock::now()), true; });
+  EXPECT_EQ(r.kind, Kind::kExited);
+  ASSERT_GE(beats.size(), 5u);
+  EXPECT_LE(beats.size(), 14u);
+  // On a fixed cadence from the start: never early, never in a burst (a
+  // late beat does not make the next one late too).
+  for (size_t i = 0; i < beats.size(); ++i) {
+    EXPECT_GE(beats[i] - start, milliseconds(50) * (i + 1)) << "beat " << i;
+    if (i > 0) {
+      EXPECT_GE(beats[i] - beats[i - 1], milliseconds(25)) << "beat " << i;
+    }
+  }
+}
+
+TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
+  ProcessSpec spec = Shell("sleep 60");
+  spec.heartbeat_interval_ms = 50;
+  int beats = 0;
+  const ProcessResult r = RunOk(spec, [&] { return ++beats < 2; });
+  EXPECT_EQ(r.kind, Kind::kLeaseLost);
+  EXPECT_EQ(beats, 2) << "no heartbeat after the lease was lost";
+  EXPECT_LT(r.duration_ms, 1000);
+}
+
+TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    SCOPED_TRACE(strsignal(sig));
+    // The workload's TERM trap proves the signal reached it as SIGTERM.
+    ProcessSpec spec = Shell("trap 'exit 3' TERM; sleep 60 & wait");
+    spec.heartbeat_interval_ms = 20;
+    // Sent once: a second one would skip the grace (see the next test).
+    int beats = 0;
+    const ProcessResult r = RunOk(spec, [&] { return ++beats > 1 || kill(getpid(), sig) == 0; });
+    EXPECT_EQ(r.kind, Kind::kInterrupted);
+    EXPECT_EQ(r.signal, sig);
+    EXPECT_EQ(r.exit_code, 3);
+    sigset_t mask;
+    sigprocmask(SIG_BLOCK, nullptr, &mask);
+    EXPECT_FALSE(sigismember(&mask, sig));
+    EXPECT_FALSE(sigismember(&mask, SIGCHLD));
+  }
+}
+
+TEST_F(ProcessRunner, CallersIgnoredSigchldDoesNotHideTheExit) {
+  struct sigaction ignore = {}, saved;
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ignore, &saved);
+  const ProcessResult r = RunOk(Shell("exit 5"));
+  struct sigaction after;
+  sigaction(SIGCHLD, &saved, &after);
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(after.sa_handler, SIG_IGN) << "disposition restored";
+}
+
+TEST_F(ProcessRunner, CommandNotFoundIs127) {
+  ProcessSpec spec;
+  spec.argv = {"jobgate-no-such-command-xyz"};
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kSpawnFailed);
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_EQ(r.stderr_tail, "jobgate-no-such-command-xyz: command not found");
+}
+
+TEST_F(ProcessRunner, NonExecutableFileIs126) {
+  const std::string path = PathOf("not-executable");
+  std::ofstream(path) << "#!/bin/sh\nexit 0\n";
+  chmod(path.c_str(), 0644);
+  ProcessSpec spec;
+  spec.argv = {path};
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kSpawnFailed);
+  EXPECT_EQ(r.exit_code, 126);
+  EXPECT_NE(r.stderr_tail.find("Permission denied"), std::string::npos) << r.stderr_tail;
+}
+
+TEST_F(ProcessRunner, EmptyCommandIsAnError) {
+  EXPECT_EQ(RunProcess(ProcessSpec{}, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessRunner, WorkloadInheritsNoDescriptorBeyondTheStandardThree) {
+  int leaky[2];
+  ASSERT_EQ(pipe(leaky), 0);  // deliberately without O_CLOEXEC
+  // ls lists its own fds: 0-2 and 3, the directory it is reading.
+  const ProcessResult r = RunOk(Shell("exec ls /proc/self/fd >&2"));
+  close(leaky[0]);
+  close(leaky[1]);
+  EXPECT_EQ(r.stderr_tail, "0\n1\n2\n3");
+}
+
+// The acceptance test for `kill -9 jobgate`: a process running RunProcess
+// is SIGKILLed, and the workload and its child must die with it.
+TEST_F(ProcessRunner, WorkloadAndGrandchildrenDieWhenJobgateIsKilled) {
+  const std::string shell_file = PathOf("shell"), sleep_file = PathOf("sleep");
+  const pid_t jobgate = fork();
+  ASSERT_GE(jobgate, 0);
+  if (jobgate == 0) {
+    const ProcessSpec spec =
+        Shell("echo $$ > " + shell_file + "; sleep 60 & echo $! > " + sleep_file + "; wait");
+    (void)RunProcess(spec, nullptr);
+    _exit(0);
+  }
+  const pid_t shell = WaitForPidFile(shell_file, milliseconds(2000));
+  const pid_t sleeper = WaitForPidFile(sleep_file, milliseconds(2000));
+  kill(jobgate, SIGKILL);
+  waitpid(jobgate, nullptr, 0);
+  ASSERT_GT(shell, 0);
+  ASSERT_GT(sleeper, 0);
+  EXPECT_TRUE(GoneWithin(shell, milliseconds(2000)));
+  EXPECT_TRUE(GoneWithin(sleeper, milliseconds(2000)));
+}
+
+}  // namespace
+}  // namespace jobgate

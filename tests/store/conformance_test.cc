@@ -1,0 +1,652 @@
+// The store contract (store.h, DESIGN.md "Store contract"), checked against
+// every backend built and reachable here. Each test gets a fresh store.
+#include "store/conformance.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/fields.h"
+#include "store/memory_store.h"
+
+namespace jobgate::testing {
+
+// ---- the backends ------------------------------------------------------------
+
+TempDir::TempDir() {
+  const char* base = getenv("TMPDIR");
+  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/jobgate-test-XXXXXX";
+  if (mkdtemp(templ.data()) != nullptr) path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+namespace {
+
+NamedStoreFactory MemoryFactory() {
+  return {"memory", []() -> Result<StoreUnderTest> {
+            // MemoryStore is thread-safe, so "another client" is the same object.
+            auto store = std::make_shared<MemoryStore>();
+            return StoreUnderTest{store, [store]() -> Result<std::shared_ptr<Store>> { return std::shared_ptr<Store>(store); },
+                                  nullptr};
+          }};
+}
+
+// Through OpenStore, so that the URL path is what the suite exercises.
+NamedStoreFactory SqliteFactory(const std::string& name, const std::string& query) {
+  return {name, [query]() -> Result<StoreUnderTest> {
+            auto dir = std::make_shared<TempDir>();
+            if (dir->path().empty()) return Status::Internal("mkdtemp failed");
+            const std::string url = "sqlite:" + dir->File("conformance.db") + query;
+            auto store = OpenStore(url);
+            if (!store.ok()) return store.status();
+            auto another = [url, dir]() -> Result<std::shared_ptr<Store>> {
+              auto s = OpenStore(url);
+              if (!s.ok()) return s.status();
+              return std::shared_ptr<Store>(std::move(s.value()));
+            };
+            return StoreUnderTest{std::shared_ptr<Store>(std::move(store.value())), another, [dir]() mutable { dir.reset(); }};
+          }};
+}
+
+}  // namespace
+
+std::vector<NamedStoreFactory> StoreFactories() {
+  std::vector<NamedStoreFactory> factories = {MemoryFactory(), SqliteFactory("sqlite", "")};
+  // Durability does not change semantics, but FULL takes other code paths in
+  // SQLite (WAL syncs); run it too.
+  factories.push_back(SqliteFactory("sqlite_synchronous_full", "?synchronous=full"));
+  // Backends that need a server add themselves here when their environment
+  // variable names one, e.g.:
+  //   if (getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT")) factories.push_back(DynamoDbFactory());
+  //   if (getenv("JOBGATE_TEST_POSTGRES_URL")) factories.push_back(PostgresFactory());
+  return factories;
+}
+
+namespace {
+
+// ---- fixtures and builders -------------------------------------------------------
+
+class StoreConformance : public ::testing::TestWithParam<NamedStoreFactory> {
+ protected:
+  void SetUp() override {
+    auto made = GetParam().make();
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    sut_ = std::move(made.value());
+    store_ = sut_.store.get();
+  }
+  void TearDown() override {
+    sut_.store.reset();
+    if (sut_.cleanup) sut_.cleanup();
+  }
+
+  // Creates `state` and asserts that it applied.
+  void Create(const JobState& state) {
+    ASSERT_OK_AND_ASSIGN(WriteOutcome outcome, store_->CreateState(state));
+    ASSERT_EQ(outcome, WriteOutcome::kApplied) << state.job;
+  }
+
+  StoreUnderTest sut_;
+  Store* store_ = nullptr;
+};
+
+JobState Idle(const std::string& job, int64_t version = 1) {
+  JobState s;
+  s.job = job;
+  s.version = version;
+  return s;
+}
+
+const std::vector<std::string>& UnusualStrings() {
+  static const auto* strings = new std::vector<std::string>{
+      "Fehler: \xE2\x9C\x97 \xE5\xA4\xB1\xE6\x95\x97 \xE2\x80\x94 \"quoted\" 'single' \\back\nnew line\ttab \xF0\x9F\x9A\x80",
+      "'); DROP TABLE job_state; --",
+      std::string(kMaxErrorBytes, 'x'),
+      " leading and trailing spaces ",
+      "{\"looks\": [\"like\", \"json\"]}",
+  };
+  return *strings;
+}
+
+void SetIntField(JobState& s, std::string_view name, int64_t v) {
+  for (const auto& f : StateFields()) {
+    if (f.name == name) s.*f.int_member = v;
+  }
+}
+
+// Every state field set to a value that a careless encoding would damage:
+// integers beyond 2^53 (doubles), INT64_MAX, a negative exit code, and
+// multi-byte UTF-8, quotes, newlines and SQL in strings. Built from the
+// field table, so a field added later is covered without editing this test.
+JobState Unusual(const std::string& job, int64_t version) {
+  JobState s;
+  s.job = job;
+  s.status = JobStatus::kRunning;
+  int64_t i = 0;
+  size_t k = 0;
+  for (const auto& f : StateFields()) {
+    if (f.type == FieldType::kInt) {
+      s.*f.int_member = (int64_t{1} << 53) + 1 + 1'000'003 * i++;
+    } else {
+      s.*f.string_member = UnusualStrings()[k++ % UnusualStrings().size()];
+    }
+  }
+  s.version = version;
+  SetIntField(s, "next_allowed_run", std::numeric_limits<int64_t>::max());
+  SetIntField(s, "last_exit_code", -9);
+  return s;
+}
+
+RunRecord RunAt(const std::string& job, EpochMs start_ms, const std::string& run_id) {
+  RunRecord r;
+  r.job = job;
+  r.run_id = run_id;
+  r.start_ms = start_ms;
+  r.end_ms = start_ms + 10;
+  r.outcome = "succeeded";
+  return r;
+}
+
+std::vector<EpochMs> Starts(const std::vector<RunRecord>& runs) {
+  std::vector<EpochMs> out;
+  for (const auto& r : runs) out.push_back(r.start_ms);
+  return out;
+}
+
+RequestRecord Request(const std::string& job, const std::string& key, EpochMs expires_at_ms) {
+  RequestRecord r;
+  r.job = job;
+  r.key = key;
+  r.version = 1;
+  r.owner = "run-1";
+  r.lease_until = 5'000;
+  r.fence = 7;
+  r.created_at = 1'000;
+  r.expires_at_ms = expires_at_ms;
+  return r;
+}
+
+JobDefinition Definition(const std::string& job) {
+  JobDefinition d;
+  d.job = job;
+  d.schedule = "cron(0 * * * ? *)";
+  d.time_zone = "Europe/Berlin";
+  d.command = {"/bin/sh", "-c", "echo 'h\xC3\xA9llo' \"$JOBGATE_FENCE\"", ""};
+  d.cooldown_ms = 90'000;
+  d.timeout_ms = (int64_t{1} << 53) + 1;
+  d.rate_limit_count = 3;
+  d.rate_limit_window_ms = 3'600'000;
+  d.keep_runs = 7;
+  return d;
+}
+
+// ---- job state ------------------------------------------------------------------
+
+TEST_P(StoreConformance, ReadingAnAbsentStateGivesNullopt) {
+  ASSERT_OK_AND_ASSIGN(auto state, store_->ReadState("absent"));
+  EXPECT_EQ(state, std::nullopt);
+}
+
+TEST_P(StoreConformance, CreateStateWritesOnlyWhenAbsent) {
+  Create(Idle("j"));
+  JobState second = Idle("j", 5);
+  second.owner = "someone else";
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->CreateState(second));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto stored, store_->ReadState("j"));
+  EXPECT_EQ(stored, Idle("j"));
+}
+
+TEST_P(StoreConformance, ReplaceStateAppliesOnlyAtTheExpectedVersion) {
+  Create(Idle("j", 3));
+  JobState next = Idle("j", 4);
+  next.status = JobStatus::kRunning;
+  next.owner = "run-a";
+  ASSERT_OK_AND_ASSIGN(auto applied, store_->ReplaceState(next, 3));
+  EXPECT_EQ(applied, WriteOutcome::kApplied);
+
+  JobState stale = Idle("j", 4);
+  stale.owner = "run-b";
+  ASSERT_OK_AND_ASSIGN(auto lost, store_->ReplaceState(stale, 3));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto stored, store_->ReadState("j"));
+  EXPECT_EQ(stored, next);
+}
+
+TEST_P(StoreConformance, ReplaceStateOfAnAbsentJobFailsTheCondition) {
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(Idle("absent", 1), 0));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto state, store_->ReadState("absent"));
+  EXPECT_EQ(state, std::nullopt);
+}
+
+TEST_P(StoreConformance, ReplaceStateRefusesAVersionThatIsNotExpectedPlusOne) {
+  Create(Idle("j", 1));
+  auto same = store_->ReplaceState(Idle("j", 1), 1);
+  ASSERT_FALSE(same.ok());
+  EXPECT_EQ(same.status().code(), StatusCode::kInternal);
+  ASSERT_OK_AND_ASSIGN(auto stored, store_->ReadState("j"));
+  EXPECT_EQ(stored, Idle("j", 1));
+}
+
+TEST_P(StoreConformance, VersionZeroMatchesAStateWithoutVersion) {
+  Create(Idle("j", 0));
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(Idle("j", 1), 0));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto stale, store_->ReplaceState(Idle("j", 1), 0));
+  EXPECT_EQ(stale, WriteOutcome::kConditionFailed);
+}
+
+TEST_P(StoreConformance, EveryStateFieldRoundTripsExactly) {
+  const JobState unusual = Unusual("nightly.backup-\xC3\xBC", 1);
+  Create(unusual);
+  ASSERT_OK_AND_ASSIGN(auto created, store_->ReadState(unusual.job));
+  EXPECT_EQ(created, unusual);
+
+  // Back to zero values and empty strings, through a CAS.
+  JobState zero = Idle(unusual.job, 2);
+  zero.status = JobStatus::kPaused;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(zero, 1));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto replaced, store_->ReadState(unusual.job));
+  EXPECT_EQ(replaced, zero);
+
+  JobState again = Unusual(unusual.job, 3);
+  ASSERT_OK_AND_ASSIGN(outcome, store_->ReplaceState(again, 2));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto listed, store_->ListStates());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0], again);
+  ASSERT_OK_AND_ASSIGN(auto record, store_->ReadJob(unusual.job));
+  EXPECT_EQ(record.state, again);
+}
+
+TEST_P(StoreConformance, StateIsKeptPerJob) {
+  Create(Idle("a"));
+  Create(Idle("b"));
+  JobState a = Idle("a", 2);
+  a.run_count = 1;
+  a.status = JobStatus::kRunning;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(a, 1));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto b, store_->ReadState("b"));
+  EXPECT_EQ(b, Idle("b"));
+}
+
+// ---- ListDue / ListStates ---------------------------------------------------------
+
+// At now = 1000: a due at 100, e (RUNNING, lease expired) at 200, b at 300
+// (its schedule), g exactly at 1000. c is in cooldown, d PAUSED, f RUNNING
+// under a live lease.
+void CreateDueFixture(Store* store) {
+  auto make = [](const std::string& job, JobStatus status, EpochMs next_allowed, EpochMs next_fire, EpochMs lease) {
+    JobState s = Idle(job);
+    s.status = status;
+    s.next_allowed_run = next_allowed;
+    s.next_fire_ts = next_fire;
+    s.lease_until = lease;
+    return s;
+  };
+  for (const JobState& s : {make("a", JobStatus::kIdle, 100, 0, 0), make("b", JobStatus::kIdle, 50, 300, 0),
+                            make("c", JobStatus::kIdle, 5'000, 0, 0), make("d", JobStatus::kPaused, 0, 0, 0),
+                            make("e", JobStatus::kRunning, 0, 0, 200), make("f", JobStatus::kRunning, 0, 0, 9'000),
+                            make("g", JobStatus::kIdle, 1'000, 0, 0)}) {
+    auto outcome = store->CreateState(s);
+    ASSERT_TRUE(outcome.ok() && *outcome == WriteOutcome::kApplied) << s.job;
+  }
+}
+
+using Names = std::vector<std::string>;
+
+TEST_P(StoreConformance, ListDueReturnsOnlyDueJobsSoonestFirst) {
+  CreateDueFixture(store_);
+  ASSERT_OK_AND_ASSIGN(auto due, store_->ListDue(1'000, 100));
+  EXPECT_EQ(due, (Names{"a", "e", "b", "g"}));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->ListDue(10, 100));
+  EXPECT_EQ(none, Names{});
+}
+
+TEST_P(StoreConformance, ListDueRespectsTheLimit) {
+  CreateDueFixture(store_);
+  ASSERT_OK_AND_ASSIGN(auto two, store_->ListDue(1'000, 2));
+  EXPECT_EQ(two, (Names{"a", "e"}));
+  ASSERT_OK_AND_ASSIGN(auto zero, store_->ListDue(1'000, 0));
+  EXPECT_EQ(zero, Names{});
+}
+
+TEST_P(StoreConformance, ListDueFollowsEveryWrite) {
+  CreateDueFixture(store_);
+  ASSERT_OK_AND_ASSIGN(auto a, store_->ReadState("a"));
+  ASSERT_TRUE(a.has_value());
+  a->version = 2;
+  a->status = JobStatus::kPaused;  // paused: never due
+  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(*a, 1));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto c, store_->ReadState("c"));
+  ASSERT_TRUE(c.has_value());
+  c->version = 2;
+  c->next_allowed_run = 0;  // triggered: due at once
+  ASSERT_OK_AND_ASSIGN(outcome, store_->ReplaceState(*c, 1));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto f, store_->ReadState("f"));
+  ASSERT_TRUE(f.has_value());
+  f->version = 2;
+  f->lease_until = 250;  // its holder stopped heartbeating
+  ASSERT_OK_AND_ASSIGN(outcome, store_->ReplaceState(*f, 1));
+  ASSERT_EQ(outcome, WriteOutcome::kApplied);
+
+  ASSERT_OK_AND_ASSIGN(auto due, store_->ListDue(1'000, 100));
+  EXPECT_EQ(due, (Names{"c", "e", "f", "b", "g"}));
+}
+
+TEST_P(StoreConformance, ListStatesReturnsEveryJobByName) {
+  ASSERT_OK_AND_ASSIGN(auto empty, store_->ListStates());
+  EXPECT_TRUE(empty.empty());
+  Create(Idle("zeta"));
+  Create(Idle("alpha"));
+  Create(Unusual("mid", 9));
+  ASSERT_OK_AND_ASSIGN(auto states, store_->ListStates());
+  ASSERT_EQ(states.size(), 3u);
+  EXPECT_EQ(states[0], Idle("alpha"));
+  EXPECT_EQ(states[1], Unusual("mid", 9));
+  EXPECT_EQ(states[2], Idle("zeta"));
+}
+
+// ---- ReadJob / definitions ---------------------------------------------------------
+
+TEST_P(StoreConformance, ReadJobReturnsStateAndDefinitionEachIfPresent) {
+  ASSERT_OK_AND_ASSIGN(auto neither, store_->ReadJob("j"));
+  EXPECT_EQ(neither.state, std::nullopt);
+  EXPECT_EQ(neither.definition, std::nullopt);
+  ASSERT_OK(store_->PutDefinition(Definition("j")));
+  ASSERT_OK_AND_ASSIGN(auto def_only, store_->ReadJob("j"));
+  EXPECT_EQ(def_only.state, std::nullopt);
+  EXPECT_EQ(def_only.definition, Definition("j"));
+  Create(Idle("j"));
+  Create(Idle("state-only"));
+  ASSERT_OK_AND_ASSIGN(auto both, store_->ReadJob("j"));
+  EXPECT_EQ(both.state, Idle("j"));
+  EXPECT_EQ(both.definition, Definition("j"));
+  ASSERT_OK_AND_ASSIGN(auto state_only, store_->ReadJob("state-only"));
+  EXPECT_EQ(state_only.state, Idle("state-only"));
+  EXPECT_EQ(state_only.definition, std::nullopt);
+}
+
+TEST_P(StoreConformance, DefinitionsArePutReplacedAndListedByName) {
+  ASSERT_OK_AND_ASSIGN(auto absent, store_->ReadDefinition("b"));
+  EXPECT_EQ(absent, std::nullopt);
+  ASSERT_OK(store_->PutDefinition(Definition("b")));
+  ASSERT_OK(store_->PutDefinition(Definition("a")));
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadDefinition("b"));
+  EXPECT_EQ(read, Definition("b"));
+
+  JobDefinition changed = Definition("b");
+  changed.schedule = "";
+  changed.command = {};
+  changed.lease_ms = std::numeric_limits<int64_t>::max();
+  changed.time_zone = "America/Argentina/Buenos_Aires";
+  ASSERT_OK(store_->PutDefinition(changed));
+  ASSERT_OK_AND_ASSIGN(read, store_->ReadDefinition("b"));
+  EXPECT_EQ(read, changed);
+
+  ASSERT_OK_AND_ASSIGN(auto all, store_->ListDefinitions());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0], Definition("a"));
+  EXPECT_EQ(all[1], changed);
+}
+
+TEST_P(StoreConformance, DefaultDefinitionRoundTrips) {
+  JobDefinition d;
+  d.job = "defaults";
+  ASSERT_OK(store_->PutDefinition(d));
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadDefinition("defaults"));
+  EXPECT_EQ(read, d);
+}
+
+// ---- run records ---------------------------------------------------------------------
+
+TEST_P(StoreConformance, RunsAreListedNewestFirstUpToTheLimit) {
+  for (auto [start, id] : {std::pair{300, "r3"}, {100, "r1"}, {400, "r4"}, {200, "r2"}}) {
+    ASSERT_OK(store_->AppendRun(RunAt("j", start, id)));
+  }
+  ASSERT_OK(store_->AppendRun(RunAt("other", 999, "x")));
+  ASSERT_OK_AND_ASSIGN(auto all, store_->ListRuns("j", 100));
+  EXPECT_EQ(Starts(all), (std::vector<EpochMs>{400, 300, 200, 100}));
+  ASSERT_OK_AND_ASSIGN(auto two, store_->ListRuns("j", 2));
+  EXPECT_EQ(Starts(two), (std::vector<EpochMs>{400, 300}));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->ListRuns("j", 0));
+  EXPECT_TRUE(none.empty());
+  ASSERT_OK_AND_ASSIGN(auto absent, store_->ListRuns("absent", 10));
+  EXPECT_TRUE(absent.empty());
+}
+
+TEST_P(StoreConformance, RunsStartedInTheSameMillisecondAreBothKept) {
+  ASSERT_OK(store_->AppendRun(RunAt("j", 500, "run-a")));
+  ASSERT_OK(store_->AppendRun(RunAt("j", 500, "run-b")));
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].run_id, "run-b");
+  EXPECT_EQ(runs[1].run_id, "run-a");
+}
+
+TEST_P(StoreConformance, EveryRunFieldRoundTripsExactly) {
+  RunRecord r;
+  r.job = "j";
+  int64_t i = 0;
+  size_t k = 0;
+  for (const auto& f : RunFields()) {
+    if (f.type == FieldType::kInt) {
+      r.*f.int_member = (int64_t{1} << 53) + 1 + 7 * i++;
+    } else {
+      r.*f.string_member = UnusualStrings()[k++ % UnusualStrings().size()];
+    }
+  }
+  ASSERT_OK(store_->AppendRun(r));
+  RunRecord empty;
+  empty.job = "j";
+  ASSERT_OK(store_->AppendRun(empty));
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0], r);
+  EXPECT_EQ(runs[1], empty);
+}
+
+TEST_P(StoreConformance, AppendingTheSameRunAgainReplacesIt) {
+  ASSERT_OK(store_->AppendRun(RunAt("j", 100, "r1")));
+  RunRecord retried = RunAt("j", 100, "r1");
+  retried.outcome = "failed";
+  retried.exit_code = 3;
+  ASSERT_OK(store_->AppendRun(retried));
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], retried);
+}
+
+TEST_P(StoreConformance, TrimRunsKeepsTheNewest) {
+  for (int start = 1; start <= 5; ++start) ASSERT_OK(store_->AppendRun(RunAt("j", start * 100, "r")));
+  ASSERT_OK(store_->AppendRun(RunAt("other", 100, "r")));
+  ASSERT_OK(store_->TrimRuns("j", 2));
+  ASSERT_OK_AND_ASSIGN(auto kept, store_->ListRuns("j", 10));
+  EXPECT_EQ(Starts(kept), (std::vector<EpochMs>{500, 400}));
+  ASSERT_OK(store_->TrimRuns("j", 10));
+  ASSERT_OK_AND_ASSIGN(kept, store_->ListRuns("j", 10));
+  EXPECT_EQ(kept.size(), 2u);
+  ASSERT_OK(store_->TrimRuns("j", 0));
+  ASSERT_OK_AND_ASSIGN(kept, store_->ListRuns("j", 10));
+  EXPECT_TRUE(kept.empty());
+  ASSERT_OK(store_->TrimRuns("absent", 0));
+  ASSERT_OK_AND_ASSIGN(auto other, store_->ListRuns("other", 10));
+  EXPECT_EQ(other.size(), 1u);
+}
+
+TEST_P(StoreConformance, ReplaceStateAndAppendRunWritesBothOrNeither) {
+  Create(Idle("j", 1));
+  JobState next = Idle("j", 2);
+  next.run_count = 1;
+  next.success_count = 1;
+  ASSERT_OK_AND_ASSIGN(auto applied, store_->ReplaceStateAndAppendRun(next, 1, RunAt("j", 100, "won")));
+  EXPECT_EQ(applied, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto lost, store_->ReplaceStateAndAppendRun(Idle("j", 2), 1, RunAt("j", 200, "lost")));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  auto bad = store_->ReplaceStateAndAppendRun(Idle("j", 9), 2, RunAt("j", 300, "bad version"));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal);
+
+  ASSERT_OK_AND_ASSIGN(auto state, store_->ReadState("j"));
+  EXPECT_EQ(state, next);
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].run_id, "won");
+}
+
+// ---- request records ---------------------------------------------------------------------
+
+TEST_P(StoreConformance, RequestIsCreatedOnceThenReplacedByVersion) {
+  const RequestRecord rec = Request("j", "exec-1", 10'000);
+  ASSERT_OK_AND_ASSIGN(auto absent, store_->ReadRequest("j", "exec-1", 1'000));
+  EXPECT_EQ(absent, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(rec, 1'000));
+  EXPECT_EQ(created, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto duplicate, store_->CreateRequest(Request("j", "exec-1", 20'000), 1'000));
+  EXPECT_EQ(duplicate, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadRequest("j", "exec-1", 1'000));
+  EXPECT_EQ(read, rec);
+
+  RequestRecord done = rec;
+  done.version = 2;
+  done.status = RequestStatus::kCompleted;
+  done.outcome = "failed";
+  done.exit_code = -1;
+  done.fence = (int64_t{1} << 53) + 1;
+  ASSERT_OK_AND_ASSIGN(auto replaced, store_->ReplaceRequest(done, 1));
+  EXPECT_EQ(replaced, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto stale, store_->ReplaceRequest(rec, 1));
+  EXPECT_EQ(stale, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(read, store_->ReadRequest("j", "exec-1", 1'000));
+  EXPECT_EQ(read, done);
+
+  ASSERT_OK_AND_ASSIGN(auto absent_replace, store_->ReplaceRequest(Request("j", "exec-2", 10'000), 0));
+  EXPECT_EQ(absent_replace, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto other_job, store_->ReadRequest("k", "exec-1", 1'000));
+  EXPECT_EQ(other_job, std::nullopt);
+}
+
+TEST_P(StoreConformance, ExpiredRequestCountsAsAbsent) {
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(Request("j", "exec-1", 10'000), 1'000));
+  ASSERT_EQ(created, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto live, store_->ReadRequest("j", "exec-1", 9'999));
+  EXPECT_NE(live, std::nullopt);
+  // expires_at_ms <= now is expired.
+  ASSERT_OK_AND_ASSIGN(auto expired, store_->ReadRequest("j", "exec-1", 10'000));
+  EXPECT_EQ(expired, std::nullopt);
+
+  RequestRecord fresh = Request("j", "exec-1", 20'000);
+  fresh.owner = "run-2";
+  ASSERT_OK_AND_ASSIGN(auto recreated, store_->CreateRequest(fresh, 10'000));
+  EXPECT_EQ(recreated, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadRequest("j", "exec-1", 10'000));
+  EXPECT_EQ(read, fresh);
+}
+
+TEST_P(StoreConformance, ExpireRequestsDeletesExactlyTheExpiredAndCountsThem) {
+  for (auto [key, expires] : {std::pair{"k1", 100}, {"k2", 200}, {"k3", 300}}) {
+    ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(Request("j", key, expires), 0));
+    ASSERT_EQ(created, WriteOutcome::kApplied);
+  }
+  ASSERT_OK_AND_ASSIGN(auto count, store_->ExpireRequests(200));
+  EXPECT_EQ(count, 2);
+  // Deleted, not merely hidden: a read "in the past" no longer finds them.
+  ASSERT_OK_AND_ASSIGN(auto k1, store_->ReadRequest("j", "k1", 0));
+  EXPECT_EQ(k1, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(auto k3, store_->ReadRequest("j", "k3", 0));
+  EXPECT_NE(k3, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(count, store_->ExpireRequests(200));
+  EXPECT_EQ(count, 0);
+}
+
+// ---- schema and many clients ---------------------------------------------------------------
+
+TEST_P(StoreConformance, InitIsIdempotentAndKeepsData) {
+  Create(Unusual("j", 4));
+  ASSERT_OK(store_->Init());
+  ASSERT_OK(store_->Init());
+  ASSERT_OK_AND_ASSIGN(auto state, store_->ReadState("j"));
+  EXPECT_EQ(state, Unusual("j", 4));
+}
+
+TEST_P(StoreConformance, AnotherClientSeesWritesAndOnlyOneCasOfAVersionWins) {
+  if (!sut_.another_handle) GTEST_SKIP() << "backend has no second client";
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Store> other, sut_.another_handle());
+  Create(Idle("j", 1));
+  ASSERT_OK_AND_ASSIGN(auto seen, other->ReadState("j"));
+  EXPECT_EQ(seen, Idle("j", 1));
+
+  JobState mine = Idle("j", 2);
+  mine.owner = "mine";
+  JobState theirs = Idle("j", 2);
+  theirs.owner = "theirs";
+  ASSERT_OK_AND_ASSIGN(auto first, store_->ReplaceState(mine, 1));
+  ASSERT_OK_AND_ASSIGN(auto second, other->ReplaceState(theirs, 1));
+  EXPECT_EQ(first, WriteOutcome::kApplied);
+  EXPECT_EQ(second, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(seen, other->ReadState("j"));
+  EXPECT_EQ(seen, mine);
+}
+
+// Read-modify-CAS from several threads, each with its own client: every
+// applied CAS must be counted exactly once (DESIGN.md invariant 2).
+TEST_P(StoreConformance, ConcurrentReadCasLoopsLoseNoUpdates) {
+  if (!sut_.another_handle) GTEST_SKIP() << "backend has no second client";
+  constexpr int kThreads = 4;
+  constexpr int kAttempts = 40;
+  Create(Idle("counter", 1));
+  std::vector<std::shared_ptr<Store>> handles;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_OK_AND_ASSIGN(std::shared_ptr<Store> h, sut_.another_handle());
+    handles.push_back(h);
+  }
+  std::atomic<int> applied{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, store = handles[t]] {
+      for (int i = 0; i < kAttempts; ++i) {
+        auto read = store->ReadState("counter");
+        if (!read.ok() || !read->has_value()) {
+          ++errors;
+          continue;
+        }
+        JobState next = **read;
+        ++next.version;
+        ++next.run_count;
+        ++next.success_count;
+        auto outcome = store->ReplaceState(next, (*read)->version);
+        if (!outcome.ok()) ++errors;
+        if (outcome.ok() && *outcome == WriteOutcome::kApplied) ++applied;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_GT(applied.load(), 0);
+  ASSERT_OK_AND_ASSIGN(auto final_state, store_->ReadState("counter"));
+  ASSERT_TRUE(final_state.has_value());
+  EXPECT_EQ(final_state->run_count, applied.load());
+  EXPECT_EQ(final_state->version, 1 + applied.load());
+  EXPECT_TRUE(CountersConsistent(*final_state));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(StoreFactories()),
+                         [](const ::testing::TestParamInfo<NamedStoreFactory>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace jobgate::testing
