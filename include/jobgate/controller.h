@@ -53,6 +53,9 @@ struct Outcome {
   int64_t store_reads = 0;
   int64_t store_writes = 0;
   std::string error;                // message for kError / failures
+  // Local clock minus the store's, when the backend can tell (remote stores).
+  std::optional<int64_t> clock_offset_ms;
+  bool clock_skew_exceeded = false;  // |offset| > max_clock_skew: leases are unreliable
   std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
 };
 
@@ -156,6 +159,7 @@ class Controller {
   Outcome NewOutcome(const RunRequest& req) const;
   Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
   Result<std::optional<JobState>> ReRead(const std::string& job);
+  bool ClockAheadOfStore(const JobDefinition& def) const;
   Result<bool> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
   void Rollback(const Lease& lease, const std::optional<JobState>& before);
   Status Mutate(const std::string& job, const Mutation& change);

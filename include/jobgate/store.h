@@ -80,6 +80,14 @@ class Store {
   virtual Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) = 0;
   // Deletes request records expired at now_ms; returns how many.
   virtual Result<int64_t> ExpireRequests(EpochMs now_ms) = 0;
+
+  // --- clock ---
+  // How far the local clock is ahead of the store's (positive) or behind it
+  // (negative), in ms, as last observed (e.g. from the HTTP Date header of a
+  // remote store's responses); nullopt when the backend cannot tell (an
+  // embedded store shares the host's clock). The controller refuses to take
+  // over a lease on a clock known to be off by more than max_clock_skew.
+  virtual std::optional<int64_t> ObservedClockOffsetMs() const { return std::nullopt; }
 };
 
 // Opens a store from a URL: "memory:", "sqlite:PATH", later "postgres://…"

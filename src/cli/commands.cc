@@ -98,6 +98,11 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   auto outcome = GuardedRun(controller, clock, req, a.command);
   if (!outcome.ok()) return Fail(outcome.status());
   if (a.json) PrintJson(OutcomeJson(*outcome));
+  if (outcome->clock_skew_exceeded) {
+    spdlog::warn("this host's clock is {} ms off the store's, more than max_clock_skew: leases are unreliable; "
+                 "fix NTP (takeovers are refused while the clock is ahead)",
+                 outcome->clock_offset_ms.value_or(0));
+  }
   if (outcome->kind == RunOutcomeKind::kSkipped) {
     spdlog::info("job '{}' skipped: {}", a.job, SkipReasonName(outcome->reason));
   } else if (outcome->kind == RunOutcomeKind::kLeaseLost) {
@@ -114,10 +119,14 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     auto s = (*store)->ReadState(a.job);
     if (!s.ok()) return Fail(s.status());
     if (!*s) return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
+    auto offset = (*store)->ObservedClockOffsetMs();
     if (a.json) {
-      PrintJson(StateJson(**s));
+      auto j = StateJson(**s);
+      if (offset) j["clock_offset_ms"] = *offset;
+      PrintJson(j);
     } else {
       std::cout << StatusDetail(**s, now);
+      if (offset) std::cout << fmt::format("{:<22} {} ms (this host minus the store)\n", "clock_offset", *offset);
     }
     return kExitOk;
   }
@@ -129,6 +138,10 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     PrintJson(arr);
   } else {
     std::cout << StatusTable(*all, now);
+    if (auto offset = (*store)->ObservedClockOffsetMs()) {
+      std::cout << fmt::format("This host's clock is {} ms {} the store's.\n", std::abs(*offset),
+                               *offset >= 0 ? "ahead of" : "behind");
+    }
   }
   return kExitOk;
 }

@@ -49,6 +49,10 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   j["store_reads"] = o.store_reads;
   j["store_writes"] = o.store_writes;
   if (!o.error.empty()) j["error"] = o.error;
+  if (o.clock_offset_ms) {
+    j["clock_offset_ms"] = *o.clock_offset_ms;
+    j["clock_skew_exceeded"] = o.clock_skew_exceeded;
+  }
   if (o.previous) {
     j["previous"] = {{"request_id", o.previous->key},
                      {"status", RequestStatusName(o.previous->status)},

@@ -156,11 +156,17 @@ Outcome Controller::NewOutcome(const RunRequest& req) const {
 
 Outcome Controller::Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const {
   o.kind = RunOutcomeKind::kSkipped;
+  o.clock_offset_ms = store_.ObservedClockOffsetMs();
   o.reason = reason;
   o.next_allowed_run = next_allowed_run;
   o.store_reads = reads_;
   o.store_writes = writes_;
   return o;
+}
+
+bool Controller::ClockAheadOfStore(const JobDefinition& def) const {
+  auto offset = store_.ObservedClockOffsetMs();
+  return offset && *offset > def.max_clock_skew_ms;
 }
 
 Result<std::optional<JobState>> Controller::ReRead(const std::string& job) {
@@ -199,6 +205,13 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   for (int attempt = 0; attempt < opts_.cas_attempts && !acquired; ++attempt) {
     EpochMs now = clock_.NowMs();
     gate = Gate(state, def, req.slot, now);
+    if (gate.takeover && ClockAheadOfStore(def)) {
+      // Our clock runs ahead of the store's by more than the allowance, so
+      // "the lease has expired" may only be our clock's opinion: never take
+      // over on it (the holder may be alive and within its lease).
+      gate.skip = SkipReason::kRunning;
+      out.clock_skew_exceeded = true;
+    }
     if (gate.skip != SkipReason::kNone) {
       return Acquisition{std::nullopt, Skipped(out, gate.skip, gate.retry_at)};
     }
@@ -260,6 +273,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   }
   out.run_id = run_id;
   out.fence = lease.fence;
+  out.clock_offset_ms = store_.ObservedClockOffsetMs();
   out.store_reads = reads_;
   out.store_writes = writes_;
   return Acquisition{std::move(lease), out};
@@ -418,6 +432,8 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
     out.duration_ms = std::max<int64_t>(0, now - lease.started_ms);
     out.next_allowed_run = next.next_allowed_run;
     out.error = work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error;
+    out.clock_offset_ms = store_.ObservedClockOffsetMs();
+    out.clock_skew_exceeded = out.clock_offset_ms && std::abs(*out.clock_offset_ms) > lease.def.max_clock_skew_ms;
     if (lease.def.keep_runs > 0 && next.run_count % kTrimEvery == 0) {
       ++writes_;
       (void)store_.TrimRuns(lease.job, static_cast<size_t>(lease.def.keep_runs));

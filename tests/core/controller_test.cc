@@ -18,6 +18,8 @@ class FlakyStore final : public Store {
   int fail_next_writes = 0;
   bool apply_before_failing = false;
   int fail_next_reads = 0;
+  std::optional<int64_t> clock_offset_ms;
+  std::optional<int64_t> ObservedClockOffsetMs() const override { return clock_offset_ms; }
 
   Status Init() override { return inner_.Init(); }
   Result<std::optional<JobState>> ReadState(const std::string& j) override {
@@ -220,6 +222,26 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   ASSERT_EQ(runs->size(), 2u);
   EXPECT_EQ((*runs)[1].outcome, "abandoned");
   EXPECT_EQ((*runs)[1].run_id, dead.run_id);
+}
+
+TEST_F(ControllerTest, NeverTakesOverOnAClockKnownToBeAheadOfTheStore) {
+  FlakyStore skewed(store_);
+  Controller c(skewed, clock_, random_);
+  RunRequest r = Req();
+  r.overrides.lease_ms = 2 * kSec;
+  r.overrides.max_clock_skew_ms = 1 * kSec;
+  MustAcquire(controller_, r);
+  clock_.Advance(10 * kSec);
+  skewed.clock_offset_ms = 1 * kSec + 1;  // we are ahead by more than the allowance
+  auto a = c.Acquire(r);
+  ASSERT_TRUE(a.ok());
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kRunning);
+  EXPECT_TRUE(a->outcome.clock_skew_exceeded);
+  EXPECT_EQ(a->outcome.clock_offset_ms, 1 * kSec + 1);
+  skewed.clock_offset_ms = -5 * kSec;  // behind: a takeover is only later than needed
+  Lease lease = MustAcquire(c, r);
+  EXPECT_EQ(lease.fence, 2);
 }
 
 TEST_F(ControllerTest, HeartbeatExtendsLease) {
