@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -74,7 +75,23 @@ int CmdInit(const GlobalOptions& g) {
   return kExitOk;
 }
 
+// Holds SIGTERM, SIGINT and SIGHUP from before the lock is taken: one that
+// arrives while the lock is being taken would otherwise kill jobgate and
+// leave the job RUNNING until its lease expires. Held, it stays pending and
+// the process runner's signalfd receives it as soon as the workload starts:
+// it is forwarded, and the run is committed as failed. A signal that
+// arrives on a skip path is simply dropped with the exit.
+static void HoldTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
 int CmdRun(const GlobalOptions& g, const RunArgs& a) {
+  HoldTerminationSignals();
   auto store = Open(g);
   if (!store.ok()) return Fail(store.status());
   SystemClock clock;

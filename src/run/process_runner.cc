@@ -257,7 +257,10 @@ class ProcessGroup {
   }
 
   pid_t pgid() const { return pid_; }
-  void Signal(int sig) const { kill(-pid_, sig); }
+  // The guard matters: kill(-(-1)) would signal init.
+  void Signal(int sig) const {
+    if (pid_ > 0) kill(-pid_, sig);
+  }
 
   // SIGKILLs whatever is left in the group and reaps the sentinel. Leftovers
   // (`cmd &` without wait) would outlive the lease this run is fenced by, and
@@ -300,6 +303,8 @@ ExecPlan MakeExecPlan(const ProcessSpec& spec) {
     if (!overridden) plan.strings.emplace_back(entry);
   }
   for (const auto& [name, value] : spec.env) plan.strings.push_back(name + "=" + value);
+  // Pointers are taken last, once `strings` stops growing; moving the plan
+  // moves the vector's buffer, so they stay valid.
   for (size_t i = 0; i < plan.strings.size(); ++i) {
     (i < argc ? plan.argv : plan.envp).push_back(plan.strings[i].data());
   }
@@ -346,6 +351,12 @@ struct WorkloadFds {
   signal(SIGPIPE, SIG_DFL);
   signal(SIGXFSZ, SIG_DFL);
   sigprocmask(SIG_SETMASK, &caller_mask, nullptr);
+  // The caller may hold termination signals blocked (`jobgate run` does, from
+  // before it takes the lock, so that a SIGTERM arriving early is forwarded
+  // and committed rather than killing jobgate mid-acquire). The workload must
+  // still receive them, so they are unblocked for it whatever the caller did.
+  const sigset_t watched = WatchedSignals();
+  sigprocmask(SIG_UNBLOCK, &watched, nullptr);
   // Keeps the status pipe: it is O_CLOEXEC, so exec closes it, and EOF on
   // the other end then tells jobgate the exec succeeded.
   CloseFdsFrom(STDERR_FILENO + 1, fds.status_write);

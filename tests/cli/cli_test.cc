@@ -103,6 +103,18 @@ class CliTest : public ::testing::Test {
     return Json(p);
   }
 
+  // Polls `status NAME --json` until the job has `status` (it may have no
+  // state at all yet while the invocation starts).
+  bool WaitForStatus(const std::string& job, const std::string& status) {
+    for (int i = 0; i < 200; ++i) {
+      Proc p = Run({"status", job, "--json"});
+      auto j = nlohmann::json::parse(p.out, nullptr, false);
+      if (p.exit_code == 0 && !j.is_discarded() && j.value("status", "") == status) return true;
+      std::this_thread::sleep_for(25ms);
+    }
+    return false;
+  }
+
   std::string dir_;
   std::string store_;
 };
@@ -267,10 +279,7 @@ TEST_F(CliTest, SkipExitCodeIsUsedWhenGated) {
 
 TEST_F(CliTest, SigtermIsForwardedAndTheFailureCommitted) {
   pid_t holder = Start({"--store", store_, "run", "term", "--", "sleep", "30"}, Path("t.out"), Path("t.err"));
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(50ms);
-    if (StateOf("term").value("status", "") == "RUNNING") break;
-  }
+  ASSERT_TRUE(WaitForStatus("term", "RUNNING"));
   kill(holder, SIGTERM);
   EXPECT_EQ(Wait(holder), 128 + SIGTERM);
   auto s = StateOf("term");
@@ -282,10 +291,7 @@ TEST_F(CliTest, SigtermIsForwardedAndTheFailureCommitted) {
 TEST_F(CliTest, UnlockWhileRunningMakesTheHolderLoseItsLease) {
   pid_t holder = Start({"--store", store_, "run", "u", "--lease", "1500ms", "--json", "--", "sleep", "30"},
                        Path("u.out"), Path("u.err"));
-  for (int i = 0; i < 100; ++i) {
-    std::this_thread::sleep_for(50ms);
-    if (StateOf("u").value("status", "") == "RUNNING") break;
-  }
+  ASSERT_TRUE(WaitForStatus("u", "RUNNING"));
   ASSERT_EQ(Run({"unlock", "u"}).exit_code, 0);
   EXPECT_EQ(Wait(holder), 75);
   auto o = nlohmann::json::parse(ReadFile(Path("u.out")), nullptr, false);
