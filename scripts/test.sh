@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds jobgate and passes every test: unit, store conformance, simulation,
-# real multi-process tests; then the unit tests and the simulation again
-# under AddressSanitizer + UndefinedBehaviorSanitizer. Installs what is
-# missing first. Warnings are errors.
+# real multi-process tests, DynamoDB tests against dynalite; then the unit
+# tests and the simulation again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. Installs what is missing first. Warnings are
+# errors.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,12 +12,35 @@ cd "$root"
 jobs=$(nproc)
 echo "== build (release, -Werror)"
 "$root/scripts/build.sh" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBGATE_WERROR=ON
+
+# The DynamoDB tests (store conformance, tests/dynamo) run against dynalite,
+# in memory on 127.0.0.1, one per test run, stopped on any exit: tests
+# failing, set -e, Ctrl-C. Its exports are the test identity only (dummy
+# keys, no profile, no config or credentials file, no session token, no
+# endpoint override), so nothing of a real AWS setup can leak into a test.
+JOBGATE_DYNALITE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/jobgate-dynalite.XXXXXX")
+export JOBGATE_DYNALITE_DIR
+stop_dynalite() {
+  "$root/scripts/dynalite.sh" stop || true
+  rm -rf "$JOBGATE_DYNALITE_DIR"
+}
+trap stop_dynalite EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+echo "== dynalite"
+"$root/scripts/dynalite.sh" start
+dynalite_env=$("$root/scripts/dynalite.sh" env)
+eval "$dynalite_env"
+echo "DynamoDB tests against $JOBGATE_TEST_DYNAMODB_ENDPOINT"
+
 echo "== tests"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
 echo "== build (ASan + UBSan)"
 "$root/scripts/build.sh" build-asan -DCMAKE_BUILD_TYPE=Debug -DJOBGATE_WERROR=ON -DJOBGATE_SANITIZE=ON \
   -DJOBGATE_BUILD_BENCH=OFF
-echo "== tests under ASan + UBSan (unit, conformance, simulation)"
+echo "== tests under ASan + UBSan (unit, conformance incl. DynamoDB, simulation, DynamoDB faults)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'unit|sim'
+# dynamo: the sanitized binary through the fault proxy walks the HTTP
+# client's error paths (dropped connections, 5xx, retries).
+ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -L 'unit|sim|dynamo'

@@ -227,14 +227,17 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
     auto again = ReRead(req.job);
     // Fail closed: if our write did apply, nobody runs and the lease expires.
     if (!again.ok()) return again.status();
-    if (!w.ok()) {
-      if (*again && (*again)->owner == run_id && (*again)->fence == next.fence) {
-        before = state;
-        acquired = **again;  // the "failed" write was applied
-        break;
-      }
-      if (++errors >= opts_.store_error_attempts) return w.status();
+    // Our write may have landed even when the answer was a conflict: an HTTP
+    // client that silently re-sends a request whose connection died (libcurl
+    // does, on a reused connection) turns "applied, response lost" into
+    // "applied, then the copy lost the CAS against it". Recognise our own
+    // owner and fence after every failed attempt, not only after errors.
+    if (*again && (*again)->owner == run_id && (*again)->fence == next.fence) {
+      before = state;
+      acquired = **again;
+      break;
     }
+    if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
     state = std::move(*again);
   }
   if (!acquired) {

@@ -485,7 +485,9 @@ class Supervisor {
   }
 
  private:
-  std::chrono::milliseconds HeartbeatInterval() const { return Millis(spec_.heartbeat_interval_ms); }
+  std::chrono::milliseconds HeartbeatInterval() const {
+    return Millis(spec_.heartbeat_interval_ms);
+  }
 
   // A broken poll() cannot be waited out: kill the group, reap, report.
   Status Abandon(const char* what) {

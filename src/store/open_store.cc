@@ -7,6 +7,8 @@
 
 #include "core/fields.h"
 #include "jobgate/store.h"
+#include "store/aws_config.h"
+#include "store/dynamodb_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
 
@@ -67,6 +69,15 @@ Result<std::unique_ptr<Store>> OpenSqlite(const std::string& url, std::string_vi
   return std::unique_ptr<Store>(std::move(store.value()));
 }
 
+// dynamodb://[TABLE][?region=R&endpoint=URL&...]: see ParseDynamoDbUrl.
+// Credentials, region and endpoint otherwise come from the environment and
+// the shared AWS files (aws_config.h). Opening makes no network call.
+Result<std::unique_ptr<Store>> OpenDynamoDb(const std::string& url, std::string_view) {
+  auto store = DynamoDbStore::Open(url, ProcessEnvironment());
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(store.value()));
+}
+
 Result<std::unique_ptr<Store>> NotBuilt(const std::string& url, std::string_view) {
   return BadUrl(url, "backend not built yet");
 }
@@ -81,7 +92,7 @@ constexpr std::array kSchemes = {
     Scheme{"sqlite:", &OpenSqlite},
     Scheme{"postgres://", &NotBuilt},
     Scheme{"postgresql://", &NotBuilt},
-    Scheme{"dynamodb://", &NotBuilt},
+    Scheme{"dynamodb://", &OpenDynamoDb},
 };
 
 }  // namespace

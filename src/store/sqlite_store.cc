@@ -183,9 +183,13 @@ std::array<std::string, kQueryCount> BuildSql() {
                                              Params(2, RunFields().size()));
   sql[kListRuns] =
       fmt::format("SELECT {} FROM job_run WHERE job = ?1 {} LIMIT ?2", run_cols, newest_first);
+  // Everything older than the keep-th newest run, found by one scalar
+  // subquery on the key: a NOT IN (SELECT ... LIMIT keep) list cost the
+  // guarded run 30% of its instructions (docs/benchmarks.md). The key is
+  // unique, so "older than the keep-th newest" keeps exactly keep runs.
   sql[kTrimRuns] = fmt::format(
-      "DELETE FROM job_run WHERE job = ?1 AND (start_ms, run_id) NOT IN "
-      "(SELECT start_ms, run_id FROM job_run WHERE job = ?1 {} LIMIT ?2)",
+      "DELETE FROM job_run WHERE job = ?1 AND (?2 <= 0 OR (start_ms, run_id) < "
+      "(SELECT start_ms, run_id FROM job_run WHERE job = ?1 {} LIMIT 1 OFFSET ?2 - 1))",
       newest_first);
   // An expired record (expires_at_ms <= now, NULL meaning 0) counts as absent.
   sql[kReadRequest] =
@@ -237,9 +241,14 @@ class Binder {
   explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
   void Int(int i, int64_t v) { Keep(sqlite3_bind_int64(stmt_, i, v)); }
   void Text(int i, const std::string& v) {
-    // SQLITE_STATIC: the value outlives the statement's use (ResetOnExit).
+    // SQLITE_STATIC: the caller's string outlives the statement's use
+    // (ResetOnExit clears the bindings before the caller returns).
     Keep(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
+  // A temporary would dangle before sqlite3_step reads it.
+  void Text(int i, std::string&& v) = delete;
+  // For names that live forever (JobStatusName and the like).
+  void StaticText(int i, const char* literal) { Keep(sqlite3_bind_text(stmt_, i, literal, -1, SQLITE_STATIC)); }
   void Null(int i) { Keep(sqlite3_bind_null(stmt_, i)); }
   template <typename Item>
   void Fields(int first, std::span<const FieldSpec<Item>> fields, const Item& item) {
@@ -603,7 +612,7 @@ Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64
   ResetOnExit reset(*stmt);
   Binder bind(*stmt);
   bind.Text(1, state.job);
-  bind.Text(2, JobStatusName(state.status));
+  bind.StaticText(2, JobStatusName(state.status));
   bind.Fields(3, StateFields(), state);
   // due_at mirrors DueAt() on every write so that ListDue is an index range.
   if (auto due = DueAt(state)) {
@@ -834,7 +843,7 @@ Result<WriteOutcome> SqliteStore::WriteRequest(int q, const RequestRecord& rec, 
   Binder bind(*stmt);
   bind.Text(1, rec.job);
   bind.Text(2, rec.key);
-  bind.Text(3, RequestStatusName(rec.status));
+  bind.StaticText(3, RequestStatusName(rec.status));
   bind.Fields(4, RequestFields(), rec);
   bind.Int(RequestExtraParam(), extra);
   if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");

@@ -18,6 +18,7 @@ class FlakyStore final : public Store {
   int fail_next_writes = 0;
   bool apply_before_failing = false;
   int fail_next_reads = 0;
+  int resend_next_writes = 0;
   std::optional<int64_t> clock_offset_ms;
   std::optional<int64_t> ObservedClockOffsetMs() const override { return clock_offset_ms; }
 
@@ -57,6 +58,11 @@ class FlakyStore final : public Store {
  private:
   template <typename F>
   Result<WriteOutcome> Write(F f) {
+    if (resend_next_writes > 0) {
+      --resend_next_writes;
+      (void)f();   // the first copy lands; its response is lost ...
+      return f();  // ... and the client's silent re-send loses the CAS to it
+    }
     if (fail_next_writes > 0) {
       --fail_next_writes;
       if (apply_before_failing) (void)f();
@@ -388,6 +394,28 @@ TEST_F(ControllerTest, AcquireWriteThatFailedButAppliedIsRecognised) {
   Lease lease = MustAcquire(c, Req());
   EXPECT_EQ(State().owner, lease.run_id);
   EXPECT_EQ(State().run_count, 1);
+}
+
+TEST_F(ControllerTest, AcquireResentByTheClientIsRecognisedAsOurs) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  flaky.resend_next_writes = 1;
+  Lease lease = MustAcquire(c, Req());
+  EXPECT_EQ(State().owner, lease.run_id);
+  EXPECT_EQ(State().run_count, 1);
+  ASSERT_TRUE(c.Commit(lease, Ok()).ok());
+  EXPECT_EQ(State().success_count, 1);
+}
+
+TEST_F(ControllerTest, CommitResentByTheClientIsRecognisedAsOurs) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  Lease lease = MustAcquire(c, Req());
+  flaky.resend_next_writes = 1;
+  auto out = c.Commit(lease, Ok());
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  EXPECT_EQ(State().success_count, 1);
 }
 
 TEST_F(ControllerTest, CommitWriteThatFailedButAppliedIsRecognised) {

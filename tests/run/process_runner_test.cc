@@ -143,7 +143,9 @@ TEST_F(ProcessRunner, ChildSeesAddedOverriddenAndInheritedEnvironment) {
   ProcessSpec spec = Shell(
       "test \"$JOBGATE_FENCE\" = 42 && test \"$JOBGATE_RUN_ID\" = run-1 &&"
       " test \"$JOBGATE_TEST_OVERRIDDEN\" = new && test \"$JOBGATE_TEST_INHERITED\" = kept");
-  spec.env = {{"JOBGATE_FENCE", "42"}, {"JOBGATE_RUN_ID", "run-1"}, {"JOBGATE_TEST_OVERRIDDEN", "new"}};
+  spec.env = {{"JOBGATE_FENCE", "42"},
+              {"JOBGATE_RUN_ID", "run-1"},
+              {"JOBGATE_TEST_OVERRIDDEN", "new"}};
   const ProcessResult r = RunOk(spec);
   unsetenv("JOBGATE_TEST_INHERITED");
   unsetenv("JOBGATE_TEST_OVERRIDDEN");
@@ -159,7 +161,8 @@ TEST_F(ProcessRunner, KeepsTheUtf8CleanedTailOfStderr) {
 }
 
 TEST_F(ProcessRunner, StderrTailIsBoundedToTheLastBytes) {
-  ProcessSpec spec = Shell("i=0; while [ $i -lt 100 ]; do echo line-$i >&2; i=$((i+1)); done; echo the end >&2");
+  ProcessSpec spec = Shell(
+      "i=0; while [ $i -lt 100 ]; do echo line-$i >&2; i=$((i+1)); done; echo the end >&2");
   spec.stderr_tail_bytes = 16;
   const ProcessResult r = RunOk(spec);
   EXPECT_LE(r.stderr_tail.size(), 16u);
@@ -189,23 +192,24 @@ TEST_F(ProcessRunner, TimeoutStopsTheWorkloadQuickly) {
   EXPECT_EQ(r.kind, Kind::kTimedOut);
   EXPECT_EQ(r.signal, SIGTERM);
   EXPECT_GE(r.duration_ms, 190);
-  EXPECT_LT(r.duration_ms, 1000);
+  EXPECT_LT(r.duration_ms, 1500);
 }
 
 TEST_F(ProcessRunner, TimeoutSigkillsAWorkloadThatIgnoresSigtermAfterTheGrace) {
+  // 300 ms: long enough for sh to set its trap even on a loaded machine.
   ProcessSpec spec = Shell("trap '' TERM; sleep 60");
-  spec.timeout_ms = 200;
+  spec.timeout_ms = 300;
   spec.kill_grace_ms = 200;
   const ProcessResult r = RunOk(spec);
   EXPECT_EQ(r.kind, Kind::kTimedOut);
   EXPECT_EQ(r.signal, SIGKILL);
-  EXPECT_GE(r.duration_ms, 390);
-  EXPECT_LT(r.duration_ms, 1500);
+  EXPECT_GE(r.duration_ms, 490);
+  EXPECT_LT(r.duration_ms, 2000);
 }
 
 TEST_F(ProcessRunner, TimeoutKillsGrandchildren) {
   ProcessSpec spec = Shell("sleep 60 & echo $! > " + PathOf("grandchild") + "; wait");
-  spec.timeout_ms = 200;
+  spec.timeout_ms = 300;
   const ProcessResult r = RunOk(spec);
   EXPECT_EQ(r.kind, Kind::kTimedOut);
   const pid_t grandchild = WaitForPidFile(PathOf("grandchild"), milliseconds(100));
@@ -228,17 +232,16 @@ TEST_F(ProcessRunner, HeartbeatIsCalledAboutEveryInterval) {
   spec.heartbeat_interval_ms = 50;
   std::vector<std::chrono::steady_clock::time_point> beats;
   const auto start = std::chrono::steady_clock::now();
-  const ProcessResult r = RunOk(spec, [&] { return beats.push_back(std::chrono::steady_clock::now()), true; });
+  const ProcessResult r = RunOk(spec, [&] {
+    beats.push_back(std::chrono::steady_clock::now());
+    return true;
+  });
   EXPECT_EQ(r.kind, Kind::kExited);
-  ASSERT_GE(beats.size(), 5u);
-  EXPECT_LE(beats.size(), 14u);
-  // On a fixed cadence from the start: never early, never in a burst (a
-  // late beat does not make the next one late too).
+  EXPECT_GE(beats.size(), 5u) << "about one per 50 ms of a >= 500 ms run";
+  // On a fixed cadence from the start, so a late beat (a loaded machine)
+  // does not delay the next ones; never early, so never a burst either.
   for (size_t i = 0; i < beats.size(); ++i) {
     EXPECT_GE(beats[i] - start, milliseconds(50) * (i + 1)) << "beat " << i;
-    if (i > 0) {
-      EXPECT_GE(beats[i] - beats[i - 1], milliseconds(25)) << "beat " << i;
-    }
   }
 }
 
@@ -255,12 +258,18 @@ TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
 TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     SCOPED_TRACE(strsignal(sig));
-    // The workload's TERM trap proves the signal reached it as SIGTERM.
-    ProcessSpec spec = Shell("trap 'exit 3' TERM; sleep 60 & wait");
+    // The workload's TERM trap proves the signal reached it as SIGTERM. It
+    // is sent once the trap is set (a loaded machine may start sh late), and
+    // only once: a second interrupt skips the grace.
+    const std::string ready = PathOf("ready");
+    ProcessSpec spec = Shell("trap 'exit 3' TERM; : > " + ready + "; sleep 60 & wait");
     spec.heartbeat_interval_ms = 20;
-    // Sent once: a second one would skip the grace (see the next test).
-    int beats = 0;
-    const ProcessResult r = RunOk(spec, [&] { return ++beats > 1 || kill(getpid(), sig) == 0; });
+    bool sent = false;
+    const ProcessResult r = RunOk(spec, [&] {
+      if (!sent && std::filesystem::exists(ready)) sent = kill(getpid(), sig) == 0;
+      return true;
+    });
+    std::filesystem::remove(ready);
     EXPECT_EQ(r.kind, Kind::kInterrupted);
     EXPECT_EQ(r.signal, sig);
     EXPECT_EQ(r.exit_code, 3);
@@ -329,8 +338,8 @@ TEST_F(ProcessRunner, WorkloadAndGrandchildrenDieWhenJobgateIsKilled) {
     (void)RunProcess(spec, nullptr);
     _exit(0);
   }
-  const pid_t shell = WaitForPidFile(shell_file, milliseconds(2000));
-  const pid_t sleeper = WaitForPidFile(sleep_file, milliseconds(2000));
+  const pid_t shell = WaitForPidFile(shell_file, milliseconds(5000));
+  const pid_t sleeper = WaitForPidFile(sleep_file, milliseconds(5000));
   kill(jobgate, SIGKILL);
   waitpid(jobgate, nullptr, 0);
   ASSERT_GT(shell, 0);

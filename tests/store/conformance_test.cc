@@ -62,6 +62,9 @@ NamedStoreFactory SqliteFactory(const std::string& name, const std::string& quer
 
 }  // namespace
 
+// In dynamodb_store_test.cc: a fresh table per test on the server at `endpoint`.
+NamedStoreFactory DynamoDbFactory(const std::string& endpoint);
+
 std::vector<NamedStoreFactory> StoreFactories() {
   std::vector<NamedStoreFactory> factories = {MemoryFactory(), SqliteFactory("sqlite", "")};
   // Durability does not change semantics, but FULL takes other code paths in
@@ -71,6 +74,9 @@ std::vector<NamedStoreFactory> StoreFactories() {
   // variable names one, e.g.:
   //   if (getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT")) factories.push_back(DynamoDbFactory());
   //   if (getenv("JOBGATE_TEST_POSTGRES_URL")) factories.push_back(PostgresFactory());
+  if (const char* endpoint = getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT"); endpoint != nullptr && *endpoint != '\0') {
+    factories.push_back(DynamoDbFactory(endpoint));
+  }
   return factories;
 }
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds Release in build-bench and runs the benchmarks, each against its
+# floor in the same run, printing the ratios (docs/benchmarks.md has the
+# figures and what each floor is). A few minutes at most with the defaults.
+#   scripts/bench.sh            everything
+#   scripts/bench.sh sqlite     only bench/sqlite_bench (library, kept connection)
+#   scripts/bench.sh cli        only bench/cli_bench.sh (whole processes)
+# Knobs: SQLITE_BENCH_ARGS (extra Google Benchmark flags, e.g.
+# --benchmark_repetitions=15), CLI_ROUNDS (default 150).
+# Ratios are only meaningful within one run: do not compare absolute times
+# across runs, and prefer a quiet machine (the load average is printed).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-bench
+what=${1:-all}
+
+"$root/scripts/deps.sh"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_jobgate_libs \
+  startup_probe_no_curl
+
+echo "== $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ $what == all || $what == sqlite ]]; then
+  echo "== bench/sqlite_bench: skip path and guarded run, jobgate vs the SQLite C API floor"
+  # shellcheck disable=SC2086  # SQLITE_BENCH_ARGS is a list of flags
+  "$build/bench/sqlite_bench" ${SQLITE_BENCH_ARGS:-}
+fi
+if [[ $what == all || $what == cli ]]; then
+  echo "== bench/cli_bench.sh: jobgate run as a process vs flock and the floor process"
+  "$root/bench/cli_bench.sh" "$build" "${CLI_ROUNDS:-150}"
+fi
+echo "== done, load average $(cut -d' ' -f1-3 /proc/loadavg)"

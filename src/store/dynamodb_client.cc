@@ -1,0 +1,367 @@
+#include "store/dynamodb_client.h"
+
+#include <array>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "store/sigv4.h"
+
+namespace jobgate {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxMessageBytes = 300;
+
+// The first line of `text`, at most kMaxMessageBytes.
+std::string OneLine(std::string_view text) {
+  text = text.substr(0, text.find_first_of("\r\n"));
+  if (text.size() <= kMaxMessageBytes) return std::string(text);
+  return std::string(text.substr(0, kMaxMessageBytes)) + "...";
+}
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+template <size_t N>
+bool OneOf(std::string_view type, const std::array<std::string_view, N>& names) {
+  for (std::string_view n : names) {
+    if (type == n) return true;
+  }
+  return false;
+}
+
+// Error codes the AWS SDKs retry as throttling (standard retry mode).
+constexpr std::array<std::string_view, 6> kThrottlingTypes = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "ThrottledException",
+    "RequestLimitExceeded", "TooManyRequestsException", "Throttling"};
+// Codes by which AWS says the request's credentials were not accepted.
+constexpr std::array<std::string_view, 9> kCredentialTypes = {
+    "UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
+    "MissingAuthenticationTokenException", "ExpiredTokenException", "InvalidClientTokenId",
+    "IncompleteSignatureException", "SignatureDoesNotMatch", "AuthFailure"};
+// Codes the SDKs treat as clock skew.
+constexpr std::array<std::string_view, 3> kClockSkewTypes = {"RequestTimeTooSkewed", "RequestExpired",
+                                                             "RequestInTheFuture"};
+
+DynamoDbErrorKind KindOf(int http_status, std::string_view type, std::string_view message) {
+  if (type == "ConditionalCheckFailedException") return DynamoDbErrorKind::kConditionFailed;
+  if (type == "TransactionCanceledException") return DynamoDbErrorKind::kTransactionCanceled;
+  if (OneOf(type, kThrottlingTypes) || http_status == 429) return DynamoDbErrorKind::kThrottled;
+  if (OneOf(type, kClockSkewTypes)) return DynamoDbErrorKind::kClockSkew;
+  // "Signature expired: 20240101T000000Z is now earlier than ..." and
+  // "Signature not yet current: ..." are the clock, not the key.
+  if (type == "InvalidSignatureException" &&
+      (Contains(message, "Signature expired") || Contains(message, "Signature not yet current"))) {
+    return DynamoDbErrorKind::kClockSkew;
+  }
+  if (OneOf(type, kCredentialTypes)) return DynamoDbErrorKind::kCredentials;
+  if (type == "ResourceNotFoundException") return DynamoDbErrorKind::kResourceNotFound;
+  if (type == "ResourceInUseException") return DynamoDbErrorKind::kResourceInUse;
+  if (type == "ValidationException") return DynamoDbErrorKind::kValidation;
+  if (type == "UnknownOperationException") return DynamoDbErrorKind::kUnknownOperation;
+  if (http_status >= 500) return DynamoDbErrorKind::kServerError;
+  return DynamoDbErrorKind::kOther;
+}
+
+// Replaces every occurrence of `secret` in `text`.
+void Scrub(std::string& text, const std::string& secret) {
+  if (secret.size() < 4) return;  // nothing that short is a real key; avoid mangling text
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "[redacted]");
+  }
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+// days_from_civil), so that parsing needs neither timegm nor the locale.
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+int64_t RetryPolicy::DelayMs(int retry, uint64_t random) const {
+  if (retry <= 0 || base_ms <= 0 || cap_ms <= 0) return 0;
+  int64_t ceiling = base_ms;
+  for (int i = 1; i < retry && ceiling < cap_ms; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, cap_ms);
+  return static_cast<int64_t>(random % static_cast<uint64_t>(ceiling + 1));
+}
+
+DynamoDbError ClassifyErrorResponse(int http_status, std::string_view body) {
+  DynamoDbError e;
+  e.http_status = http_status;
+  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    std::string type = j.value("__type", std::string());
+    e.type = type.substr(type.find('#') == std::string::npos ? 0 : type.find('#') + 1);
+    std::string message = j.value("message", std::string());
+    if (message.empty()) message = j.value("Message", std::string());
+    e.message = OneLine(message);
+    if (const auto reasons = j.find("CancellationReasons"); reasons != j.end() && reasons->is_array()) {
+      for (const Json& r : *reasons) {
+        e.cancellation_codes.push_back(r.is_object() ? r.value("Code", std::string()) : std::string());
+      }
+    }
+  } else {
+    e.message = OneLine(body);  // a proxy's HTML page, an empty 503, ...
+  }
+  if (e.type.empty()) e.type = fmt::format("HTTP {}", http_status);
+  e.kind = KindOf(http_status, e.type, e.message);
+  // A 5xx may come after the write was applied (FACTS.md): the caller must
+  // not trust a later ConditionalCheckFailed.
+  e.maybe_applied = e.kind == DynamoDbErrorKind::kServerError;
+  return e;
+}
+
+DynamoDbError ClassifyTransportError(const TransportError& error) {
+  DynamoDbError e;
+  e.kind = DynamoDbErrorKind::kTransport;
+  e.type = TransportErrorKindName(error.kind);
+  e.message = OneLine(error.message);
+  e.maybe_applied = error.request_sent && error.kind != TransportErrorKind::kConnectFailed &&
+                    error.kind != TransportErrorKind::kResolveFailed;
+  return e;
+}
+
+std::optional<EpochMs> ParseHttpDateMs(std::string_view v) {
+  // "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate), 29 bytes.
+  static constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (v.size() != 29 || v.substr(3, 2) != ", " || v.substr(25) != " GMT") return std::nullopt;
+  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+  if (!Digits(v, 5, 2, &day) || v[7] != ' ' || v[11] != ' ' || !Digits(v, 12, 4, &year) || v[16] != ' ' ||
+      !Digits(v, 17, 2, &hour) || v[19] != ':' || !Digits(v, 20, 2, &minute) || v[22] != ':' ||
+      !Digits(v, 23, 2, &second)) {
+    return std::nullopt;
+  }
+  unsigned month = 0;
+  for (unsigned i = 0; i < kMonths.size(); ++i) {
+    if (v.substr(8, 3) == kMonths[i]) month = i + 1;
+  }
+  if (month == 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  const int64_t days = DaysFromCivil(year, month, static_cast<unsigned>(day));
+  return ((days * 24 + hour) * 60 + minute) * 60'000 + int64_t{second} * 1000;
+}
+
+int64_t EstimateClockOffsetMs(EpochMs sent_ms, EpochMs received_ms, EpochMs server_date_ms) {
+  const EpochMs local_mid = sent_ms + (received_ms - sent_ms) / 2;
+  return local_mid - (server_date_ms + 500);
+}
+
+Status ErrorStatus(const DynamoDbError& e, std::string_view op, const AwsConfig& config) {
+  const std::string rid = e.request_id.empty() ? "" : fmt::format(" (request id {})", e.request_id);
+  const std::string tries = e.attempts > 1 ? fmt::format(" after {} attempts", e.attempts) : "";
+  const std::string detail = e.message.empty() ? e.type : fmt::format("{}: {}", e.type, e.message);
+  switch (e.kind) {
+    case DynamoDbErrorKind::kTransport:
+      return Status::Unavailable(fmt::format("DynamoDB endpoint {} unreachable{}: {}", config.endpoint_url, tries,
+                                             detail));
+    case DynamoDbErrorKind::kServerError:
+      return Status::Unavailable(fmt::format("DynamoDB {} failed with HTTP {} ({}){}{}", op, e.http_status, detail,
+                                             tries, rid));
+    case DynamoDbErrorKind::kThrottled:
+      return Status::Unavailable(fmt::format("DynamoDB throttled {}{} ({}){}", op, tries, detail, rid));
+    case DynamoDbErrorKind::kCredentials:
+      return Status::Unavailable(fmt::format("DynamoDB credentials rejected ({}); credentials from {}{}", detail,
+                                             config.credentials_source, rid));
+    case DynamoDbErrorKind::kClockSkew:
+      return Status::Unavailable(fmt::format(
+          "DynamoDB refused the request's signing time ({}): this host's clock is off; fix its time sync (NTP){}",
+          detail, rid));
+    case DynamoDbErrorKind::kResourceNotFound:
+      return Status::Unavailable(fmt::format("DynamoDB {} at {} (region {}): {}{}", op, config.endpoint_url,
+                                             config.region, detail, rid));
+    case DynamoDbErrorKind::kValidation:
+      return Status::InvalidArgument(fmt::format("DynamoDB rejected {} as invalid ({}){}", op, detail, rid));
+    case DynamoDbErrorKind::kUnknownOperation:
+      return Status::Unavailable(fmt::format("the endpoint {} does not support DynamoDB {} ({})",
+                                             config.endpoint_url, op, e.type));
+    case DynamoDbErrorKind::kLocal: return Status::InvalidArgument(fmt::format("DynamoDB {}: {}", op, e.message));
+    case DynamoDbErrorKind::kConditionFailed:
+      return Status::Internal(fmt::format("DynamoDB {}: unexpected ConditionalCheckFailedException", op));
+    case DynamoDbErrorKind::kTransactionCanceled:
+    case DynamoDbErrorKind::kResourceInUse:
+    case DynamoDbErrorKind::kBadResponse:
+    case DynamoDbErrorKind::kOther: break;
+  }
+  return Status::Unavailable(fmt::format("DynamoDB {} failed (HTTP {}, {}){}", op, e.http_status, detail, rid));
+}
+
+// ---- client ------------------------------------------------------------------
+
+DynamoDbClient::DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
+                               DynamoDbClientOptions options)
+    : config_(std::move(config)), transport_(std::move(transport)), clock_(clock), options_(std::move(options)) {
+  // aws_config.h guarantees "http[s]://host[...]" without a trailing '/'.
+  const size_t scheme_end = config_.endpoint_url.find("://");
+  const size_t authority = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  const size_t slash = config_.endpoint_url.find('/', authority);
+  host_ = config_.endpoint_url.substr(authority, slash == std::string::npos ? std::string::npos : slash - authority);
+  path_ = slash == std::string::npos ? "/" : config_.endpoint_url.substr(slash);
+  url_ = slash == std::string::npos ? config_.endpoint_url + "/" : config_.endpoint_url;
+  if (!options_.sleep) {
+    options_.sleep = [](int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+  }
+  if (!options_.random) {
+    auto gen = std::make_shared<std::mt19937_64>(std::random_device{}());
+    options_.random = [gen] { return (*gen)(); };
+  }
+}
+
+HttpRequest DynamoDbClient::BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms,
+                                         Status* error) const {
+  SigningRequest signing;
+  signing.method = "POST";
+  signing.path = path_;
+  signing.headers = {{"Host", host_},
+                     {"Content-Type", "application/x-amz-json-1.0"},
+                     {"X-Amz-Target", fmt::format("DynamoDB_20120810.{}", op)}};
+  signing.body = body;
+  SigV4Params params;
+  params.region = config_.region;
+  params.service = "dynamodb";
+  params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
+  auto signer_headers = SigV4Headers(signing, config_.credentials, params);
+  if (!signer_headers.ok()) {
+    *error = signer_headers.status();
+    return {};
+  }
+  HttpRequest request;
+  request.url = url_;
+  request.method = "POST";
+  request.headers = std::move(signing.headers);
+  for (auto& h : *signer_headers) request.headers.push_back(std::move(h));
+  request.body = body;
+  return request;
+}
+
+void DynamoDbClient::ObserveDate(const HttpResponse& response, EpochMs sent_ms, EpochMs received_ms) {
+  auto date = response.Header("Date");
+  if (!date) return;
+  auto server_ms = ParseHttpDateMs(*date);
+  if (!server_ms) return;
+  std::lock_guard lock(state_mu_);
+  clock_offset_ms_ = EstimateClockOffsetMs(sent_ms, received_ms, *server_ms);
+}
+
+DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& body) {
+  DynamoDbReply reply;
+  const EpochMs sent_ms = clock_.NowMs();
+  Status build_error;
+  HttpRequest request = BuildRequest(op, body, sent_ms, &build_error);
+  if (!build_error.ok()) {
+    DynamoDbError e;
+    e.kind = DynamoDbErrorKind::kLocal;
+    e.type = "SigningError";
+    e.message = build_error.message();  // sigv4.h: never a secret
+    reply.error = e;
+    return reply;
+  }
+  {
+    std::lock_guard lock(state_mu_);
+    ++request_counts_[std::string(op)];
+  }
+  HttpResult result = transport_->Send(request);
+  const EpochMs received_ms = clock_.NowMs();
+  if (auto* te = std::get_if<TransportError>(&result)) {
+    reply.error = ClassifyTransportError(*te);
+    return reply;
+  }
+  const HttpResponse& response = std::get<HttpResponse>(result);
+  ObserveDate(response, sent_ms, received_ms);
+  if (response.status == 200) {
+    reply.body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (!reply.body.is_discarded() && reply.body.is_object()) return reply;
+    DynamoDbError e;
+    e.kind = DynamoDbErrorKind::kBadResponse;
+    e.type = "BadResponse";
+    e.message = fmt::format("HTTP 200 with a body that is not a JSON object ({} bytes)", response.body.size());
+    e.http_status = 200;
+    e.maybe_applied = true;
+    reply.error = e;
+    return reply;
+  }
+  reply.error = ClassifyErrorResponse(response.status, response.body);
+  reply.error->request_id = response.Header("x-amzn-RequestId").value_or("");
+  return reply;
+}
+
+DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& request) {
+  std::lock_guard lock(call_mu_);
+  // Strings we store are UTF-8 clean by contract; a stray invalid byte is
+  // replaced (DynamoDB would refuse it) instead of throwing.
+  const std::string body = request.dump(-1, ' ', false, Json::error_handler_t::replace);
+  bool maybe_applied = false;
+  for (int attempt = 1;; ++attempt) {
+    DynamoDbReply reply = Attempt(op, body);
+    if (reply.ok()) return reply;
+    DynamoDbError& e = *reply.error;
+    Scrub(e.message, config_.credentials.secret_access_key);
+    Scrub(e.message, config_.credentials.session_token);
+    e.attempts = attempt;
+    maybe_applied = maybe_applied || e.maybe_applied;
+    if (!e.retryable() || attempt >= options_.retry.max_attempts) {
+      e.maybe_applied = maybe_applied;  // any attempt of this call, not only the last
+      return reply;
+    }
+    const int64_t delay_ms = options_.retry.DelayMs(attempt, NextRandom());
+    spdlog::debug("dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message,
+                  delay_ms);
+    options_.sleep(delay_ms);
+  }
+}
+
+uint64_t DynamoDbClient::NextRandom() {
+  std::lock_guard lock(state_mu_);  // the default generator is not thread-safe
+  return options_.random();
+}
+
+void DynamoDbClient::BackoffBeforeRetry(int retry) { options_.sleep(options_.retry.DelayMs(retry, NextRandom())); }
+
+void DynamoDbClient::Sleep(int64_t ms) { options_.sleep(ms); }
+
+std::optional<int64_t> DynamoDbClient::ClockOffsetMs() const {
+  std::lock_guard lock(state_mu_);
+  return clock_offset_ms_;
+}
+
+std::map<std::string, int64_t> DynamoDbClient::RequestCounts() const {
+  std::lock_guard lock(state_mu_);
+  return {request_counts_.begin(), request_counts_.end()};
+}
+
+int64_t DynamoDbClient::RequestCount(std::string_view op) const {
+  std::lock_guard lock(state_mu_);
+  auto it = request_counts_.find(op);
+  return it == request_counts_.end() ? 0 : it->second;
+}
+
+void DynamoDbClient::ResetRequestCounts() {
+  std::lock_guard lock(state_mu_);
+  request_counts_.clear();
+}
+
+}  // namespace jobgate

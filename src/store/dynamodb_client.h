@@ -1,0 +1,183 @@
+// The DynamoDB JSON 1.0 protocol ("X-Amz-Target: DynamoDB_20120810.<Op>",
+// "Content-Type: application/x-amz-json-1.0"), SigV4-signed (sigv4.h),
+// with the AWS SDKs' "standard" retry mode and the error mapping the store
+// needs. Knows nothing about jobgate's items: dynamodb_store.cc builds the
+// requests.
+//
+// Retries (AWS SDKs and Tools Reference Guide, "Retry behavior", standard
+// mode): at most 3 attempts in all; throttling errors, HTTP 5xx and
+// transport errors are retried after a full-jitter exponential backoff,
+// uniform in [0, min(cap, base * 2^(retry-1))]. The guide's base is 1 s
+// (the Java SDK v2 uses 100 ms); we use 100 ms by default because a CLI
+// gate that waits seconds on a dead endpoint is worse than one that fails
+// closed quickly, and the cap (20 s) never binds with 3 attempts. The
+// retry quota (token bucket) of standard mode is not implemented: an
+// invocation is short-lived and makes a handful of calls.
+// ConditionalCheckFailedException is never retried.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jobgate/clock.h"
+#include "jobgate/status.h"
+#include "store/aws_config.h"
+#include "store/http_client.h"
+
+namespace jobgate {
+
+// How failed calls are retried.
+struct RetryPolicy {
+  int max_attempts = 3;      // attempts in all, the first included
+  int64_t base_ms = 100;
+  int64_t cap_ms = 20'000;
+
+  // The delay before retry number `retry` (1 for the first retry), given a
+  // uniformly random 64-bit value: full jitter, uniform in
+  // [0, min(cap, base * 2^(retry-1))].
+  int64_t DelayMs(int retry, uint64_t random) const;
+};
+
+enum class DynamoDbErrorKind {
+  kConditionFailed,      // ConditionalCheckFailedException: an outcome, not an error
+  kTransactionCanceled,  // TransactionCanceledException: see `cancellation_codes`
+  kThrottled,            // ProvisionedThroughputExceeded, Throttling, RequestLimitExceeded, HTTP 429
+  kServerError,          // HTTP 5xx
+  kTransport,            // no HTTP response (TransportError)
+  kCredentials,          // signature / key / token / permission rejected
+  kClockSkew,            // InvalidSignatureException for an expired / future signature
+  kResourceNotFound,     // the table (or index) does not exist
+  kResourceInUse,        // CreateTable of a table that exists or is being created
+  kValidation,           // ValidationException: a request DynamoDB refuses as malformed
+  kUnknownOperation,     // the endpoint lacks the operation (dynalite: TTL, transactions)
+  kBadResponse,          // a 200 whose body is not JSON
+  kLocal,                // the request could not be built or signed (bad region, ...)
+  kOther,                // any other 4xx
+};
+
+// One failed call, after classification. `message` is cut to one line;
+// DynamoDbClient::Call also scrubs its credentials out of it, so a message
+// it returns never holds a secret (an InvalidSignatureException can quote
+// the canonical request, session token included).
+struct DynamoDbError {
+  DynamoDbErrorKind kind = DynamoDbErrorKind::kOther;
+  std::string type;        // short exception name, "ValidationException"; transport: the kind's name
+  std::string message;
+  int http_status = 0;     // 0 for transport errors
+  std::string request_id;  // x-amzn-RequestId, when there was a response
+  int attempts = 1;        // how many attempts the call made
+  std::vector<std::string> cancellation_codes;  // per TransactItem, for kTransactionCanceled
+  // True when an attempt of this call may have been applied although its
+  // response was lost (5xx, timeout or reset after sending). On a
+  // ConditionalCheckFailed this means the condition may have failed because
+  // of our own earlier attempt: the outcome is unknown, not a lost race.
+  bool maybe_applied = false;
+
+  bool retryable() const {
+    return kind == DynamoDbErrorKind::kThrottled || kind == DynamoDbErrorKind::kServerError ||
+           kind == DynamoDbErrorKind::kTransport;
+  }
+};
+
+// Classifies a non-200 response from its status and JSON error body
+// ({"__type": "com.amazonaws.dynamodb.v20120810#Name", "message": ...}).
+DynamoDbError ClassifyErrorResponse(int http_status, std::string_view body);
+DynamoDbError ClassifyTransportError(const TransportError& error);
+
+// Parses an HTTP Date header (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT")
+// into epoch milliseconds; nullopt when it is not one.
+std::optional<EpochMs> ParseHttpDateMs(std::string_view value);
+
+// Local clock minus server clock, in ms, from one exchange: the request was
+// sent at local `sent_ms`, its response received at `received_ms` and
+// carried `Date: server_s` (whole seconds, truncated). The server's clock
+// read some time in [server_s, server_s + 1 s) while the request was in
+// flight, so the estimate compares the exchange's local midpoint with the
+// middle of that second; it is off by at most 500 ms + half the round trip.
+int64_t EstimateClockOffsetMs(EpochMs sent_ms, EpochMs received_ms, EpochMs server_date_ms);
+
+// The DynamoDB status a failed call turns into (kConditionFailed excepted,
+// which callers handle as an outcome):
+//  - kUnavailable (CLI exit 69, fail closed) for an unreachable endpoint, 5xx,
+//    throttling and rejected credentials, each saying which;
+//  - kInvalidArgument for ValidationException (a malformed request, an item
+//    too large, a table whose key schema is not PK/SK strings);
+//  - kUnavailable naming the table for ResourceNotFoundException (the store
+//    rewrites it to tell the user to run `jobgate init`).
+Status ErrorStatus(const DynamoDbError& error, std::string_view op, const AwsConfig& config);
+
+struct DynamoDbClientOptions {
+  RetryPolicy retry;
+  // Both default to the real thing; tests inject them so retries do not wait.
+  std::function<void(int64_t ms)> sleep;
+  std::function<uint64_t()> random;
+};
+
+// What one call (after its retries) came to.
+struct DynamoDbReply {
+  nlohmann::json body;                 // the response, when `error` is empty
+  std::optional<DynamoDbError> error;  // the last attempt's error
+
+  bool ok() const { return !error.has_value(); }
+  bool condition_failed() const { return error && error->kind == DynamoDbErrorKind::kConditionFailed; }
+};
+
+// A signed, retrying DynamoDB caller. Thread-safe: calls are serialised
+// (one connection), the clock offset and counters may be read any time.
+class DynamoDbClient {
+ public:
+  DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
+                 DynamoDbClientOptions options = {});
+
+  // Sends operation `op` ("GetItem", ...) with `request` as its body,
+  // retrying per the policy. Never throws.
+  DynamoDbReply Call(std::string_view op, const nlohmann::json& request);
+
+  // Local clock minus DynamoDB's, from the Date header of the last response
+  // that had one; nullopt before the first.
+  std::optional<int64_t> ClockOffsetMs() const;
+
+  // HTTP requests sent per operation name, retries included.
+  std::map<std::string, int64_t> RequestCounts() const;
+  int64_t RequestCount(std::string_view op) const;
+  void ResetRequestCounts();
+
+  const AwsConfig& config() const { return config_; }
+  const RetryPolicy& retry_policy() const { return options_.retry; }
+
+  // Waits before retry number `retry` of something the caller retries itself
+  // (BatchGetItem's UnprocessedKeys, BatchWriteItem's UnprocessedItems).
+  void BackoffBeforeRetry(int retry);
+  // Waits `ms` through the injected sleep (Init's polling).
+  void Sleep(int64_t ms);
+
+ private:
+  HttpRequest BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms, Status* error) const;
+  DynamoDbReply Attempt(std::string_view op, const std::string& body);
+  void ObserveDate(const HttpResponse& response, EpochMs sent_ms, EpochMs received_ms);
+  uint64_t NextRandom();
+
+  const AwsConfig config_;
+  std::string url_;    // endpoint + "/"
+  std::string host_;   // authority of the endpoint, as sent in Host
+  std::string path_;   // request path of the endpoint, "/" unless it has one
+  std::unique_ptr<HttpTransport> transport_;
+  Clock& clock_;
+  DynamoDbClientOptions options_;
+
+  std::mutex call_mu_;  // one exchange at a time on the one connection
+  mutable std::mutex state_mu_;
+  std::optional<int64_t> clock_offset_ms_;
+  std::map<std::string, int64_t, std::less<>> request_counts_;
+};
+
+}  // namespace jobgate

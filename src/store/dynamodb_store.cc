@@ -1,0 +1,1061 @@
+#include "store/dynamodb_store.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <span>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/definition_json.h"
+#include "core/fields.h"
+#include "store/sigv4.h"
+
+namespace jobgate {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kStateSk = "STATE";
+constexpr const char* kDefinitionSk = "DEF";
+constexpr const char* kRunPrefix = "RUN#";
+constexpr const char* kRequestPrefix = "REQ#";
+constexpr const char* kTtlAttribute = "expires_at";
+constexpr size_t kBatchWriteMax = 25;  // BatchWriteItem's limit per call
+constexpr size_t kQueryPageMax = 1000;
+
+// Request fields other than the key (job, key) and `status` (stored as its
+// name), the same names as sqlite_store.cc's table. TODO(fields): share
+// RequestFields() from core/fields once it is there.
+using QF = FieldSpec<RequestRecord>;
+constexpr std::array kRequestFields = {
+    QF{"version", FieldType::kInt, &RequestRecord::version},
+    QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
+    QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
+    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
+    QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
+    QF{"fence", FieldType::kInt, &RequestRecord::fence},
+    QF{"created_at", FieldType::kInt, &RequestRecord::created_at},
+    QF{"expires_at_ms", FieldType::kInt, &RequestRecord::expires_at_ms},
+};
+std::span<const QF> RequestFields() { return kRequestFields; }
+
+Json S(std::string_view v) { return Json{{"S", std::string(v)}}; }
+Json N(int64_t v) { return Json{{"N", std::to_string(v)}}; }
+
+Json Key(const std::string& pk, const std::string& sk) { return Json{{"PK", S(pk)}, {"SK", S(sk)}}; }
+
+// The placeholders of one request's expressions. Every attribute name goes
+// through "#nK": status, owner, version and others are reserved words.
+class Expr {
+ public:
+  std::string Name(const std::string& attr) {
+    auto [it, inserted] = names_.try_emplace(attr, fmt::format("#n{}", names_.size()));
+    return it->second;
+  }
+  std::string Value(Json v) {
+    std::string placeholder = fmt::format(":v{}", values_.size());
+    values_[placeholder] = std::move(v);
+    return placeholder;
+  }
+  // Adds ExpressionAttributeNames/Values; DynamoDB refuses empty or unused ones.
+  void AddTo(Json& request) const {
+    if (!names_.empty()) {
+      Json names = Json::object();
+      for (const auto& [attr, placeholder] : names_) names[placeholder] = attr;
+      request["ExpressionAttributeNames"] = std::move(names);
+    }
+    if (!values_.empty()) request["ExpressionAttributeValues"] = values_;
+  }
+
+ private:
+  std::map<std::string, std::string> names_;
+  Json values_ = Json::object();
+};
+
+// "version = :v", or for 0 also "no version attribute" on an existing item
+// (DESIGN.md: a hand-made item has none). UpdateItem would create a missing
+// item, so version 0 must also demand that the item exists.
+std::string VersionCondition(Expr& x, int64_t expected) {
+  const std::string version = x.Name("version");
+  const std::string v = x.Value(N(expected));
+  if (expected != 0) return fmt::format("{} = {}", version, v);
+  return fmt::format("attribute_exists({}) AND (attribute_not_exists({}) OR {} = {})", x.Name("PK"), version, version,
+                     v);
+}
+
+// Writing any version but expected + 1 would let two writers produce the
+// same version (ABA) and defeat every later CAS.
+Status CheckNextVersion(const JobState& state, int64_t expected_version) {
+  if (state.version == expected_version + 1) return Status::Ok();
+  return Status::Internal(fmt::format("job '{}': ReplaceState writes version {} over expected version {}", state.job,
+                                      state.version, expected_version));
+}
+
+template <typename Item>
+void PutFields(Json& attrs, std::span<const FieldSpec<Item>> fields, const Item& item) {
+  for (const auto& f : fields) attrs[f.name] = f.type == FieldType::kInt ? N(item.*f.int_member) : S(item.*f.string_member);
+}
+
+// An attribute value as people would write it: S "abc", N 1.5, BOOL true.
+std::string Describe(const Json& attr) {
+  if (attr.is_object() && attr.size() == 1) {
+    const auto& [type, value] = *attr.items().begin();
+    std::string text = value.is_string() && type == "N" ? value.get<std::string>()
+                                                        : value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (text.size() > 64) text = text.substr(0, 64) + "...";
+    return fmt::format("{} {}", type, text);
+  }
+  return attr.dump(-1, ' ', false, Json::error_handler_t::replace).substr(0, 64);
+}
+
+bool HasType(const Json& attr, const char* type) {
+  return attr.is_object() && attr.size() == 1 && attr.contains(type) && attr[type].is_string();
+}
+
+// Attribute `name` of `item` as a field value; nullopt when absent or NULL
+// (the zero value). DynamoDB types are checked strictly: a number stored as
+// S would never match the N in a condition (`version = :v`), so accepting it
+// would make the job unwritable instead of reporting it.
+Result<std::optional<FieldValue>> Attribute(const Json& item, const char* name, FieldType type,
+                                            const std::string& where) {
+  auto it = item.find(name);
+  if (it == item.end() || (it->is_object() && it->contains("NULL"))) return std::optional<FieldValue>();
+  const Json& attr = *it;
+  if (type == FieldType::kString) {
+    if (HasType(attr, "S")) return std::optional<FieldValue>(attr["S"].get<std::string>());
+    return Status::Corrupt(fmt::format("{}: field '{}' must be a string (S), got {}", where, name, Describe(attr)));
+  }
+  if (!HasType(attr, "N")) {
+    return Status::Corrupt(fmt::format("{}: field '{}' must be a number (N), got {}", where, name, Describe(attr)));
+  }
+  int64_t n = 0;
+  if (!ParseInt64(attr["N"].get<std::string>(), &n)) {
+    return Status::Corrupt(fmt::format("{}: field '{}' must be an integer, got {}", where, name, Describe(attr)));
+  }
+  return std::optional<FieldValue>(n);
+}
+
+template <typename Item>
+Status Assign(Item& item, const FieldSpec<Item>& f, const FieldValue& v, const std::string& where) {
+  return SetField(item, f, v, where);  // fields.cc's checks (ranges)
+}
+
+// Request records: fields.cc has no table for them yet; Attribute() already
+// checked the type, and exit codes may be negative.
+template <>
+Status Assign(RequestRecord& item, const QF& f, const FieldValue& v, const std::string&) {
+  if (f.type == FieldType::kInt) {
+    item.*f.int_member = std::get<int64_t>(v);
+  } else {
+    item.*f.string_member = std::get<std::string>(v);
+  }
+  return Status::Ok();
+}
+
+template <typename Item>
+Status DecodeFields(const Json& item, std::span<const FieldSpec<Item>> fields, const std::string& where, Item* out) {
+  for (const auto& f : fields) {
+    auto v = Attribute(item, f.name, f.type, where);
+    if (!v.ok()) return v.status();
+    if (v->has_value()) JOBGATE_RETURN_IF_ERROR(Assign(*out, f, **v, where));
+  }
+  return Status::Ok();
+}
+
+// Decodes `status` through its enum's parser; absent keeps the zero value.
+template <typename Enum>
+Status DecodeStatus(const Json& item, const std::string& where, Result<Enum> (*parse)(const std::string&), Enum* out) {
+  auto v = Attribute(item, "status", FieldType::kString, where);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return Status::Ok();
+  auto parsed = parse(std::get<std::string>(**v));
+  if (!parsed.ok()) return Status::Corrupt(fmt::format("{}: {}", where, parsed.status().message()));
+  *out = *parsed;
+  return Status::Ok();
+}
+
+std::string SortKeyOf(const Json& item) {
+  auto it = item.find("SK");
+  return it != item.end() && HasType(*it, "S") ? (*it)["S"].get<std::string>() : std::string();
+}
+
+Status BadUrl(const std::string& url, std::string_view why) {
+  return Status::InvalidArgument(fmt::format("store URL '{}': {}", url, why));
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> PercentDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    const int hi = HexValue(in[i + 1]), lo = HexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+Status IntOption(const std::string& url, std::string_view key, const std::string& value, int64_t lo, int64_t hi,
+                 int64_t* out) {
+  int64_t v = 0;
+  if (!ParseInt64(value, &v) || v < lo || v > hi) {
+    return BadUrl(url, fmt::format("{} must be an integer from {} to {}, got '{}'", key, lo, hi, value));
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+Status ApplyUrlOption(const std::string& url, std::string_view key, const std::string& value, DynamoDbUrl* out) {
+  int64_t n = 0;
+  if (key == "region") {
+    out->region = value;
+  } else if (key == "endpoint") {
+    out->endpoint = value;
+  } else if (key == "max_attempts") {
+    JOBGATE_RETURN_IF_ERROR(IntOption(url, key, value, 1, 10, &n));
+    out->max_attempts = static_cast<int>(n);
+  } else if (key == "retry_base_ms") {
+    JOBGATE_RETURN_IF_ERROR(IntOption(url, key, value, 0, 60'000, &out->retry_base_ms));
+  } else if (key == "connect_timeout_ms") {
+    JOBGATE_RETURN_IF_ERROR(IntOption(url, key, value, 1, 600'000, &out->connect_timeout_ms));
+  } else if (key == "timeout_ms") {
+    JOBGATE_RETURN_IF_ERROR(IntOption(url, key, value, 1, 600'000, &out->timeout_ms));
+  } else if (key == "run_ttl_days") {
+    JOBGATE_RETURN_IF_ERROR(IntOption(url, key, value, 0, 36'500, &out->run_ttl_days));
+  } else if (key == "transactions") {
+    if (value != "true" && value != "false") return BadUrl(url, fmt::format("transactions must be true or false, got '{}'", value));
+    out->transactions = value == "true";
+  } else {
+    return BadUrl(url, fmt::format("unknown option '{}' (known: region, endpoint, max_attempts, retry_base_ms, "
+                                   "connect_timeout_ms, timeout_ms, transactions, run_ttl_days)",
+                                   key));
+  }
+  return Status::Ok();
+}
+
+bool IsTableName(std::string_view t) {
+  // CreateTable's constraint: 3 to 255 of [a-zA-Z0-9_.-].
+  return t.size() >= 3 && t.size() <= 255 && std::all_of(t.begin(), t.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                  c == '-';
+         });
+}
+
+}  // namespace
+
+// ---- URL -------------------------------------------------------------------------
+
+Result<DynamoDbUrl> ParseDynamoDbUrl(const std::string& url) {
+  constexpr std::string_view kPrefix = "dynamodb://";
+  if (!url.starts_with(kPrefix)) return BadUrl(url, "a DynamoDB store URL starts with dynamodb://");
+  std::string_view rest = std::string_view(url).substr(kPrefix.size());
+  const size_t q = rest.find('?');
+  DynamoDbUrl out;
+  if (q != 0 && !rest.empty()) out.table = std::string(rest.substr(0, q));
+  if (!IsTableName(out.table)) {
+    return BadUrl(url, fmt::format("table name '{}' must be 3 to 255 letters, digits, '_', '.' or '-'", out.table));
+  }
+  std::string_view query = q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.empty()) continue;
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos) return BadUrl(url, fmt::format("option '{}' needs a value (key=value)", param));
+    auto value = PercentDecode(param.substr(eq + 1));
+    if (!value) return BadUrl(url, fmt::format("option '{}' has a malformed %-escape", param.substr(0, eq)));
+    JOBGATE_RETURN_IF_ERROR(ApplyUrlOption(url, param.substr(0, eq), *value, &out));
+  }
+  return out;
+}
+
+// ---- item encoding ------------------------------------------------------------------
+
+namespace dynamodb_item {
+
+std::string JobPk(const std::string& job) { return "JOB#" + job; }
+
+Result<std::string> JobFromPk(const Json& item) {
+  auto it = item.find("PK");
+  if (it != item.end() && HasType(*it, "S")) {
+    const std::string pk = (*it)["S"].get<std::string>();
+    if (pk.starts_with("JOB#")) return pk.substr(4);
+    return Status::Corrupt(fmt::format("item with PK \"{}\" is not a job's item (PK must be JOB#<name>)", pk));
+  }
+  return Status::Corrupt("item without a string PK");
+}
+
+std::string RunSk(EpochMs start_ms, const std::string& run_id) {
+  // Zero-padded to the width of INT64_MAX so that the string order of the
+  // sort key is the numeric order of start times.
+  return fmt::format("{}{:019}#{}", kRunPrefix, start_ms, run_id);
+}
+
+std::string RequestSk(const std::string& key) { return kRequestPrefix + key; }
+
+int DueShard(const std::string& job) {
+  uint32_t h = 2166136261u;  // FNV-1a: stable across builds and platforms
+  for (unsigned char c : job) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int>(h % kDueShards);
+}
+
+std::string DueShardKey(int shard) { return fmt::format("DUE#{}", shard); }
+
+Json StateAttributes(const JobState& state) {
+  Json attrs = Json::object();
+  attrs["status"] = S(JobStatusName(state.status));
+  PutFields(attrs, StateFields(), state);
+  if (auto due = DueAt(state)) {
+    attrs["due_shard"] = S(DueShardKey(DueShard(state.job)));
+    attrs["due_at"] = N(*due);
+  }
+  return attrs;
+}
+
+Result<JobState> DecodeState(const Json& item, const std::string& job) {
+  JobState s;
+  s.job = job;
+  const std::string where = fmt::format("job '{}'", job);
+  JOBGATE_RETURN_IF_ERROR(DecodeStatus(item, where, &ParseJobStatus, &s.status));
+  JOBGATE_RETURN_IF_ERROR(DecodeFields(item, StateFields(), where, &s));
+  return s;
+}
+
+Json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version) {
+  Expr x;
+  std::vector<std::string> sets;
+  const Json attrs = StateAttributes(state);  // a named object: items() refers to it
+  for (const auto& [name, value] : attrs.items()) {
+    sets.push_back(fmt::format("{} = {}", x.Name(name), x.Value(value)));
+  }
+  std::string update = fmt::format("SET {}", fmt::join(sets, ", "));
+  // Not due (PAUSED): out of the sparse index.
+  if (!DueAt(state)) update += fmt::format(" REMOVE {}, {}", x.Name("due_shard"), x.Name("due_at"));
+  Json request = {{"TableName", table},
+                  {"Key", Key(JobPk(state.job), kStateSk)},
+                  {"UpdateExpression", update},
+                  {"ConditionExpression", VersionCondition(x, expected_version)}};
+  x.AddTo(request);
+  return request;
+}
+
+Json DefinitionItem(const JobDefinition& def) {
+  Json item = Key(JobPk(def.job), kDefinitionSk);
+  item["definition"] = S(DefinitionToJson(def));
+  return item;
+}
+
+Result<JobDefinition> DecodeDefinition(const Json& item, const std::string& job) {
+  const std::string where = fmt::format("definition of job '{}'", job);
+  auto v = Attribute(item, "definition", FieldType::kString, where);
+  if (!v.ok()) return v.status();
+  JobDefinition def;
+  if (v->has_value()) {
+    auto parsed = DefinitionFromJson(std::get<std::string>(**v), where);
+    if (!parsed.ok()) return parsed.status();
+    def = std::move(parsed.value());
+  }
+  def.job = job;  // the key is authoritative
+  return def;
+}
+
+Json RunItem(const RunRecord& run, int64_t expires_at_s) {
+  Json item = Key(JobPk(run.job), RunSk(run.start_ms, run.run_id));
+  PutFields(item, RunFields(), run);
+  if (expires_at_s > 0) item[kTtlAttribute] = N(expires_at_s);
+  return item;
+}
+
+Result<RunRecord> DecodeRun(const Json& item, const std::string& job) {
+  RunRecord run;
+  run.job = job;
+  JOBGATE_RETURN_IF_ERROR(DecodeFields(item, RunFields(), fmt::format("run of job '{}'", job), &run));
+  return run;
+}
+
+Json RequestItem(const RequestRecord& rec) {
+  Json item = Key(JobPk(rec.job), RequestSk(rec.key));
+  item["status"] = S(RequestStatusName(rec.status));
+  PutFields(item, RequestFields(), rec);
+  // Rounded up: DynamoDB's TTL must not delete a record before it expires.
+  const int64_t ms = std::max<int64_t>(rec.expires_at_ms, 0);
+  item[kTtlAttribute] = N(ms / 1000 + (ms % 1000 != 0 ? 1 : 0));
+  return item;
+}
+
+Result<RequestRecord> DecodeRequest(const Json& item, const std::string& job, const std::string& key) {
+  RequestRecord rec;
+  rec.job = job;
+  rec.key = key;
+  const std::string where = fmt::format("request '{}' of job '{}'", key, job);
+  JOBGATE_RETURN_IF_ERROR(DecodeStatus(item, where, &ParseRequestStatus, &rec.status));
+  JOBGATE_RETURN_IF_ERROR(DecodeFields(item, RequestFields(), where, &rec));
+  return rec;
+}
+
+}  // namespace dynamodb_item
+
+using namespace dynamodb_item;  // NOLINT: this file is their home
+
+// ---- store plumbing -------------------------------------------------------------------
+
+Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& url, const Environment& env) {
+  auto parsed = ParseDynamoDbUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  auto config = ResolveAwsConfig(env, AwsConfigOverrides{parsed->region, parsed->endpoint});
+  if (!config.ok()) return config.status();
+  auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms});
+  if (!http.ok()) return http.status();
+  DynamoDbStoreOptions options;
+  options.table = parsed->table;
+  options.use_transactions = parsed->transactions;
+  options.run_ttl_s = parsed->run_ttl_days * 24 * 3600;
+  options.client.retry.max_attempts = parsed->max_attempts;
+  options.client.retry.base_ms = parsed->retry_base_ms;
+  options.url = url;
+  return std::make_unique<DynamoDbStore>(std::move(config.value()), std::move(http.value()), std::move(options));
+}
+
+DynamoDbStore::DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options)
+    : owned_clock_(options.clock != nullptr ? nullptr : std::make_unique<SystemClock>()),
+      options_(std::move(options)),
+      client_(std::move(config), std::move(transport), options_.clock != nullptr ? *options_.clock : *owned_clock_,
+              options_.client) {}
+
+DynamoDbStore::~DynamoDbStore() {
+  // The per-invocation cost, for people comparing runs: --log-level debug.
+  if (spdlog::should_log(spdlog::level::debug)) {
+    std::vector<std::string> counts;
+    for (const auto& [op, n] : client_.RequestCounts()) counts.push_back(fmt::format("{}={}", op, n));
+    spdlog::debug("dynamodb requests: {}", counts.empty() ? "none" : fmt::format("{}", fmt::join(counts, " ")));
+  }
+}
+
+Status DynamoDbStore::Error(std::string_view op, const DynamoDbError& e) const {
+  if (e.kind == DynamoDbErrorKind::kResourceNotFound) {
+    const std::string url = options_.url.empty() ? fmt::format("dynamodb://{}", options_.table) : options_.url;
+    return Status::Unavailable(fmt::format(
+        "DynamoDB table '{}' not found at {} (region {}): create it with `jobgate --store '{}' init` ({} said: {})",
+        options_.table, client_.config().endpoint_url, client_.config().region, url, op, e.message));
+  }
+  return ErrorStatus(e, op, client_.config());
+}
+
+Result<Json> DynamoDbStore::Call(std::string_view op, const Json& request) {
+  DynamoDbReply reply = client_.Call(op, request);
+  if (!reply.ok()) return Error(op, *reply.error);
+  return std::move(reply.body);
+}
+
+namespace {
+
+Status UnknownOutcome(std::string_view op, int attempts) {
+  return Status::Unavailable(fmt::format(
+      "DynamoDB {}: the condition failed on attempt {}, after an attempt whose response was lost; that attempt may "
+      "have been applied (re-read to find out)",
+      op, attempts));
+}
+
+}  // namespace
+
+Result<WriteOutcome> DynamoDbStore::Write(std::string_view op, const Json& request) {
+  DynamoDbReply reply = client_.Call(op, request);
+  if (reply.ok()) return WriteOutcome::kApplied;
+  if (!reply.condition_failed()) return Error(op, *reply.error);
+  // The retry may have lost to our own first attempt, whose response was
+  // lost. Only a re-read can tell: report "unknown", not "lost".
+  if (reply.error->maybe_applied) return UnknownOutcome(op, reply.error->attempts);
+  return WriteOutcome::kConditionFailed;
+}
+
+// A state write whose outcome the client could not tell (a lost response,
+// then a failed condition or no answer at all) is settled by one strongly
+// consistent read: versions are unique per CAS, so finding exactly what we
+// wrote means our write applied. Anything else stays "unknown" for the
+// caller to re-read and decide (our write may have applied and been
+// overwritten since).
+Result<WriteOutcome> DynamoDbStore::WriteState(std::string_view op, const Json& request, const JobState& intended) {
+  DynamoDbReply reply = client_.Call(op, request);
+  if (reply.ok()) return WriteOutcome::kApplied;
+  if (reply.condition_failed() && !reply.error->maybe_applied) return WriteOutcome::kConditionFailed;
+  if (reply.error->maybe_applied) {
+    auto stored = ReadState(intended.job);
+    if (stored.ok() && *stored == intended) return WriteOutcome::kApplied;
+  }
+  if (reply.condition_failed()) return UnknownOutcome(op, reply.error->attempts);
+  return Error(op, *reply.error);
+}
+
+int64_t DynamoDbStore::NowS() {
+  return (options_.clock != nullptr ? *options_.clock : *owned_clock_).NowMs() / 1000;
+}
+
+Result<std::optional<Json>> DynamoDbStore::GetItem(const std::string& pk, const std::string& sk) {
+  auto body = Call("GetItem", Json{{"TableName", options_.table}, {"Key", Key(pk, sk)}, {"ConsistentRead", true}});
+  if (!body.ok()) return body.status();
+  auto it = body->find("Item");
+  if (it == body->end() || !it->is_object()) return std::optional<Json>();
+  return std::optional<Json>(std::move(*it));
+}
+
+// Follows LastEvaluatedKey until `limit` items were returned or there are
+// no more. With a finite limit each page asks for at most what is missing
+// (Limit counts items read, so only Queries without a filter use it).
+Result<std::vector<Json>> DynamoDbStore::Paginate(std::string_view op, Json request, size_t limit) {
+  std::vector<Json> items;
+  for (;;) {
+    if (limit != std::numeric_limits<size_t>::max()) {
+      request["Limit"] = std::min(limit - items.size(), kQueryPageMax);
+    }
+    auto body = Call(op, request);
+    if (!body.ok()) return body.status();
+    if (auto it = body->find("Items"); it != body->end() && it->is_array()) {
+      for (Json& item : *it) {
+        if (items.size() < limit) items.push_back(std::move(item));
+      }
+    }
+    auto last = body->find("LastEvaluatedKey");
+    if (items.size() >= limit || last == body->end() || last->empty()) return items;
+    request["ExclusiveStartKey"] = std::move(*last);
+  }
+}
+
+Result<std::vector<Json>> DynamoDbStore::ScanSortKey(const std::string& sk) {
+  Expr x;
+  Json request = {{"TableName", options_.table},
+                  {"ConsistentRead", true},
+                  {"FilterExpression", fmt::format("{} = {}", x.Name("SK"), x.Value(S(sk)))}};
+  x.AddTo(request);
+  return Paginate("Scan", std::move(request), std::numeric_limits<size_t>::max());
+}
+
+Status DynamoDbStore::BatchDelete(std::vector<Json> keys) {
+  for (size_t begin = 0; begin < keys.size(); begin += kBatchWriteMax) {
+    Json writes = Json::array();
+    for (size_t i = begin; i < std::min(keys.size(), begin + kBatchWriteMax); ++i) {
+      writes.push_back(Json{{"DeleteRequest", {{"Key", std::move(keys[i])}}}});
+    }
+    for (int attempt = 1;; ++attempt) {
+      auto body = Call("BatchWriteItem", Json{{"RequestItems", {{options_.table, writes}}}});
+      if (!body.ok()) return body.status();
+      const Json unprocessed = body->value("UnprocessedItems", Json::object()).value(options_.table, Json::array());
+      if (unprocessed.empty()) break;
+      if (attempt >= client_.retry_policy().max_attempts) {
+        return Status::Unavailable(fmt::format("DynamoDB throttled BatchWriteItem: {} deletes left unprocessed after {} attempts",
+                                               unprocessed.size(), attempt));
+      }
+      writes = unprocessed;
+      client_.BackoffBeforeRetry(attempt);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- job state --------------------------------------------------------------------------
+
+Result<std::optional<JobState>> DynamoDbStore::ReadState(const std::string& job) {
+  auto item = GetItem(JobPk(job), kStateSk);
+  if (!item.ok()) return item.status();
+  if (!item->has_value()) return std::optional<JobState>();
+  auto state = DecodeState(**item, job);
+  if (!state.ok()) return state.status();
+  return std::optional<JobState>(std::move(state.value()));
+}
+
+Result<WriteOutcome> DynamoDbStore::CreateState(const JobState& state) {
+  Json item = Key(JobPk(state.job), kStateSk);
+  item.update(StateAttributes(state));
+  Expr x;
+  Json request = {{"TableName", options_.table},
+                  {"Item", std::move(item)},
+                  {"ConditionExpression", fmt::format("attribute_not_exists({})", x.Name("PK"))}};
+  x.AddTo(request);
+  return WriteState("PutItem", request, state);
+}
+
+Result<WriteOutcome> DynamoDbStore::ReplaceState(const JobState& state, int64_t expected_version) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  // UpdateItem, not PutItem: attributes others keep on the item (a
+  // hand-made table's extra columns) survive every write.
+  return WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version), state);
+}
+
+Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job) {
+  Json keys = Json::array({Key(JobPk(job), kStateSk), Key(JobPk(job), kDefinitionSk)});
+  JobRecord record;
+  for (int attempt = 1;; ++attempt) {
+    auto body = Call("BatchGetItem",
+                     Json{{"RequestItems", {{options_.table, {{"Keys", keys}, {"ConsistentRead", true}}}}}});
+    if (!body.ok()) return body.status();
+    for (const Json& item : body->value("Responses", Json::object()).value(options_.table, Json::array())) {
+      const std::string sk = SortKeyOf(item);
+      if (sk == kStateSk) {
+        auto state = DecodeState(item, job);
+        if (!state.ok()) return state.status();
+        record.state = std::move(state.value());
+      } else if (sk == kDefinitionSk) {
+        auto def = DecodeDefinition(item, job);
+        if (!def.ok()) return def.status();
+        record.definition = std::move(def.value());
+      }
+    }
+    // BatchGetItem may leave keys unprocessed when throttled (it returns 200):
+    // ask again for those only, with the same backoff as a retry.
+    Json unprocessed = body->value("UnprocessedKeys", Json::object()).value(options_.table, Json::object());
+    keys = unprocessed.value("Keys", Json::array());
+    if (keys.empty()) return record;
+    if (attempt >= client_.retry_policy().max_attempts) {
+      return Status::Unavailable(fmt::format("DynamoDB throttled BatchGetItem of job '{}': {} keys left unprocessed "
+                                             "after {} attempts",
+                                             job, keys.size(), attempt));
+    }
+    client_.BackoffBeforeRetry(attempt);
+  }
+}
+
+Result<WriteOutcome> DynamoDbStore::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                             const RunRecord& run) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  if (options_.use_transactions) return TransactStateAndRun(state, expected_version, run);
+  // No TransactWriteItems (dynalite has none): the CAS decides, then the run
+  // record follows. If the append fails the state is still committed, and
+  // reporting an error now would make the caller re-read and find its own
+  // write: a lost run record only costs a history row.
+  auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version), state);
+  if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
+  if (Status st = AppendRun(run); !st.ok()) {
+    spdlog::warn("job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
+                 st.message());
+  }
+  return outcome;
+}
+
+Result<WriteOutcome> DynamoDbStore::TransactStateAndRun(const JobState& state, int64_t expected_version,
+                                                        const RunRecord& run) {
+  const int64_t expires = options_.run_ttl_s > 0 ? NowS() + options_.run_ttl_s : 0;
+  // The token makes a retry after a lost response idempotent (DynamoDB
+  // remembers it for 10 minutes): it succeeds instead of failing the CAS.
+  const std::string token =
+      Sha256Hex(fmt::format("{}\n{}\n{}", state.job, state.version, run.run_id)).substr(0, 36);
+  Json request = {{"TransactItems", Json::array({Json{{"Update", StateUpdate(options_.table, state, expected_version)}},
+                                                 Json{{"Put", {{"TableName", options_.table},
+                                                               {"Item", RunItem(run, expires)}}}}})},
+                  {"ClientRequestToken", token}};
+  DynamoDbReply reply = client_.Call("TransactWriteItems", request);
+  if (reply.ok()) return WriteOutcome::kApplied;
+  const DynamoDbError& e = *reply.error;
+  if (e.kind == DynamoDbErrorKind::kTransactionCanceled) {
+    if (!e.cancellation_codes.empty() && e.cancellation_codes[0] == "ConditionalCheckFailed" && !e.maybe_applied) {
+      return WriteOutcome::kConditionFailed;
+    }
+    return Status::Unavailable(fmt::format("DynamoDB TransactWriteItems canceled (reasons: {}); re-read to retry",
+                                           fmt::join(e.cancellation_codes, ", ")));
+  }
+  return Error("TransactWriteItems", e);
+}
+
+Result<std::vector<std::string>> DynamoDbStore::ListDue(EpochMs now_ms, size_t limit) {
+  if (limit == 0) return std::vector<std::string>();
+  std::vector<std::pair<EpochMs, std::string>> due;
+  // One Query per shard, each returning at most `limit` of its soonest:
+  // the soonest `limit` overall are among them.
+  for (int shard = 0; shard < kDueShards; ++shard) {
+    Expr x;
+    Json request = {{"TableName", options_.table},
+                    {"IndexName", kDueIndexName},
+                    {"KeyConditionExpression", fmt::format("{} = {} AND {} <= {}", x.Name("due_shard"),
+                                                           x.Value(S(DueShardKey(shard))), x.Name("due_at"),
+                                                           x.Value(N(now_ms)))},
+                    {"ScanIndexForward", true}};
+    x.AddTo(request);
+    auto items = Paginate("Query", std::move(request), limit);
+    if (!items.ok()) {
+      if (items.status().code() == StatusCode::kInvalidArgument) {
+        return Status::Unavailable(fmt::format(
+            "table '{}' cannot answer ListDue from its {} index ({}): run `jobgate init` to add the index, or wait "
+            "until it has been built",
+            options_.table, kDueIndexName, items.status().message()));
+      }
+      return items.status();
+    }
+    for (const Json& item : *items) {
+      if (SortKeyOf(item) != kStateSk) continue;  // someone else's item that happens to carry the attributes
+      auto job = JobFromPk(item);
+      if (!job.ok()) return job.status();
+      auto at = Attribute(item, "due_at", FieldType::kInt, fmt::format("job '{}'", *job));
+      if (!at.ok()) return at.status();
+      if (at->has_value()) due.emplace_back(std::get<int64_t>(**at), std::move(job.value()));
+    }
+  }
+  std::sort(due.begin(), due.end());
+  std::vector<std::string> names;
+  for (size_t i = 0; i < due.size() && i < limit; ++i) names.push_back(std::move(due[i].second));
+  return names;
+}
+
+Result<std::vector<JobState>> DynamoDbStore::ListStates() {
+  auto items = ScanSortKey(kStateSk);
+  if (!items.ok()) return items.status();
+  std::vector<JobState> states;
+  for (const Json& item : *items) {
+    auto job = JobFromPk(item);
+    if (!job.ok()) continue;  // not one of ours
+    auto state = DecodeState(item, *job);
+    if (!state.ok()) return state.status();
+    states.push_back(std::move(state.value()));
+  }
+  std::sort(states.begin(), states.end(), [](const JobState& a, const JobState& b) { return a.job < b.job; });
+  return states;
+}
+
+// ---- definitions -------------------------------------------------------------------------
+
+Result<std::optional<JobDefinition>> DynamoDbStore::ReadDefinition(const std::string& job) {
+  auto item = GetItem(JobPk(job), kDefinitionSk);
+  if (!item.ok()) return item.status();
+  if (!item->has_value()) return std::optional<JobDefinition>();
+  auto def = DecodeDefinition(**item, job);
+  if (!def.ok()) return def.status();
+  return std::optional<JobDefinition>(std::move(def.value()));
+}
+
+Status DynamoDbStore::PutDefinition(const JobDefinition& def) {
+  return Call("PutItem", Json{{"TableName", options_.table}, {"Item", DefinitionItem(def)}}).status();
+}
+
+Result<std::vector<JobDefinition>> DynamoDbStore::ListDefinitions() {
+  auto items = ScanSortKey(kDefinitionSk);
+  if (!items.ok()) return items.status();
+  std::vector<JobDefinition> defs;
+  for (const Json& item : *items) {
+    auto job = JobFromPk(item);
+    if (!job.ok()) continue;
+    auto def = DecodeDefinition(item, *job);
+    if (!def.ok()) return def.status();
+    defs.push_back(std::move(def.value()));
+  }
+  std::sort(defs.begin(), defs.end(), [](const JobDefinition& a, const JobDefinition& b) { return a.job < b.job; });
+  return defs;
+}
+
+// ---- run records ----------------------------------------------------------------------------
+
+Status DynamoDbStore::AppendRun(const RunRecord& run) {
+  // Same key for the same run: re-appending after an unknown outcome replaces.
+  const int64_t expires = options_.run_ttl_s > 0 ? NowS() + options_.run_ttl_s : 0;
+  return Call("PutItem", Json{{"TableName", options_.table}, {"Item", RunItem(run, expires)}}).status();
+}
+
+Result<std::vector<RunRecord>> DynamoDbStore::ListRuns(const std::string& job, size_t limit) {
+  if (limit == 0) return std::vector<RunRecord>();
+  Expr x;
+  Json request = {{"TableName", options_.table},
+                  {"ConsistentRead", true},
+                  {"ScanIndexForward", false},  // newest first: the sort key orders by start time
+                  {"KeyConditionExpression", fmt::format("{} = {} AND begins_with({}, {})", x.Name("PK"),
+                                                         x.Value(S(JobPk(job))), x.Name("SK"), x.Value(S(kRunPrefix)))}};
+  x.AddTo(request);
+  auto items = Paginate("Query", std::move(request), limit);
+  if (!items.ok()) return items.status();
+  std::vector<RunRecord> runs;
+  for (const Json& item : *items) {
+    auto run = DecodeRun(item, job);
+    if (!run.ok()) return run.status();
+    runs.push_back(std::move(run.value()));
+  }
+  return runs;
+}
+
+Status DynamoDbStore::TrimRuns(const std::string& job, size_t keep) {
+  Expr x;
+  const std::string pk = x.Name("PK"), sk = x.Name("SK");
+  // Eventually consistent (half the read units): a run appended a moment
+  // ago that this read misses is simply kept, never deleted.
+  Json request = {{"TableName", options_.table},
+                  {"ScanIndexForward", false},
+                  {"ProjectionExpression", fmt::format("{}, {}", pk, sk)},
+                  {"KeyConditionExpression",
+                   fmt::format("{} = {} AND begins_with({}, {})", pk, x.Value(S(JobPk(job))), sk, x.Value(S(kRunPrefix)))}};
+  x.AddTo(request);
+  auto items = Paginate("Query", std::move(request), std::numeric_limits<size_t>::max());
+  if (!items.ok()) return items.status();
+  if (items->size() <= keep) return Status::Ok();
+  std::vector<Json> doomed;
+  for (size_t i = keep; i < items->size(); ++i) doomed.push_back(Key(JobPk(job), SortKeyOf((*items)[i])));
+  return BatchDelete(std::move(doomed));
+}
+
+// ---- request records -----------------------------------------------------------------------------
+
+Result<std::optional<RequestRecord>> DynamoDbStore::ReadRequest(const std::string& job, const std::string& key,
+                                                                EpochMs now_ms) {
+  auto item = GetItem(JobPk(job), RequestSk(key));
+  if (!item.ok()) return item.status();
+  if (!item->has_value()) return std::optional<RequestRecord>();
+  auto rec = DecodeRequest(**item, job, key);
+  if (!rec.ok()) return rec.status();
+  // DynamoDB's TTL deletes expired items only eventually (typically within
+  // days): until then an expired record counts as absent.
+  if (rec->expires_at_ms <= now_ms) return std::optional<RequestRecord>();
+  return std::optional<RequestRecord>(std::move(rec.value()));
+}
+
+Result<WriteOutcome> DynamoDbStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
+  Expr x;
+  const std::string exp = x.Name("expires_at_ms");
+  Json request = {{"TableName", options_.table},
+                  {"Item", RequestItem(rec)},
+                  {"ConditionExpression", fmt::format("attribute_not_exists({}) OR attribute_not_exists({}) OR {} <= {}",
+                                                      x.Name("PK"), exp, exp, x.Value(N(now_ms)))}};
+  x.AddTo(request);
+  return Write("PutItem", request);
+}
+
+Result<WriteOutcome> DynamoDbStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
+  Expr x;
+  Json request = {{"TableName", options_.table},
+                  {"Item", RequestItem(rec)},
+                  {"ConditionExpression", VersionCondition(x, expected_version)}};
+  x.AddTo(request);
+  return Write("PutItem", request);
+}
+
+Result<int64_t> DynamoDbStore::ExpireRequests(EpochMs now_ms) {
+  // A maintenance operation, so a Scan: on AWS, TTL on expires_at deletes
+  // these anyway; this is for emulators and for tests of the contract.
+  Expr x;
+  const std::string pk = x.Name("PK"), sk = x.Name("SK"), exp = x.Name("expires_at_ms");
+  const std::string now = x.Value(N(now_ms));
+  const std::string expired = fmt::format("(attribute_not_exists({0}) OR {0} <= {1})", exp, now);
+  Json scan = {{"TableName", options_.table},
+               {"ConsistentRead", true},
+               {"ProjectionExpression", fmt::format("{}, {}", pk, sk)},
+               {"FilterExpression", fmt::format("begins_with({}, {}) AND {}", sk, x.Value(S(kRequestPrefix)), expired)}};
+  x.AddTo(scan);
+  auto items = Paginate("Scan", std::move(scan), std::numeric_limits<size_t>::max());
+  if (!items.ok()) return items.status();
+  int64_t deleted = 0;
+  for (const Json& item : *items) {
+    // Conditional: a record re-created since the Scan is not deleted.
+    Expr dx;
+    Json del = {{"TableName", options_.table},
+                {"Key", Key(item.value("PK", Json::object()).value("S", ""), SortKeyOf(item))},
+                {"ConditionExpression",
+                 fmt::format("attribute_exists({0}) AND (attribute_not_exists({1}) OR {1} <= {2})", dx.Name("PK"),
+                             dx.Name("expires_at_ms"), dx.Value(N(now_ms)))}};
+    dx.AddTo(del);
+    auto outcome = Write("DeleteItem", del);
+    if (!outcome.ok()) return outcome.status();
+    if (*outcome == WriteOutcome::kApplied) ++deleted;
+  }
+  return deleted;
+}
+
+// ---- Init ------------------------------------------------------------------------------------------
+
+Result<std::optional<Json>> DynamoDbStore::DescribeTable() {
+  DynamoDbReply reply = client_.Call("DescribeTable", Json{{"TableName", options_.table}});
+  if (reply.ok()) return std::optional<Json>(reply.body.value("Table", Json::object()));
+  if (reply.error->kind == DynamoDbErrorKind::kResourceNotFound) return std::optional<Json>();
+  return ErrorStatus(*reply.error, "DescribeTable", client_.config());
+}
+
+namespace {
+
+Json DueIndexAttributeDefinitions() {
+  return Json::array({Json{{"AttributeName", "due_shard"}, {"AttributeType", "S"}},
+                      Json{{"AttributeName", "due_at"}, {"AttributeType", "N"}}});
+}
+
+Json DueIndex() {
+  return Json{{"IndexName", kDueIndexName},
+              {"KeySchema", Json::array({Json{{"AttributeName", "due_shard"}, {"KeyType", "HASH"}},
+                                         Json{{"AttributeName", "due_at"}, {"KeyType", "RANGE"}}})},
+              // KEYS_ONLY: ListDue needs the job name (PK) and due_at, nothing else.
+              {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}};
+}
+
+const Json* FindIndex(const Json& table, std::string_view name) {
+  auto it = table.find("GlobalSecondaryIndexes");
+  if (it == table.end() || !it->is_array()) return nullptr;
+  for (const Json& index : *it) {
+    if (index.value("IndexName", "") == name) return &index;
+  }
+  return nullptr;
+}
+
+// True when the table's keys are PK (S, HASH) and SK (S, RANGE).
+bool HasJobgateKeys(const Json& table) {
+  auto type_of = [&](const std::string& attr) {
+    for (const Json& d : table.value("AttributeDefinitions", Json::array())) {
+      if (d.value("AttributeName", "") == attr) return d.value("AttributeType", "");
+    }
+    return std::string();
+  };
+  std::string hash, range;
+  for (const Json& k : table.value("KeySchema", Json::array())) {
+    (k.value("KeyType", "") == "HASH" ? hash : range) = k.value("AttributeName", "");
+  }
+  return hash == "PK" && range == "SK" && type_of("PK") == "S" && type_of("SK") == "S";
+}
+
+}  // namespace
+
+Status DynamoDbStore::CreateTable() {
+  Json attrs = Json::array({Json{{"AttributeName", "PK"}, {"AttributeType", "S"}},
+                            Json{{"AttributeName", "SK"}, {"AttributeType", "S"}}});
+  for (const Json& a : DueIndexAttributeDefinitions()) attrs.push_back(a);
+  Json request = {{"TableName", options_.table},
+                  {"BillingMode", "PAY_PER_REQUEST"},
+                  {"AttributeDefinitions", attrs},
+                  {"KeySchema", Json::array({Json{{"AttributeName", "PK"}, {"KeyType", "HASH"}},
+                                             Json{{"AttributeName", "SK"}, {"KeyType", "RANGE"}}})},
+                  {"GlobalSecondaryIndexes", Json::array({DueIndex()})}};
+  DynamoDbReply reply = client_.Call("CreateTable", request);
+  // Another `init` got there first: fine, we wait for it like for ours.
+  if (reply.ok() || reply.error->kind == DynamoDbErrorKind::kResourceInUse) {
+    spdlog::info("creating DynamoDB table '{}' (PAY_PER_REQUEST, index {})", options_.table, kDueIndexName);
+    return Status::Ok();
+  }
+  return ErrorStatus(*reply.error, "CreateTable", client_.config());
+}
+
+Status DynamoDbStore::WaitUntilActive() {
+  Clock& clock = options_.clock != nullptr ? *options_.clock : *owned_clock_;
+  const EpochMs deadline = clock.NowMs() + options_.init_timeout_ms;
+  int64_t interval_ms = 50;
+  for (;;) {
+    auto table = DescribeTable();
+    if (!table.ok()) return table.status();
+    // Right after CreateTable, DescribeTable may not see the table yet.
+    if (table->has_value()) {
+      const Json* index = FindIndex(**table, kDueIndexName);
+      const bool index_ready = index == nullptr || index->value("IndexStatus", "") != "CREATING";
+      if ((*table)->value("TableStatus", "") == "ACTIVE" && index_ready) return Status::Ok();
+    }
+    if (clock.NowMs() >= deadline) {
+      return Status::Unavailable(fmt::format("DynamoDB table '{}' did not become ACTIVE within {} ms", options_.table,
+                                             options_.init_timeout_ms));
+    }
+    client_.Sleep(interval_ms);
+    interval_ms = std::min<int64_t>(interval_ms * 2, 1'000);
+  }
+}
+
+Status DynamoDbStore::AddDueIndex(const Json& table) {
+  Json create = DueIndex();
+  // A table made by hand may use provisioned capacity: the index must say
+  // its own. On-demand tables must not.
+  const std::string billing = table.value("BillingModeSummary", Json::object()).value("BillingMode", "PROVISIONED");
+  if (billing != "PAY_PER_REQUEST") {
+    const Json throughput = table.value("ProvisionedThroughput", Json::object());
+    create["ProvisionedThroughput"] = {
+        {"ReadCapacityUnits", std::max<int64_t>(1, throughput.value("ReadCapacityUnits", int64_t{1}))},
+        {"WriteCapacityUnits", std::max<int64_t>(1, throughput.value("WriteCapacityUnits", int64_t{1}))}};
+  }
+  Json request = {{"TableName", options_.table},
+                  {"AttributeDefinitions", DueIndexAttributeDefinitions()},
+                  {"GlobalSecondaryIndexUpdates", Json::array({Json{{"Create", create}}})}};
+  DynamoDbReply reply = client_.Call("UpdateTable", request);
+  if (!reply.ok()) {
+    if (reply.error->kind == DynamoDbErrorKind::kValidation || reply.error->kind == DynamoDbErrorKind::kUnknownOperation) {
+      spdlog::warn("table '{}' has no index {} and adding it failed ({}): `tick` and `serve` need it; run, status "
+                   "and the other commands work without it",
+                   options_.table, kDueIndexName, reply.error->message);
+      return Status::Ok();
+    }
+    return ErrorStatus(*reply.error, "UpdateTable", client_.config());
+  }
+  auto after = DescribeTable();
+  if (!after.ok()) return after.status();
+  if (after->has_value() && FindIndex(**after, kDueIndexName) != nullptr) {
+    spdlog::info("adding index {} to table '{}': DynamoDB builds it from the existing items; `tick` works once it is "
+                 "ACTIVE",
+                 kDueIndexName, options_.table);
+  } else {
+    // dynalite answers UpdateTable but ignores index creation.
+    spdlog::warn("the endpoint accepted UpdateTable but did not add index {} to table '{}': `tick` and `serve` need "
+                 "it; recreate the table with `jobgate init`",
+                 kDueIndexName, options_.table);
+  }
+  return Status::Ok();
+}
+
+Status DynamoDbStore::EnableTtl() {
+  DynamoDbReply described = client_.Call("DescribeTimeToLive", Json{{"TableName", options_.table}});
+  auto unsupported = [&](const DynamoDbError& e) {
+    if (e.kind != DynamoDbErrorKind::kUnknownOperation) return false;
+    spdlog::info("the endpoint {} does not support DynamoDB TTL: expired run and request records stay until jobgate "
+                 "trims or expires them",
+                 client_.config().endpoint_url);
+    return true;
+  };
+  if (!described.ok()) {
+    if (unsupported(*described.error)) return Status::Ok();
+    return ErrorStatus(*described.error, "DescribeTimeToLive", client_.config());
+  }
+  const Json ttl = described.body.value("TimeToLiveDescription", Json::object());
+  const std::string status = ttl.value("TimeToLiveStatus", "DISABLED");
+  const std::string attribute = ttl.value("AttributeName", "");
+  if (status == "ENABLED" || status == "ENABLING") {
+    if (attribute != kTtlAttribute) {
+      spdlog::warn("table '{}' has TTL on attribute '{}', jobgate writes '{}': leaving the table's TTL as it is",
+                   options_.table, attribute, kTtlAttribute);
+    }
+    return Status::Ok();
+  }
+  if (status == "DISABLING") {
+    spdlog::warn("table '{}': TTL is being disabled; run `jobgate init` again later to enable it on '{}'",
+                 options_.table, kTtlAttribute);
+    return Status::Ok();
+  }
+  DynamoDbReply updated = client_.Call(
+      "UpdateTimeToLive", Json{{"TableName", options_.table},
+                               {"TimeToLiveSpecification", {{"Enabled", true}, {"AttributeName", kTtlAttribute}}}});
+  if (updated.ok()) {
+    spdlog::info("enabled TTL on attribute '{}' of table '{}'", kTtlAttribute, options_.table);
+    return Status::Ok();
+  }
+  if (unsupported(*updated.error)) return Status::Ok();
+  return ErrorStatus(*updated.error, "UpdateTimeToLive", client_.config());
+}
+
+Status DynamoDbStore::Init() {
+  auto table = DescribeTable();
+  if (!table.ok()) return table.status();
+  if (!table->has_value()) JOBGATE_RETURN_IF_ERROR(CreateTable());
+  JOBGATE_RETURN_IF_ERROR(WaitUntilActive());
+  table = DescribeTable();
+  if (!table.ok()) return table.status();
+  if (!table->has_value()) {
+    return Status::Unavailable(fmt::format("DynamoDB table '{}' disappeared while `init` ran", options_.table));
+  }
+  if (!HasJobgateKeys(**table)) {
+    return Status::InvalidArgument(fmt::format(
+        "DynamoDB table '{}' exists but its key is not PK (string, partition) + SK (string, sort); jobgate cannot use "
+        "it: pick another table name in the store URL",
+        options_.table));
+  }
+  if (FindIndex(**table, kDueIndexName) == nullptr) JOBGATE_RETURN_IF_ERROR(AddDueIndex(**table));
+  return EnableTtl();
+}
+
+}  // namespace jobgate

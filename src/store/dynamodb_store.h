@@ -1,0 +1,177 @@
+// Amazon DynamoDB backend ("dynamodb://TABLE?region=R&endpoint=URL"), over
+// the JSON 1.0 protocol (dynamodb_client.h). One table, wire-compatible
+// with the classic `job_control` layout of DESIGN.md; the layout, the due
+// index, costs, IAM policy and emulator notes are in docs/backends/dynamodb.md.
+//
+//   PK = JOB#<name>  SK = STATE                      the state item (UpdateItem CAS on `version`)
+//                    SK = DEF                        the definition, JSON in attribute `definition`
+//                    SK = RUN#<start_ms:019>#<run id> run records, TTL `expires_at`
+//                    SK = REQ#<key>                  request records, TTL `expires_at`
+//   GSI due_index: due_shard (S) / due_at (N), KEYS_ONLY, sparse: only
+//   state items whose DueAt() is set carry the two attributes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jobgate/store.h"
+#include "store/aws_config.h"
+#include "store/dynamodb_client.h"
+
+namespace jobgate {
+
+inline constexpr const char* kDefaultDynamoDbTable = "job_control";
+inline constexpr const char* kDueIndexName = "due_index";
+// Partitions of the due index. Each due-index write lands on one shard; a
+// partition key value of a GSI takes about 1,000 writes/s, and most state
+// writes move `due_at` (two index writes), so one shard would cap a fleet at
+// ~500 state writes/s. Every ListDue queries all shards: raising this costs
+// each tick one more Query. It is part of the table layout: every jobgate
+// that writes one table must use the same value.
+inline constexpr int kDueShards = 4;
+
+// What a dynamodb:// URL says.
+struct DynamoDbUrl {
+  std::string table = kDefaultDynamoDbTable;
+  std::string region;                // empty: from the environment / profile
+  std::string endpoint;              // empty: from the environment / profile / region default
+  int max_attempts = 3;
+  int64_t retry_base_ms = 100;
+  int64_t connect_timeout_ms = 2'000;
+  int64_t timeout_ms = 10'000;
+  bool transactions = false;         // commit = one TransactWriteItems (real DynamoDB only)
+  int64_t run_ttl_days = 90;         // expires_at of run records; 0 = none
+};
+
+// Parses "dynamodb://[TABLE][?key=value&...]" with keys region, endpoint,
+// max_attempts, retry_base_ms, connect_timeout_ms, timeout_ms, transactions
+// and run_ttl_days (values percent-decoded). kInvalidArgument naming the
+// URL and the offending part.
+Result<DynamoDbUrl> ParseDynamoDbUrl(const std::string& url);
+
+struct DynamoDbStoreOptions {
+  std::string table = kDefaultDynamoDbTable;
+  // ReplaceStateAndAppendRun as one TransactWriteItems (both or neither,
+  // twice the write units). Off: the CAS, then a PutItem of the run record
+  // (dynalite has no transactions; the state stays authoritative).
+  bool use_transactions = false;
+  int64_t run_ttl_s = 90LL * 24 * 3600;  // 0: run records get no expires_at
+  int64_t init_timeout_ms = 300'000;      // how long Init waits for a new table to become ACTIVE
+  DynamoDbClientOptions client;           // retry policy; sleep and random for tests
+  Clock* clock = nullptr;                 // default: the system clock
+  std::string url;                        // the store URL, for messages
+};
+
+// The DynamoDB store. Thread-safe (its client serialises calls on one
+// connection). Opening makes no network call; the first operation does.
+class DynamoDbStore final : public Store {
+ public:
+  // From a dynamodb:// URL; credentials, region and endpoint as aws_config.h
+  // resolves them from `env` and the URL.
+  static Result<std::unique_ptr<DynamoDbStore>> Open(const std::string& url, const Environment& env);
+
+  DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options);
+  ~DynamoDbStore() override;
+  DynamoDbStore(const DynamoDbStore&) = delete;
+  DynamoDbStore& operator=(const DynamoDbStore&) = delete;
+
+  // Creates the table (PAY_PER_REQUEST, with due_index) if absent and waits
+  // until it is ACTIVE; adds due_index to a table that lacks it; enables TTL
+  // on expires_at where the endpoint supports it. Never touches items.
+  Status Init() override;
+
+  Result<std::optional<JobState>> ReadState(const std::string& job) override;
+  Result<WriteOutcome> CreateState(const JobState& state) override;
+  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override;
+  Result<JobRecord> ReadJob(const std::string& job) override;  // one BatchGetItem
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                const RunRecord& run) override;
+  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;  // kDueShards Queries
+  Result<std::vector<JobState>> ListStates() override;  // a Scan: O(table), see the doc
+
+  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;
+  Status PutDefinition(const JobDefinition& def) override;
+  Result<std::vector<JobDefinition>> ListDefinitions() override;  // a Scan
+
+  Status AppendRun(const RunRecord& run) override;
+  Result<std::vector<RunRecord>> ListRuns(const std::string& job, size_t limit) override;
+  Status TrimRuns(const std::string& job, size_t keep) override;
+
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
+                                                   EpochMs now_ms) override;
+  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
+  Result<int64_t> ExpireRequests(EpochMs now_ms) override;  // a Scan; DynamoDB TTL does it for real
+
+  std::optional<int64_t> ObservedClockOffsetMs() const override { return client_.ClockOffsetMs(); }
+
+  // The client, for its per-operation request counters and raw calls in tests.
+  DynamoDbClient& client() { return client_; }
+  const std::string& table() const { return options_.table; }
+
+ private:
+  Status Error(std::string_view op, const DynamoDbError& error) const;
+  Result<nlohmann::json> Call(std::string_view op, const nlohmann::json& request);
+  Result<WriteOutcome> Write(std::string_view op, const nlohmann::json& request);
+  Result<WriteOutcome> WriteState(std::string_view op, const nlohmann::json& request, const JobState& intended);
+  Result<std::optional<nlohmann::json>> GetItem(const std::string& pk, const std::string& sk);
+  Result<std::vector<nlohmann::json>> Paginate(std::string_view op, nlohmann::json request, size_t limit);
+  Result<std::vector<nlohmann::json>> ScanSortKey(const std::string& sk);
+  Status BatchDelete(std::vector<nlohmann::json> keys);
+  Result<WriteOutcome> TransactStateAndRun(const JobState& state, int64_t expected_version, const RunRecord& run);
+  int64_t NowS();
+
+  Result<std::optional<nlohmann::json>> DescribeTable();
+  Status CreateTable();
+  Status WaitUntilActive();
+  Status AddDueIndex(const nlohmann::json& table);
+  Status EnableTtl();
+
+  std::unique_ptr<Clock> owned_clock_;
+  DynamoDbStoreOptions options_;
+  DynamoDbClient client_;
+};
+
+// The item encoding, exposed for unit tests. An item is DynamoDB JSON: an
+// object of attribute name -> {"S": ...} / {"N": "..."}.
+namespace dynamodb_item {
+
+std::string JobPk(const std::string& job);                      // "JOB#<job>"
+Result<std::string> JobFromPk(const nlohmann::json& item);       // the job name of an item's PK
+std::string RunSk(EpochMs start_ms, const std::string& run_id);  // "RUN#0000001700000000000#<run id>"
+std::string RequestSk(const std::string& key);                   // "REQ#<key>"
+int DueShard(const std::string& job);                            // 0 .. kDueShards-1, stable
+std::string DueShardKey(int shard);                              // "DUE#<shard>"
+
+// The state's attributes, keys excluded: `status`, every StateFields()
+// field, and due_shard/due_at while DueAt() is set.
+nlohmann::json StateAttributes(const JobState& state);
+// Missing (or NULL) attributes decode as zero values; attributes of the
+// wrong DynamoDB type or value give kCorrupt naming the job, the field and
+// the value. Attributes jobgate does not know are ignored.
+Result<JobState> DecodeState(const nlohmann::json& item, const std::string& job);
+
+// An UpdateItem request that writes `state` (every attribute SET, the due
+// attributes REMOVEd when not due; attributes of others are kept) if the
+// stored version is `expected_version` (0 also matches a missing version).
+nlohmann::json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version);
+
+nlohmann::json DefinitionItem(const JobDefinition& def);
+Result<JobDefinition> DecodeDefinition(const nlohmann::json& item, const std::string& job);
+
+nlohmann::json RunItem(const RunRecord& run, int64_t expires_at_s);  // expires_at_s 0: no TTL
+Result<RunRecord> DecodeRun(const nlohmann::json& item, const std::string& job);
+
+nlohmann::json RequestItem(const RequestRecord& rec);  // expires_at = ceil(expires_at_ms / 1000)
+Result<RequestRecord> DecodeRequest(const nlohmann::json& item, const std::string& job, const std::string& key);
+
+}  // namespace dynamodb_item
+
+}  // namespace jobgate

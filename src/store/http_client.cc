@@ -1,0 +1,195 @@
+#include "store/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include <fmt/format.h>
+
+namespace jobgate {
+
+namespace {
+
+// Responses bigger than this are refused: DynamoDB's largest (BatchGetItem)
+// is 16 MB, so anything beyond is not DynamoDB.
+constexpr size_t kMaxBodyBytes = 64u << 20;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+std::string_view TrimWs(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+// What one exchange collects; the callbacks write into it.
+struct Exchange {
+  HttpResponse response;
+  bool body_too_large = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  if (ex->response.body.size() + n > kMaxBodyBytes) {
+    ex->body_too_large = true;
+    return 0;  // makes libcurl abort with CURLE_WRITE_ERROR
+  }
+  ex->response.body.append(data, n);
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* ex = static_cast<Exchange*>(user);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  // A status line starts the headers of a new response: an interim
+  // "100 Continue" (or a redirect) must not leave its headers behind.
+  if (line.starts_with("HTTP/")) {
+    ex->response.headers.clear();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    ex->response.headers.emplace_back(std::string(TrimWs(line.substr(0, colon))),
+                                      std::string(TrimWs(line.substr(colon + 1))));
+  }
+  return n;
+}
+
+TransportErrorKind KindOf(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return TransportErrorKind::kResolveFailed;
+    case CURLE_COULDNT_CONNECT: return TransportErrorKind::kConnectFailed;
+    case CURLE_OPERATION_TIMEDOUT: return TransportErrorKind::kTimedOut;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return TransportErrorKind::kConnectionReset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE: return TransportErrorKind::kTls;
+    default: return TransportErrorKind::kOther;
+  }
+}
+
+void GlobalInitOnce() {
+  // libcurl's global init is not thread-safe and must happen once per process.
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// Owns a curl_slist.
+class HeaderList {
+ public:
+  HeaderList() = default;
+  ~HeaderList() { curl_slist_free_all(list_); }
+  HeaderList(const HeaderList&) = delete;
+  HeaderList& operator=(const HeaderList&) = delete;
+  bool Add(const std::string& line) {
+    curl_slist* next = curl_slist_append(list_, line.c_str());
+    if (next == nullptr) return false;
+    list_ = next;
+    return true;
+  }
+  curl_slist* get() const { return list_; }
+
+ private:
+  curl_slist* list_ = nullptr;
+};
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (EqualsIgnoreCase(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+const char* TransportErrorKindName(TransportErrorKind kind) {
+  switch (kind) {
+    case TransportErrorKind::kResolveFailed: return "host name not resolved";
+    case TransportErrorKind::kConnectFailed: return "connection refused or unreachable";
+    case TransportErrorKind::kTimedOut: return "timed out";
+    case TransportErrorKind::kConnectionReset: return "connection reset";
+    case TransportErrorKind::kTls: return "TLS failure";
+    case TransportErrorKind::kOther: return "transport error";
+  }
+  return "transport error";
+}
+
+Result<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(const HttpClientOptions& options) {
+  GlobalInitOnce();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return Status::Unavailable("cannot initialise libcurl");
+  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(curl, options));
+}
+
+CurlHttpClient::~CurlHttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+HttpResult CurlHttpClient::Send(const HttpRequest& request) {
+  CURL* curl = static_cast<CURL*>(curl_);
+  // Reset clears the previous request's options but keeps the connection
+  // cache, so the next request reuses the open connection.
+  curl_easy_reset(curl);
+  Exchange ex;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  HeaderList headers;
+  bool headers_ok = true;
+  for (const auto& [name, value] : request.headers) headers_ok = headers_ok && headers.Add(name + ": " + value);
+  // libcurl adds "Expect: 100-continue" to larger POSTs; the extra round
+  // trip buys nothing against DynamoDB. An empty value removes the header.
+  headers_ok = headers_ok && headers.Add("Expect:");
+  if (!headers_ok) return TransportError{TransportErrorKind::kOther, "out of memory building headers", false};
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "POST" || !request.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: safe with threads
+  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, nullptr);  // the body is signed and parsed as sent
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+
+  const CURLcode rc = curl_easy_perform(curl);
+  // Detach the stack-allocated buffers before they go out of scope.
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  if (rc != CURLE_OK) {
+    TransportError err;
+    err.kind = ex.body_too_large ? TransportErrorKind::kOther : KindOf(rc);
+    err.message = ex.body_too_large ? fmt::format("response body larger than {} bytes", kMaxBodyBytes)
+                                    : (error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc));
+    long request_bytes = 0;
+    curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
+    err.request_sent = request_bytes > 0;
+    return err;
+  }
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  ex.response.status = static_cast<int>(status);
+  return std::move(ex.response);
+}
+
+}  // namespace jobgate

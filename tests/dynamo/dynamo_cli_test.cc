@@ -1,0 +1,93 @@
+// The real jobgate binary against dynalite: many processes racing for one
+// job, and a table made by hand the classic way, read back with the
+// official AWS SDK for JavaScript (an independent implementation of the
+// wire format).
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "dynamo/dynamo_harness.h"
+
+namespace jobgate::dynamo_test {
+namespace {
+
+using DynamoCli = DynamoTest;
+
+TEST_F(DynamoCli, SixteenConcurrentInvocationsRunTheCommandExactlyOnce) {
+  Proc init = Jobgate({"init"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::string marker = Path("marker");
+  constexpr int kProcs = 16;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kProcs; ++i) {
+    pids.push_back(StartJobgate({"run", "race", "--cooldown", "1h", "--json", "--", "sh", "-c", "echo x >> " + marker},
+                                Path("race.out." + std::to_string(i)), Path("race.err." + std::to_string(i))));
+  }
+  int succeeded = 0, skipped = 0;
+  for (int i = 0; i < kProcs; ++i) {
+    EXPECT_EQ(Wait(pids[i]), 0) << ReadFile(Path("race.err." + std::to_string(i)));
+    const std::string out = ReadFile(Path("race.out." + std::to_string(i)));
+    auto j = LastJsonLine(out);
+    ASSERT_FALSE(j.is_discarded()) << out;
+    succeeded += j["outcome"] == "succeeded";
+    skipped += j["outcome"] == "skipped";
+  }
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(skipped, kProcs - 1);
+  EXPECT_EQ(ReadFile(marker), "x\n");
+  auto s = StateOf("race");
+  EXPECT_EQ(s["run_count"], 1);
+  EXPECT_EQ(s["success_count"], 1);
+  EXPECT_EQ(s["status"], "IDLE");
+  EXPECT_TRUE(CountersIntact(s));
+}
+
+TEST_F(DynamoCli, HandMadeTableWithOnlyKeysAndABareItemRunsAsIs) {
+  // Made by the AWS SDK, not by jobgate: keys PK/SK only, no index, and the
+  // item {PK: JOB#hourly_processor, SK: STATE, status: IDLE}: no version,
+  // no counters. No `init`.
+  Proc seed = Node("seed-table.mjs", {"--table", table_});
+  ASSERT_EQ(seed.exit_code, 0) << seed.err;
+
+  Proc run = Jobgate({"run", "hourly_processor", "--json", "--", "true"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(LastJsonLine(run.out)["outcome"], "succeeded") << run.out;
+
+  Proc check = Node("check-item.mjs", {"--table", table_, "--pk", "JOB#hourly_processor", "--sk", "STATE"});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  auto got = LastJsonLine(check.out);
+  ASSERT_FALSE(got.is_discarded()) << check.out;
+  const auto& item = got["item"];
+  ASSERT_TRUE(item.is_object()) << check.out;
+  EXPECT_EQ(item["status"], "IDLE");
+  EXPECT_EQ(item["run_count"], 1);
+  EXPECT_EQ(item["success_count"], 1);
+  EXPECT_TRUE(item["version"].is_number_integer()) << check.out;
+  EXPECT_GE(item.value("version", 0), 1);
+  EXPECT_TRUE(item["last_success_ts"].is_number_integer()) << check.out;
+  EXPECT_GT(item.value("last_success_ts", int64_t{0}), int64_t{1'600'000'000'000}) << "epoch milliseconds";
+  // DynamoDB types, as the classic readers of the table expect them.
+  const auto& types = got["types"];
+  EXPECT_EQ(types["status"], "S");
+  EXPECT_EQ(types["version"], "N");
+  EXPECT_EQ(types["run_count"], "N");
+  EXPECT_EQ(types["last_success_ts"], "N");
+
+  // jobgate reads back what it wrote, on the table without an index.
+  auto s = StateOf("hourly_processor");
+  EXPECT_EQ(s["run_count"], 1);
+  EXPECT_TRUE(CountersIntact(s));
+}
+
+TEST_F(DynamoCli, InitIsIdempotentAndKeepsTheData) {
+  ASSERT_EQ(Jobgate({"init"}).exit_code, 0);
+  ASSERT_EQ(Jobgate({"run", "keep", "--", "true"}).exit_code, 0);
+  Proc again = Jobgate({"init"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(StateOf("keep")["success_count"], 1);
+}
+
+}  // namespace
+}  // namespace jobgate::dynamo_test

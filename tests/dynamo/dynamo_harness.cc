@@ -1,0 +1,227 @@
+#include "dynamo/dynamo_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace jobgate::dynamo_test {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) _exit(127);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int CountLines(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  if (!text.empty() && text.back() != '\n') ++n;
+  return n;
+}
+
+nlohmann::json LastJsonLine(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  const size_t nl = t.rfind('\n');
+  return nlohmann::json::parse(nl == std::string::npos ? t : t.substr(nl + 1), nullptr, false);
+}
+
+::testing::AssertionResult CountersIntact(const nlohmann::json& s) {
+  if (!s.is_object() || !s.contains("run_count")) return ::testing::AssertionFailure() << "not a state: " << s;
+  const int64_t finished = s["success_count"].get<int64_t>() + s["failure_count"].get<int64_t>() +
+                           s["abandoned_count"].get<int64_t>() + (s["status"] == "RUNNING" ? 1 : 0);
+  if (finished == s["run_count"].get<int64_t>()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "success + failure + abandoned + running = " << finished
+                                       << " but run_count = " << s["run_count"] << " in " << s.dump();
+}
+
+// ---- FaultProxy ----------------------------------------------------------------
+
+FaultProxy::FaultProxy(const std::string& upstream, const std::string& dir, const Options& options) {
+  static int n = 0;
+  const std::string base = dir + "/proxy." + std::to_string(++n);
+  const std::string port_file = base + ".port";
+  log_file_ = base + ".log";
+  std::vector<std::string> argv = {"node", std::string(JOBGATE_DYNAMO_TOOLS_DIR) + "/fault-proxy.mjs",
+                                   "--upstream", upstream, "--port-file", port_file, "--log", log_file_,
+                                   "--fault", options.fault, "--ops=" + options.ops,
+                                   "--skip=" + std::to_string(options.skip),
+                                   "--count=" + std::to_string(options.count)};
+  if (options.close_each) argv.push_back("--close-each");
+  pid_ = Spawn(argv, base + ".out", base + ".err");
+  for (int i = 0; i < 200; ++i) {  // node starts in ~50 ms; 10 s on a loaded machine
+    std::string port = ReadFile(port_file);
+    if (!port.empty() && port.back() == '\n') {
+      port.pop_back();
+      endpoint_ = "http://127.0.0.1:" + port;
+      return;
+    }
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      startup_error_ = "fault-proxy exited: " + ReadFile(base + ".err");
+      return;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  startup_error_ = "fault-proxy did not start within 10 s: " + ReadFile(base + ".err");
+}
+
+FaultProxy::~FaultProxy() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    Wait(pid_);
+  }
+}
+
+std::vector<nlohmann::json> FaultProxy::Log() const {
+  std::vector<nlohmann::json> entries;
+  std::istringstream lines(ReadFile(log_file_));
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) entries.push_back(std::move(j));
+  }
+  return entries;
+}
+
+int FaultProxy::Requests(const std::string& op) const {
+  int n = 0;
+  for (const auto& e : Log()) n += op.empty() || e["op"] == op;
+  return n;
+}
+
+int FaultProxy::Faulted() const {
+  int n = 0;
+  for (const auto& e : Log()) n += !e["fault"].is_null();
+  return n;
+}
+
+// ---- DynamoTest ----------------------------------------------------------------
+
+void DynamoTest::SetUp() {
+  const char* endpoint = std::getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT");
+  if (endpoint == nullptr || *endpoint == '\0') {
+    GTEST_SKIP() << "JOBGATE_TEST_DYNAMODB_ENDPOINT is not set: scripts/test.sh starts dynalite and sets it; "
+                    "by hand: scripts/dynalite.sh start && eval \"$(scripts/dynalite.sh env)\"";
+  }
+  endpoint_ = endpoint;
+  // Whoever started us, children see only the emulator's dummy identity:
+  // a real profile, session token or endpoint override must never reach a
+  // test (it could point a test at a real account).
+  char tmpl[] = "/tmp/jobgate-dynamo-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+  const std::string empty = Path("aws-empty");  // an empty config / credentials file
+  std::ofstream(empty).close();
+  setenv("AWS_ACCESS_KEY_ID", "test", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "test", 1);
+  setenv("AWS_REGION", "us-east-1", 1);
+  setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
+  setenv("AWS_CONFIG_FILE", empty.c_str(), 1);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", empty.c_str(), 1);
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  for (const char* name : {"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                           "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "JOBGATE_STORE"}) {
+    unsetenv(name);
+  }
+  // One table per test, so tests run in parallel against one dynalite.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info->name();
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  table_ = "jg_" + name.substr(0, 100) + "_" + std::to_string(getpid()) + "_" + fs::path(dir_).filename().string();
+  for (char& c : table_) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  }
+}
+
+void DynamoTest::TearDown() {
+  // dynalite is in memory and stopped by the script; tables die with it.
+  if (!dir_.empty()) fs::remove_all(dir_);
+}
+
+std::string DynamoTest::StoreUrl(const std::string& endpoint) const {
+  return "dynamodb://" + table_ + "?region=us-east-1&endpoint=" + (endpoint.empty() ? endpoint_ : endpoint);
+}
+
+Proc DynamoTest::RunToFiles(const std::vector<std::string>& argv) {
+  ++files_;
+  const std::string out = Path("out." + std::to_string(files_)), err = Path("err." + std::to_string(files_));
+  Proc p;
+  p.exit_code = Wait(Spawn(argv, out, err));
+  p.out = ReadFile(out);
+  p.err = ReadFile(err);
+  return p;
+}
+
+pid_t DynamoTest::StartJobgate(const std::vector<std::string>& args, const std::string& out_file,
+                               const std::string& err_file, const std::string& endpoint) {
+  std::vector<std::string> argv = {JOBGATE_BINARY, "--store", StoreUrl(endpoint)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Spawn(argv, out_file, err_file);
+}
+
+Proc DynamoTest::Jobgate(const std::vector<std::string>& args, const std::string& endpoint) {
+  std::vector<std::string> argv = {JOBGATE_BINARY, "--store", StoreUrl(endpoint)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunToFiles(argv);
+}
+
+Proc DynamoTest::Node(const std::string& script, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"node", std::string(JOBGATE_DYNAMO_TOOLS_DIR) + "/" + script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--endpoint", endpoint_});
+  return RunToFiles(argv);
+}
+
+nlohmann::json DynamoTest::StateOf(const std::string& job) {
+  Proc p = Jobgate({"status", job, "--json"});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  auto j = LastJsonLine(p.out);
+  EXPECT_FALSE(j.is_discarded()) << "status --json printed: " << p.out << p.err;
+  return j;
+}
+
+}  // namespace jobgate::dynamo_test
