@@ -1,6 +1,7 @@
 // jobgate's command line: argument parsing and output only. Every decision
 // is made by the library (controller, stores, runner); this file turns its
 // Status and Outcome values into messages and exit codes.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -140,4 +141,12 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace jobgate::cli
 
-int main(int argc, char** argv) { return jobgate::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // A closed stdin/stdout/stderr (some cron and supervisor setups) would let
+  // the store's database file or a pipe take fd 0-2, and a stray write would
+  // land in it. Park /dev/null there first.
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd) return 70;
+  }
+  return jobgate::cli::Main(argc, argv);
+}

@@ -80,7 +80,10 @@ Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, co
       return Status::Corrupt(
           fmt::format("{}: field '{}' must be an integer, got {}", where, spec.name, Describe(v)));
     }
-    if (n < 0 && std::string_view(spec.name) != "last_exit_code") {
+    // Exit codes may be negative (a library workload's own convention);
+    // nothing else that is stored may.
+    std::string_view name(spec.name);
+    if (n < 0 && name != "last_exit_code" && name != "exit_code") {
       return Status::Corrupt(
           fmt::format("{}: field '{}' must not be negative, got {}", where, spec.name, n));
     }

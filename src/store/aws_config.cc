@@ -427,7 +427,9 @@ Result<std::optional<IniFile>> LoadIniFile(const std::string& path) {
   auto st = std::filesystem::status(path, ec);
   if (st.type() == std::filesystem::file_type::not_found) return std::optional<IniFile>();
   if (ec) return Status::Unavailable("cannot read " + path + ": " + ec.message());
-  if (st.type() != std::filesystem::file_type::regular) {
+  // A character device such as /dev/null is how people say "no file" (the
+  // AWS CLI and SDKs accept it); a directory or socket is a mistake.
+  if (st.type() != std::filesystem::file_type::regular && st.type() != std::filesystem::file_type::character) {
     return Status::Unavailable("cannot read " + path + ": not a regular file");
   }
   std::ifstream in(path, std::ios::binary);

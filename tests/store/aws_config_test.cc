@@ -244,6 +244,17 @@ TEST_F(AwsConfigTest, FileLocationsComeFromTheEnvironmentWithTildeExpansion) {
   EXPECT_EQ(cfg->region, "sa-east-1");
 }
 
+TEST_F(AwsConfigTest, DevNullAsConfigFilesMeansNoFiles) {
+  env_["AWS_CONFIG_FILE"] = "/dev/null";
+  env_["AWS_SHARED_CREDENTIALS_FILE"] = "/dev/null";
+  env_["AWS_ACCESS_KEY_ID"] = "AKIDENV";
+  env_["AWS_SECRET_ACCESS_KEY"] = kEnvSecret;
+  env_["AWS_REGION"] = "us-east-1";
+  auto cfg = Resolve();
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  EXPECT_EQ(cfg->credentials.access_key_id, "AKIDENV");
+}
+
 TEST_F(AwsConfigTest, NoCredentialsIsUnavailableAndListsEverySourceTried) {
   env_["AWS_REGION"] = "us-east-1";
   WriteConfig("[default]\nregion = us-east-1\n");
