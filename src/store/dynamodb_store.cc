@@ -102,7 +102,9 @@ void PutFields(Json& attrs, std::span<const FieldSpec<Item>> fields, const Item&
 // An attribute value as people would write it: S "abc", N 1.5, BOOL true.
 std::string Describe(const Json& attr) {
   if (attr.is_object() && attr.size() == 1) {
-    const auto& [type, value] = *attr.items().begin();
+    const auto first = attr.begin();  // an iterator, not items(): that proxy would dangle here
+    const std::string& type = first.key();
+    const Json& value = first.value();
     std::string text = value.is_string() && type == "N" ? value.get<std::string>()
                                                         : value.dump(-1, ' ', false, Json::error_handler_t::replace);
     if (text.size() > 64) text = text.substr(0, 64) + "...";
