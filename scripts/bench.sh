@@ -14,7 +14,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-bench
 what=${1:-all}
 
-"$root/scripts/deps.sh"
+"$root/scripts/deps.sh" build
+# Google Benchmark and flock, only when missing (deps.sh's full list would
+# also install node for the DynamoDB tests).
+missing=()
+for p in libbenchmark-dev util-linux; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} > 0)); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_jobgate_libs \
   startup_probe_no_curl

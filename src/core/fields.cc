@@ -49,6 +49,18 @@ constexpr std::array kRunFields = {
     RF{"holder", FieldType::kString, nullptr, &RunRecord::holder},
 };
 
+using QF = FieldSpec<RequestRecord>;
+constexpr std::array kRequestFields = {
+    QF{"version", FieldType::kInt, &RequestRecord::version},
+    QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
+    QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
+    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
+    QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
+    QF{"fence", FieldType::kInt, &RequestRecord::fence},
+    QF{"created_at", FieldType::kInt, &RequestRecord::created_at},
+    QF{"expires_at_ms", FieldType::kInt, &RequestRecord::expires_at_ms},
+};
+
 std::string Describe(const FieldValue& v) {
   if (std::holds_alternative<int64_t>(v)) return std::to_string(std::get<int64_t>(v));
   const std::string& s = std::get<std::string>(v);
@@ -59,6 +71,7 @@ std::string Describe(const FieldValue& v) {
 
 std::span<const FieldSpec<JobState>> StateFields() { return kStateFields; }
 std::span<const FieldSpec<RunRecord>> RunFields() { return kRunFields; }
+std::span<const FieldSpec<RequestRecord>> RequestFields() { return kRequestFields; }
 
 bool ParseInt64(const std::string& text, int64_t* out) {
   if (text.empty() || text.size() > 20) return false;
@@ -101,5 +114,7 @@ Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, co
 template Status SetField<JobState>(JobState&, const FieldSpec<JobState>&, const FieldValue&, const std::string&);
 template Status SetField<RunRecord>(RunRecord&, const FieldSpec<RunRecord>&, const FieldValue&,
                                     const std::string&);
+template Status SetField<RequestRecord>(RequestRecord&, const FieldSpec<RequestRecord>&, const FieldValue&,
+                                        const std::string&);
 
 }  // namespace jobgate

@@ -28,6 +28,8 @@ struct FieldSpec {
 // its name). Order is the column order of table-shaped backends.
 std::span<const FieldSpec<JobState>> StateFields();
 std::span<const FieldSpec<RunRecord>> RunFields();  // other than job
+// Request fields other than the key (job, key) and `status` (stored as its name).
+std::span<const FieldSpec<RequestRecord>> RequestFields();
 
 // Field value as stored: an integer or a string.
 using FieldValue = std::variant<int64_t, std::string>;

@@ -26,21 +26,7 @@ constexpr const char* kTtlAttribute = "expires_at";
 constexpr size_t kBatchWriteMax = 25;  // BatchWriteItem's limit per call
 constexpr size_t kQueryPageMax = 1000;
 
-// Request fields other than the key (job, key) and `status` (stored as its
-// name), the same names as sqlite_store.cc's table. TODO(fields): share
-// RequestFields() from core/fields once it is there.
 using QF = FieldSpec<RequestRecord>;
-constexpr std::array kRequestFields = {
-    QF{"version", FieldType::kInt, &RequestRecord::version},
-    QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
-    QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
-    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
-    QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
-    QF{"fence", FieldType::kInt, &RequestRecord::fence},
-    QF{"created_at", FieldType::kInt, &RequestRecord::created_at},
-    QF{"expires_at_ms", FieldType::kInt, &RequestRecord::expires_at_ms},
-};
-std::span<const QF> RequestFields() { return kRequestFields; }
 
 Json S(std::string_view v) { return Json{{"S", std::string(v)}}; }
 Json N(int64_t v) { return Json{{"N", std::to_string(v)}}; }
@@ -143,18 +129,6 @@ Result<std::optional<FieldValue>> Attribute(const Json& item, const char* name, 
 template <typename Item>
 Status Assign(Item& item, const FieldSpec<Item>& f, const FieldValue& v, const std::string& where) {
   return SetField(item, f, v, where);  // fields.cc's checks (ranges)
-}
-
-// Request records: fields.cc has no table for them yet; Attribute() already
-// checked the type, and exit codes may be negative.
-template <>
-Status Assign(RequestRecord& item, const QF& f, const FieldValue& v, const std::string&) {
-  if (f.type == FieldType::kInt) {
-    item.*f.int_member = std::get<int64_t>(v);
-  } else {
-    item.*f.string_member = std::get<std::string>(v);
-  }
-  return Status::Ok();
 }
 
 template <typename Item>

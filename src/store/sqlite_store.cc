@@ -17,21 +17,7 @@ namespace jobgate {
 
 namespace {
 
-// Request fields other than the key (job, key) and `status` (stored as its
-// name). TODO(fields): move into core/fields.{h,cc} as RequestFields() with a
-// SetField instantiation so that other backends share it.
 using QF = FieldSpec<RequestRecord>;
-constexpr std::array kRequestFields = {
-    QF{"version", FieldType::kInt, &RequestRecord::version},
-    QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
-    QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
-    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
-    QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
-    QF{"fence", FieldType::kInt, &RequestRecord::fence},
-    QF{"created_at", FieldType::kInt, &RequestRecord::created_at},
-    QF{"expires_at_ms", FieldType::kInt, &RequestRecord::expires_at_ms},
-};
-std::span<const QF> RequestFields() { return kRequestFields; }
 
 // A SQLite connection saw at least this many WAL frames: checkpoint now, as
 // SQLite's own autocheckpoint would (installing a WAL hook turns it off).
@@ -292,32 +278,10 @@ Result<std::optional<FieldValue>> ColumnValue(sqlite3_stmt* stmt, int col, const
   }
 }
 
-// SetField for the item kinds fields.cc instantiates it for.
+// SetField (fields.cc) for every item kind: one set of checks for all backends.
 template <typename Item>
 Status DecodeField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where) {
   return SetField(item, spec, v, where);
-}
-
-// The same checks as SetField (fields.cc), for request records, whose table
-// fields.cc does not have yet; exit codes may be negative.
-template <>
-Status DecodeField(RequestRecord& item, const QF& spec, const FieldValue& v, const std::string& where) {
-  const auto* text = std::get_if<std::string>(&v);
-  if (spec.type == FieldType::kString) {
-    if (text == nullptr) {
-      return Status::Corrupt(fmt::format("{}: field '{}' must be a string, got {}", where, spec.name, std::get<int64_t>(v)));
-    }
-    item.*spec.string_member = *text;
-    return Status::Ok();
-  }
-  int64_t n = 0;
-  if (text == nullptr) {
-    n = std::get<int64_t>(v);
-  } else if (!ParseInt64(*text, &n)) {
-    return Status::Corrupt(fmt::format("{}: field '{}' must be an integer, got \"{}\"", where, spec.name, *text));
-  }
-  item.*spec.int_member = n;
-  return Status::Ok();
 }
 
 // Decodes the columns first_col.. into `fields` of `item`.
