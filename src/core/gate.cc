@@ -48,6 +48,10 @@ int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t wi
 std::string AppendToHistory(const std::string& history, EpochMs now, int64_t keep) {
   std::vector<EpochMs> times = ParseHistory(history);
   times.push_back(now);
+  // Invokers' clocks differ, so stamps arrive out of order: keep the newest
+  // `keep` by time, not the last appended, or a start still inside the
+  // window could be dropped and one start too many let in.
+  std::sort(times.begin(), times.end());
   if (static_cast<int64_t>(times.size()) > keep) times.erase(times.begin(), times.end() - keep);
   return fmt::format("{}", fmt::join(times, ","));
 }

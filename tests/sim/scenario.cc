@@ -1,0 +1,210 @@
+#include "sim/scenario.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace jobgate::sim {
+
+const char* ScenarioClassName(ScenarioClass c) {
+  switch (c) {
+    case ScenarioClass::kMixed: return "mixed";
+    case ScenarioClass::kContention: return "contention";
+    case ScenarioClass::kStoreFaults: return "store_faults";
+    case ScenarioClass::kGates: return "gates";
+    case ScenarioClass::kBeyondSkew: return "beyond_skew";
+    case ScenarioClass::kObservedOffset: return "observed_offset";
+    case ScenarioClass::kBrokenCas: return "broken_cas";
+  }
+  return "?";
+}
+
+namespace {
+
+JobDefinition BaseDefinition(int index, Rng& rng) {
+  JobDefinition d;
+  d.job = fmt::format("job{}", index);
+  d.lease_ms = rng.Pick<int64_t>({1'000, 2'000, 5'000, 15'000, 60'000});
+  d.max_clock_skew_ms = rng.Pick<int64_t>({0, 200, 1'000, 2'000, 5'000});
+  d.backoff_base_ms = rng.Pick<int64_t>({0, 500, 2'000, 10'000});
+  d.backoff_cap_ms = d.backoff_base_ms * rng.Uniform(1, 16);
+  // Long enough to outlive most runs; sometimes short, so that records
+  // expire during a seed and invariant 6's "while its record lives" matters.
+  d.request_ttl_ms = rng.Chance(0.2) ? d.lease_ms * rng.Uniform(1, 6) : 7LL * 24 * 3600 * 1000;
+  return d;
+}
+
+void AddGates(JobDefinition& d, Rng& rng, double odds) {
+  if (rng.Chance(odds)) d.cooldown_ms = rng.Uniform(0, 2 * d.lease_ms);
+  if (rng.Chance(odds)) d.park_after = rng.Uniform(1, 4);
+  if (rng.Chance(odds)) {
+    d.rate_limit_count = rng.Uniform(1, 3);
+    // Windows near the skew are where clocks disagree about who is inside.
+    d.rate_limit_window_ms = rng.Chance(0.5) ? rng.Uniform(100, 2 * d.max_clock_skew_ms + 200)
+                                             : rng.Uniform(d.lease_ms / 2, 4 * d.lease_ms);
+  }
+}
+
+// Skews within the allowance: any two hosts' clocks differ by at most
+// max_clock_skew (each within +-max_clock_skew/2 of true time).
+std::vector<int64_t> SkewsWithin(int hosts, int64_t max_skew_ms, Rng& rng) {
+  std::vector<int64_t> out;
+  for (int i = 0; i < hosts; ++i) {
+    // Often exactly at the edges: that is where an off-by-one would show.
+    int64_t s = rng.Chance(0.3) ? (rng.Chance(0.5) ? -max_skew_ms / 2 : max_skew_ms / 2)
+                                : rng.Uniform(-max_skew_ms / 2, max_skew_ms / 2);
+    out.push_back(s);
+  }
+  return out;
+}
+
+// Each host within +-max_clock_skew of true (store) time, so any two may be
+// up to twice the allowance apart.
+std::vector<int64_t> SkewsAroundStore(int hosts, int64_t max_skew_ms, Rng& rng) {
+  std::vector<int64_t> out;
+  for (int i = 0; i < hosts; ++i) {
+    out.push_back(rng.Chance(0.4) ? (rng.Chance(0.5) ? -max_skew_ms : max_skew_ms)
+                                  : rng.Uniform(-max_skew_ms, max_skew_ms));
+  }
+  return out;
+}
+
+// At least one pair of hosts further apart than the allowance.
+std::vector<int64_t> SkewsBeyond(int hosts, int64_t max_skew_ms, int64_t lease_ms, Rng& rng) {
+  std::vector<int64_t> out = SkewsWithin(hosts, max_skew_ms, rng);
+  int64_t excess = rng.Uniform(1, lease_ms);
+  out[0] = -max_skew_ms / 2 - excess;
+  out[1] = max_skew_ms - max_skew_ms / 2 + excess;
+  return out;
+}
+
+// Short runs, no cooldown and clocks far apart relative to the window:
+// acquisitions then reach the limiter with their stamps out of order.
+void RateLimiterUnderSkew(JobPlan& j, Rng& rng) {
+  JobDefinition& d = j.def;
+  d.lease_ms = rng.Pick<int64_t>({1'000, 2'000});
+  d.max_clock_skew_ms = rng.Pick<int64_t>({1'000, 2'000, 5'000});
+  d.cooldown_ms = 0;
+  d.backoff_base_ms = 0;
+  d.backoff_cap_ms = 0;
+  d.park_after = 0;
+  d.rate_limit_count = rng.Uniform(2, 3);
+  d.rate_limit_window_ms = rng.Uniform(d.max_clock_skew_ms / 4, 2 * d.max_clock_skew_ms);
+  j.period_ms = d.lease_ms / 2;
+  j.skews_ms = SkewsWithin(static_cast<int>(j.skews_ms.size()), d.max_clock_skew_ms, rng);
+}
+
+JobPlan MakeJob(int index, int hosts, Rng& rng) {
+  JobPlan j;
+  j.def = BaseDefinition(index, rng);
+  j.period_ms = j.def.lease_ms * rng.Uniform(1, 6) / 2;
+  j.skews_ms = SkewsWithin(hosts, j.def.max_clock_skew_ms, rng);
+  return j;
+}
+
+void MixedDefaults(Scenario& s, Rng& rng) {
+  s.faults.write_fail_before = rng.Chance(0.7) ? rng.Real() * 0.08 : 0;
+  s.faults.write_fail_after = rng.Chance(0.7) ? rng.Real() * 0.08 : 0;
+  s.faults.read_fail = rng.Chance(0.7) ? rng.Real() * 0.05 : 0;
+  s.faults.interleave = rng.Real() * 0.25;
+  s.crash = rng.Real() * 0.03;
+  s.stall = rng.Real() * 0.03;
+  s.late_heartbeat = rng.Real() * 0.1;
+  s.duplicate = rng.Real() * 0.3;
+  s.manual = rng.Real() * 0.2;
+  s.stale_slot = rng.Real() * 0.1;
+  s.success = 0.4 + rng.Real() * 0.5;
+  s.cas_attempts = static_cast<int>(rng.Uniform(2, 8));
+}
+
+}  // namespace
+
+Scenario MakeScenario(ScenarioClass c, Rng& rng) {
+  Scenario s;
+  MixedDefaults(s, rng);
+  int jobs = static_cast<int>(rng.Uniform(1, 3));
+  int hosts = static_cast<int>(rng.Uniform(2, 8));
+  switch (c) {
+    case ScenarioClass::kContention:
+      jobs = 1;
+      hosts = static_cast<int>(rng.Uniform(5, 8));
+      s.faults.interleave = 0.2 + rng.Real() * 0.3;
+      s.duplicate = 0.2 + rng.Real() * 0.4;
+      break;
+    case ScenarioClass::kGates:
+      // Slot-less runs are not held back by slot_done, so hosts with
+      // different clocks reach the limiter back to back.
+      s.instant_run = 0.6;
+      s.manual = 0.3 + rng.Real() * 0.4;
+      break;
+    case ScenarioClass::kStoreFaults:
+      s.faults.write_fail_before = 0.05 + rng.Real() * 0.2;
+      s.faults.write_fail_after = 0.05 + rng.Real() * 0.2;
+      s.faults.read_fail = 0.02 + rng.Real() * 0.15;
+      break;
+    case ScenarioClass::kBeyondSkew:
+      s.late_heartbeat = 0.1 + rng.Real() * 0.3;
+      s.tolerate_exclusion = true;
+      break;
+    case ScenarioClass::kObservedOffset:
+      s.late_heartbeat = 0.1 + rng.Real() * 0.3;
+      s.tolerate_exclusion = true;
+      s.report_clock_offset = true;
+      break;
+    case ScenarioClass::kBrokenCas:
+      s.broken_cas = true;
+      s.faults.interleave = 0.2 + rng.Real() * 0.3;
+      break;
+    default:
+      break;
+  }
+  for (int i = 0; i < jobs; ++i) {
+    JobPlan j = MakeJob(i, hosts, rng);
+    AddGates(j.def, rng, c == ScenarioClass::kGates ? 0.8 : 0.3);
+    if (c == ScenarioClass::kBeyondSkew) {
+      j.skews_ms = SkewsBeyond(hosts, j.def.max_clock_skew_ms, j.def.lease_ms, rng);
+    }
+    if (c == ScenarioClass::kObservedOffset) {
+      if (j.def.max_clock_skew_ms == 0) j.def.max_clock_skew_ms = 1'000;
+      j.skews_ms = SkewsAroundStore(hosts, j.def.max_clock_skew_ms, rng);
+    }
+    if (c == ScenarioClass::kGates) j.period_ms = std::max<int64_t>(100, j.period_ms / 4);
+    if (c == ScenarioClass::kGates && rng.Chance(0.5)) RateLimiterUnderSkew(j, rng);
+    s.jobs.push_back(std::move(j));
+  }
+  // Ordinary latency stays well below every lease; longer pauses are the
+  // explicit slow calls (the caller freezes while the world goes on).
+  int64_t shortest_lease = s.jobs[0].def.lease_ms;
+  int64_t longest_lease = 0;
+  for (const auto& j : s.jobs) {
+    shortest_lease = std::min(shortest_lease, j.def.lease_ms);
+    longest_lease = std::max(longest_lease, j.def.lease_ms + j.def.max_clock_skew_ms);
+  }
+  s.faults.max_latency_ms = rng.Chance(0.5) ? shortest_lease / rng.Uniform(20, 200) : 0;
+  if (rng.Chance(0.5)) {
+    s.faults.slow_call = rng.Real() * 0.01;
+    s.faults.slow_call_ms = longest_lease * rng.Uniform(1, 3);
+  }
+  s.operator_gap_ms = rng.Chance(0.8) ? s.jobs[0].def.lease_ms * rng.Uniform(1, 8) : 0;
+  return s;
+}
+
+std::string Describe(const Scenario& s) {
+  std::string out;
+  for (const auto& j : s.jobs) {
+    const auto& d = j.def;
+    out += fmt::format("{}: lease {} skew<= {} cooldown {} backoff {}..{} park {} rate {}/{}ms ttl {} period {} "
+                       "hosts {}; ",
+                       d.job, d.lease_ms, d.max_clock_skew_ms, d.cooldown_ms, d.backoff_base_ms, d.backoff_cap_ms,
+                       d.park_after, d.rate_limit_count, d.rate_limit_window_ms, d.request_ttl_ms, j.period_ms,
+                       j.skews_ms.size());
+  }
+  out += fmt::format("faults before {:.2f} after {:.2f} read {:.2f} latency {} interleave {:.2f} slow call {:.3f} "
+                     "(<= {} ms); crash {:.3f} stall {:.3f} late {:.3f} dup {:.2f} op every {} ms",
+                     s.faults.write_fail_before, s.faults.write_fail_after, s.faults.read_fail,
+                     s.faults.max_latency_ms, s.faults.interleave, s.faults.slow_call, s.faults.slow_call_ms, s.crash,
+                     s.stall, s.late_heartbeat, s.duplicate, s.operator_gap_ms);
+  return out;
+}
+
+}  // namespace jobgate::sim

@@ -1,0 +1,60 @@
+// What one seed simulates: the jobs and their definitions, the hosts that
+// invoke them and their clock skews, the store's faults and how often
+// holders crash, stall or run late. Each scenario class biases the draw
+// towards one family of trouble; all of them are drawn from the seed alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jobgate/job.h"
+#include "sim/sim_store.h"
+#include "sim/sim_world.h"
+
+namespace jobgate::sim {
+
+enum class ScenarioClass {
+  kMixed,        // a bit of everything, clocks within the allowance
+  kContention,   // one job, many hosts, the same slots and request ids, interleaved calls
+  kStoreFaults,  // a store that fails often and loses responses
+  kGates,        // cooldown, backoff, parking and rate limits under skew
+  kBeyondSkew,   // clocks further apart than max_clock_skew: invariant 1 may break
+  kObservedOffset,  // each clock within +-max_clock_skew of the store, which reports the offset
+  kBrokenCas,    // self-test: a store whose CAS ignores the version
+};
+const char* ScenarioClassName(ScenarioClass c);
+
+struct JobPlan {
+  JobDefinition def;
+  int64_t period_ms = 0;          // schedule slots are kSimEpochMs + k * period_ms
+  std::vector<int64_t> skews_ms;  // one per invoking host
+};
+
+// Per-wake chances of a holder's misfortunes, and the rest of the mix.
+struct Scenario {
+  std::vector<JobPlan> jobs;
+  FaultPlan faults;
+  double crash = 0;           // a holder just stops, mid-run
+  double stall = 0;           // a holder pauses longer than its lease (the stale-holder case)
+  double late_heartbeat = 0;  // a holder skips a beat and lets its lease run down
+  double duplicate = 0;       // an invocation re-delivers an earlier request (same slot and id)
+  double manual = 0;          // an invocation without a slot (a person, a trigger)
+  double stale_slot = 0;      // a scheduler fires an older slot late
+  double success = 0.6;       // the workload's odds; the rest fails or times out
+  double instant_run = 0.2;   // a run that is done as soon as it starts
+  int64_t operator_gap_ms = 0;  // mean time between operator actions; 0 = no operator
+  int interleave_depth = 2;
+  int cas_attempts = 8;
+  int steps = 200;            // top-level steps per seed
+  bool broken_cas = false;
+  bool report_clock_offset = false;  // hosts learn their exact offset from the store
+  bool tolerate_exclusion = false;
+};
+
+Scenario MakeScenario(ScenarioClass c, Rng& rng);
+
+// One line saying what a seed's scenario is, for the failure message.
+std::string Describe(const Scenario& s);
+
+}  // namespace jobgate::sim

@@ -1,0 +1,198 @@
+#include "sim/sim_store.h"
+
+#include <fmt/format.h>
+
+namespace jobgate::sim {
+
+// ---------------------------------------------------------------- Recording
+
+Result<WriteOutcome> RecordingStore::RecordState(const std::string& job,
+                                                 const std::function<Result<WriteOutcome>()>& write) {
+  auto before = inner_.ReadState(job);
+  if (!before.ok()) return before.status();
+  auto outcome = write();
+  if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
+  auto after = inner_.ReadState(job);
+  if (!after.ok()) return after.status();
+  if (*after) observer_.OnStateWrite(StateWrite{writer_, std::move(*before), **after});
+  return outcome;
+}
+
+Result<WriteOutcome> RecordingStore::RecordRequest(const RequestRecord& rec,
+                                                   const std::function<Result<WriteOutcome>()>& write) {
+  auto before = inner_.ReadRequest(rec.job, rec.key, kReadExpiredToo);
+  if (!before.ok()) return before.status();
+  auto outcome = write();
+  if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
+  auto after = inner_.ReadRequest(rec.job, rec.key, kReadExpiredToo);
+  if (!after.ok()) return after.status();
+  if (*after) observer_.OnRequestWrite(RequestWrite{writer_, std::move(*before), **after});
+  return outcome;
+}
+
+Result<WriteOutcome> RecordingStore::CreateState(const JobState& s) {
+  return RecordState(s.job, [&] { return inner_.CreateState(s); });
+}
+
+Result<WriteOutcome> RecordingStore::ReplaceState(const JobState& s, int64_t expected_version) {
+  return RecordState(s.job, [&] { return inner_.ReplaceState(s, expected_version); });
+}
+
+Result<WriteOutcome> RecordingStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                              const RunRecord& run) {
+  return RecordState(s.job, [&] { return inner_.ReplaceStateAndAppendRun(s, expected_version, run); });
+}
+
+Result<WriteOutcome> RecordingStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
+  return RecordRequest(rec, [&] { return inner_.CreateRequest(rec, now_ms); });
+}
+
+Result<WriteOutcome> RecordingStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
+  return RecordRequest(rec, [&] { return inner_.ReplaceRequest(rec, expected_version); });
+}
+
+// ---------------------------------------------------------------- Faults
+
+void FaultInjector::Boundary(int actor) {
+  if (plan_.max_latency_ms > 0) time_.Advance(rng_.Uniform(0, plan_.max_latency_ms));
+  if (on_freeze && rng_.Chance(plan_.slow_call)) {
+    int64_t pause = rng_.Uniform(plan_.slow_call_ms / 4, plan_.slow_call_ms);
+    trace_.Add(time_.now(), [&] { return fmt::format("a{} FREEZES mid-call for {} ms", actor, pause); });
+    on_freeze(actor, pause);
+  }
+  if (on_boundary && rng_.Chance(plan_.interleave)) on_boundary(actor);
+}
+
+FaultInjector::WriteFault FaultInjector::ForWrite(int actor, const char* call) {
+  double r = rng_.Real();
+  if (r < plan_.write_fail_before) {
+    Count(actor, call, "fails before applying");
+    return WriteFault::kFailBefore;
+  }
+  if (r < plan_.write_fail_before + plan_.write_fail_after) {
+    Count(actor, call, "applies, response lost");
+    return WriteFault::kFailAfter;
+  }
+  return WriteFault::kNone;
+}
+
+bool FaultInjector::ReadFails(int actor, const char* call) {
+  if (!rng_.Chance(plan_.read_fail)) return false;
+  Count(actor, call, "fails");
+  return true;
+}
+
+int64_t FaultInjector::faults_for(int actor) const {
+  auto it = per_actor_.find(actor);
+  return it == per_actor_.end() ? 0 : it->second;
+}
+
+void FaultInjector::Count(int actor, const char* call, const char* what) {
+  ++per_actor_[actor];
+  ++total_;
+  trace_.Add(time_.now(), [&] { return fmt::format("a{} fault: {} {}", actor, call, what); });
+}
+
+template <typename T>
+Result<T> FaultyStore::Read(const char* call, const std::function<Result<T>()>& read) {
+  faults_.Boundary(actor_);
+  if (faults_.ReadFails(actor_, call)) return Status::Unavailable(fmt::format("sim: {} failed", call));
+  return read();
+}
+
+template <typename T>
+Result<T> FaultyStore::Write(const char* call, const std::function<Result<T>()>& write) {
+  faults_.Boundary(actor_);
+  auto fault = faults_.ForWrite(actor_, call);
+  if (fault == FaultInjector::WriteFault::kFailBefore) {
+    return Status::Unavailable(fmt::format("sim: {} failed before applying", call));
+  }
+  recorder_.set_writer(actor_);
+  Result<T> result = write();
+  // Others may act between the write landing and its response arriving:
+  // exactly the window in which a lost response misleads the writer.
+  faults_.Boundary(actor_);
+  if (fault == FaultInjector::WriteFault::kFailAfter) {
+    return Status::Unavailable(fmt::format("sim: {} response lost", call));
+  }
+  return result;
+}
+
+Status FaultyStore::WriteStatus(const char* call, const std::function<Status()>& write) {
+  auto r = Write<bool>(call, [&]() -> Result<bool> {
+    Status s = write();
+    if (!s.ok()) return s;
+    return true;
+  });
+  return r.status();
+}
+
+Result<std::optional<JobState>> FaultyStore::ReadState(const std::string& job) {
+  return Read<std::optional<JobState>>("ReadState", [&] { return inner_.ReadState(job); });
+}
+
+Result<WriteOutcome> FaultyStore::CreateState(const JobState& s) {
+  return Write<WriteOutcome>("CreateState", [&] { return inner_.CreateState(s); });
+}
+
+Result<WriteOutcome> FaultyStore::ReplaceState(const JobState& s, int64_t expected_version) {
+  return Write<WriteOutcome>("ReplaceState", [&] { return inner_.ReplaceState(s, expected_version); });
+}
+
+Result<JobRecord> FaultyStore::ReadJob(const std::string& job) {
+  return Read<JobRecord>("ReadJob", [&] { return inner_.ReadJob(job); });
+}
+
+Result<WriteOutcome> FaultyStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                           const RunRecord& run) {
+  return Write<WriteOutcome>("ReplaceStateAndAppendRun",
+                             [&] { return inner_.ReplaceStateAndAppendRun(s, expected_version, run); });
+}
+
+Result<std::optional<JobDefinition>> FaultyStore::ReadDefinition(const std::string& job) {
+  return Read<std::optional<JobDefinition>>("ReadDefinition", [&] { return inner_.ReadDefinition(job); });
+}
+
+Status FaultyStore::AppendRun(const RunRecord& run) {
+  return WriteStatus("AppendRun", [&] { return inner_.AppendRun(run); });
+}
+
+Status FaultyStore::TrimRuns(const std::string& job, size_t keep) {
+  return WriteStatus("TrimRuns", [&] { return inner_.TrimRuns(job, keep); });
+}
+
+Result<std::optional<RequestRecord>> FaultyStore::ReadRequest(const std::string& job, const std::string& key,
+                                                              EpochMs now_ms) {
+  return Read<std::optional<RequestRecord>>("ReadRequest", [&] { return inner_.ReadRequest(job, key, now_ms); });
+}
+
+Result<WriteOutcome> FaultyStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
+  return Write<WriteOutcome>("CreateRequest", [&] { return inner_.CreateRequest(rec, now_ms); });
+}
+
+Result<WriteOutcome> FaultyStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
+  return Write<WriteOutcome>("ReplaceRequest", [&] { return inner_.ReplaceRequest(rec, expected_version); });
+}
+
+// ---------------------------------------------------------------- Broken CAS
+
+// Like an UPDATE that bumps the version but forgot `WHERE version = ?`:
+// the versions still look right, so only the checker's semantic checks
+// (fences, holders, counters) can notice.
+Result<WriteOutcome> BrokenCasStore::ReplaceState(const JobState& s, int64_t /*expected_version*/) {
+  auto current = inner_.ReadState(s.job);
+  if (!current.ok()) return current.status();
+  if (!*current) return inner_.CreateState(s);
+  JobState blind = s;
+  blind.version = (*current)->version + 1;
+  return inner_.ReplaceState(blind, (*current)->version);
+}
+
+Result<WriteOutcome> BrokenCasStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                              const RunRecord& run) {
+  auto outcome = ReplaceState(s, expected_version);
+  if (outcome.ok() && *outcome == WriteOutcome::kApplied) (void)inner_.AppendRun(run);
+  return outcome;
+}
+
+}  // namespace jobgate::sim

@@ -1,0 +1,224 @@
+// Store wrappers of the simulation, stacked per host like this:
+//
+//   Controller -> FaultyStore (one per host) -> RecordingStore (shared)
+//              -> [BrokenCasStore, self-test only] -> MemoryStore
+//
+// FaultyStore injects the failures a real backend has (an error before the
+// write, a write that applied but whose response was lost, failed reads,
+// latency) and, at each call boundary, lets the simulation run other actors
+// first: that is how one single-threaded seed reaches the interleavings of
+// concurrent invocations. RecordingStore sits below the faults and reports
+// every write that really applied, with the item it replaced and who wrote
+// it, to the invariant checker.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jobgate/store.h"
+#include "sim/sim_world.h"
+
+namespace jobgate::sim {
+
+// Forwards every call to `inner`; the wrappers override what they change.
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(Store& inner) : inner_(inner) {}
+  // Deleted: a wrapper around another wrapper would otherwise silently pick
+  // the copy constructor (a closer base than Store&) and skip a layer.
+  ForwardingStore(const ForwardingStore&) = delete;
+  ForwardingStore& operator=(const ForwardingStore&) = delete;
+
+  Status Init() override { return inner_.Init(); }
+  Result<std::optional<JobState>> ReadState(const std::string& job) override { return inner_.ReadState(job); }
+  Result<WriteOutcome> CreateState(const JobState& s) override { return inner_.CreateState(s); }
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override {
+    return inner_.ReplaceState(s, expected_version);
+  }
+  Result<JobRecord> ReadJob(const std::string& job) override { return inner_.ReadJob(job); }
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                const RunRecord& run) override {
+    return inner_.ReplaceStateAndAppendRun(s, expected_version, run);
+  }
+  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
+    return inner_.ListDue(now_ms, limit);
+  }
+  Result<std::vector<JobState>> ListStates() override { return inner_.ListStates(); }
+  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override {
+    return inner_.ReadDefinition(job);
+  }
+  Status PutDefinition(const JobDefinition& def) override { return inner_.PutDefinition(def); }
+  Result<std::vector<JobDefinition>> ListDefinitions() override { return inner_.ListDefinitions(); }
+  Status AppendRun(const RunRecord& run) override { return inner_.AppendRun(run); }
+  Result<std::vector<RunRecord>> ListRuns(const std::string& job, size_t limit) override {
+    return inner_.ListRuns(job, limit);
+  }
+  Status TrimRuns(const std::string& job, size_t keep) override { return inner_.TrimRuns(job, keep); }
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
+                                                   EpochMs now_ms) override {
+    return inner_.ReadRequest(job, key, now_ms);
+  }
+  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override {
+    return inner_.CreateRequest(rec, now_ms);
+  }
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override {
+    return inner_.ReplaceRequest(rec, expected_version);
+  }
+  Result<int64_t> ExpireRequests(EpochMs now_ms) override { return inner_.ExpireRequests(now_ms); }
+  std::optional<int64_t> ObservedClockOffsetMs() const override { return inner_.ObservedClockOffsetMs(); }
+
+ protected:
+  Store& inner_;
+};
+
+// A `now` before every expiry: ReadRequest with it returns the record as
+// stored, expired or not.
+inline constexpr EpochMs kReadExpiredToo = std::numeric_limits<EpochMs>::min();
+
+// A state write that applied.
+struct StateWrite {
+  int actor = -1;
+  std::optional<JobState> before;  // the item it replaced; nullopt for a create
+  JobState after;
+};
+
+// A request-record write that applied.
+struct RequestWrite {
+  int actor = -1;
+  std::optional<RequestRecord> before;  // as stored, expired or not
+  RequestRecord after;
+};
+
+class WriteObserver {
+ public:
+  virtual ~WriteObserver() = default;
+  virtual void OnStateWrite(const StateWrite& w) = 0;
+  virtual void OnRequestWrite(const RequestWrite& w) = 0;
+};
+
+// Reports every applied state and request write to `observer`. Reading the
+// item before the write and writing it are not one atomic step, which is
+// fine: the simulation has no threads and no interleaving inside this layer.
+class RecordingStore final : public ForwardingStore {
+ public:
+  RecordingStore(Store& inner, WriteObserver& observer) : ForwardingStore(inner), observer_(observer) {}
+
+  // The actor the next writes belong to (set by its FaultyStore).
+  void set_writer(int actor) { writer_ = actor; }
+
+  Result<WriteOutcome> CreateState(const JobState& s) override;
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                const RunRecord& run) override;
+  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
+
+ private:
+  Result<WriteOutcome> RecordState(const std::string& job, const std::function<Result<WriteOutcome>()>& write);
+  Result<WriteOutcome> RecordRequest(const RequestRecord& rec,
+                                     const std::function<Result<WriteOutcome>()>& write);
+
+  WriteObserver& observer_;
+  int writer_ = -1;
+};
+
+// What a seed's store does wrong, and how often.
+struct FaultPlan {
+  double write_fail_before = 0;  // error, nothing applied
+  double write_fail_after = 0;   // applied, then the response is lost (DynamoDB 500 / timeout)
+  double read_fail = 0;
+  int64_t max_latency_ms = 0;    // each call takes 0..this much true time
+  double interleave = 0;         // chance, per call boundary, that another actor acts first
+  double slow_call = 0;          // chance, per call boundary, that the caller freezes for a while ...
+  int64_t slow_call_ms = 0;      // ... of up to this long, while the rest of the world goes on
+};
+
+// Decides, from the seed, what happens to each store call; shared by all
+// hosts' FaultyStores so the order of draws is the order of calls.
+class FaultInjector {
+ public:
+  FaultInjector(SimTime& time, Rng& rng, Trace& trace, FaultPlan plan)
+      : time_(time), rng_(rng), trace_(trace), plan_(plan) {}
+
+  enum class WriteFault { kNone, kFailBefore, kFailAfter };
+
+  // Run at call boundaries: other actors' steps (interleaving), or the
+  // whole world for a while as the caller freezes mid-call.
+  std::function<void(int actor)> on_boundary;
+  std::function<void(int actor, int64_t pause_ms)> on_freeze;
+
+  void Boundary(int actor);
+  WriteFault ForWrite(int actor, const char* call);
+  bool ReadFails(int actor, const char* call);
+
+  // Faults injected into `actor`'s calls so far (the checker asks whether
+  // an error Status was earned).
+  int64_t faults_for(int actor) const;
+  int64_t total_faults() const { return total_; }
+  const FaultPlan& plan() const { return plan_; }
+
+ private:
+  void Count(int actor, const char* call, const char* what);
+
+  SimTime& time_;
+  Rng& rng_;
+  Trace& trace_;
+  FaultPlan plan_;
+  std::map<int, int64_t> per_actor_;
+  int64_t total_ = 0;
+};
+
+// One host's view of the store: every call may be delayed, interleaved
+// with other actors, or fail as FaultPlan says.
+class FaultyStore final : public ForwardingStore {
+ public:
+  FaultyStore(RecordingStore& recorder, FaultInjector& faults, int actor)
+      : ForwardingStore(static_cast<Store&>(recorder)), recorder_(recorder), faults_(faults), actor_(actor) {}
+
+  Result<std::optional<JobState>> ReadState(const std::string& job) override;
+  Result<WriteOutcome> CreateState(const JobState& s) override;
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
+  Result<JobRecord> ReadJob(const std::string& job) override;
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                const RunRecord& run) override;
+  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;
+  Status AppendRun(const RunRecord& run) override;
+  Status TrimRuns(const std::string& job, size_t keep) override;
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
+                                                   EpochMs now_ms) override;
+  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
+  // The host's clock minus the store's (true time), when the scenario lets
+  // the store tell it, as a remote store's Date header would.
+  std::optional<int64_t> ObservedClockOffsetMs() const override { return observed_offset_ms_; }
+  void set_observed_offset_ms(std::optional<int64_t> offset_ms) { observed_offset_ms_ = offset_ms; }
+
+ private:
+  template <typename T>
+  Result<T> Read(const char* call, const std::function<Result<T>()>& read);
+  template <typename T>
+  Result<T> Write(const char* call, const std::function<Result<T>()>& write);
+  Status WriteStatus(const char* call, const std::function<Status()>& write);
+
+  RecordingStore& recorder_;
+  FaultInjector& faults_;
+  int actor_;
+  std::optional<int64_t> observed_offset_ms_;
+};
+
+// The self-test's saboteur: a "CAS" that ignores the expected version and
+// always writes (the blind read-modify-write every lost update comes from).
+class BrokenCasStore final : public ForwardingStore {
+ public:
+  explicit BrokenCasStore(Store& inner) : ForwardingStore(inner) {}
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                const RunRecord& run) override;
+};
+
+}  // namespace jobgate::sim

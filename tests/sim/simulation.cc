@@ -1,0 +1,465 @@
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "jobgate/controller.h"
+#include "store/memory_store.h"
+
+namespace jobgate::sim {
+
+namespace {
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
+
+// The controller's randomness (run ids, backoff jitter), drawn from the
+// seed. SplitMix64 rather than SeededRandom: an mt19937_64 per invocation
+// costs more to seed than the rest of the invocation.
+class SimRandom final : public Random {
+ public:
+  explicit SimRandom(uint64_t seed) : rng_(seed) {}
+  uint64_t Next() override { return rng_.Next(); }
+
+ private:
+  Rng rng_;
+};
+
+// A host: an invoker of one job (one invocation at a time, each with a
+// fresh Controller like a Lambda), or the operator.
+struct Host {
+  Host(int actor_id, ActorKind k, int job_index, const SimTime& time, int64_t skew_ms, RecordingStore& recorder,
+       FaultInjector& faults)
+      : actor(actor_id), kind(k), job(job_index), clock(time, skew_ms), store(recorder, faults, actor_id) {}
+
+  const int actor;
+  const ActorKind kind;
+  const int job;  // -1 for the operator
+  SkewedClock clock;
+  FaultyStore store;
+  EpochMs wake_at = 0;   // true time of its next step
+  bool busy = false;     // inside a controller call (others may act meanwhile)
+  bool stalled = false;  // a long pause: it does nothing until wake_at
+  // The current invocation.
+  std::unique_ptr<SimRandom> random;
+  std::unique_ptr<Controller> controller;
+  RunRequest request;
+  std::optional<Lease> lease;
+  EpochMs finish_local = 0;     // when the work is done, by its clock
+  EpochMs next_beat_local = 0;  // next heartbeat, by its clock
+  bool stopping = false;        // stopped working; commits next
+};
+
+class Simulation {
+ public:
+  Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options);
+  SimResult Run();
+
+ private:
+  std::vector<JobDefinition> Definitions() const;
+  void AddHosts();
+  Host& NextHost();
+  void Step(Host& h);
+  void Interleave(int outer_actor);
+  void Freeze(int outer_actor, int64_t pause_ms);
+
+  void StartInvocation(Host& h);
+  RunRequest NextRequest(Host& h);
+  void HolderStep(Host& h);
+  void Stall(Host& h);
+  void Heartbeat(Host& h);
+  void CommitRun(Host& h, const WorkResult& work);
+  void EndInvocation(Host& h);
+  void ScheduleHolder(Host& h);
+  WorkResult DrawWork();
+  void OperatorStep(Host& h);
+
+  // `snapshot`: keep the stored state (and request record) from before the
+  // call, which the checker needs to judge a skip.
+  CallContext BeginCall(Host& h, int job, const std::string& request_id, bool snapshot = false);
+  void EndCall(Host& h, CallContext& c);
+  // `describe` is only called when the trace is on.
+  template <typename F>
+  void Log(const Host& h, F&& describe) {
+    trace_.Add(time_.now(), [&] { return fmt::format("a{} (clock {:+}) {}", h.actor, h.clock.skew_ms(), describe()); });
+  }
+  void WakeAtLocal(Host& h, EpochMs local_ms) { h.wake_at = std::max(time_.now(), local_ms - h.clock.skew_ms()); }
+  const JobPlan& Plan(const Host& h) const { return sc_.jobs[static_cast<size_t>(h.job)]; }
+
+  uint64_t seed_;
+  ScenarioClass class_;
+  Rng rng_;
+  Scenario sc_;
+  SimTime time_;
+  Trace trace_;
+  std::unique_ptr<Store> memory_;
+  std::unique_ptr<Store> broken_;
+  Checker checker_;
+  RecordingStore recorder_;
+  FaultInjector faults_;
+  std::vector<std::unique_ptr<Host>> hosts_;
+  std::vector<std::vector<RunRequest>> delivered_;  // per job, for duplicate deliveries
+  int depth_ = 0;
+  int64_t interleavings_ = 0;
+  int64_t all_steps_ = 0;
+  int64_t manual_ids_ = 0;
+};
+
+Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options)
+    : seed_(seed),
+      class_(c),
+      rng_(Rng::Mix(seed) ^ (static_cast<uint64_t>(c) + 1) * 0x9e3779b97f4a7c15ULL),
+      sc_(MakeScenario(c, rng_)),
+      time_(kSimEpochMs),
+      trace_(options.trace, options.echo_trace),
+      memory_(std::make_unique<MemoryStore>()),
+      broken_(sc_.broken_cas ? std::make_unique<BrokenCasStore>(*memory_) : nullptr),
+      checker_(time_, *memory_, trace_, Definitions(),
+               CheckerOptions{sc_.tolerate_exclusion, /*tolerate_known_bugs=*/!options.strict}),
+      recorder_(broken_ ? *broken_ : *memory_, checker_),
+      faults_(time_, rng_, trace_, sc_.faults) {
+  (void)memory_->Init();
+  for (const auto& def : Definitions()) (void)memory_->PutDefinition(def);
+  faults_.on_boundary = [this](int actor) { Interleave(actor); };
+  faults_.on_freeze = [this](int actor, int64_t pause_ms) { Freeze(actor, pause_ms); };
+  delivered_.resize(sc_.jobs.size());
+  AddHosts();
+}
+
+std::vector<JobDefinition> Simulation::Definitions() const {
+  std::vector<JobDefinition> defs;
+  for (const auto& j : sc_.jobs) defs.push_back(j.def);
+  return defs;
+}
+
+void Simulation::AddHosts() {
+  for (size_t j = 0; j < sc_.jobs.size(); ++j) {
+    for (int64_t skew : sc_.jobs[j].skews_ms) {
+      int id = static_cast<int>(hosts_.size());
+      hosts_.push_back(
+          std::make_unique<Host>(id, ActorKind::kInvoker, static_cast<int>(j), time_, skew, recorder_, faults_));
+      hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.jobs[j].period_ms);
+      if (sc_.report_clock_offset) hosts_.back()->store.set_observed_offset_ms(skew);
+      checker_.AddActor(id, ActorKind::kInvoker, skew);
+    }
+  }
+  if (sc_.operator_gap_ms > 0) {
+    int id = static_cast<int>(hosts_.size());
+    hosts_.push_back(std::make_unique<Host>(id, ActorKind::kOperator, -1, time_, 0, recorder_, faults_));
+    hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.operator_gap_ms);
+    checker_.AddActor(id, ActorKind::kOperator, 0);
+  }
+}
+
+SimResult Simulation::Run() {
+  SimResult r;
+  r.seed = seed_;
+  r.scenario_class = class_;
+  r.scenario = Describe(sc_);
+  for (; r.steps < sc_.steps && !checker_.stopped(); ++r.steps) {
+    Host& h = NextHost();
+    time_.AdvanceTo(h.wake_at);
+    Step(h);
+    checker_.AfterStep();
+  }
+  checker_.AtEnd();
+  r.violation = checker_.first();
+  r.trace = checker_.trace_at_violation();
+  r.exclusion_violations = checker_.exclusion_violations();
+  r.first_exclusion = checker_.first_exclusion();
+  r.exclusion_trace = checker_.trace_at_exclusion();
+  r.counters = checker_.counters();
+  r.known_bugs = checker_.known_bugs();
+  r.counters["store_faults"] = faults_.total_faults();
+  r.counters["interleavings"] = interleavings_;
+  return r;
+}
+
+Host& Simulation::NextHost() {
+  Host* next = hosts_.front().get();
+  for (auto& h : hosts_) {
+    if (h->wake_at < next->wake_at) next = h.get();
+  }
+  return *next;
+}
+
+void Simulation::Step(Host& h) {
+  checker_.set_step(++all_steps_);  // nested ones too: how long a reproduction's trace is
+  if (h.kind == ActorKind::kOperator) return OperatorStep(h);
+  if (h.stalled) {
+    h.stalled = false;
+    Log(h, [] { return "wakes from its stall"; });
+  }
+  if (h.lease) return HolderStep(h);
+  StartInvocation(h);
+}
+
+// Runs another actor's step inside `outer_actor`'s store call: a concurrent
+// invocation that reads, writes or commits between our read and our CAS,
+// or between our write landing and its response.
+void Simulation::Interleave(int outer_actor) {
+  if (depth_ >= sc_.interleave_depth) return;
+  std::vector<Host*> candidates;
+  for (auto& h : hosts_) {
+    if (!h->busy && !h->stalled && h->actor != outer_actor) candidates.push_back(h.get());
+  }
+  if (candidates.empty()) return;
+  Host& h = *candidates[static_cast<size_t>(rng_.Uniform(0, static_cast<int64_t>(candidates.size()) - 1))];
+  ++depth_;
+  ++interleavings_;
+  Log(h, [&] { return fmt::format("acts inside a{}'s store call", outer_actor); });
+  Step(h);
+  checker_.AfterStep();
+  --depth_;
+}
+
+// The caller freezes inside its store call (a GC pause, a VM migration, a
+// request stuck in a retry loop) while every other host goes on as
+// scheduled: the stale-holder case in the middle of Acquire or Commit.
+void Simulation::Freeze(int outer_actor, int64_t pause_ms) {
+  constexpr int kMaxFrozenSteps = 60;  // what the others do meanwhile; bounded, so a seed stays cheap
+  if (depth_ > 0) return;  // one frozen host at a time keeps the world simple
+  const EpochMs end = time_.now() + pause_ms;
+  ++depth_;
+  ++interleavings_;
+  for (int n = 0; n < kMaxFrozenSteps && !checker_.stopped(); ++n) {
+    Host* next = nullptr;
+    for (auto& h : hosts_) {
+      if (h->busy || h->actor == outer_actor || h->wake_at > end) continue;
+      if (next == nullptr || h->wake_at < next->wake_at) next = h.get();
+    }
+    if (next == nullptr) break;
+    time_.AdvanceTo(next->wake_at);
+    Step(*next);
+    checker_.AfterStep();
+  }
+  time_.AdvanceTo(end);
+  --depth_;
+}
+
+// ------------------------------------------------------------ invokers
+
+void Simulation::StartInvocation(Host& h) {
+  h.request = NextRequest(h);
+  h.random = std::make_unique<SimRandom>(rng_.Next());
+  ControllerOptions options;
+  options.cas_attempts = sc_.cas_attempts;
+  h.controller = std::make_unique<Controller>(h.store, h.clock, *h.random, options);
+  checker_.BeginInvocation(h.actor, h.job);
+  CallContext c = BeginCall(h, h.job, h.request.request_id, /*snapshot=*/true);
+  auto r = h.controller->Acquire(h.request);
+  EndCall(h, c);
+  auto what = [&] {
+    return fmt::format("acquire slot={} req={}", h.request.slot ? *h.request.slot - kSimEpochMs : 0,
+                       h.request.request_id.empty() ? "-" : h.request.request_id);
+  };
+  if (!r.ok()) {
+    Log(h, [&] { return what() + " -> error: " + r.status().message(); });
+  } else if (r->lease) {
+    Log(h, [&] { return fmt::format("{} -> LEASE fence {} until {}", what(), r->lease->fence, r->lease->lease_until - kSimEpochMs); });
+  } else {
+    Log(h, [&] { return fmt::format("{} -> skipped {}", what(), SkipReasonName(r->outcome.reason)); });
+  }
+  checker_.OnAcquire(c, h.request, r);
+  if (!r.ok() || !r->lease) return EndInvocation(h);
+  h.lease = *r->lease;
+  const int64_t lease_ms = h.lease->lease_ms;
+  const EpochMs now = h.clock.NowMs();
+  h.finish_local = now + (rng_.Chance(sc_.instant_run) ? 0 : rng_.Uniform(0, 3 * lease_ms));
+  h.next_beat_local = now + lease_ms / 3;
+  h.stopping = false;
+  ScheduleHolder(h);
+}
+
+// A scheduler's firing of the current slot (by this host's clock), a late
+// firing of an older one, a manual run, or a re-delivery of an earlier
+// request with the same slot and id (Lambda async retries, EventBridge
+// at-least-once delivery).
+RunRequest Simulation::NextRequest(Host& h) {
+  const JobPlan& plan = Plan(h);
+  auto& seen = delivered_[static_cast<size_t>(h.job)];
+  if (!seen.empty() && rng_.Chance(sc_.duplicate)) {
+    int64_t lo = std::max<int64_t>(0, static_cast<int64_t>(seen.size()) - 8);
+    RunRequest again = seen[static_cast<size_t>(rng_.Uniform(lo, static_cast<int64_t>(seen.size()) - 1))];
+    again.holder = fmt::format("a{}", h.actor);
+    return again;
+  }
+  RunRequest req;
+  req.job = plan.def.job;
+  req.holder = fmt::format("a{}", h.actor);
+  if (rng_.Chance(sc_.manual)) {
+    if (rng_.Chance(0.3)) req.request_id = fmt::format("manual-{}", ++manual_ids_);
+  } else {
+    int64_t k = FloorDiv(h.clock.NowMs() - kSimEpochMs, plan.period_ms);
+    if (rng_.Chance(sc_.stale_slot)) k -= rng_.Uniform(1, 2);
+    req.slot = kSimEpochMs + k * plan.period_ms;
+    if (rng_.Chance(0.7)) req.request_id = fmt::format("exec-{}-{}", k, rng_.Uniform(0, 1));
+  }
+  seen.push_back(req);
+  return req;
+}
+
+void Simulation::HolderStep(Host& h) {
+  if (h.stopping) return CommitRun(h, {WorkResult::Kind::kFailed, 75, "stopped: the lease could not be renewed"});
+  if (rng_.Chance(sc_.crash)) {
+    Log(h, [&] { return fmt::format("CRASHES holding fence {}", h.lease->fence); });
+    checker_.OnCrash(h.actor);
+    return EndInvocation(h);
+  }
+  if (rng_.Chance(sc_.stall)) return Stall(h);
+  const EpochMs now = h.clock.NowMs();
+  const int64_t lease_ms = h.lease->lease_ms;
+  // Past its own lease_until a holder works no more; only a heartbeat that
+  // succeeds (nobody took over) lets it go on.
+  if (now >= h.lease->lease_until) return Heartbeat(h);
+  if (now >= h.finish_local) return CommitRun(h, DrawWork());
+  if (now >= h.next_beat_local) {
+    if (!rng_.Chance(sc_.late_heartbeat)) return Heartbeat(h);
+    h.next_beat_local = now + rng_.Uniform(lease_ms / 3, lease_ms);
+    Log(h, [] { return "skips a heartbeat"; });
+    return ScheduleHolder(h);
+  }
+  checker_.OnResourceWrite(h.actor);
+  ScheduleHolder(h);
+}
+
+// A pause longer than the lease (GC, VM freeze, SIGSTOP): the holder wakes
+// up believing it holds the job, and must find out that it does not.
+void Simulation::Stall(Host& h) {
+  const JobDefinition& def = Plan(h).def;
+  int64_t pause = rng_.Uniform(def.lease_ms + def.lease_ms / 10, 3 * def.lease_ms) + def.max_clock_skew_ms;
+  h.stalled = true;
+  h.wake_at = time_.now() + pause;
+  Log(h, [&] { return fmt::format("STALLS for {} ms holding fence {}", pause, h.lease->fence); });
+}
+
+void Simulation::Heartbeat(Host& h) {
+  CallContext c = BeginCall(h, h.job, "");
+  auto r = h.controller->Heartbeat(*h.lease);
+  EndCall(h, c);
+  checker_.OnHeartbeat(c, *h.lease, r);
+  const EpochMs now = h.clock.NowMs();
+  if (r.ok() && *r == HeartbeatResult::kExtended) {
+    h.next_beat_local = now + h.lease->lease_ms / 3;
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> until {}", h.lease->fence, h.lease->lease_until - kSimEpochMs); });
+  } else if (r.ok() || now >= h.lease->lease_until) {
+    // Lost, or a failed heartbeat with our own lease run out: self-fence,
+    // as guarded_run's heartbeat callback does.
+    h.stopping = true;
+    checker_.OnStopped(h.actor);
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> {}: stops working", h.lease->fence,
+                       r.ok() ? "LOST" : "error past lease_until"); });
+  } else {
+    h.next_beat_local = now + h.lease->lease_ms / 3;
+    Log(h, [&] { return "heartbeat error, retries next beat: " + r.status().message(); });
+  }
+  ScheduleHolder(h);
+}
+
+void Simulation::CommitRun(Host& h, const WorkResult& work) {
+  checker_.OnStopped(h.actor);
+  CallContext c = BeginCall(h, h.job, h.lease->request_id);
+  auto r = h.controller->Commit(*h.lease, work);
+  EndCall(h, c);
+  Log(h, [&] { return fmt::format("commit fence {} work={} -> {}", h.lease->fence,
+                     work.kind == WorkResult::Kind::kSucceeded ? "ok" : "fail",
+                     r.ok() ? RunOutcomeName(r->kind) : "error: " + r.status().message()); });
+  checker_.OnCommit(c, *h.lease, work, r);
+  EndInvocation(h);
+}
+
+WorkResult Simulation::DrawWork() {
+  double r = rng_.Real();
+  if (r < sc_.success) return {WorkResult::Kind::kSucceeded, 0, ""};
+  if (r < sc_.success + (1 - sc_.success) * 0.75) return {WorkResult::Kind::kFailed, rng_.Uniform(1, 3), "boom"};
+  return {WorkResult::Kind::kTimedOut, 124, ""};
+}
+
+void Simulation::EndInvocation(Host& h) {
+  checker_.EndInvocation(h.actor);
+  h.lease.reset();
+  h.controller.reset();
+  h.random.reset();
+  h.stopping = false;
+  // Next: soon (a retry, a second scheduler) or at the next slot by our clock.
+  const int64_t period = Plan(h).period_ms;
+  if (rng_.Chance(0.25)) {
+    h.wake_at = time_.now() + rng_.Uniform(period / 4, period);
+  } else {
+    EpochMs next_slot = kSimEpochMs + (FloorDiv(h.clock.NowMs() - kSimEpochMs, period) + 1) * period;
+    WakeAtLocal(h, next_slot + rng_.Uniform(0, 50));
+  }
+}
+
+void Simulation::ScheduleHolder(Host& h) {
+  const int64_t lease_ms = h.lease->lease_ms;
+  const EpochMs now = h.clock.NowMs();
+  EpochMs next = std::min({h.finish_local, h.next_beat_local, now + rng_.Uniform(lease_ms / 10, lease_ms / 3)});
+  WakeAtLocal(h, h.stopping ? now : next);
+}
+
+// ------------------------------------------------------------ operator
+
+void Simulation::OperatorStep(Host& h) {
+  const int job = static_cast<int>(rng_.Uniform(0, static_cast<int64_t>(sc_.jobs.size()) - 1));
+  const std::string& name = sc_.jobs[static_cast<size_t>(job)].def.job;
+  double pick = rng_.Real();
+  OperatorOp op = pick < 0.25   ? OperatorOp::kPause
+                  : pick < 0.65 ? OperatorOp::kResume
+                  : pick < 0.9  ? OperatorOp::kTrigger
+                                : OperatorOp::kUnlock;
+  SimRandom random(rng_.Next());
+  Controller controller(h.store, h.clock, random);
+  checker_.BeginOperatorOp(h.actor, op, job);
+  CallContext c = BeginCall(h, job, "");
+  Status s;
+  switch (op) {
+    case OperatorOp::kPause: s = controller.Pause(name, "sim pause"); break;
+    case OperatorOp::kResume: s = controller.Resume(name); break;
+    case OperatorOp::kTrigger: s = controller.Trigger(name); break;
+    default: s = controller.Unlock(name); break;
+  }
+  EndCall(h, c);
+  Log(h, [&] { return fmt::format("operator {} {} -> {}", OperatorOpName(op), name, s.ok() ? "ok" : s.ToString()); });
+  checker_.OnOperator(c, op, s);
+  h.wake_at = time_.now() + rng_.Uniform(sc_.operator_gap_ms / 2, sc_.operator_gap_ms * 3 / 2);
+}
+
+// ------------------------------------------------------------ calls
+
+CallContext Simulation::BeginCall(Host& h, int job, const std::string& request_id, bool snapshot) {
+  const std::string& name = sc_.jobs[static_cast<size_t>(job)].def.job;
+  CallContext c;
+  c.actor = h.actor;
+  c.job = job;
+  c.clock_start = h.clock.NowMs();
+  auto st = snapshot ? memory_->ReadState(name) : Result<std::optional<JobState>>(std::nullopt);
+  if (st.ok()) c.state_before = *st;
+  if (snapshot && !request_id.empty()) {
+    auto rec = memory_->ReadRequest(name, request_id, kReadExpiredToo);
+    if (rec.ok()) c.request_before = *rec;
+  }
+  c.interleave_mark = interleavings_;
+  c.fault_mark = faults_.faults_for(h.actor);
+  h.busy = true;
+  return c;
+}
+
+void Simulation::EndCall(Host& h, CallContext& c) {
+  h.busy = false;
+  c.clock_end = h.clock.NowMs();
+  c.interleaved = interleavings_ != c.interleave_mark;
+  c.faulted = faults_.faults_for(h.actor) != c.fault_mark;
+}
+
+
+}  // namespace
+
+SimResult RunSimulation(ScenarioClass c, uint64_t seed, const SimOptions& options) {
+  Simulation sim(c, seed, options);
+  return sim.Run();
+}
+
+}  // namespace jobgate::sim
