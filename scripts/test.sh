@@ -11,7 +11,8 @@ cd "$root"
 
 jobs=$(nproc)
 echo "== build (release, -Werror)"
-"$root/scripts/build.sh" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBGATE_WERROR=ON
+"$root/scripts/build.sh" build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBGATE_WERROR=ON -DJOBGATE_BUILD_TESTS=ON \
+  -DJOBGATE_BUILD_BENCH=ON
 
 # The DynamoDB tests (store conformance, tests/dynamo) run against dynalite,
 # in memory on 127.0.0.1, one per test run, stopped on any exit: tests
@@ -38,7 +39,7 @@ ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
 echo "== build (ASan + UBSan)"
 "$root/scripts/build.sh" build-asan -DCMAKE_BUILD_TYPE=Debug -DJOBGATE_WERROR=ON -DJOBGATE_SANITIZE=ON \
-  -DJOBGATE_BUILD_BENCH=OFF
+  -DJOBGATE_BUILD_TESTS=ON -DJOBGATE_BUILD_BENCH=OFF
 echo "== tests under ASan + UBSan (unit, conformance incl. DynamoDB, simulation, DynamoDB faults)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # dynamo: the sanitized binary through the fault proxy walks the HTTP
