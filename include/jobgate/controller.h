@@ -160,7 +160,9 @@ class Controller {
   Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
   Result<std::optional<JobState>> ReRead(const std::string& job);
   bool ClockAheadOfStore(const JobDefinition& def) const;
-  Result<bool> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
+  enum class Claim { kClaimed, kDone, kLost };
+  Result<Claim> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
+  Status SettlePendingRequest(const JobState& s, int64_t ttl_ms);
   void Rollback(const Lease& lease, const std::optional<JobState>& before);
   Status Mutate(const std::string& job, const Mutation& change);
 

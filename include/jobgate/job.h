@@ -34,6 +34,13 @@ struct JobState {
   std::string last_error;         // UTF-8 clean, at most kMaxErrorBytes
   int64_t last_exit_code = 0;
   int64_t last_duration_ms = 0;
+  // The last run that committed its result (not abandoned ones): its
+  // outcome, its fence and its request id. A request's completion follows
+  // the state commit; until it lands, these fields are what says the
+  // request is done (see docs/design.md "Request records").
+  std::string last_outcome;       // succeeded | failed | timed_out; empty before the first commit
+  int64_t last_fence = 0;
+  std::string last_request_id;    // empty when that run had none
   int64_t run_count = 0;
   int64_t success_count = 0;
   int64_t failure_count = 0;

@@ -80,6 +80,9 @@ nlohmann::ordered_json StateJson(const JobState& s) {
   j["last_error"] = s.last_error;
   j["last_exit_code"] = s.last_exit_code;
   j["last_duration_ms"] = s.last_duration_ms;
+  j["last_outcome"] = s.last_outcome;
+  j["last_fence"] = s.last_fence;
+  j["last_request_id"] = s.last_request_id;
   j["run_count"] = s.run_count;
   j["success_count"] = s.success_count;
   j["failure_count"] = s.failure_count;

@@ -78,15 +78,64 @@ JobDefinition ApplyOverrides(std::optional<JobDefinition> stored, const std::str
   return def;
 }
 
-// A request record blocks a new run when it is completed, or when it is in
-// progress under the job's live holder. An INPROGRESS record whose owner no
-// longer holds the job belongs to a run that died before completing: it may
-// be taken over.
-bool RequestBlocks(const RequestRecord& r, const std::optional<JobState>& state, const JobDefinition& def,
-                   EpochMs now) {
-  if (r.status == RequestStatus::kCompleted) return true;
-  return state && state->status == JobStatus::kRunning && state->owner == r.owner &&
-         !LeaseExpired(*state, def, now);
+// When the state's last commit happened (on the committer's clock).
+EpochMs LastCommitMs(const JobState& s) { return std::max(s.last_success_ts, s.last_failure_ts); }
+
+// Whether the state's last commit was a run of request `key` that is still
+// within request_ttl. A committed run completes its request record after its
+// state commit, and the commit names the request in the state
+// (last_request_id, last_fence), so the state alone says the request is done
+// until the next commit, whether or not the record's completion has landed
+// (or was lost with a crash), and even when the claim expired mid-run.
+bool CommittedRequest(const JobState& s, const std::string& key, int64_t ttl_ms, EpochMs now) {
+  return !key.empty() && s.last_request_id == key && s.last_fence > 0 && LastCommitMs(s) + ttl_ms > now;
+}
+
+// The COMPLETED record the state's last commit stands for. `claim` is the
+// run's INPROGRESS record when it can still be read (it names the run).
+RequestRecord CompletedFromState(const JobState& s, const std::optional<RequestRecord>& claim, int64_t ttl_ms) {
+  RequestRecord r;
+  if (claim && claim->fence == s.last_fence) r = *claim;
+  r.job = s.job;
+  r.key = s.last_request_id;
+  r.status = RequestStatus::kCompleted;
+  r.version = std::max(r.version + 1, 2 * s.last_fence + 1);
+  r.fence = s.last_fence;
+  r.outcome = s.last_outcome;
+  r.exit_code = s.last_exit_code;
+  r.expires_at_ms = LastCommitMs(s) + ttl_ms;
+  return r;
+}
+
+// A request blocks a new run when the last commit ran it, when its record is
+// COMPLETED, or when it is in progress under the job's live holder. An
+// INPROGRESS record whose owner no longer holds the job belongs to a run that
+// died (or lost its lease) before committing: it may be taken over.
+bool RequestBlocks(const std::string& key, const std::optional<RequestRecord>& r,
+                   const std::optional<JobState>& state, const JobDefinition& def, EpochMs now) {
+  if (state && CommittedRequest(*state, key, def.request_ttl_ms, now)) return true;
+  if (!r) return false;
+  if (r->status == RequestStatus::kCompleted) return true;
+  return state && state->status == JobStatus::kRunning && state->owner == r->owner && !LeaseExpired(*state, def, now);
+}
+
+// What a duplicate is told about the request it repeats.
+std::optional<RequestRecord> PreviousOutcome(const std::string& key, const std::optional<RequestRecord>& r,
+                                             const std::optional<JobState>& state, const JobDefinition& def,
+                                             EpochMs now) {
+  if (state && CommittedRequest(*state, key, def.request_ttl_ms, now) &&
+      !(r && r->status == RequestStatus::kCompleted)) {
+    return CompletedFromState(*state, r, def.request_ttl_ms);
+  }
+  return r;
+}
+
+// Request record versions come from the claiming run's fence (2 x fence for
+// the claim, + 1 for its completion), so they never repeat for a key, even
+// after a record expired and was claimed afresh: a stale run's conditional
+// completion can never land on another run's claim.
+int64_t ClaimVersion(int64_t fence, const std::optional<RequestRecord>& current) {
+  return std::max(2 * fence, current ? current->version + 1 : 1);
 }
 
 RunRecord MakeRunRecord(const Lease& lease, EpochMs now, const std::string& outcome, int64_t exit_code,
@@ -116,15 +165,6 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now) {
   r.outcome = "abandoned";
   r.holder = dead.holder;
   return r;
-}
-
-const char* WorkOutcomeName(WorkResult::Kind k) {
-  switch (k) {
-    case WorkResult::Kind::kSucceeded: return "succeeded";
-    case WorkResult::Kind::kFailed: return "failed";
-    case WorkResult::Kind::kTimedOut: return "timed_out";
-  }
-  return "failed";
 }
 
 RunOutcomeKind WorkOutcomeKind(WorkResult::Kind k) {
@@ -191,9 +231,9 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
     auto r = store_.ReadRequest(req.job, req.request_id, clock_.NowMs());
     if (!r.ok()) return r.status();
     request = std::move(*r);
-    if (request && RequestBlocks(*request, state, def, clock_.NowMs())) {
+    if (RequestBlocks(req.request_id, request, state, def, clock_.NowMs())) {
       out = Skipped(out, SkipReason::kDuplicate, state ? state->next_allowed_run : 0);
-      out.previous = request;
+      out.previous = PreviousOutcome(req.request_id, request, state, def, clock_.NowMs());
       return Acquisition{std::nullopt, out};
     }
   }
@@ -267,11 +307,13 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   }
   if (!req.request_id.empty()) {
     auto claimed = ClaimRequest(lease, request, out);
-    if (!claimed.ok() || !*claimed) {
-      // We hold the job but must not run: give the acquisition back.
+    if (!claimed.ok() || *claimed != Claim::kClaimed) {
+      // We hold the job (or held it) but must not run: give the acquisition
+      // back. If it was taken from us meanwhile, the rollback's CAS fails.
       Rollback(lease, before);
       if (!claimed.ok()) return claimed.status();
-      return Acquisition{std::nullopt, Skipped(out, SkipReason::kDuplicate, acquired->next_allowed_run)};
+      SkipReason why = *claimed == Claim::kDone ? SkipReason::kDuplicate : SkipReason::kLostRace;
+      return Acquisition{std::nullopt, Skipped(out, why, acquired->next_allowed_run)};
     }
   }
   out.run_id = run_id;
@@ -282,17 +324,34 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   return Acquisition{std::move(lease), out};
 }
 
-// Claims the request record for the run we hold. Returns false (and sets
-// out.previous) when the request turned out to be completed already.
-Result<bool> Controller::ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out) {
-  EpochMs now = clock_.NowMs();
+// Claims the request record for the run we hold: kDone (out.previous set)
+// when the request turned out to be completed, kLost when we may no longer
+// hold the job. The claim is a separate item from the state, written after
+// the acquisition, so a claimant that stalled in between may have been taken
+// over: it never claims once its own lease has run out, and never overwrites
+// a claim made under a newer fence (a later acquisition's).
+Result<Controller::Claim> Controller::ClaimRequest(Lease& lease, std::optional<RequestRecord> current,
+                                                   Outcome& out) {
   int errors = 0;
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
+    EpochMs now = clock_.NowMs();
+    if (current && current->owner == lease.run_id && current->status == RequestStatus::kInProgress) {
+      lease.request_version = current->version;  // our claim landed; its response was lost
+      return Claim::kClaimed;
+    }
+    // Our acquisition kept the last commit's fields, so they still tell
+    // whether the last commit ran this request.
+    if (RequestBlocks(lease.request_id, current, lease.last_written, lease.def, now)) {
+      out.previous = PreviousOutcome(lease.request_id, current, lease.last_written, lease.def, now);
+      return Claim::kDone;
+    }
+    if (current && current->fence >= lease.fence) return Claim::kLost;
+    if (now >= lease.lease_until) return Claim::kLost;
     RequestRecord claim;
     claim.job = lease.job;
     claim.key = lease.request_id;
     claim.status = RequestStatus::kInProgress;
-    claim.version = current ? current->version + 1 : 1;
+    claim.version = ClaimVersion(lease.fence, current);
     claim.owner = lease.run_id;
     claim.lease_until = lease.lease_until;
     claim.fence = lease.fence;
@@ -302,26 +361,49 @@ Result<bool> Controller::ClaimRequest(Lease& lease, std::optional<RequestRecord>
     auto w = current ? store_.ReplaceRequest(claim, current->version) : store_.CreateRequest(claim, now);
     if (w.ok() && *w == WriteOutcome::kApplied) {
       lease.request_version = claim.version;
-      return true;
+      return Claim::kClaimed;
     }
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
     ++reads_;
     auto again = store_.ReadRequest(lease.job, lease.request_id, now);
     if (!again.ok()) return again.status();
-    if (*again && (*again)->owner == lease.run_id && (*again)->status == RequestStatus::kInProgress) {
-      lease.request_version = (*again)->version;
-      return true;
-    }
-    if (*again && (*again)->status == RequestStatus::kCompleted) {
-      out.previous = *again;
-      return false;
-    }
-    // Any other INPROGRESS owner is dead: we hold the job's lease now.
-    if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
     current = std::move(*again);
+    bool ours = current && current->owner == lease.run_id;  // checked at the top of the next round
+    if (!w.ok() && !ours && ++errors >= opts_.store_error_attempts) return w.status();
   }
   return Status::Unavailable(fmt::format("job '{}': request '{}' kept changing under us", lease.job,
                                          lease.request_id));
+}
+
+// Completes the request a committed run left pending (its process died
+// between the state commit and the request's completion, or the completion
+// failed). The next commit overwrites last_request_id, so it settles the
+// previous one first: one read when the previous run had a request id, and a
+// write only when the completion is missing.
+Status Controller::SettlePendingRequest(const JobState& s, int64_t ttl_ms) {
+  Status last = Status::Ok();
+  for (int attempt = 0; attempt < opts_.store_error_attempts; ++attempt) {
+    EpochMs now = clock_.NowMs();
+    if (!CommittedRequest(s, s.last_request_id, ttl_ms, now)) return Status::Ok();
+    ++reads_;
+    auto rec = store_.ReadRequest(s.job, s.last_request_id, now);
+    if (!rec.ok()) {
+      if (!IsUnavailable(rec.status())) return rec.status();
+      last = rec.status();
+      continue;
+    }
+    if (*rec && (*rec)->status == RequestStatus::kCompleted) return Status::Ok();
+    // Another run's claim cannot be newer than the commit (the state blocks
+    // claims of this request), so a claim of a different fence is a dead
+    // one's from before it.
+    RequestRecord done = CompletedFromState(s, *rec, ttl_ms);
+    ++writes_;
+    auto w = *rec ? store_.ReplaceRequest(done, (*rec)->version) : store_.CreateRequest(done, now);
+    if (w.ok() && *w == WriteOutcome::kApplied) return Status::Ok();
+    if (!w.ok() && !IsUnavailable(w.status())) return w.status();
+    last = w.ok() ? Status::Ok() : w.status();  // a conflict: somebody else wrote it; look again
+  }
+  return last;
 }
 
 // Undoes an acquisition that must not run: the state before it, with the
@@ -379,34 +461,18 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
   EpochMs now = clock_.NowMs();
   out.duration_ms = std::max<int64_t>(0, now - lease.started_ms);
 
-  if (!lease.request_id.empty()) {
-    // Completed before the state is released: a duplicate that arrives once
-    // the job is IDLE must already find the request done (invariant 6).
-    RequestRecord done;
-    done.job = lease.job;
-    done.key = lease.request_id;
-    done.status = RequestStatus::kCompleted;
-    done.version = lease.request_version + 1;
-    done.owner = lease.run_id;
-    done.lease_until = lease.lease_until;
-    done.outcome = WorkOutcomeName(work.kind);
-    done.exit_code = work.exit_code;
-    done.fence = lease.fence;
-    done.created_at = lease.started_ms;
-    done.expires_at_ms = now + lease.def.request_ttl_ms;
-    ++writes_;
-    auto w = store_.ReplaceRequest(done, lease.request_version);
-    // A conflict means our lease was lost; the state CAS below says so.
-    if (!w.ok()) return w.status();
-  }
+  // Our commit replaces last_request_id: the request it names must be
+  // completed first, or a duplicate of it could run again.
+  JOBGATE_RETURN_IF_ERROR(SettlePendingRequest(lease.last_written, lease.def.request_ttl_ms));
 
   int64_t backoff = BackoffMs(lease.last_written.consecutive_failures + 1, lease.def.backoff_base_ms,
                               lease.def.backoff_cap_ms, random_);
   JobState base = lease.last_written;
   int errors = 0;
+  bool unanswered = false;  // a write whose answer we never got (it may have applied)
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     now = clock_.NowMs();
-    JobState next = FinishedState(base, lease.def, work, lease.started_ms, now, backoff);
+    JobState next = FinishedState(base, lease.def, work, lease.request_id, lease.started_ms, now, backoff);
     RunRecord run = MakeRunRecord(lease, now, WorkOutcomeName(work.kind), work.exit_code,
                                   work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error);
     ++writes_;
@@ -414,12 +480,23 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
     bool applied = w.ok() && *w == WriteOutcome::kApplied;
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
     if (!applied) {
+      unanswered = unanswered || !w.ok();
       auto again = ReRead(lease.job);
       if (!again.ok()) return again.status();
       const auto& s = *again;
-      applied = s && *s == next;  // a "failed" write that was applied
+      // Only this run's commit writes last_fence = our fence; it stays until
+      // the next commit, so an applied commit is recognised even after
+      // others acquired, paused or triggered the job in between.
+      applied = s && s->last_fence == lease.fence;
       if (!applied) {
         if (!s || s->status != JobStatus::kRunning || s->owner != lease.run_id || s->fence != lease.fence) {
+          if (unanswered && s && s->last_fence > lease.fence) {
+            // A later run has committed over whatever we may have written.
+            return Status::Unavailable(fmt::format(
+                "job '{}': the store never answered the commit of run {} (fence {}), and a later run has "
+                "committed since; whether this run was counted is unknown (see `jobgate history {}`)",
+                lease.job, lease.run_id, lease.fence, lease.job));
+          }
           out.kind = RunOutcomeKind::kLeaseLost;
           out.store_reads = reads_;
           out.store_writes = writes_;
@@ -431,6 +508,24 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
       }
     }
     lease.last_written = next;
+    if (!lease.request_id.empty()) {
+      // Best effort: until this lands, the state's last_request_id and
+      // last_fence say the request is done (CommittedRequest).
+      RequestRecord done;
+      done.job = lease.job;
+      done.key = lease.request_id;
+      done.status = RequestStatus::kCompleted;
+      done.version = lease.request_version + 1;
+      done.owner = lease.run_id;
+      done.lease_until = lease.lease_until;
+      done.outcome = WorkOutcomeName(work.kind);
+      done.exit_code = work.exit_code;
+      done.fence = lease.fence;
+      done.created_at = lease.started_ms;
+      done.expires_at_ms = now + lease.def.request_ttl_ms;
+      ++writes_;
+      (void)store_.ReplaceRequest(done, lease.request_version);
+    }
     out.kind = WorkOutcomeKind(work.kind);
     out.duration_ms = std::max<int64_t>(0, now - lease.started_ms);
     out.next_allowed_run = next.next_allowed_run;

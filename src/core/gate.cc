@@ -131,12 +131,24 @@ JobState AcquiredState(const std::optional<JobState>& state, const std::string& 
   return n;
 }
 
+const char* WorkOutcomeName(WorkResult::Kind k) {
+  switch (k) {
+    case WorkResult::Kind::kSucceeded: return "succeeded";
+    case WorkResult::Kind::kFailed: return "failed";
+    case WorkResult::Kind::kTimedOut: return "timed_out";
+  }
+  return "failed";
+}
+
 JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
-                       EpochMs started_ms, EpochMs now, int64_t backoff_ms) {
+                       const std::string& request_id, EpochMs started_ms, EpochMs now, int64_t backoff_ms) {
   JobState n = running;
   n.status = running.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
   n.owner.clear();
   n.holder.clear();
+  n.last_outcome = WorkOutcomeName(work.kind);
+  n.last_fence = running.fence;
+  n.last_request_id = request_id;
   n.last_exit_code = work.exit_code;
   n.last_duration_ms = std::max<int64_t>(0, now - started_ms);
   if (work.kind == WorkResult::Kind::kSucceeded) {

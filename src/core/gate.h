@@ -36,10 +36,15 @@ struct AcquireParams {
 JobState AcquiredState(const std::optional<JobState>& state, const std::string& job, const JobDefinition& def,
                        const GateDecision& gate, const AcquireParams& p);
 
-// The state written by succeed / fail (version + 1). `backoff_ms` is drawn by
-// the caller so this stays deterministic.
+// "succeeded" | "failed" | "timed_out": the run record's, the request
+// record's and last_outcome's name for what the workload did.
+const char* WorkOutcomeName(WorkResult::Kind k);
+
+// The state written by succeed / fail (version + 1): the counters, and the
+// last_* fields naming this run (its fence and `request_id`, empty if none).
+// `backoff_ms` is drawn by the caller so this stays deterministic.
 JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
-                       EpochMs started_ms, EpochMs now, int64_t backoff_ms);
+                       const std::string& request_id, EpochMs started_ms, EpochMs now, int64_t backoff_ms);
 
 // Rate limiter: the acquisition times in the sliding log and the append.
 int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t window_ms);

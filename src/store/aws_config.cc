@@ -9,6 +9,8 @@
 #include <sstream>
 #include <system_error>
 
+#include <fmt/format.h>
+
 extern char** environ;
 
 namespace jobgate {
@@ -269,7 +271,7 @@ std::string NoCredentialsMessage(const Environment& env, const Profile& p) {
       "web_identity_token_file"};
   for (std::string_view key : kProfileKeys) {
     if (!Get(p.config, std::string(key)).empty()) {
-      msg += " Profile " + p.name + " uses " + std::string(key) + ", which jobgate does not support.";
+      msg += fmt::format(" Profile {} uses {}, which jobgate does not support.", p.name, key);
       break;
     }
   }
@@ -277,7 +279,7 @@ std::string NoCredentialsMessage(const Environment& env, const Profile& p) {
       "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
       "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
   for (std::string_view var : kEnvProviders) {
-    if (!EnvValue(env, var).empty()) msg += " " + std::string(var) + " is set, but that provider is not supported.";
+    if (!EnvValue(env, var).empty()) msg += fmt::format(" {} is set, but that provider is not supported.", var);
   }
   return msg + " Export static or temporary credentials into the environment, for example with "
                "`eval \"$(aws configure export-credentials --format env)\"`.";

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/gate.h"
 #include "store/memory_store.h"
 
@@ -19,6 +21,10 @@ class FlakyStore final : public Store {
   bool apply_before_failing = false;
   int fail_next_reads = 0;
   int resend_next_writes = 0;
+  int fail_next_request_writes = 0;
+  // Runs once, right after the next write applied and before its answer
+  // returns: another invocation acting in between.
+  std::function<void()> after_next_write;
   std::optional<int64_t> clock_offset_ms;
   std::optional<int64_t> ObservedClockOffsetMs() const override { return clock_offset_ms; }
 
@@ -48,9 +54,11 @@ class FlakyStore final : public Store {
     return inner_.ReadRequest(j, k, n);
   }
   Result<WriteOutcome> CreateRequest(const RequestRecord& r, EpochMs n) override {
+    if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
     return Write([&] { return inner_.CreateRequest(r, n); });
   }
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& r, int64_t v) override {
+    if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
     return Write([&] { return inner_.ReplaceRequest(r, v); });
   }
   Result<int64_t> ExpireRequests(EpochMs n) override { return inner_.ExpireRequests(n); }
@@ -65,10 +73,21 @@ class FlakyStore final : public Store {
     }
     if (fail_next_writes > 0) {
       --fail_next_writes;
-      if (apply_before_failing) (void)f();
+      if (apply_before_failing) {
+        (void)f();
+        Interleave();
+      }
       return Status::Unavailable("injected write fault");
     }
-    return f();
+    auto r = f();
+    Interleave();
+    return r;
+  }
+  void Interleave() {
+    if (!after_next_write) return;
+    auto hook = std::move(after_next_write);
+    after_next_write = nullptr;
+    hook();
   }
   Store& inner_;
 };
@@ -321,6 +340,131 @@ TEST_F(ControllerTest, RequestCompletedByAStaleHolderRollsBackTheNewAcquisition)
   JobState s = State();
   EXPECT_EQ(s.status, JobStatus::kRunning);  // A's dead run is still recorded as running
   EXPECT_GE(s.fence, 1);
+}
+
+// The commit's CAS applies, its answer is lost, and before the re-read
+// another invocation acquires the now IDLE job: the run was counted, and
+// Commit must say so (it recognises its own last_fence), not lease_lost.
+TEST_F(ControllerTest, CommitRecognisesItsAppliedCommitAfterAnotherAcquired) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  Lease lease = MustAcquire(c, Req());
+  Controller other(store_, clock_, random_);
+  flaky.fail_next_writes = 1;
+  flaky.apply_before_failing = true;
+  flaky.after_next_write = [&] { MustAcquire(other, Req()); };
+  auto out = c.Commit(lease, Ok());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  JobState s = State();
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.last_fence, lease.fence);
+  EXPECT_EQ(s.fence, lease.fence + 1);
+}
+
+// The same, but the other invocation also commits before the re-read: a
+// later commit has overwritten ours, so whether ours applied is unknown
+// from the state. Commit says so (an error), never lease_lost ("not
+// counted") for a run that was counted.
+TEST_F(ControllerTest, CommitWhoseAnswerWasLostAndOverwrittenIsReportedUnknown) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  Lease lease = MustAcquire(c, Req());
+  Controller other(store_, clock_, random_);
+  flaky.fail_next_writes = 1;
+  flaky.apply_before_failing = true;
+  flaky.after_next_write = [&] {
+    Lease l = MustAcquire(other, Req());
+    ASSERT_TRUE(other.Commit(l, Ok()).ok());
+  };
+  auto out = c.Commit(lease, Ok());
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(out.status().message().find("unknown"), std::string::npos) << out.status().ToString();
+  EXPECT_EQ(State().success_count, 2);
+}
+
+// The run commits but its request's completion never lands: the state's
+// last_request_id still makes every duplicate a duplicate (with the stored
+// outcome), and the next commit writes the missing completion.
+TEST_F(ControllerTest, RequestIsDoneWhenItsCompletionWriteIsLost) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  Lease lease = MustAcquire(c, r);
+  flaky.fail_next_request_writes = 1;
+  auto out = c.Commit(lease, Fail(3, "boom"));
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->kind, RunOutcomeKind::kFailed);
+  auto rec = store_.ReadRequest("j", "exec-1", clock_.NowMs());
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->status, RequestStatus::kInProgress);  // the completion was lost
+  EXPECT_EQ(State().last_request_id, "exec-1");
+
+  clock_.Advance(3600 * kSec);  // past the backoff
+  Controller other(store_, clock_, random_);
+  auto dup = other.Acquire(r);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_EQ(dup->outcome.reason, SkipReason::kDuplicate);
+  ASSERT_TRUE(dup->outcome.previous.has_value());
+  EXPECT_EQ(dup->outcome.previous->outcome, "failed");
+  EXPECT_EQ(dup->outcome.previous->exit_code, 3);
+
+  r.request_id = "exec-2";
+  Lease next = MustAcquire(other, r);
+  ASSERT_TRUE(other.Commit(next, Ok()).ok());
+  rec = store_.ReadRequest("j", "exec-1", clock_.NowMs());
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->status, RequestStatus::kCompleted);
+  EXPECT_EQ((*rec)->outcome, "failed");
+  r.request_id = "exec-1";
+  EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
+}
+
+// A acquires; before it claims the request it stalls past its lease, and B
+// takes over and claims the same request. A must not claim over B's newer
+// claim: it gives up (lost_race) and B's claim stands.
+TEST_F(ControllerTest, StaleAcquirerNeverClaimsOverANewerClaim) {
+  FlakyStore flaky(store_);
+  Controller a(flaky, clock_, random_);
+  Controller b(store_, clock_, random_);
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  r.overrides.lease_ms = 2 * kSec;
+  std::optional<Lease> b_lease;
+  flaky.after_next_write = [&] {  // right after A's state CAS
+    clock_.Advance(10 * kSec);
+    b_lease = MustAcquire(b, r);
+  };
+  auto acq = a.Acquire(r);
+  ASSERT_TRUE(acq.ok()) << acq.status().ToString();
+  EXPECT_FALSE(acq->lease.has_value());
+  EXPECT_EQ(acq->outcome.reason, SkipReason::kLostRace);
+  ASSERT_TRUE(b_lease.has_value());
+  auto rec = store_.ReadRequest("j", "exec-1", clock_.NowMs());
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->owner, b_lease->run_id);
+  EXPECT_EQ(State().owner, b_lease->run_id);
+  ASSERT_TRUE(b.Commit(*b_lease, Ok()).ok());
+  EXPECT_EQ(MustSkip(b, r), SkipReason::kDuplicate);
+}
+
+// Request record versions come from the fence, so a claim made afresh after
+// the record expired never reuses a version an older run conditions on.
+TEST_F(ControllerTest, RequestVersionsNeverRepeatAfterExpiry) {
+  JobDefinition def;
+  def.job = "j";
+  def.request_ttl_ms = 5 * kSec;
+  ASSERT_TRUE(store_.PutDefinition(def).ok());
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  Lease first = MustAcquire(controller_, r);
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  clock_.Advance(60 * kSec);  // the record expired
+  Lease second = MustAcquire(controller_, r);
+  EXPECT_GT(second.request_version, first.request_version + 1);
+  EXPECT_EQ(second.request_version, 2 * second.fence);
 }
 
 TEST_F(ControllerTest, RateLimitHoldsInEverySlidingWindow) {

@@ -150,10 +150,8 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
     // record (had it been written) would still live.
     auto counted = j.counted_requests.find(req.request_id);
     if (counted != j.counted_requests.end() && counted->second.second + j.def.request_ttl_ms > c.clock_end) {
-      Fail(6,
-           fmt::format("request {} runs again (fence {}) after fence {} ran it and was counted", req.request_id,
-                       lease.fence, counted->second.first),
-           j.stale_claimed.contains(req.request_id) ? kBugStaleRequestClaim : nullptr);
+      Fail(6, fmt::format("request {} runs again (fence {}) after fence {} ran it and was counted", req.request_id,
+                          lease.fence, counted->second.first));
     }
     runs_[lease.run_id].request_id = req.request_id;
     auto rec = TrueRequest(c.job, req.request_id);
@@ -215,7 +213,11 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
       break;
     case SkipReason::kDuplicate: {
       const auto& rb = c.request_before;
-      ok = rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner));
+      // The last commit ran this request (the state names it) ...
+      bool committed = st && !req.request_id.empty() && st->last_request_id == req.request_id &&
+                       std::max(st->last_success_ts, st->last_failure_ts) + def.request_ttl_ms > clock;
+      // ... or its record says COMPLETED, or the live holder claimed it.
+      ok = committed || (rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner)));
       break;
     }
     case SkipReason::kLostRace:
@@ -279,13 +281,19 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
                             lease.fence));
       }
       if (!lease.request_id.empty()) {
+        // Done means: COMPLETED by this run, or named by the state as the
+        // last commit's request (its completion record follows).
         auto rec = TrueRequest(c.job, lease.request_id);
-        if (!rec || rec->status != RequestStatus::kCompleted || rec->owner != lease.run_id) {
-          const JobTrack& j = jobs_[static_cast<size_t>(c.job)];
-          const char* known = j.stale_claimed.contains(lease.request_id)  ? kBugStaleRequestClaim
-                              : j.aba_completed.contains(lease.request_id) ? kBugRequestVersionReusedAfterExpiry
-                                                                           : nullptr;
-          Fail(7, "Commit reported an outcome before request " + lease.request_id + " was completed", known);
+        auto st = TrueState(c.job);
+        // (A completion the next commit settled over an expired claim does not name the run, only its fence.)
+        bool completed = rec && rec->status == RequestStatus::kCompleted && rec->fence == lease.fence;
+        bool pending = st && st->last_fence == lease.fence && st->last_request_id == lease.request_id;
+        // A run that outlives request_ttl outlives its claim: once the
+        // record has expired, invariant 6 no longer holds it.
+        bool expired = rec && rec->owner == lease.run_id && rec->expires_at_ms <= c.clock_end;
+        if (expired && !completed && !pending) ++counters_["request_expired_before_completion"];
+        if (!completed && !pending && !expired) {
+          Fail(7, "Commit reported an outcome before request " + lease.request_id + " was completed");
         }
       }
       return;
@@ -293,21 +301,17 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
     case RunOutcomeKind::kLeaseLost: {
       ++counters_["commit_lease_lost"];
       if (run.committed) {
-        Fail(2,
-             fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
-                         "was counted as {}: the store's counters and the reported outcomes disagree",
-                         lease.fence, *run.committed),
-             kBugCommitLeaseLostButCounted);
+        Fail(2, fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
+                            "was counted as {}: the store's counters and the reported outcomes disagree",
+                            lease.fence, *run.committed));
       }
       auto rec = lease.request_id.empty() ? std::nullopt : TrueRequest(c.job, lease.request_id);
       // The request record now tells every later duplicate an outcome that
       // the job's state never counted.
       if (rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id) {
-        Fail(7,
-             fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as lease_lost: "
-                         "duplicates get an outcome that was never persisted",
-                         lease.request_id, rec->outcome, lease.fence),
-             kBugRequestCompletedByUncountedRun);
+        Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
+                            "lease_lost: duplicates get an outcome that was never persisted",
+                            lease.request_id, rec->outcome, lease.fence));
       }
       return;
     }

@@ -177,6 +177,12 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
   want.holder.clear();
   want.last_exit_code = s.last_exit_code;
   want.last_duration_ms = std::max<int64_t>(0, now - before.last_run_ts);
+  want.last_outcome = success ? "succeeded" : s.last_outcome;
+  if (!success && s.last_outcome != "failed" && s.last_outcome != "timed_out") {
+    Fail(2, "a failed commit with last_outcome " + s.last_outcome);
+  }
+  want.last_fence = before.fence;
+  want.last_request_id = runs_[before.owner].request_id;
   if (success) {
     want.success_count += 1;
     want.consecutive_failures = 0;
@@ -299,7 +305,13 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
   const ActorTrack& a = actor->second;
   trace_.Add(time_.now(), [&] { return fmt::format("a{} wrote request {} {} fence {}", w.actor, r.key, RequestStatusName(r.status),
                                       r.fence); });
-  if (r.owner != a.log_run || r.fence != a.log_fence) {
+  // Each run writes its own request record; the one exception is the
+  // completion of a request whose run was counted but died before completing
+  // it, which the next commit settles (the state names it in last_fence).
+  auto counted = j.counted_requests.find(r.key);
+  const bool counted_run = counted != j.counted_requests.end() && counted->second.first == r.fence;
+  const bool settles = r.status == RequestStatus::kCompleted && counted_run;
+  if ((r.owner != a.log_run || r.fence != a.log_fence) && !settles) {
     Fail(6, fmt::format("request {} written for run fence {} by a{} whose acquisition is fence {}", r.key, r.fence,
                         w.actor, a.log_fence));
   }
@@ -312,35 +324,43 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     const auto& st = j.last;
     bool holds = st && st->status == JobStatus::kRunning && st->owner == r.owner && st->fence == r.fence;
     const RunTrack& run = runs_[r.owner];
-    // The claim comes after the acquisition; a claimant that stalled in
-    // between may have lost the job (taken over, or unlocked), yet claims,
-    // and overwrites another run's live INPROGRESS claim as if its owner
-    // were dead.
+    // The claim comes after the acquisition, as a separate item; a claimant
+    // that stalled in between may have lost the job (taken over, or
+    // unlocked) and still claim. That is harmless while it overwrites no
+    // claim but a dead run's: an INPROGRESS record whose owner does not hold
+    // the job blocks nobody. Overwriting the claim of a newer fence (a later
+    // acquisition's) or of the live holder would let that run's request run
+    // twice.
     bool overwrote = w.before && w.before->status == RequestStatus::kInProgress && w.before->owner != r.owner &&
-                     w.before->expires_at_ms > ClockOf(w.actor);
+                     w.before->expires_at_ms > ClockOf(w.actor) &&
+                     (w.before->fence > r.fence || (st && st->status == JobStatus::kRunning && st->owner == w.before->owner));
     if (!holds && run.taken_over_live) {
       Fail(1, "request " + r.key + " claimed by a run taken over while live (a consequence of two holders)");
-    } else if (!holds && (overwrote || !run.evicted)) {
-      if (overwrote) j.stale_claimed.insert(r.key);
-      Fail(6,
-           fmt::format("request {} claimed by fence {}, which no longer holds the job ({}){}", r.key, r.fence,
-                       Brief(st), overwrote ? fmt::format(", overwriting fence {}'s claim", w.before->fence) : ""),
-           kBugStaleRequestClaim);
+    } else if (overwrote) {
+      Fail(6, fmt::format("request {} claimed by fence {} ({}), overwriting the live claim of fence {}", r.key,
+                          r.fence, holds ? "the holder" : "no longer the holder: " + Brief(st), w.before->fence));
+    } else if (!holds) {
+      ++counters_["stale_request_claims"];
     }
     runs_[r.owner].claim_version = r.version;
     ++counters_["request_claims"];
     return;
   }
-  if (!w.before || w.before->status != RequestStatus::kInProgress || w.before->owner != r.owner) {
-    // A claim made over an expired record starts again at version 1, so a
-    // stale run's completion (conditioned on its own claim's version) can
-    // land on another run's claim: an ABA.
-    bool aba = w.before && w.before->owner != r.owner && w.before->version == runs_[r.owner].claim_version;
-    if (aba) j.aba_completed.insert(r.key);
-    Fail(6,
-         fmt::format("request {} completed by fence {} over fence {}'s claim (version {}), which it had not made",
-                     r.key, r.fence, w.before ? w.before->fence : 0, w.before ? w.before->version : 0),
-         aba ? kBugRequestVersionReusedAfterExpiry : nullptr);
+  const bool before_lives = w.before && w.before->expires_at_ms > ClockOf(w.actor);
+  if (settles && (!before_lives || w.before->owner != r.owner)) {
+    // The next commit settling a completion that never landed, over the
+    // record's expired remains or a dead run's older claim.
+    ++counters_["request_completions_settled"];
+  } else if (!w.before || w.before->status != RequestStatus::kInProgress || w.before->owner != r.owner) {
+    // E.g. a stale run's completion, conditioned on its own claim's
+    // version, landing on another run's claim of the same version (an ABA
+    // after the record expired and was claimed afresh).
+    Fail(6, fmt::format("request {} completed by fence {} over fence {}'s claim (version {}), which it had not made",
+                        r.key, r.fence, w.before ? w.before->fence : 0, w.before ? w.before->version : 0));
+  }
+  if (!counted_run) {
+    Fail(7, fmt::format("request {} completed by fence {}, whose run was never counted: duplicates would be "
+                        "told an outcome that was never persisted", r.key, r.fence));
   }
   j.completed[r.key] = r;
 }

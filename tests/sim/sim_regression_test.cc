@@ -1,8 +1,8 @@
 // Controller bugs the simulation found, one test each, replaying the seed
-// that shows the bug earliest (the shortest trace) with the checker strict.
-// They are DISABLED_ until the controller is fixed: enable one to see its
-// trace, fix, and drop the DISABLED_ prefix (and the bug's name from the
-// checker's tolerated list) so the class tests hold the fix in place.
+// that showed the bug earliest (the shortest trace) with the checker strict.
+// A newly found bug gets its test here as DISABLED_ (and its name in the
+// checker's tolerated list) until it is fixed; the five below are fixed, and
+// their tests hold the fixes in place.
 //
 // SimTools.DISABLED_FindEarliestKnownBugSeeds re-finds those seeds:
 //   JOBGATE_SIM_SEEDS=5000 ./build/tests/jobgate_sim_tests --gtest_also_run_disabled_tests --gtest_filter='SimTools.*'
@@ -33,7 +33,9 @@ void ExpectSeedHolds(ScenarioClass c, uint64_t seed) {
 // triggers it). The re-read no longer equals what Commit wrote, so it
 // reports lease_lost ("result not counted") for a run the store counted as
 // a success or failure. Invariant 2/7: reports and counters disagree.
-TEST(SimRegression, DISABLED_CommitReportsLeaseLostForAnAppliedCommit) {
+// Fixed: the commit writes last_fence, which only this run's commit writes
+// and only the next commit overwrites, so Commit recognises its own.
+TEST(SimRegression, CommitReportsLeaseLostForAnAppliedCommit) {
   ExpectSeedHolds(ScenarioClass::kGates, 114);
 }
 
@@ -41,7 +43,9 @@ TEST(SimRegression, DISABLED_CommitReportsLeaseLostForAnAppliedCommit) {
 // CAS then finds the lease lost (taken over after the holder stalled or let
 // its lease run out), the COMPLETED record stays. Every later duplicate is
 // told an outcome the job never counted, and is not run. Invariant 7.
-TEST(SimRegression, DISABLED_RequestCompletedByARunWhoseCommitWasRejected) {
+// Fixed: the request is completed after the state commit, which names it
+// (last_request_id, last_fence) so duplicates see it done meanwhile.
+TEST(SimRegression, RequestCompletedByARunWhoseCommitWasRejected) {
   ExpectSeedHolds(ScenarioClass::kGates, 1774);
 }
 
@@ -49,7 +53,9 @@ TEST(SimRegression, DISABLED_RequestCompletedByARunWhoseCommitWasRejected) {
 // that it still holds the job; an acquirer that stalls in between loses the
 // job to a takeover (or an unlock) and then claims anyway, overwriting the
 // live holder's INPROGRESS claim as if its owner were dead. Invariant 6.
-TEST(SimRegression, DISABLED_StaleAcquirerClaimsRequestAfterLosingTheJob) {
+// Fixed: no claim once the claimant's own lease has run out, and never over
+// the claim of a newer fence.
+TEST(SimRegression, StaleAcquirerClaimsRequestAfterLosingTheJob) {
   ExpectSeedHolds(ScenarioClass::kMixed, 3960);
 }
 
@@ -65,7 +71,9 @@ TEST(SimRegression, RateLimiterKeepsTheNewestStampsUnderSkew) {
 // ReplaceRequest conditions on the version alone: a run that stalled past
 // the request TTL completes the record over the next claimant's claim of
 // the same version (ABA), recording its own uncounted outcome. Invariant 6.
-TEST(SimRegression, DISABLED_StaleRunCompletesAnotherRunsClaimAfterExpiry) {
+// Fixed: request versions come from the fence (2 x fence, + 1), so they
+// never repeat for a key; and only a counted run completes its request.
+TEST(SimRegression, StaleRunCompletesAnotherRunsClaimAfterExpiry) {
   ExpectSeedHolds(ScenarioClass::kGates, 1189);
 }
 
