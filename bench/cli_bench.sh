@@ -13,9 +13,9 @@ rounds=${2:-150}
 jg=$build/jobgate
 floor=$build/bench/floor_cli
 driver=$build/bench/cli_bench
-probe_all=$build/bench/startup_probe_jobgate_libs
-probe_no_curl=$build/bench/startup_probe_no_curl
-for bin in "$jg" "$floor" "$driver" "$probe_all" "$probe_no_curl"; do
+probe_linked_curl=$build/bench/startup_probe_linked_curl
+probe_sqlite=$build/bench/startup_probe_sqlite
+for bin in "$jg" "$floor" "$driver" "$probe_linked_curl" "$probe_sqlite"; do
   [[ -x $bin ]] || { echo "cli_bench.sh: $bin is missing; build first (scripts/bench.sh does)" >&2; exit 1; }
 done
 command -v flock >/dev/null || { echo "cli_bench.sh: flock (util-linux) is missing" >&2; exit 1; }
@@ -70,8 +70,8 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "floor_sqlite_close:0:$floor $dir/floor-default.db f --sqlite-default-close" \
   "jobgate_run_held:0:$jg $(store run-held.db) run x --cooldown 0 --skip-exit-code 3 -- true" \
   "floor_held:0:$floor $dir/floor-held.db f" \
-  "probe_jobgate_libs:0:$probe_all" \
-  "probe_no_curl:0:$probe_no_curl")
+  "probe_linked_curl:0:$probe_linked_curl" \
+  "probe_sqlite:0:$probe_sqlite")
 echo "$results"
 
 # Ratios from this one run: on the wall-time median, on the wall-time mean
@@ -94,7 +94,7 @@ echo "$results" | awk '
              t[m, "jobgate_skip"] / t[m, "true"], t[m, "floor_sqlite_close"] / t[m, "floor"]
       check("jobgate run (guarded)", m, t[m, "jobgate_run"], t[m, "flock"], t[m, "floor"])
       check("jobgate run, another connection open", m, t[m, "jobgate_run_held"], t[m, "flock"], t[m, "floor_held"])
-      printf "  start-up: empty main with jobgate'"'"'s libraries %.0f us, without libcurl/libcrypto %.0f us, /bin/true %.0f us\n",
-             t[m, "probe_jobgate_libs"], t[m, "probe_no_curl"], t[m, "true"]
+      printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, its current ones (libsqlite3) %.0f us, /bin/true %.0f us\n",
+             t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]
     }
   }'

@@ -27,8 +27,8 @@ if ((${#missing[@]} > 0)); then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_jobgate_libs \
-  startup_probe_no_curl
+cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_linked_curl \
+  startup_probe_sqlite
 
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $what == all || $what == sqlite ]]; then

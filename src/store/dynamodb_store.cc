@@ -10,6 +10,7 @@
 
 #include "core/definition_json.h"
 #include "core/fields.h"
+#include "store/crypto_api.h"
 #include "store/sigv4.h"
 
 namespace jobgate {
@@ -398,6 +399,9 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   if (!parsed.ok()) return parsed.status();
   auto config = ResolveAwsConfig(env, AwsConfigOverrides{parsed->region, parsed->endpoint});
   if (!config.ok()) return config.status();
+  // libcurl and libcrypto are loaded here, not at start-up (curl_api.h,
+  // crypto_api.h): a missing one fails the open, before any request.
+  if (auto crypto = LoadCryptoApi(); !crypto.ok()) return crypto.status();
   auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms});
   if (!http.ok()) return http.status();
   DynamoDbStoreOptions options;

@@ -1,11 +1,10 @@
 #include "store/http_client.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
-#include <mutex>
 
 #include <fmt/format.h>
+
+#include "store/curl_api.h"
 
 namespace jobgate {
 
@@ -82,21 +81,15 @@ TransportErrorKind KindOf(CURLcode rc) {
   }
 }
 
-void GlobalInitOnce() {
-  // libcurl's global init is not thread-safe and must happen once per process.
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 // Owns a curl_slist.
 class HeaderList {
  public:
-  HeaderList() = default;
-  ~HeaderList() { curl_slist_free_all(list_); }
+  explicit HeaderList(const CurlApi& api) : api_(api) {}
+  ~HeaderList() { api_.slist_free_all(list_); }
   HeaderList(const HeaderList&) = delete;
   HeaderList& operator=(const HeaderList&) = delete;
   bool Add(const std::string& line) {
-    curl_slist* next = curl_slist_append(list_, line.c_str());
+    curl_slist* next = api_.slist_append(list_, line.c_str());
     if (next == nullptr) return false;
     list_ = next;
     return true;
@@ -104,6 +97,7 @@ class HeaderList {
   curl_slist* get() const { return list_; }
 
  private:
+  const CurlApi& api_;
   curl_slist* list_ = nullptr;
 };
 
@@ -129,22 +123,24 @@ const char* TransportErrorKindName(TransportErrorKind kind) {
 }
 
 Result<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(const HttpClientOptions& options) {
-  GlobalInitOnce();
-  CURL* curl = curl_easy_init();
+  auto api = LoadCurlApi();
+  if (!api.ok()) return api.status();
+  CURL* curl = (*api)->easy_init();
   if (curl == nullptr) return Status::Unavailable("cannot initialise libcurl");
-  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(curl, options));
+  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(*api, curl, options));
 }
 
-CurlHttpClient::~CurlHttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+CurlHttpClient::~CurlHttpClient() { api_->easy_cleanup(static_cast<CURL*>(curl_)); }
 
 HttpResult CurlHttpClient::Send(const HttpRequest& request) {
+  const CurlApi& api = *api_;
   CURL* curl = static_cast<CURL*>(curl_);
   // Reset clears the previous request's options but keeps the connection
   // cache, so the next request reuses the open connection.
-  curl_easy_reset(curl);
+  api.easy_reset(curl);
   Exchange ex;
   char error_buffer[CURL_ERROR_SIZE] = {};
-  HeaderList headers;
+  HeaderList headers(api);
   bool headers_ok = true;
   for (const auto& [name, value] : request.headers) headers_ok = headers_ok && headers.Add(name + ": " + value);
   // libcurl adds "Expect: 100-continue" to larger POSTs; the extra round
@@ -152,42 +148,42 @@ HttpResult CurlHttpClient::Send(const HttpRequest& request) {
   headers_ok = headers_ok && headers.Add("Expect:");
   if (!headers_ok) return TransportError{TransportErrorKind::kOther, "out of memory building headers", false};
 
-  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  api.easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method == "POST" || !request.body.empty()) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    api.easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    api.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: safe with threads
-  curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, nullptr);  // the body is signed and parsed as sent
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
+  api.easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  api.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+  api.easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.total_timeout_ms));
+  api.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM: safe with threads
+  api.easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+  api.easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+  api.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  api.easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, nullptr);  // the body is signed and parsed as sent
+  api.easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
+  api.easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
+  api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  api.easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
 
-  const CURLcode rc = curl_easy_perform(curl);
+  const CURLcode rc = api.easy_perform(curl);
   // Detach the stack-allocated buffers before they go out of scope.
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  api.easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  api.easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   if (rc != CURLE_OK) {
     TransportError err;
     err.kind = ex.body_too_large ? TransportErrorKind::kOther : KindOf(rc);
     err.message = ex.body_too_large ? fmt::format("response body larger than {} bytes", kMaxBodyBytes)
-                                    : (error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(rc));
+                                    : (error_buffer[0] != '\0' ? std::string(error_buffer) : api.easy_strerror(rc));
     long request_bytes = 0;
-    curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
+    api.easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
     err.request_sent = request_bytes > 0;
     return err;
   }
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  api.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   ex.response.status = static_cast<int>(status);
   return std::move(ex.response);
 }

@@ -68,11 +68,14 @@ struct HttpClientOptions {
   int64_t total_timeout_ms = 10'000;   // the whole exchange, connect included
 };
 
-// libcurl implementation. The only process-wide state is libcurl's own,
-// initialised once (curl_global_init) on first construction.
+struct CurlApi;  // curl_api.h
+
+// libcurl implementation. libcurl is loaded (dlopen) and initialised
+// (curl_global_init) on the first construction in the process; that is its
+// only process-wide state.
 class CurlHttpClient final : public HttpTransport {
  public:
-  // kUnavailable when libcurl cannot be initialised.
+  // kUnavailable when libcurl cannot be loaded or initialised.
   static Result<std::unique_ptr<CurlHttpClient>> Create(const HttpClientOptions& options = {});
   ~CurlHttpClient() override;
   CurlHttpClient(const CurlHttpClient&) = delete;
@@ -81,8 +84,10 @@ class CurlHttpClient final : public HttpTransport {
   HttpResult Send(const HttpRequest& request) override;
 
  private:
-  CurlHttpClient(void* curl, const HttpClientOptions& options) : curl_(curl), options_(options) {}
+  CurlHttpClient(const CurlApi* api, void* curl, const HttpClientOptions& options)
+      : api_(api), curl_(curl), options_(options) {}
 
+  const CurlApi* api_;
   void* curl_;  // CURL*; opaque here so that this header does not pull in curl.h
   HttpClientOptions options_;
 };

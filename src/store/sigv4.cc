@@ -1,14 +1,14 @@
 #include "store/sigv4.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <optional>
+
+#include "store/crypto_api.h"
 
 namespace jobgate {
 namespace {
@@ -28,11 +28,25 @@ std::string ToHex(const unsigned char* data, size_t size) {
   return out;
 }
 
+// The hashing functions' libcrypto. They return plain strings, so a
+// missing library cannot travel as a Status from here: SignRequest and
+// DynamoDbStore::Open check LoadCryptoApi() first and return its error, and
+// reaching this without it is a caller's bug (see sigv4.h).
+const CryptoApi& Crypto() {
+  auto api = LoadCryptoApi();
+  if (!api.ok()) {
+    std::fprintf(stderr, "jobgate: SigV4 without libcrypto: %s\n", api.status().message().c_str());
+    std::abort();
+  }
+  return **api;
+}
+
 Digest HmacSha256(std::string_view key, std::string_view data) {
+  const CryptoApi& crypto = Crypto();
   Digest out{};
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+  crypto.hmac(crypto.evp_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
   return out;
 }
 
@@ -207,9 +221,10 @@ std::string AmzDate(std::chrono::system_clock::time_point t) {
 }
 
 std::string Sha256Hex(std::string_view data) {
+  const CryptoApi& crypto = Crypto();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  crypto.evp_digest(data.data(), data.size(), md, &len, crypto.evp_sha256(), nullptr);
   return ToHex(md, len);
 }
 
@@ -321,8 +336,9 @@ std::string SignatureHex(std::string_view string_to_sign, const AwsCredentials& 
   Digest sig = HmacSha256(AsView(key), string_to_sign);
   // The derived key is as good as the secret for a day: do not leave it
   // (or the secret copy) in freed memory.
-  OPENSSL_cleanse(secret.data(), secret.size());
-  OPENSSL_cleanse(key.data(), key.size());
+  const CryptoApi& crypto = Crypto();
+  crypto.openssl_cleanse(secret.data(), secret.size());
+  crypto.openssl_cleanse(key.data(), key.size());
   return ToHex(sig.data(), sig.size());
 }
 
@@ -336,6 +352,7 @@ std::string AuthorizationHeader(const AwsCredentials& credentials, const SigV4Pa
 Result<SigV4Signature> SignRequest(const SigningRequest& request, const AwsCredentials& credentials,
                                    const SigV4Params& params) {
   JOBGATE_RETURN_IF_ERROR(ValidateInputs(request, credentials, params));
+  if (auto crypto = LoadCryptoApi(); !crypto.ok()) return crypto.status();
   SigningRequest prepared = WithSignerHeaders(request, credentials, params);
   SigV4Signature out;
   out.canonical_request = CanonicalRequest(prepared, params);

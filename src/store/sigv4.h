@@ -7,6 +7,14 @@
 // is cached, nothing is logged. The secret key and the session token never
 // appear in an error message. The session token does appear in the
 // canonical request when it is signed, so do not log that either.
+//
+// SHA-256 and HMAC come from libcrypto, loaded once per process on first
+// use (crypto_api.h). SignRequest and SigV4Headers return its kUnavailable
+// error when it cannot be loaded; the functions below that hash and return
+// a plain string (Sha256Hex, WithSignerHeaders, CanonicalRequest,
+// StringToSign, SignatureHex) cannot, and stop the process with that error
+// instead: call them only once LoadCryptoApi() has succeeded, as
+// DynamoDbStore::Open makes sure.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,45 @@
+// A shared library opened at run time (dlopen) instead of linked: for the
+// dependencies only one backend needs. libcurl and libcrypto are needed by
+// the DynamoDB store alone, and linking them made every `jobgate` process,
+// `sqlite:` ones included, pay for loading and relocating ~30 libraries at
+// start-up (docs/benchmarks.md, "Target 3: process start-up").
+//
+// The handle is never closed: function pointers taken from it must stay
+// valid for the rest of the process. Thread-safe (dlopen and dlsym are).
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "jobgate/status.h"
+
+namespace jobgate {
+
+class SharedLibrary {
+ public:
+  // dlopen(soname, RTLD_NOW | RTLD_LOCAL). kUnavailable naming the library,
+  // what needs it (`needed_by`) and dlerror() when it cannot be loaded.
+  static Result<SharedLibrary> Open(const std::string& soname, const std::string& needed_by);
+
+  // Points *fn at the library's `symbol`. Fn is the function's type, so
+  // `Resolve("curl_easy_init", &api.easy_init)` keeps the header's
+  // declaration as the one source of the signature. kUnavailable when the
+  // library lacks the symbol (an older version than the headers').
+  template <typename Fn>
+  Status Resolve(const char* symbol, Fn** fn) const {
+    void* address = nullptr;
+    JOBGATE_RETURN_IF_ERROR(Lookup(symbol, &address));
+    // POSIX guarantees that dlsym's void* converts to a function pointer.
+    *fn = reinterpret_cast<Fn*>(address);
+    return Status::Ok();
+  }
+
+ private:
+  SharedLibrary(std::string soname, void* handle) : soname_(std::move(soname)), handle_(handle) {}
+  Status Lookup(const char* symbol, void** address) const;
+
+  std::string soname_;
+  void* handle_;
+};
+
+}  // namespace jobgate
