@@ -144,7 +144,11 @@ class Controller {
   Status Pause(const std::string& job, const std::string& reason);
   Status Resume(const std::string& job);
   Status Trigger(const std::string& job);
-  Status Unlock(const std::string& job);
+  // Releases the RUNNING run with `fence` (default: the run found on the
+  // first read, so a retry after a lost answer never releases the run that
+  // acquired the job since). Returns the fence released; 0 when nothing was
+  // RUNNING under it.
+  Result<int64_t> Unlock(const std::string& job, std::optional<int64_t> fence = std::nullopt);
 
   // The effective definition of a job: the stored one, or defaults.
   Result<JobDefinition> EffectiveDefinition(const std::string& job, const RunOverrides& o);

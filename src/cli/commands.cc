@@ -208,7 +208,17 @@ int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArg
     case OperatorAction::kPause: st = controller.Pause(a.job, a.reason); done = "paused"; break;
     case OperatorAction::kResume: st = controller.Resume(a.job); done = "resumed"; break;
     case OperatorAction::kTrigger: st = controller.Trigger(a.job); done = "triggered"; break;
-    case OperatorAction::kUnlock: st = controller.Unlock(a.job); done = "unlocked"; break;
+    case OperatorAction::kUnlock: {
+      auto released = controller.Unlock(a.job, a.fence);
+      if (!released.ok()) return Fail(released.status());
+      if (*released == 0) {
+        std::cout << a.job << ": not running" << (a.fence ? fmt::format(" under fence {}", *a.fence) : "")
+                  << "; nothing to unlock\n";
+      } else {
+        std::cout << a.job << ": unlocked (fence " << *released << " released, counted as abandoned)\n";
+      }
+      return kExitOk;
+    }
   }
   if (!st.ok()) return Fail(st);
   std::cout << a.job << ": " << done << "\n";

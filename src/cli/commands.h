@@ -45,6 +45,7 @@ enum class OperatorAction { kPause, kResume, kTrigger, kUnlock };
 struct OperatorArgs {
   std::string job;
   std::string reason;
+  std::optional<int64_t> fence;  // unlock: only this run
 };
 
 

@@ -85,6 +85,7 @@ int Main(int argc, char** argv) {
   trigger_cmd->add_option("name", op.job, "job name")->required();
   auto* unlock_cmd = app.add_subcommand("unlock", "release a running job whose holder is gone");
   unlock_cmd->add_option("name", op.job, "job name")->required();
+  unlock_cmd->add_option("--fence", op.fence, "only if this run (fence) still holds it")->check(CLI::PositiveNumber);
 
 
   ApplyArgs apply;

@@ -631,18 +631,24 @@ Status Controller::Trigger(const std::string& job) {
   });
 }
 
-Status Controller::Unlock(const std::string& job) {
-  return Mutate(job, [&](std::optional<JobState>& s, EpochMs now, std::optional<RunRecord>& history) {
+Result<int64_t> Controller::Unlock(const std::string& job, std::optional<int64_t> fence) {
+  int64_t released = 0;
+  Status st = Mutate(job, [&](std::optional<JobState>& s, EpochMs now, std::optional<RunRecord>& history) {
     if (!s) return Status::NotFound(fmt::format("job '{}' has no state", job));
     if (s->status != JobStatus::kRunning) return Status::Ok();
+    if (!fence) fence = s->fence;  // the run this unlock means, fixed on the first read
+    if (s->fence != *fence) return Status::Ok();
     history = AbandonedRunRecord(*s, now);
     history->job = job;
     s->status = s->paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
     s->owner.clear();
     s->holder.clear();
     s->abandoned_count += 1;
+    released = *fence;
     return Status::Ok();
   });
+  if (!st.ok()) return st;
+  return released;
 }
 
 }  // namespace jobgate

@@ -524,10 +524,36 @@ TEST_F(ControllerTest, UnlockFreesARunningJobAndCountsAbandoned) {
   EXPECT_EQ(State().success_count, 0);
 }
 
+// The unlock applies but its answer is lost, and another invocation acquires
+// the freed job before the retry: the retry must not release that new run.
+TEST_F(ControllerTest, UnlockRetryNeverReleasesTheNextRun) {
+  FlakyStore flaky(store_);
+  Controller op(flaky, clock_, random_);
+  Lease first = MustAcquire(controller_, Req());
+  Controller other(store_, clock_, random_);
+  std::optional<Lease> second;
+  flaky.fail_next_writes = 1;
+  flaky.apply_before_failing = true;
+  flaky.after_next_write = [&] { second = MustAcquire(other, Req()); };
+  auto released = op.Unlock("j");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(*released, first.fence);
+  ASSERT_TRUE(second.has_value());
+  JobState s = State();
+  EXPECT_EQ(s.status, JobStatus::kRunning);
+  EXPECT_EQ(s.owner, second->run_id);
+  EXPECT_EQ(s.abandoned_count, 1);
+  // An explicit fence that no longer holds the job releases nothing.
+  auto none = controller_.Unlock("j", first.fence);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(State().owner, second->run_id);
+}
+
 TEST_F(ControllerTest, OperatorCommandsOnUnknownJobSayNotFound) {
   EXPECT_EQ(controller_.Resume("nope").code(), StatusCode::kNotFound);
   EXPECT_EQ(controller_.Trigger("nope").code(), StatusCode::kNotFound);
-  EXPECT_EQ(controller_.Unlock("nope").code(), StatusCode::kNotFound);
+  EXPECT_EQ(controller_.Unlock("nope").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(ControllerTest, AcquireWriteThatFailedButAppliedIsRecognised) {

@@ -419,7 +419,7 @@ void Simulation::OperatorStep(Host& h) {
     case OperatorOp::kPause: s = controller.Pause(name, "sim pause"); break;
     case OperatorOp::kResume: s = controller.Resume(name); break;
     case OperatorOp::kTrigger: s = controller.Trigger(name); break;
-    default: s = controller.Unlock(name); break;
+    default: s = controller.Unlock(name).status(); break;
   }
   EndCall(h, c);
   Log(h, [&] { return fmt::format("operator {} {} -> {}", OperatorOpName(op), name, s.ok() ? "ok" : s.ToString()); });
