@@ -399,12 +399,32 @@ Status SqliteStore::Configure() {
     sqlite3_wal_hook(db_, &SqliteStore::OnWalCommit, this);
   }
   // The first statement reads the file header: a non-database fails here.
-  auto mode = QueryText("PRAGMA journal_mode = WAL");
+  auto mode = EnableWal();
   if (!mode.ok()) return mode.status();
   if (*mode != "wal" && *mode != "memory") {
     return Status::Unavailable(fmt::format("sqlite '{}': cannot enable WAL mode (journal_mode is {})", path_, *mode));
   }
   return Exec(options_.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
+Result<std::string> SqliteStore::EnableWal() {
+  // Switching a new file from its rollback journal to WAL needs the file to
+  // itself. When another process is opening the same new file, SQLite can
+  // return SQLITE_BUSY at once without calling the busy handler (it skips
+  // it where waiting could deadlock: see sqlite3_busy_handler), so the
+  // busy_timeout does not cover this one statement. Retry it here, within
+  // the same budget, so that concurrent first opens serialise as other
+  // writes do. Slept time is counted, not read from a clock: this runs
+  // before anything time-dependent and needs no Clock.
+  int64_t slept_ms = 0;
+  int delay_ms = 1;
+  for (;;) {
+    auto mode = QueryText("PRAGMA journal_mode = WAL");
+    const int rc = sqlite3_extended_errcode(db_) & 0xff;
+    if (mode.ok() || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || slept_ms >= options_.busy_timeout_ms) return mode;
+    slept_ms += sqlite3_sleep(delay_ms);
+    delay_ms = std::min(delay_ms * 2, 50);
+  }
 }
 
 int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* db_name, int frames) {

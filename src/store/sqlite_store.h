@@ -88,6 +88,7 @@ class SqliteStore final : public Store {
   static int OnWalCommit(void* self, sqlite3* db, const char* db_name, int frames);
 
   Status Configure();
+  Result<std::string> EnableWal();
   Status EnsureSchema();
   Status InitLocked();
   Status CreateSchema();

@@ -1,67 +1,58 @@
 // Real multi-process tests of the jobgate binary on SQLite: many processes,
 // SIGKILL, signals, bad input. Each test gets its own temporary directory.
-#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <functional>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "support/subprocess.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using jobgate::test::Alive;
+using jobgate::test::Child;
+using jobgate::test::Proc;
+using jobgate::test::ReadFile;
 
-struct Proc {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+// How long an "eventually" condition (a process gets somewhere, a status
+// shows up) may take: generous, for a loaded 2-core machine running ctest -j2
+// next to a sanitizer build. A condition that holds returns at once.
+constexpr auto kEventually = 60s;
 
-// Starts jobgate with args; stdout/stderr to files in dir (no pipe deadlocks).
-pid_t Start(const std::vector<std::string>& args, const std::string& out_file, const std::string& err_file) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(JOBGATE_BINARY));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(JOBGATE_BINARY, argv.data());
-    _exit(127);
+// A time as `status --json` prints it ("2026-01-01T00:00:00.000Z") in
+// milliseconds since the epoch; -1 when it is not one.
+int64_t ParseTime(const nlohmann::json& value) {
+  if (!value.is_string()) return -1;
+  std::tm tm = {};
+  int ms = 0;
+  if (std::sscanf(value.get<std::string>().c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+    return -1;
   }
-  return pid;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
-int Wait(pid_t pid) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
 
 class CliTest : public ::testing::Test {
  protected:
@@ -82,11 +73,13 @@ class CliTest : public ::testing::Test {
   Proc RunRaw(const std::vector<std::string>& args) {
     static int n = 0;
     std::string o = Path("out." + std::to_string(++n)), e = Path("err." + std::to_string(n));
-    Proc p;
-    p.exit_code = Wait(Start(args, o, e));
-    p.out = ReadFile(o);
-    p.err = ReadFile(e);
-    return p;
+    return jobgate::test::RunToFiles(Argv(args), o, e);
+  }
+  // Starts `jobgate --store STORE args...` without waiting; its output goes
+  // to NAME.out and NAME.err. Killed at the end of the test if still running.
+  Child Start(std::vector<std::string> args, const std::string& name) {
+    args.insert(args.begin(), {"--store", store_});
+    return Child(Argv(args), Path(name + ".out"), Path(name + ".err"));
   }
   nlohmann::json Json(const Proc& p) {
     // The outcome is the last line; the workload's own output comes before it.
@@ -103,35 +96,76 @@ class CliTest : public ::testing::Test {
     return Json(p);
   }
 
-  // Polls `status NAME --json` until the job has `status` (it may have no
-  // state at all yet while the invocation starts).
-  bool WaitForStatus(const std::string& job, const std::string& status) {
-    for (int i = 0; i < 200; ++i) {
+  // Polls `status JOB --json` until the job has `status` (it may have no
+  // state at all yet while `holder` starts). Gives up when the holder exits
+  // (it will not get there any more) or after kEventually; the failure says
+  // what the last poll saw and how the holder ended, with its output.
+  ::testing::AssertionResult WaitForStatus(const std::string& job, const std::string& status, Child& holder) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string last = "(none)";
+    int polls = 0;
+    for (;;) {
       Proc p = Run({"status", job, "--json"});
+      ++polls;
       auto j = nlohmann::json::parse(p.out, nullptr, false);
-      if (p.exit_code == 0 && !j.is_discarded() && j.value("status", "") == status) return true;
+      if (p.exit_code == 0 && !j.is_discarded() && j.value("status", "") == status) {
+        return ::testing::AssertionSuccess();
+      }
+      last = "exit " + std::to_string(p.exit_code) + ", stdout: " + p.out + ", stderr: " + p.err;
+      if (holder.Poll() || std::chrono::steady_clock::now() - start > kEventually) break;
       std::this_thread::sleep_for(25ms);
     }
-    return false;
+    return ::testing::AssertionFailure()
+           << "job '" << job << "' never had status " << status << " in " << polls << " polls over "
+           << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+           << " ms; the last poll: " << last << "\nThe holder: " << holder.Describe();
+  }
+
+  // Polls `done` every 25 ms until it holds, `holder` (when given) exits, or
+  // `timeout` passes; the failure names `what` and describes the holder.
+  ::testing::AssertionResult Eventually(const std::string& what, const std::function<bool()>& done,
+                                        Child* holder = nullptr,
+                                        std::chrono::milliseconds timeout = kEventually) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      if (done()) return ::testing::AssertionSuccess();
+      if ((holder != nullptr && holder->Poll()) || std::chrono::steady_clock::now() - start > timeout) break;
+      std::this_thread::sleep_for(25ms);
+    }
+    if (done()) return ::testing::AssertionSuccess();
+    auto failure = ::testing::AssertionFailure() << "gave up waiting for " << what << " after "
+                                                 << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        std::chrono::steady_clock::now() - start)
+                                                        .count()
+                                                 << " ms";
+    if (holder != nullptr) failure << "\nThe holder: " << holder->Describe();
+    return failure;
   }
 
   std::string dir_;
   std::string store_;
+
+ private:
+  static std::vector<std::string> Argv(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {JOBGATE_BINARY};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
 };
 
 TEST_F(CliTest, ThirtyTwoConcurrentInvocationsRunTheCommandExactlyOnce) {
   ASSERT_EQ(Run({"init"}).exit_code, 0);
   const std::string marker = Path("ran");
-  std::vector<pid_t> pids;
+  std::vector<Child> runs;
   for (int i = 0; i < 32; ++i) {
-    pids.push_back(Start({"--store", store_, "run", "race", "--cooldown", "1h", "--json", "--", "sh", "-c",
+    runs.push_back(Start({"run", "race", "--cooldown", "1h", "--json", "--", "sh", "-c",
                           "echo x >> " + marker + "; sleep 0.3"},
-                         Path("race.out." + std::to_string(i)), Path("race.err." + std::to_string(i))));
+                         "race." + std::to_string(i)));
   }
   int succeeded = 0, skipped = 0;
-  for (int i = 0; i < 32; ++i) {
-    EXPECT_EQ(Wait(pids[i]), 0) << ReadFile(Path("race.err." + std::to_string(i)));
-    std::string out = ReadFile(Path("race.out." + std::to_string(i)));
+  for (Child& run : runs) {
+    EXPECT_EQ(run.Wait(), 0) << run.Describe();
+    std::string out = run.Out();
     auto j = nlohmann::json::parse(out, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << out;
     if (j["outcome"] == "succeeded") ++succeeded;
@@ -148,43 +182,74 @@ TEST_F(CliTest, ThirtyTwoConcurrentInvocationsRunTheCommandExactlyOnce) {
 
 TEST_F(CliTest, KillNineOfHolderKillsWorkloadAndJobIsTakenOverAfterLease) {
   const std::string pidfile = Path("workload.pid");
-  pid_t holder = Start({"--store", store_, "run", "k", "--lease", "2s", "--", "sh", "-c",
-                        "echo $$ > " + pidfile + "; exec sleep 60"},
-                       Path("k.out"), Path("k.err"));
+  // The skew allowance is given, not taken from the default: the takeover
+  // deadline below is lease_until + this.
+  const std::vector<std::string> lease = {"--lease", "2s", "--max-clock-skew", "2s"};
+  const int64_t skew_ms = 2000;
+  std::vector<std::string> args = {"run", "k"};
+  args.insert(args.end(), lease.begin(), lease.end());
+  // The workload would live far longer than any wait below: only jobgate's
+  // death can end it within the test.
+  args.insert(args.end(), {"--", "sh", "-c", "echo $$ > " + pidfile + "; exec sleep 600"});
+  Child holder = Start(args, "k");
   pid_t workload = 0;
-  for (int i = 0; i < 100 && workload == 0; ++i) {
-    std::this_thread::sleep_for(50ms);
-    std::string text = ReadFile(pidfile);
-    if (!text.empty() && text.back() == '\n') workload = std::stoi(text);
-  }
-  ASSERT_GT(workload, 0);
-  ASSERT_TRUE(Alive(workload));
+  ASSERT_TRUE(Eventually(
+      "the workload to write its pid",
+      [&] {
+        std::string text = ReadFile(pidfile);
+        if (!text.empty() && text.back() == '\n') workload = std::stoi(text);
+        return workload > 0;
+      },
+      &holder));
+  ASSERT_TRUE(Alive(workload)) << holder.Describe();
+  // The lease as stored now. A heartbeat before the kill can only extend it,
+  // so no invocation may take the job over before lease_until + skew.
+  const int64_t no_takeover_until = ParseTime(StateOf("k")["lease_until"]) + skew_ms;
+  ASSERT_GT(no_takeover_until, skew_ms);
+
   auto killed_at = std::chrono::steady_clock::now();
-  kill(holder, SIGKILL);
-  Wait(holder);
-  bool gone = false;
-  for (int i = 0; i < 40 && !gone; ++i) {
-    gone = !Alive(workload);
-    if (!gone) std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_TRUE(gone) << "the workload outlived jobgate";
+  holder.Kill();
+  EXPECT_EQ(holder.Wait(), 128 + SIGKILL);
+  // jobgate's sentinel SIGKILLs the group as soon as jobgate is gone. The
+  // workload is then a zombie until PID 1 reaps it, which is not jobgate's
+  // doing and may take seconds (Alive does not count zombies). 10 s: far
+  // more than a kill takes on a loaded machine, far less than `sleep 600`.
+  const bool gone = Eventually("the workload to die with jobgate", [&] { return !Alive(workload); }, nullptr, 10s);
+  EXPECT_TRUE(gone) << "the workload outlived jobgate: /proc says "
+                    << ReadFile("/proc/" + std::to_string(workload) + "/stat");
+  if (!gone) kill(workload, SIGKILL);
 
-  // Skips with reason running until lease (2s) + the default skew allowance.
-  Proc early = Run({"run", "k", "--lease", "2s", "--json", "--", "true"});
-  EXPECT_EQ(early.exit_code, 0);
-  EXPECT_EQ(Json(early)["outcome"], "skipped");
-  EXPECT_EQ(Json(early)["reason"], "running");
-
+  // Every invocation skips with reason running until the lease (2s) + the
+  // skew allowance have passed, then one takes over. An invocation that
+  // ended before lease_until + skew was decided before it: it must have
+  // skipped (on a fast machine all those before the takeover are).
+  std::vector<std::string> again = {"run", "k", "--json"};
+  again.insert(again.end(), lease.begin(), lease.end());
+  again.insert(again.end(), {"--", "true"});
   nlohmann::json last;
-  for (int i = 0; i < 100; ++i) {
-    Proc p = Run({"run", "k", "--lease", "2s", "--json", "--", "true"});
+  int before_deadline = 0, runs = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    Proc p = Run(again);
+    const int64_t ended = NowMs();
+    ++runs;
+    EXPECT_EQ(p.exit_code, 0) << p.err;
     last = Json(p);
+    if (ended <= no_takeover_until) {
+      ++before_deadline;
+      EXPECT_EQ(last["outcome"], "skipped") << "taken over before lease_until + skew: " << p.out;
+    }
     if (last["outcome"] != "skipped") break;
-    EXPECT_EQ(last["reason"], "running");
+    EXPECT_EQ(last["reason"], "running") << p.out;
+    if (std::chrono::steady_clock::now() - start > kEventually) break;
     std::this_thread::sleep_for(100ms);
   }
+  if (before_deadline == 0) {
+    std::cout << "note: the machine is slow: no invocation ended before lease_until + skew, so the check "
+                 "that none takes over early did not apply\n";
+  }
   EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 2s);
-  EXPECT_EQ(last["outcome"], "succeeded");
+  EXPECT_EQ(last["outcome"], "succeeded") << "after " << runs << " invocations: " << last.dump();
   EXPECT_EQ(last["fence"], 2);
   auto s = StateOf("k");
   EXPECT_EQ(s["abandoned_count"], 1);
@@ -278,10 +343,12 @@ TEST_F(CliTest, SkipExitCodeIsUsedWhenGated) {
 }
 
 TEST_F(CliTest, SigtermIsForwardedAndTheFailureCommitted) {
-  pid_t holder = Start({"--store", store_, "run", "term", "--", "sleep", "30"}, Path("t.out"), Path("t.err"));
-  ASSERT_TRUE(WaitForStatus("term", "RUNNING"));
-  kill(holder, SIGTERM);
-  EXPECT_EQ(Wait(holder), 128 + SIGTERM);
+  Child holder = Start({"run", "term", "--", "sleep", "30"}, "t");
+  ASSERT_TRUE(WaitForStatus("term", "RUNNING", holder));
+  kill(holder.pid(), SIGTERM);
+  const auto code = holder.WaitFor(kEventually);
+  ASSERT_TRUE(code) << holder.Describe();
+  EXPECT_EQ(*code, 128 + SIGTERM) << holder.Describe();
   auto s = StateOf("term");
   EXPECT_EQ(s["status"], "IDLE");
   EXPECT_EQ(s["failure_count"], 1);
@@ -289,17 +356,61 @@ TEST_F(CliTest, SigtermIsForwardedAndTheFailureCommitted) {
 }
 
 TEST_F(CliTest, UnlockWhileRunningMakesTheHolderLoseItsLease) {
-  pid_t holder = Start({"--store", store_, "run", "u", "--lease", "1500ms", "--json", "--", "sleep", "30"},
-                       Path("u.out"), Path("u.err"));
-  ASSERT_TRUE(WaitForStatus("u", "RUNNING"));
+  // No `init` first: the status polls open the new file while the holder
+  // does (see ConcurrentFirstOpensOfANewFileAllSucceed).
+  Child holder = Start({"run", "u", "--lease", "1500ms", "--json", "--", "sleep", "30"}, "u");
+  ASSERT_TRUE(WaitForStatus("u", "RUNNING", holder));
   ASSERT_EQ(Run({"unlock", "u"}).exit_code, 0);
-  EXPECT_EQ(Wait(holder), 75);
-  auto o = nlohmann::json::parse(ReadFile(Path("u.out")), nullptr, false);
-  EXPECT_EQ(o["outcome"], "lease_lost");
+  // The holder finds out at its next heartbeat (every 500 ms), long before
+  // `sleep 30` would end.
+  const auto code = holder.WaitFor(kEventually);
+  ASSERT_TRUE(code) << holder.Describe();
+  EXPECT_EQ(*code, 75) << holder.Describe();
+  auto o = nlohmann::json::parse(holder.Out(), nullptr, false);
+  EXPECT_EQ(o["outcome"], "lease_lost") << holder.Describe();
   auto s = StateOf("u");
   EXPECT_EQ(s["abandoned_count"], 1);
   EXPECT_EQ(s["success_count"], 0);
   EXPECT_EQ(s["failure_count"], 0);
+}
+
+TEST_F(CliTest, UnlockWithAFenceThatNoLongerHoldsTheJobReleasesNothing) {
+  Child holder = Start({"run", "f", "--lease", "1500ms", "--json", "--", "sleep", "30"}, "f");
+  ASSERT_TRUE(WaitForStatus("f", "RUNNING", holder));
+  const int64_t fence = StateOf("f")["fence"];
+  Proc stale = Run({"unlock", "f", "--fence", std::to_string(fence + 1)});
+  EXPECT_EQ(stale.exit_code, 0) << stale.err;
+  EXPECT_NE(stale.out.find("nothing to unlock"), std::string::npos) << stale.out;
+  auto s = StateOf("f");
+  EXPECT_EQ(s["status"], "RUNNING");
+  EXPECT_EQ(s["abandoned_count"], 0);
+  EXPECT_FALSE(holder.Poll().has_value()) << holder.Describe();
+  Proc mine = Run({"unlock", "f", "--fence", std::to_string(fence)});
+  EXPECT_EQ(mine.exit_code, 0) << mine.err;
+  EXPECT_NE(mine.out.find(fmt::format("fence {} released", fence)), std::string::npos) << mine.out;
+  const auto code = holder.WaitFor(kEventually);
+  ASSERT_TRUE(code) << holder.Describe();
+  EXPECT_EQ(*code, 75) << holder.Describe();
+  EXPECT_EQ(Run({"unlock", "f", "--fence", "0"}).exit_code, 2);
+}
+
+// Regression: two processes opening a store file that does not exist yet
+// collided in SqliteStore::Configure, where `PRAGMA journal_mode = WAL`
+// failed with SQLITE_BUSY at once instead of waiting out busy_timeout
+// (SQLite skips the busy handler where waiting could deadlock: see
+// sqlite3_busy_handler), so one exited 69 "database is locked". Before the
+// fix about 1 pair in 4 collided here; 200 pairs of `run` on fresh files.
+TEST_F(CliTest, ConcurrentFirstOpensOfANewFileAllSucceed) {
+  for (int round = 0; round < 200; ++round) {
+    const std::string store = "sqlite:" + Path("fresh." + std::to_string(round) + ".db");
+    std::vector<Child> runs;
+    for (int i = 0; i < 2; ++i) {
+      runs.emplace_back(std::vector<std::string>{JOBGATE_BINARY, "--store", store, "run", "j", "--", "true"},
+                        Path("fresh." + std::to_string(round) + "." + std::to_string(i) + ".out"),
+                        Path("fresh." + std::to_string(round) + "." + std::to_string(i) + ".err"));
+    }
+    for (Child& run : runs) ASSERT_EQ(run.Wait(), 0) << "round " << round << ": " << run.Describe();
+  }
 }
 
 TEST_F(CliTest, NonUtf8StderrIsCleanedInLastError) {

@@ -1,12 +1,10 @@
 #include "dynamo/dynamo_harness.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -18,40 +16,6 @@ namespace jobgate::dynamo_test {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) _exit(127);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int Wait(pid_t pid) {
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 int CountLines(const std::string& text) {
   int n = 0;
@@ -188,12 +152,7 @@ std::string DynamoTest::StoreUrl(const std::string& endpoint) const {
 
 Proc DynamoTest::RunToFiles(const std::vector<std::string>& argv) {
   ++files_;
-  const std::string out = Path("out." + std::to_string(files_)), err = Path("err." + std::to_string(files_));
-  Proc p;
-  p.exit_code = Wait(Spawn(argv, out, err));
-  p.out = ReadFile(out);
-  p.err = ReadFile(err);
-  return p;
+  return jobgate::test::RunToFiles(argv, Path("out." + std::to_string(files_)), Path("err." + std::to_string(files_)));
 }
 
 pid_t DynamoTest::StartJobgate(const std::vector<std::string>& args, const std::string& out_file,

@@ -13,21 +13,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/subprocess.h"
+
 namespace jobgate::dynamo_test {
 
-// A finished child process.
-struct Proc {
-  int exit_code = -1;  // 128 + signal when killed
-  std::string out;
-  std::string err;
-};
+// Child processes: tests/support/subprocess.h.
+using jobgate::test::Proc;
+using jobgate::test::ReadFile;
+using jobgate::test::Spawn;
+using jobgate::test::Wait;
 
-// Starts argv (argv[0] looked up on PATH) with stdin from /dev/null and
-// stdout/stderr to files, so no pipe can fill up and block it.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file);
-// Waits for pid; its exit code, or 128 + signal.
-int Wait(pid_t pid);
-std::string ReadFile(const std::string& path);
 // Lines of text (a last line without '\n' counts).
 int CountLines(const std::string& text);
 // The last line of `text` parsed as JSON; discarded() when it is not JSON.
