@@ -55,7 +55,10 @@ struct Outcome {
   std::string error;                // message for kError / failures
   // Local clock minus the store's, when the backend can tell (remote stores).
   std::optional<int64_t> clock_offset_ms;
-  bool clock_skew_exceeded = false;  // |offset| > max_clock_skew: leases are unreliable
+  // |offset| > max_clock_skew / 2: this host's clock is off by more than its
+  // share of the allowance, so it refuses takeovers (ahead) or publishes a
+  // longer lease (behind); see Controller::LeaseSlackMs.
+  bool clock_skew_exceeded = false;
   std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
 };
 
@@ -67,7 +70,11 @@ struct Lease {
   int64_t fence = 0;
   EpochMs slot = 0;
   EpochMs started_ms = 0;
-  EpochMs lease_until = 0;          // as last written
+  // This holder's own deadline, by its own clock: it works only while its
+  // clock is before this. The lease_until it publishes in the state item is
+  // later by the slack of a clock known to be behind the store's
+  // (Controller::LeaseSlackMs), so others' takeovers wait for it.
+  EpochMs lease_until = 0;
   int64_t lease_ms = 0;
   int64_t timeout_ms = 0;
   int64_t kill_grace_ms = 0;
@@ -164,6 +171,8 @@ class Controller {
   Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
   Result<std::optional<JobState>> ReRead(const std::string& job);
   bool ClockAheadOfStore(const JobDefinition& def) const;
+  int64_t LeaseSlackMs(const JobDefinition& def) const;
+  bool ClockBeyondShare(const JobDefinition& def) const;
   enum class Claim { kClaimed, kDone, kLost };
   Result<Claim> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
   Status SettlePendingRequest(const JobState& s, int64_t ttl_ms);

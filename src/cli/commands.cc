@@ -116,8 +116,9 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   if (!outcome.ok()) return Fail(outcome.status());
   if (a.json) PrintJson(OutcomeJson(*outcome));
   if (outcome->clock_skew_exceeded) {
-    spdlog::warn("this host's clock is {} ms off the store's, more than max_clock_skew: leases are unreliable; "
-                 "fix NTP (takeovers are refused while the clock is ahead)",
+    spdlog::warn("this host's clock is {} ms off the store's, more than half of max_clock_skew: fix NTP "
+                 "(meanwhile takeovers are refused while the clock is ahead, and leases are published longer "
+                 "while it is behind)",
                  outcome->clock_offset_ms.value_or(0));
   }
   if (outcome->kind == RunOutcomeKind::kSkipped) {

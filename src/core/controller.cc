@@ -204,9 +204,32 @@ Outcome Controller::Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_r
   return o;
 }
 
+// max_clock_skew bounds how far apart two hosts' clocks may be. A taker
+// whose clock is ahead by `a` and a holder whose clock is behind by `d`
+// (both against the store's clock) are safe while a + d <= max_clock_skew:
+// the holder stops at the end of its lease on its own clock, the taker
+// waits until its clock passes lease_until + max_clock_skew. When the store
+// tells a host its offset, the host keeps its own side within half the
+// allowance: ahead by more, it refuses takeovers (ClockAheadOfStore);
+// behind by more, it publishes a lease that much longer (LeaseSlackMs).
+// Any two such hosts then meet a + d <= max_clock_skew, however far off
+// each clock is. Hosts whose offset nobody can observe (an embedded store
+// shares the host's clock) must be kept within the allowance of each other
+// by NTP: docs/operations.md, "Clocks".
 bool Controller::ClockAheadOfStore(const JobDefinition& def) const {
   auto offset = store_.ObservedClockOffsetMs();
-  return offset && *offset > def.max_clock_skew_ms;
+  return offset && *offset > def.max_clock_skew_ms / 2;
+}
+
+int64_t Controller::LeaseSlackMs(const JobDefinition& def) const {
+  auto offset = store_.ObservedClockOffsetMs();
+  if (!offset) return 0;
+  return std::max<int64_t>(0, -*offset - def.max_clock_skew_ms / 2);
+}
+
+bool Controller::ClockBeyondShare(const JobDefinition& def) const {
+  auto offset = store_.ObservedClockOffsetMs();
+  return offset && std::abs(*offset) > def.max_clock_skew_ms / 2;
 }
 
 Result<std::optional<JobState>> Controller::ReRead(const std::string& job) {
@@ -246,16 +269,17 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
     EpochMs now = clock_.NowMs();
     gate = Gate(state, def, req.slot, now);
     if (gate.takeover && ClockAheadOfStore(def)) {
-      // Our clock runs ahead of the store's by more than the allowance, so
-      // "the lease has expired" may only be our clock's opinion: never take
-      // over on it (the holder may be alive and within its lease).
+      // Our clock runs ahead of the store's by more than our half of the
+      // allowance, so "the lease has expired" may only be our clock's
+      // opinion: never take over on it (the holder may be alive and within
+      // its lease).
       gate.skip = SkipReason::kRunning;
       out.clock_skew_exceeded = true;
     }
     if (gate.skip != SkipReason::kNone) {
       return Acquisition{std::nullopt, Skipped(out, gate.skip, gate.retry_at)};
     }
-    JobState next = AcquiredState(state, req.job, def, gate, {run_id, req.holder, req.slot, now});
+    JobState next = AcquiredState(state, req.job, def, gate, {run_id, req.holder, req.slot, now, LeaseSlackMs(def)});
     ++writes_;
     auto w = state ? store_.ReplaceState(next, state->version) : store_.CreateState(next);
     if (w.ok() && *w == WriteOutcome::kApplied) {
@@ -292,7 +316,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   lease.fence = acquired->fence;
   lease.slot = req.slot.value_or(0);
   lease.started_ms = now;
-  lease.lease_until = acquired->lease_until;
+  lease.lease_until = now + def.lease_ms;  // ours; the published one may be later by the slack
   lease.lease_ms = def.lease_ms;
   lease.timeout_ms = def.timeout_ms;
   lease.kill_grace_ms = def.kill_grace_ms;
@@ -319,6 +343,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   out.run_id = run_id;
   out.fence = lease.fence;
   out.clock_offset_ms = store_.ObservedClockOffsetMs();
+  out.clock_skew_exceeded = ClockBeyondShare(def);
   out.store_reads = reads_;
   out.store_writes = writes_;
   return Acquisition{std::move(lease), out};
@@ -424,14 +449,14 @@ Result<HeartbeatResult> Controller::Heartbeat(Lease& lease) {
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     EpochMs now = clock_.NowMs();
     JobState next = lease.last_written;
-    next.lease_until = now + lease.lease_ms;
+    next.lease_until = now + lease.lease_ms + LeaseSlackMs(lease.def);
     next.version += 1;
     next.updated_at = now;
     ++writes_;
     auto w = store_.ReplaceState(next, lease.last_written.version);
     if (w.ok() && *w == WriteOutcome::kApplied) {
       lease.last_written = next;
-      lease.lease_until = next.lease_until;
+      lease.lease_until = now + lease.lease_ms;
       return HeartbeatResult::kExtended;
     }
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
@@ -443,7 +468,7 @@ Result<HeartbeatResult> Controller::Heartbeat(Lease& lease) {
     }
     lease.last_written = *s;  // an operator wrote (pause), or our write applied
     if (*s == next) {
-      lease.lease_until = next.lease_until;
+      lease.lease_until = now + lease.lease_ms;
       return HeartbeatResult::kExtended;
     }
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
@@ -531,7 +556,7 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
     out.next_allowed_run = next.next_allowed_run;
     out.error = work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error;
     out.clock_offset_ms = store_.ObservedClockOffsetMs();
-    out.clock_skew_exceeded = out.clock_offset_ms && std::abs(*out.clock_offset_ms) > lease.def.max_clock_skew_ms;
+    out.clock_skew_exceeded = ClockBeyondShare(lease.def);
     if (lease.def.keep_runs > 0 && next.run_count % kTrimEvery == 0) {
       ++writes_;
       (void)store_.TrimRuns(lease.job, static_cast<size_t>(lease.def.keep_runs));

@@ -119,7 +119,7 @@ JobState AcquiredState(const std::optional<JobState>& state, const std::string& 
   n.owner = p.run_id;
   n.holder = p.holder;
   n.fence += 1;
-  n.lease_until = p.now + def.lease_ms;
+  n.lease_until = p.now + def.lease_ms + p.lease_slack_ms;
   n.run_count += 1;
   n.last_run_ts = p.now;
   if (p.slot) n.last_slot = *p.slot;

@@ -30,6 +30,7 @@ struct AcquireParams {
   std::string holder;
   std::optional<EpochMs> slot;
   EpochMs now = 0;
+  int64_t lease_slack_ms = 0;  // published lease_until = now + lease + slack (Controller::LeaseSlackMs)
 };
 
 // The state written by acquire / take over (version + 1).

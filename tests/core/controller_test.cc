@@ -257,16 +257,49 @@ TEST_F(ControllerTest, NeverTakesOverOnAClockKnownToBeAheadOfTheStore) {
   r.overrides.max_clock_skew_ms = 1 * kSec;
   MustAcquire(controller_, r);
   clock_.Advance(10 * kSec);
-  skewed.clock_offset_ms = 1 * kSec + 1;  // we are ahead by more than the allowance
+  // Ahead by more than half the allowance: another host may be behind the
+  // store by the other half, so the lease may still be live.
+  skewed.clock_offset_ms = kSec / 2 + 1;
   auto a = c.Acquire(r);
   ASSERT_TRUE(a.ok());
   EXPECT_FALSE(a->lease.has_value());
   EXPECT_EQ(a->outcome.reason, SkipReason::kRunning);
   EXPECT_TRUE(a->outcome.clock_skew_exceeded);
-  EXPECT_EQ(a->outcome.clock_offset_ms, 1 * kSec + 1);
-  skewed.clock_offset_ms = -5 * kSec;  // behind: a takeover is only later than needed
+  EXPECT_EQ(a->outcome.clock_offset_ms, kSec / 2 + 1);
+  skewed.clock_offset_ms = kSec / 2;  // exactly its half: allowed
   Lease lease = MustAcquire(c, r);
   EXPECT_EQ(lease.fence, 2);
+}
+
+TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStopsOnItsOwn) {
+  FlakyStore skewed(store_);
+  Controller c(skewed, clock_, random_);
+  RunRequest r = Req();
+  r.overrides.lease_ms = 6 * kSec;
+  r.overrides.max_clock_skew_ms = 2 * kSec;
+  skewed.clock_offset_ms = -5 * kSec;  // behind by 5 s: 4 s beyond its half (1 s)
+  Lease lease = MustAcquire(c, r);
+  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 6 * kSec);          // its own deadline
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 6 * kSec + 4 * kSec);  // what others judge by
+  clock_.Advance(2 * kSec);
+  auto hb = c.Heartbeat(lease);
+  ASSERT_TRUE(hb.ok());
+  EXPECT_EQ(*hb, HeartbeatResult::kExtended);
+  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 6 * kSec);
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 10 * kSec);
+  // A taker (no offset known) waits for the published lease plus the allowance.
+  clock_.Advance(10 * kSec + 2 * kSec);
+  auto early = controller_.Acquire(r);
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(early->lease.has_value());
+  EXPECT_EQ(early->outcome.reason, SkipReason::kRunning);
+  clock_.Advance(1);
+  EXPECT_EQ(MustAcquire(controller_, r).fence, 2);
+  // Within its half, nothing is added.
+  skewed.clock_offset_ms = -1 * kSec;
+  clock_.Advance(60 * kSec);
+  Lease third = MustAcquire(c, r);
+  EXPECT_EQ(State().lease_until, third.lease_until);
 }
 
 TEST_F(ControllerTest, HeartbeatExtendsLease) {

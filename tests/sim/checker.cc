@@ -38,11 +38,18 @@ Checker::Checker(const SimTime& time, Store& truth, Trace& trace, std::vector<Jo
   }
 }
 
-void Checker::AddActor(int actor, ActorKind kind, int64_t skew_ms) {
+void Checker::AddActor(int actor, ActorKind kind, int64_t skew_ms, bool offset_observed) {
   ActorTrack a;
   a.kind = kind;
   a.skew_ms = skew_ms;
+  a.offset_observed = offset_observed;
   actors_[actor] = a;
+}
+
+int64_t Checker::LeaseSlackOf(int actor, const JobDefinition& def) const {
+  const ActorTrack& a = actors_.at(actor);
+  if (!a.offset_observed) return 0;
+  return std::max<int64_t>(0, -a.skew_ms - def.max_clock_skew_ms / 2);
 }
 
 void Checker::Fail(int invariant, std::string what, const char* known_bug) {
@@ -195,9 +202,17 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
   bool live_holder = st && st->status == JobStatus::kRunning && clock <= st->lease_until + def.max_clock_skew_ms;
   bool ok = false;
   switch (out.reason) {
-    case SkipReason::kRunning:
-      ok = live_holder;
+    case SkipReason::kRunning: {
+      // A host that knows its clock is ahead of the store's by more than
+      // half the allowance refuses takeovers (and says so): the job stays
+      // acquirable by every host that keeps to its half.
+      const ActorTrack& a = actors_.at(c.actor);
+      const bool refused_ahead = st && st->status == JobStatus::kRunning && a.offset_observed &&
+                                 a.skew_ms > def.max_clock_skew_ms / 2 && out.clock_skew_exceeded;
+      if (refused_ahead && !live_holder) ++counters_["takeovers_refused_clock_ahead"];
+      ok = live_holder || refused_ahead;
       break;
+    }
     case SkipReason::kPaused:
       ok = st && (st->status == JobStatus::kPaused || (st->status == JobStatus::kRunning && !st->paused_reason.empty()));
       break;
@@ -253,7 +268,8 @@ void Checker::OnHeartbeat(const CallContext& c, const Lease& lease, const Result
   if (*r == HeartbeatResult::kExtended) {
     ++counters_["heartbeats_extended"];
     if (a.holder) a.holder->lease_until = lease.lease_until;
-    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until)) {
+    const int64_t slack = LeaseSlackOf(c.actor, jobs_[static_cast<size_t>(c.job)].def);
+    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until + slack)) {
       Fail(1, "a heartbeat reported the lease extended, but the store shows " + Brief(st));
     }
     return;
@@ -343,9 +359,11 @@ void Checker::OnCrash(int actor) {
   auto st = TrueState(a.holder->job);
   // Liveness starts here: the stored lease of a crashed holder ends within
   // one lease of the crash on its own clock; a taker waits max_clock_skew more.
-  if (st && st->owner == a.holder->run_id && st->lease_until > ClockOf(actor) + def.lease_ms) {
-    Fail(5, fmt::format("a crashed holder's stored lease ends at {}, beyond its clock {} + lease {}",
-                        st->lease_until - kSimEpochMs, ClockOf(actor) - kSimEpochMs, def.lease_ms));
+  // (A clock known to lag the store publishes its lease later by the slack.)
+  const int64_t slack = LeaseSlackOf(actor, def);
+  if (st && st->owner == a.holder->run_id && st->lease_until > ClockOf(actor) + def.lease_ms + slack) {
+    Fail(5, fmt::format("a crashed holder's stored lease ends at {}, beyond its clock {} + lease {} + slack {}",
+                        st->lease_until - kSimEpochMs, ClockOf(actor) - kSimEpochMs, def.lease_ms, slack));
   }
   a.holder->stopped = true;
 }
@@ -386,15 +404,19 @@ void Checker::CheckStoreMatchesLog() {
 }
 
 // Invariant 1, stated in true time t. Host H's clock reads t + s_H. A
-// holder H works while t + s_H < L, L being the lease_until it last wrote
-// and knows (Lease::lease_until; a heartbeat that failed leaves the older,
-// smaller L, so not knowing errs on the safe side). A taker T may take over
-// only once t + s_T > L + max_clock_skew, reading the stored L, which is at
-// least H's known L. So H has stopped by t = L - s_H and T starts after
-// t = L + max_clock_skew - s_T: no overlap whenever s_T - s_H <= max_clock_skew.
-// The guarantee is therefore about pairs of clocks: with every two hosts'
-// clocks within max_clock_skew of each other, at any true time at most one
-// holder of a job is working. Holders the operator `unlock`ed are not
+// holder H works while t + s_H < L, L being its own deadline from the last
+// lease_until it wrote and knows (Lease::lease_until; a heartbeat that
+// failed leaves the older, smaller L, so not knowing errs on the safe side).
+// A taker T may take over only once t + s_T > L' + max_clock_skew, reading
+// the stored L' >= L (L plus H's slack, when H knows it lags the store). So
+// H has stopped by t = L - s_H and T starts after
+// t = L' + max_clock_skew - s_T: no overlap whenever
+// s_T - s_H - (L' - L) <= max_clock_skew. Without observed offsets the
+// guarantee is about pairs of clocks: with every two hosts' clocks within
+// max_clock_skew of each other, at any true time at most one holder of a
+// job is working. With them, each host keeps to its half (takers ahead by
+// more refuse, holders behind by more add the excess as slack), and the
+// bound holds for any skews. Holders the operator `unlock`ed are not
 // counted: they are evicted on purpose, and their fence keeps them out.
 // Checking after every step suffices: a holder only starts (or resumes)
 // working when a call returns, which ends a step.

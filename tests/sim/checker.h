@@ -86,7 +86,9 @@ class Checker final : public WriteObserver {
   Checker(const SimTime& time, Store& truth, Trace& trace, std::vector<JobDefinition> defs,
           CheckerOptions options);
 
-  void AddActor(int actor, ActorKind kind, int64_t skew_ms);
+  // `offset_observed`: the store tells this actor its clock offset
+  // (Store::ObservedClockOffsetMs), exactly its skew.
+  void AddActor(int actor, ActorKind kind, int64_t skew_ms, bool offset_observed = false);
 
   // Writes that applied (from RecordingStore).
   void OnStateWrite(const StateWrite& w) override;
@@ -131,6 +133,7 @@ class Checker final : public WriteObserver {
   struct ActorTrack {
     ActorKind kind = ActorKind::kInvoker;
     int64_t skew_ms = 0;
+    bool offset_observed = false;
     int job = -1;
     // The last acquisition this invoker's current invocation wrote (it may
     // not know yet: a lost response).
@@ -169,6 +172,10 @@ class Checker final : public WriteObserver {
   // Records a violation; `known_bug` names it when it is one of the above.
   void Fail(int invariant, std::string what, const char* known_bug = nullptr);
   EpochMs ClockOf(int actor) const { return time_.now() + actors_.at(actor).skew_ms; }
+  // How much later than its own deadline an actor publishes lease_until: by
+  // the excess of its clock's lag behind the store over half the allowance,
+  // when it knows that lag (DESIGN: each host keeps to its half).
+  int64_t LeaseSlackOf(int actor, const JobDefinition& def) const;
   bool Working(const ActorTrack& a) const;
   int JobIndex(const std::string& name) const;
   std::optional<JobState> TrueState(int job) const;

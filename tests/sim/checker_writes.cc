@@ -110,7 +110,7 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   want.owner = s.owner;
   want.holder = s.holder;
   want.fence = before.fence + 1;
-  want.lease_until = t + def.lease_ms;
+  want.lease_until = t + def.lease_ms + LeaseSlackOf(w.actor, def);
   want.run_count = before.run_count + 1;
   want.abandoned_count = before.abandoned_count + (takeover ? 1 : 0);
   want.last_run_ts = t;
@@ -121,8 +121,11 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   if (s != want) Fail(2, "acquisition wrote fields it must not: " + Diff(want, s));
   if (s.owner.empty() || s.owner == before.owner) Fail(2, "acquisition without a new owner");
   // The controller refuses takeovers on a clock known (from the store) to
-  // be ahead by more than the allowance; count any that got through.
-  if (takeover && a.skew_ms > def.max_clock_skew_ms) ++counters_["takeover_by_clock_ahead_beyond_allowance"];
+  // be ahead by more than half the allowance; count any that got through.
+  if (LeaseSlackOf(w.actor, def) > 0) ++counters_["leases_published_with_slack"];
+  if (takeover && a.offset_observed && a.skew_ms > def.max_clock_skew_ms / 2) {
+    ++counters_["takeover_by_clock_ahead_beyond_allowance"];
+  }
   if (takeover) EvictOwner(job, before, /*by_operator=*/false);
   a.log_run = s.owner;
   a.log_fence = s.fence;
@@ -157,7 +160,7 @@ void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobSta
 void Checker::CheckHeartbeatWrite(const JobTrack& j, const StateWrite& w, const JobState& before) {
   const JobState& s = w.after;
   JobState want = before;
-  want.lease_until = s.updated_at + j.def.lease_ms;
+  want.lease_until = s.updated_at + j.def.lease_ms + LeaseSlackOf(w.actor, j.def);
   want.version = before.version + 1;
   want.updated_at = s.updated_at;
   if (s != want) Fail(2, "heartbeat wrote fields it must not: " + Diff(want, s));
@@ -282,7 +285,8 @@ void Checker::EvictOwner(int job, const JobState& before, bool by_operator) {
     }
     // Still inside Acquire (no holder yet), it will work as soon as it
     // returns if its clock is before lease_until.
-    bool live = a.holder ? Working(a) : ClockOf(id) < before.lease_until;
+    bool live = a.holder ? Working(a)
+                         : ClockOf(id) < before.lease_until - LeaseSlackOf(id, jobs_[static_cast<size_t>(job)].def);
     if (!live) continue;
     run.taken_over_live = true;
     ++counters_[a.skew_ms < 0 ? "exclusion_broken_holder_clock_behind" : "exclusion_broken_holder_clock_not_behind"];

@@ -20,7 +20,7 @@ enum class ScenarioClass {
   kStoreFaults,  // a store that fails often and loses responses
   kGates,        // cooldown, backoff, parking and rate limits under skew
   kBeyondSkew,   // clocks further apart than max_clock_skew: invariant 1 may break
-  kObservedOffset,  // each clock within +-max_clock_skew of the store, which reports the offset
+  kObservedOffset,  // each clock within +-2 x max_clock_skew of the store, which reports the offset
   kBrokenCas,    // self-test: a store whose CAS ignores the version
 };
 const char* ScenarioClassName(ScenarioClass c);

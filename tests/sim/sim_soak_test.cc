@@ -1,5 +1,5 @@
 // Soak: as many seeds as fit in JOBGATE_SIM_SOAK_SECONDS (default 0: skip),
-// cycling through the within-skew classes from JOBGATE_SIM_SOAK_FIRST_SEED
+// cycling through the classes whose invariants must all hold from JOBGATE_SIM_SOAK_FIRST_SEED
 // (default 1000001, past the suite's own seeds). A failing seed is reported
 // with the reproduction of its class's test.
 #include <gtest/gtest.h>
@@ -24,7 +24,8 @@ TEST(SimSoak, RunsSeedsForSoakSeconds) {
       {ScenarioClass::kMixed, "Sim.MixedWithinSkew"},
       {ScenarioClass::kContention, "Sim.ContentionWithinSkew"},
       {ScenarioClass::kStoreFaults, "Sim.StoreFaultsWithinSkew"},
-      {ScenarioClass::kGates, "Sim.GatesWithinSkew"}};
+      {ScenarioClass::kGates, "Sim.GatesWithinSkew"},
+      {ScenarioClass::kObservedOffset, "Sim.ObservedOffsetsKeepOneHolderHoweverFarClocksDrift"}};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   uint64_t seed = static_cast<uint64_t>(EnvInt("JOBGATE_SIM_SOAK_FIRST_SEED").value_or(1'000'001));
   const uint64_t first = seed;

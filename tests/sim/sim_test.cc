@@ -21,14 +21,15 @@ void ReportFailures(const ClassRun& run) {
 // Runs a class whose invariants must all hold, and checks that its seeds
 // really reached the situations the class is about: a simulation that never
 // takes over a lease proves nothing about takeovers.
-void ExpectClassHolds(ScenarioClass c, const std::vector<std::string>& must_reach) {
+ClassRun ExpectClassHolds(ScenarioClass c, const std::vector<std::string>& must_reach) {
   ClassRun run = RunClass(c, Seeds());
   PrintSummary(run, c);
   ReportFailures(run);
-  if (SingleSeed()) return;
+  if (SingleSeed()) return run;
   for (const auto& what : must_reach) {
     EXPECT_GT(run.counters[what], 0) << "no seed of " << ScenarioClassName(c) << " reached " << what;
   }
+  return run;
 }
 
 // What every within-skew class must reach.
@@ -80,25 +81,16 @@ TEST(SimBeyondSkew, MutualExclusionBreaksWithoutTheAllowance) {
 }
 
 // The store tells each host its exact clock offset (the best a Date header
-// could do) and every host is within +-max_clock_skew of the store. The
-// controller's guard must stop every takeover by a clock ahead of the store
-// by more than the allowance. What it does not cover -- two hosts up to
-// twice the allowance apart, a holder whose clock is behind -- is counted
-// and printed, not asserted: a property of the design, not a regression.
-TEST(SimBeyondSkew, ObservedOffsetGuardRefusesTakeoversOnAheadClocks) {
-  const ScenarioClass c = ScenarioClass::kObservedOffset;
-  ClassRun run = RunClass(c, Seeds());
-  PrintSummary(run, c);
-  ReportFailures(run);
+// could do), and hosts are up to twice max_clock_skew off the store, so up
+// to four times the allowance apart. Each host keeps to its half of the
+// allowance (takers ahead by more refuse, holders behind by more publish a
+// longer lease), so every invariant must hold: no two working holders.
+TEST(Sim, ObservedOffsetsKeepOneHolderHoweverFarClocksDrift) {
+  ClassRun run = ExpectClassHolds(ScenarioClass::kObservedOffset,
+                                  {"grants", "takeovers", "crashes", "skip_running", "takeovers_refused_clock_ahead",
+                                   "leases_published_with_slack", "heartbeat_writes"});
+  // Counted in CheckAcquisition; must stay 0.
   EXPECT_EQ(run.counters["takeover_by_clock_ahead_beyond_allowance"], 0);
-  fmt::print("[sim] observed_offset: {} of {} seeds still broke mutual exclusion (holder's clock behind the store: "
-             "{}, not behind: {})\n",
-             run.broke_exclusion.size(), run.seeds, run.counters["exclusion_broken_holder_clock_behind"],
-             run.counters["exclusion_broken_holder_clock_not_behind"]);
-  if (SingleSeed() || run.broke_exclusion.empty()) return;
-  const SimResult r = Replay(run.broke_exclusion.front());
-  fmt::print("[sim] for example: {}\n  reproduce: {}\n  last events:\n{}", r.first_exclusion->what,
-             Repro(r.seed, TestName()), r.exclusion_trace);
 }
 
 // The checker itself is tested: under a store whose "CAS" ignores the

@@ -142,7 +142,7 @@ void Simulation::AddHosts() {
           std::make_unique<Host>(id, ActorKind::kInvoker, static_cast<int>(j), time_, skew, recorder_, faults_));
       hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.jobs[j].period_ms);
       if (sc_.report_clock_offset) hosts_.back()->store.set_observed_offset_ms(skew);
-      checker_.AddActor(id, ActorKind::kInvoker, skew);
+      checker_.AddActor(id, ActorKind::kInvoker, skew, sc_.report_clock_offset);
     }
   }
   if (sc_.operator_gap_ms > 0) {
