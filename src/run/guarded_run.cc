@@ -65,14 +65,18 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
   spec.timeout_ms = lease.timeout_ms;
   spec.kill_grace_ms = lease.kill_grace_ms;
   spec.heartbeat_interval_ms = std::max<int64_t>(1, lease.lease_ms / 3);
+  spec.lease_ms = lease.lease_ms;
+  spec.lease_left_ms = lease.lease_until - clock.NowMs();
 
-  auto heartbeat = [&]() -> bool {
+  // Runs on the runner's heartbeat thread; `lease` is the worker's alone
+  // until RunProcess returns. The runner stops the workload by the end of
+  // the lease left, whether the beats keep failing or hang in the store.
+  auto heartbeat = [&]() -> HeartbeatReply {
     auto hb = controller.Heartbeat(lease);
-    if (hb.ok()) return *hb == HeartbeatResult::kExtended;
-    // A store hiccup is retried at the next beat; once our own lease has run
-    // out we must stop, because another host may take the job over.
-    spdlog::warn("job '{}': heartbeat failed: {}", lease.job, hb.status().ToString());
-    return clock.NowMs() < lease.lease_until;
+    // A store hiccup is retried at the next beat, against the same deadline.
+    if (!hb.ok()) spdlog::warn("job '{}': heartbeat failed: {}", lease.job, hb.status().ToString());
+    const bool held = !hb.ok() || *hb == HeartbeatResult::kExtended;
+    return HeartbeatReply{held, lease.lease_until - clock.NowMs()};
   };
   auto result = RunProcess(spec, heartbeat);
   WorkResult work;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/text.h"
+#include "run/heartbeat_worker.h"
 
 extern char** environ;
 
@@ -424,14 +425,22 @@ ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint s
 // The wait loop
 
 // Supervises one running workload until it is reaped: copies its stderr,
-// takes signals, enforces the timeout, beats the heartbeat and escalates
-// SIGTERM -> grace -> SIGKILL. Single-threaded; one poll() loop.
+// takes signals, enforces the timeout and the lease, and escalates
+// SIGTERM -> grace -> SIGKILL. One poll() loop; the heartbeat beats on its
+// own thread (HeartbeatWorker) and posts its replies to the loop.
+//
+// The lease is self-fencing: whatever the heartbeat is doing, the workload
+// is dead when this holder's own lease ends, because from then on another
+// invoker may take the job over. A lease that is not being renewed gets a
+// graceful stop first: SIGTERM once less than min(kill_grace, lease / 3)
+// of it is left (about two missed beats), SIGKILL at its end. Every other
+// stop (timeout, signal, lost lease) also has its SIGKILL at the lease's
+// end at the latest.
 class Supervisor {
  public:
   Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, int signal_fd,
              int stderr_fd, const ProcessGroup& group, pid_t workload)
       : spec_(spec),
-        heartbeat_(heartbeat),
         signal_fd_(signal_fd),
         stderr_fd_(stderr_fd),
         group_(group),
@@ -441,20 +450,30 @@ class Supervisor {
         tail_(4 * spec.stderr_tail_bytes + 4) {
     const TimePoint now = SteadyClock::now();
     if (spec.timeout_ms > 0) timeout_at_ = now + Millis(spec.timeout_ms);
-    if (spec.heartbeat_interval_ms > 0 && heartbeat_) heartbeat_at_ = now + HeartbeatInterval();
+    if (spec.lease_ms > 0) {
+      term_lead_ = Millis(std::min(spec.kill_grace_ms, spec.lease_ms / 3));
+      SetLeaseEnd(now + Millis(spec.lease_left_ms));
+    }
+    if (spec.heartbeat_interval_ms > 0 && heartbeat) {
+      beats_.emplace(heartbeat, Millis(spec.heartbeat_interval_ms));
+    }
   }
 
   // Returns once the workload has exited and been reaped.
   Status Wait() {
-    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}};
+    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {beats_ ? beats_->fd() : -1, POLLIN, 0}};
     while (true) {
       // Checked on every wake, so SIGCHLD needs no handling of its own.
       const pid_t reaped = waitpid(workload_, &wait_status_, WNOHANG);
-      if (reaped == workload_) return Status::Ok();
+      if (reaped == workload_) {
+        if (beats_) beats_->Stop();  // the workload is done: no lease to renew
+        return Status::Ok();
+      }
       if (reaped < 0 && errno != EINTR) return ErrnoError("waitpid (workload)");
-      if (poll(fds, 2, PollTimeoutMs()) < 0 && errno != EINTR) return Abandon("poll");
+      if (poll(fds, 3, PollTimeoutMs()) < 0 && errno != EINTR) return Abandon("poll");
       if (fds[0].revents != 0) OnSignals();
       if (fds[1].revents != 0 && ReadStderr() == ReadState::kClosed) fds[1].fd = -1;
+      if (beats_) OnHeartbeat();
       OnTimers();
     }
   }
@@ -485,10 +504,6 @@ class Supervisor {
   }
 
  private:
-  std::chrono::milliseconds HeartbeatInterval() const {
-    return Millis(spec_.heartbeat_interval_ms);
-  }
-
   // A broken poll() cannot be waited out: kill the group, reap, report.
   Status Abandon(const char* what) {
     const Status error = ErrnoError(what);
@@ -499,7 +514,7 @@ class Supervisor {
 
   int PollTimeoutMs() const {
     std::optional<TimePoint> next;
-    for (const auto& at : {timeout_at_, heartbeat_at_, kill_at_}) {
+    for (const auto& at : {timeout_at_, term_at_, kill_at_}) {
       if (at && (!next || *at < *next)) next = at;
     }
     if (!next) return -1;
@@ -544,21 +559,29 @@ class Supervisor {
       timeout_at_.reset();
       Stop(Kind::kTimedOut, 0);
     }
-    if (heartbeat_at_ && now >= *heartbeat_at_) Beat(*heartbeat_at_);
+    if (term_at_ && now >= *term_at_) {
+      // Not renewed in time: the lease runs out at lease_end_ (kill_at_).
+      term_at_.reset();
+      Stop(Kind::kLeaseLost, 0);
+    }
   }
 
   // Heartbeats continue while a timed-out or interrupted workload is being
   // stopped, so the lease does not lapse during the grace period.
-  void Beat(TimePoint due) {
-    if (!heartbeat_()) {
-      heartbeat_at_.reset();
-      Stop(Kind::kLeaseLost, 0);
-      return;
-    }
-    // A slow heartbeat skips beats rather than firing a burst to catch up.
-    const TimePoint now = SteadyClock::now();
-    heartbeat_at_ = due + HeartbeatInterval();
-    if (*heartbeat_at_ <= now) heartbeat_at_ = now + HeartbeatInterval();
+  void OnHeartbeat() {
+    const std::optional<HeartbeatReply> reply = beats_->Take();
+    if (!reply) return;
+    if (reply->lease_left_ms) SetLeaseEnd(SteadyClock::now() + Millis(*reply->lease_left_ms));
+    if (!reply->held) Stop(Kind::kLeaseLost, 0);
+  }
+
+  // Moves the lease's end (a renewal, or the first deadline). Once a stop
+  // for the lease has begun, a later renewal does not call it off.
+  void SetLeaseEnd(TimePoint end) {
+    lease_end_ = end;
+    if (stop_kind_ == Kind::kLeaseLost) return;
+    term_at_ = end - term_lead_;
+    if (kill_at_ && *kill_at_ > end) kill_at_ = end;
   }
 
   void Stop(Kind why, int sig) {
@@ -567,6 +590,8 @@ class Supervisor {
       stop_signal_ = sig;
       group_.Signal(SIGTERM);
       kill_at_ = SteadyClock::now() + Millis(spec_.kill_grace_ms);
+      if (lease_end_ && *kill_at_ > *lease_end_) kill_at_ = *lease_end_;
+      if (why == Kind::kLeaseLost) term_at_.reset();
       return;
     }
     // Whatever stopped it first, a lost lease means the caller's commit
@@ -580,18 +605,22 @@ class Supervisor {
   }
 
   const ProcessSpec& spec_;
-  const HeartbeatFn& heartbeat_;
   const int signal_fd_;
   const int stderr_fd_;
   const ProcessGroup& group_;
   const pid_t workload_;
   std::optional<TimePoint> timeout_at_;
-  std::optional<TimePoint> heartbeat_at_;
+  std::optional<TimePoint> lease_end_;  // this holder's own lease, as last renewed
+  std::optional<TimePoint> term_at_;    // lease_end_ - term_lead_: a graceful stop begins
+  std::chrono::milliseconds term_lead_{0};
   std::optional<TimePoint> kill_at_;
   std::optional<Kind> stop_kind_;
   int stop_signal_ = 0;
   int wait_status_ = 0;
   TailBuffer tail_;
+  // Last member: destroyed first, so the worker is joined before anything
+  // a beat in progress could still be reading.
+  std::optional<HeartbeatWorker> beats_;
 };
 
 Status ValidateSpec(const ProcessSpec& spec) {

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +41,12 @@ struct ProcessSpec {
   int64_t timeout_ms = 0;              // 0 = no timeout
   int64_t kill_grace_ms = 10000;       // SIGTERM -> SIGKILL when stopping it
   int64_t heartbeat_interval_ms = 0;   // 0 = no heartbeat
+  // The lease the heartbeat renews: the workload is dead by the end of it
+  // unless a beat renews it (0 = no lease). `lease_left_ms` is what is left
+  // of it at the start; `lease_ms` its full length, which sets how early a
+  // lease that is not being renewed starts a graceful stop (Supervisor).
+  int64_t lease_ms = 0;
+  int64_t lease_left_ms = 0;
   size_t stderr_tail_bytes = 1024;     // budget of ProcessResult::stderr_tail
 };
 
@@ -62,9 +69,18 @@ struct ProcessResult {
 
 const char* ProcessResultKindName(ProcessResult::Kind kind);  // "exited", "timed_out", ...
 
-// Called every heartbeat_interval_ms while the workload runs; returns false
-// when the lease is lost, and the runner then stops the workload.
-using HeartbeatFn = std::function<bool()>;
+// What one heartbeat learned.
+struct HeartbeatReply {
+  bool held = true;  // false: another owner holds the job; stop the workload now
+  // What is left of this holder's own lease after the beat (renewed or not),
+  // by its own clock; nullopt keeps the deadline the runner has.
+  std::optional<int64_t> lease_left_ms;
+};
+
+// Called every heartbeat_interval_ms while the workload runs, on a thread
+// of the runner's (a beat that blocks in the store cannot hold up the
+// deadline). Never called twice at once.
+using HeartbeatFn = std::function<HeartbeatReply()>;
 
 // Runs the workload to completion. stdout (and stdin) are inherited; stderr
 // is copied to jobgate's stderr and its tail kept. Signal mask and

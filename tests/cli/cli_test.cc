@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -372,6 +373,45 @@ TEST_F(CliTest, UnlockWhileRunningMakesTheHolderLoseItsLease) {
   EXPECT_EQ(s["abandoned_count"], 1);
   EXPECT_EQ(s["success_count"], 0);
   EXPECT_EQ(s["failure_count"], 0);
+}
+
+// The store stops taking writes while the job runs (another connection
+// holds SQLite's write lock, as a stuck writer or a partition would): every
+// heartbeat hangs in busy_timeout. The workload, which even ignores
+// SIGTERM, must be dead by the end of the lease it holds, long before the
+// store comes back, because from then on another host may take the job
+// over. Once the store is back the run is committed as a failure (exit 75).
+TEST_F(CliTest, AStoreThatStopsTakingWritesStopsTheWorkloadByTheEndOfItsLease) {
+  const std::string ticks = Path("ticks");
+  Child holder = Start({"run", "w", "--lease", "3s", "--json", "--", "sh", "-c",
+                        "trap '' TERM; while :; do date +%s%3N >> " + ticks + "; sleep 0.05; done"},
+                       "w");
+  ASSERT_TRUE(WaitForStatus("w", "RUNNING", holder));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Path("state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  const int64_t locked_at = NowMs();
+  std::this_thread::sleep_for(7s);
+  const std::string seen = ReadFile(ticks);
+  sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  // The last renewal was at or before locked_at, so the lease ended by
+  // locked_at + 3 s; SIGKILL then, whatever the hung heartbeat does.
+  int64_t last_tick = 0;
+  std::istringstream lines(seen);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) last_tick = std::max<int64_t>(last_tick, std::stoll(line));
+  }
+  EXPECT_GT(last_tick, 0) << "the workload never ran";
+  EXPECT_LT(last_tick, locked_at + 3000 + 1500) << "the workload outlived its lease by "
+                                                << last_tick - locked_at - 3000 << " ms";
+  const auto code = holder.WaitFor(kEventually);
+  ASSERT_TRUE(code) << holder.Describe();
+  EXPECT_EQ(*code, 75) << holder.Describe();
+  auto s = StateOf("w");
+  EXPECT_EQ(s["status"], "IDLE");
+  EXPECT_EQ(s["failure_count"], 1);
+  EXPECT_NE(s["last_error"].get<std::string>().find("lease could not be renewed"), std::string::npos) << s.dump();
 }
 
 TEST_F(CliTest, UnlockWithAFenceThatNoLongerHoldsTheJobReleasesNothing) {

@@ -234,7 +234,7 @@ TEST_F(ProcessRunner, HeartbeatIsCalledAboutEveryInterval) {
   const auto start = std::chrono::steady_clock::now();
   const ProcessResult r = RunOk(spec, [&] {
     beats.push_back(std::chrono::steady_clock::now());
-    return true;
+    return HeartbeatReply{};
   });
   EXPECT_EQ(r.kind, Kind::kExited);
   EXPECT_GE(beats.size(), 5u) << "about one per 50 ms of a >= 500 ms run";
@@ -249,10 +249,72 @@ TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
   ProcessSpec spec = Shell("sleep 60");
   spec.heartbeat_interval_ms = 50;
   int beats = 0;
-  const ProcessResult r = RunOk(spec, [&] { return ++beats < 2; });
+  const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{++beats < 2, std::nullopt}; });
   EXPECT_EQ(r.kind, Kind::kLeaseLost);
   EXPECT_EQ(beats, 2) << "no heartbeat after the lease was lost";
   EXPECT_LT(r.duration_ms, 1000);
+}
+
+// The beats fail (the store is down) and say so: nothing renews the lease.
+// A graceful stop begins min(kill_grace, lease / 3) before its end, and the
+// workload is dead at its end, even one that ignores SIGTERM.
+TEST_F(ProcessRunner, ALeaseThatIsNotRenewedStopsTheWorkloadByItsEnd) {
+  ProcessSpec spec = Shell("trap '' TERM; sleep 60 & wait; sleep 60");
+  spec.heartbeat_interval_ms = 200;
+  spec.lease_ms = 600;
+  spec.lease_left_ms = 600;
+  spec.kill_grace_ms = 10'000;
+  std::atomic<int> beats{0};
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessResult r = RunOk(spec, [&] {
+    ++beats;
+    const auto left = 600 - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
+    return HeartbeatReply{true, left};
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.kind, Kind::kLeaseLost);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL) << "it ignored SIGTERM";
+  EXPECT_GE(took, milliseconds(600));
+  EXPECT_LT(took, milliseconds(600 + 900)) << "SIGKILL at the lease's end, not after the 10 s grace";
+  EXPECT_GE(beats.load(), 1);
+}
+
+// A beat that hangs in the store (a busy_timeout, HTTP retries) does not
+// hold up the deadline: the loop does not wait for it.
+TEST_F(ProcessRunner, AHeartbeatBlockedInTheStoreCannotDelayTheLeaseDeadline) {
+  ProcessSpec spec = Shell("sleep 60");
+  spec.heartbeat_interval_ms = 100;
+  spec.lease_ms = 500;
+  spec.lease_left_ms = 500;
+  spec.kill_grace_ms = 100;
+  std::atomic<bool> release{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(milliseconds(3000));
+    release = true;
+  });
+  const ProcessResult r = RunOk(spec, [&] {
+    while (!release) std::this_thread::sleep_for(milliseconds(10));  // the first beat hangs
+    return HeartbeatReply{};
+  });
+  const auto stopped = std::chrono::milliseconds(r.duration_ms);
+  releaser.join();
+  EXPECT_EQ(r.kind, Kind::kLeaseLost);
+  EXPECT_LT(stopped, milliseconds(500 + 1500)) << "the workload ran on while the beat hung";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(3000)) << "the hung beat was joined";
+}
+
+// Renewals move the deadline: a workload that outlives its first lease
+// many times over runs to its end while the beats succeed.
+TEST_F(ProcessRunner, RenewedLeasesLetTheWorkloadRunPastTheFirstDeadline) {
+  ProcessSpec spec = Shell("sleep 1");
+  spec.heartbeat_interval_ms = 100;
+  spec.lease_ms = 300;
+  spec.lease_left_ms = 300;
+  spec.kill_grace_ms = 10'000;
+  const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{true, 300}; });
+  EXPECT_EQ(r.kind, Kind::kExited);
+  EXPECT_EQ(r.exit_code, 0);
 }
 
 TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
@@ -267,7 +329,7 @@ TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
     bool sent = false;
     const ProcessResult r = RunOk(spec, [&] {
       if (!sent && std::filesystem::exists(ready)) sent = kill(getpid(), sig) == 0;
-      return true;
+      return HeartbeatReply{};
     });
     std::filesystem::remove(ready);
     EXPECT_EQ(r.kind, Kind::kInterrupted);

@@ -1,0 +1,61 @@
+#include "run/heartbeat_worker.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+namespace jobgate {
+
+HeartbeatWorker::HeartbeatWorker(const HeartbeatFn& heartbeat, std::chrono::milliseconds interval)
+    : heartbeat_(heartbeat), event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  thread_ = std::thread([this, interval] { Loop(interval); });
+}
+
+HeartbeatWorker::~HeartbeatWorker() {
+  Stop();
+  thread_.join();
+  if (event_fd_ >= 0) close(event_fd_);
+}
+
+void HeartbeatWorker::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::optional<HeartbeatReply> HeartbeatWorker::Take() {
+  if (event_fd_ >= 0) {
+    uint64_t count = 0;
+    (void)!read(event_fd_, &count, sizeof count);  // reset; EAGAIN when nothing was posted
+  }
+  std::lock_guard lock(mu_);
+  return std::exchange(reply_, std::nullopt);
+}
+
+void HeartbeatWorker::Loop(std::chrono::milliseconds interval) {
+  using Clock = std::chrono::steady_clock;
+  auto due = Clock::now() + interval;
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_until(lock, due, [this] { return stop_; })) {
+    lock.unlock();
+    HeartbeatReply reply = heartbeat_();
+    lock.lock();
+    if (stop_) return;
+    if (!lost_) reply_ = reply;
+    lost_ = lost_ || !reply.held;
+    if (event_fd_ >= 0) {
+      const uint64_t one = 1;
+      (void)!write(event_fd_, &one, sizeof one);
+    }
+    if (lost_) return;  // nothing left to renew
+    // A slow beat skips beats rather than firing a burst to catch up.
+    due += interval;
+    const auto now = Clock::now();
+    if (due <= now) due = now + interval;
+  }
+}
+
+}  // namespace jobgate
