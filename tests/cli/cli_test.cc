@@ -143,6 +143,34 @@ class CliTest : public ::testing::Test {
     return failure;
   }
 
+  // 32 concurrent `run race --cooldown 1h --json -- CMD`: CMD runs exactly
+  // once, the other 31 print "outcome":"skipped", and the state agrees.
+  void ThirtyTwoConcurrentRunsRunOnce() {
+    const std::string marker = Path("ran");
+    std::vector<Child> runs;
+    for (int i = 0; i < 32; ++i) {
+      runs.push_back(Start({"run", "race", "--cooldown", "1h", "--json", "--", "sh", "-c",
+                            "echo x >> " + marker + "; sleep 0.3"},
+                           "race." + std::to_string(i)));
+    }
+    int succeeded = 0, skipped = 0;
+    for (Child& run : runs) {
+      EXPECT_EQ(run.Wait(), 0) << run.Describe();
+      std::string out = run.Out();
+      auto j = nlohmann::json::parse(out, nullptr, false);
+      ASSERT_FALSE(j.is_discarded()) << out;
+      if (j["outcome"] == "succeeded") ++succeeded;
+      if (j["outcome"] == "skipped") ++skipped;
+    }
+    EXPECT_EQ(succeeded, 1);
+    EXPECT_EQ(skipped, 31);
+    EXPECT_EQ(ReadFile(marker), "x\n");
+    auto s = StateOf("race");
+    EXPECT_EQ(s["run_count"], 1);
+    EXPECT_EQ(s["success_count"], 1);
+    EXPECT_EQ(s["status"], "IDLE");
+  }
+
   std::string dir_;
   std::string store_;
 
@@ -156,29 +184,12 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, ThirtyTwoConcurrentInvocationsRunTheCommandExactlyOnce) {
   ASSERT_EQ(Run({"init"}).exit_code, 0);
-  const std::string marker = Path("ran");
-  std::vector<Child> runs;
-  for (int i = 0; i < 32; ++i) {
-    runs.push_back(Start({"run", "race", "--cooldown", "1h", "--json", "--", "sh", "-c",
-                          "echo x >> " + marker + "; sleep 0.3"},
-                         "race." + std::to_string(i)));
-  }
-  int succeeded = 0, skipped = 0;
-  for (Child& run : runs) {
-    EXPECT_EQ(run.Wait(), 0) << run.Describe();
-    std::string out = run.Out();
-    auto j = nlohmann::json::parse(out, nullptr, false);
-    ASSERT_FALSE(j.is_discarded()) << out;
-    if (j["outcome"] == "succeeded") ++succeeded;
-    if (j["outcome"] == "skipped") ++skipped;
-  }
-  EXPECT_EQ(succeeded, 1);
-  EXPECT_EQ(skipped, 31);
-  EXPECT_EQ(ReadFile(marker), "x\n");
-  auto s = StateOf("race");
-  EXPECT_EQ(s["run_count"], 1);
-  EXPECT_EQ(s["success_count"], 1);
-  EXPECT_EQ(s["status"], "IDLE");
+  ThirtyTwoConcurrentRunsRunOnce();
+}
+
+// The same on a file that does not exist yet: 32 first opens at once.
+TEST_F(CliTest, ThirtyTwoConcurrentInvocationsOnANewStoreFileRunTheCommandExactlyOnce) {
+  ThirtyTwoConcurrentRunsRunOnce();
 }
 
 TEST_F(CliTest, KillNineOfHolderKillsWorkloadAndJobIsTakenOverAfterLease) {

@@ -255,15 +255,21 @@ TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
   EXPECT_LT(r.duration_ms, 1000);
 }
 
+// A workload under a lease of `lease_ms` renewed (or not) every lease/3.
+ProcessSpec Leased(const std::string& script, int64_t lease_ms, int64_t kill_grace_ms) {
+  ProcessSpec spec = Shell(script);
+  spec.heartbeat_interval_ms = lease_ms / 3;
+  spec.lease_ms = lease_ms;
+  spec.lease_left_ms = lease_ms;
+  spec.kill_grace_ms = kill_grace_ms;
+  return spec;
+}
+
 // The beats fail (the store is down) and say so: nothing renews the lease.
 // A graceful stop begins min(kill_grace, lease / 3) before its end, and the
 // workload is dead at its end, even one that ignores SIGTERM.
 TEST_F(ProcessRunner, ALeaseThatIsNotRenewedStopsTheWorkloadByItsEnd) {
-  ProcessSpec spec = Shell("trap '' TERM; sleep 60 & wait; sleep 60");
-  spec.heartbeat_interval_ms = 200;
-  spec.lease_ms = 600;
-  spec.lease_left_ms = 600;
-  spec.kill_grace_ms = 10'000;
+  const ProcessSpec spec = Leased("trap '' TERM; sleep 60 & wait; sleep 60", 600, 10'000);
   std::atomic<int> beats{0};
   const auto start = std::chrono::steady_clock::now();
   const ProcessResult r = RunOk(spec, [&] {
@@ -282,11 +288,7 @@ TEST_F(ProcessRunner, ALeaseThatIsNotRenewedStopsTheWorkloadByItsEnd) {
 // A beat that hangs in the store (a busy_timeout, HTTP retries) does not
 // hold up the deadline: the loop does not wait for it.
 TEST_F(ProcessRunner, AHeartbeatBlockedInTheStoreCannotDelayTheLeaseDeadline) {
-  ProcessSpec spec = Shell("sleep 60");
-  spec.heartbeat_interval_ms = 100;
-  spec.lease_ms = 500;
-  spec.lease_left_ms = 500;
-  spec.kill_grace_ms = 100;
+  const ProcessSpec spec = Leased("sleep 60", 500, 100);
   std::atomic<bool> release{false};
   const auto start = std::chrono::steady_clock::now();
   std::thread releaser([&] {
@@ -307,11 +309,7 @@ TEST_F(ProcessRunner, AHeartbeatBlockedInTheStoreCannotDelayTheLeaseDeadline) {
 // Renewals move the deadline: a workload that outlives its first lease
 // many times over runs to its end while the beats succeed.
 TEST_F(ProcessRunner, RenewedLeasesLetTheWorkloadRunPastTheFirstDeadline) {
-  ProcessSpec spec = Shell("sleep 1");
-  spec.heartbeat_interval_ms = 100;
-  spec.lease_ms = 300;
-  spec.lease_left_ms = 300;
-  spec.kill_grace_ms = 10'000;
+  const ProcessSpec spec = Leased("sleep 1", 300, 10'000);
   const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{true, 300}; });
   EXPECT_EQ(r.kind, Kind::kExited);
   EXPECT_EQ(r.exit_code, 0);
