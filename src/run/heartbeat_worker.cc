@@ -26,7 +26,7 @@ void HeartbeatWorker::Stop() {
   cv_.notify_all();
 }
 
-std::optional<HeartbeatReply> HeartbeatWorker::Take() {
+std::optional<HeartbeatWorker::Stamped> HeartbeatWorker::Take() {
   if (event_fd_ >= 0) {
     uint64_t count = 0;
     (void)!read(event_fd_, &count, sizeof count);  // reset; EAGAIN when nothing was posted
@@ -42,9 +42,10 @@ void HeartbeatWorker::Loop(std::chrono::milliseconds interval) {
   while (!cv_.wait_until(lock, due, [this] { return stop_; })) {
     lock.unlock();
     HeartbeatReply reply = heartbeat_();
+    const auto at = Clock::now();
     lock.lock();
     if (stop_) return;
-    if (!lost_) reply_ = reply;
+    if (!lost_) reply_ = Stamped{reply, at};
     lost_ = lost_ || !reply.held;
     if (event_fd_ >= 0) {
       const uint64_t one = 1;

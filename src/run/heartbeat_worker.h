@@ -34,9 +34,14 @@ class HeartbeatWorker {
   // eventfd could not be made, in which case replies are only seen by
   // Take() on the loop's other wakes.
   int fd() const { return event_fd_; }
+  // A reply and when the beat returned it (lease_left_ms counts from then).
+  struct Stamped {
+    HeartbeatReply reply;
+    std::chrono::steady_clock::time_point at;
+  };
   // The newest reply since the last call, if any (an older unread one is
   // superseded: only the newest lease deadline matters).
-  std::optional<HeartbeatReply> Take();
+  std::optional<Stamped> Take();
   // No more beats after the one in progress (the lease is gone).
   void Stop();
 
@@ -48,7 +53,7 @@ class HeartbeatWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::optional<HeartbeatReply> reply_;
+  std::optional<Stamped> reply_;
   bool lost_ = false;  // a reply said lost: later ones cannot undo it
   std::thread thread_;
 };

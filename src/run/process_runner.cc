@@ -438,7 +438,8 @@ ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint s
 // end at the latest.
 class Supervisor {
  public:
-  Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, int signal_fd,
+  // `start`: when RunProcess began, which lease_left_ms counts from.
+  Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, TimePoint start, int signal_fd,
              int stderr_fd, const ProcessGroup& group, pid_t workload)
       : spec_(spec),
         signal_fd_(signal_fd),
@@ -452,7 +453,7 @@ class Supervisor {
     if (spec.timeout_ms > 0) timeout_at_ = now + Millis(spec.timeout_ms);
     if (spec.lease_ms > 0) {
       term_lead_ = Millis(std::min(spec.kill_grace_ms, spec.lease_ms / 3));
-      SetLeaseEnd(now + Millis(spec.lease_left_ms));
+      SetLeaseEnd(start + Millis(spec.lease_left_ms));
     }
     if (spec.heartbeat_interval_ms > 0 && heartbeat) {
       beats_.emplace(heartbeat, Millis(spec.heartbeat_interval_ms));
@@ -569,10 +570,11 @@ class Supervisor {
   // Heartbeats continue while a timed-out or interrupted workload is being
   // stopped, so the lease does not lapse during the grace period.
   void OnHeartbeat() {
-    const std::optional<HeartbeatReply> reply = beats_->Take();
-    if (!reply) return;
-    if (reply->lease_left_ms) SetLeaseEnd(SteadyClock::now() + Millis(*reply->lease_left_ms));
-    if (!reply->held) Stop(Kind::kLeaseLost, 0);
+    const auto stamped = beats_->Take();
+    if (!stamped) return;
+    const HeartbeatReply& reply = stamped->reply;
+    if (reply.lease_left_ms) SetLeaseEnd(stamped->at + Millis(*reply.lease_left_ms));
+    if (!reply.held) Stop(Kind::kLeaseLost, 0);
   }
 
   // Moves the lease's end (a renewal, or the first deadline). Once a stop
@@ -681,7 +683,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& hea
     }
     return SpawnFailureResult(spec, failure->error, start);
   }
-  Supervisor supervisor(spec, heartbeat, signals.fd(), stderr_read.get(), group, spawned->pid);
+  Supervisor supervisor(spec, heartbeat, start, signals.fd(), stderr_read.get(), group, spawned->pid);
   JOBGATE_RETURN_IF_ERROR(supervisor.Wait());
   const int64_t duration_ms = ElapsedMs(start);
   group.Finish();
