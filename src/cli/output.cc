@@ -106,7 +106,8 @@ nlohmann::ordered_json RunJson(const RunRecord& r) {
   j["end"] = Time(r.end_ms);
   j["duration_ms"] = std::max<int64_t>(0, r.end_ms - r.start_ms);
   j["outcome"] = r.outcome;
-  j["exit_code"] = r.exit_code;
+  // An abandoned run never reported an exit code.
+  j["exit_code"] = r.outcome == "abandoned" ? nlohmann::ordered_json() : nlohmann::ordered_json(r.exit_code);
   j["error"] = r.error;
   j["holder"] = r.holder;
   return j;
@@ -161,7 +162,8 @@ std::string HistoryTable(const std::vector<RunRecord>& runs) {
     std::string err = r.error;
     std::replace(err.begin(), err.end(), '\n', ' ');
     out += fmt::format("{:<25} {:<11} {:>10} {:>5} {:>6}  {:<30} {}\n", FormatRfc3339(r.start_ms), r.outcome,
-                       FormatDuration(std::max<int64_t>(0, r.end_ms - r.start_ms)), r.exit_code, r.fence,
+                       FormatDuration(std::max<int64_t>(0, r.end_ms - r.start_ms)),
+                       r.outcome == "abandoned" ? std::string("-") : std::to_string(r.exit_code), r.fence,
                        r.run_id, Cell(err, 60));
   }
   return out;

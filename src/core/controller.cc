@@ -154,7 +154,8 @@ RunRecord MakeRunRecord(const Lease& lease, EpochMs now, const std::string& outc
   return r;
 }
 
-RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now) {
+// The run record of a run that never committed: `why` says who ended it.
+RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why) {
   RunRecord r;
   r.job = dead.job;
   r.run_id = dead.owner;
@@ -163,6 +164,7 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now) {
   r.start_ms = dead.last_run_ts;
   r.end_ms = now;
   r.outcome = "abandoned";
+  r.error = std::move(why);
   r.holder = dead.holder;
   return r;
 }
@@ -327,7 +329,9 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   if (gate.takeover && before) {
     // History of the dead run; best effort (the counters already say it).
     ++writes_;
-    (void)store_.AppendRun(AbandonedRunRecord(*before, now));
+    (void)store_.AppendRun(AbandonedRunRecord(
+        *before, now, fmt::format("lease expired at {}; taken over by fence {}", FormatRfc3339(before->lease_until),
+                                  lease.fence)));
   }
   if (!req.request_id.empty()) {
     auto claimed = ClaimRequest(lease, request, out);
@@ -663,7 +667,7 @@ Result<int64_t> Controller::Unlock(const std::string& job, std::optional<int64_t
     if (s->status != JobStatus::kRunning) return Status::Ok();
     if (!fence) fence = s->fence;  // the run this unlock means, fixed on the first read
     if (s->fence != *fence) return Status::Ok();
-    history = AbandonedRunRecord(*s, now);
+    history = AbandonedRunRecord(*s, now, "released by `jobgate unlock`");
     history->job = job;
     s->status = s->paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
     s->owner.clear();

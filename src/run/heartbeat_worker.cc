@@ -3,19 +3,32 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <string>
+#include <system_error>
 
 namespace jobgate {
 
-HeartbeatWorker::HeartbeatWorker(const HeartbeatFn& heartbeat, std::chrono::milliseconds interval)
-    : heartbeat_(heartbeat), event_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  thread_ = std::thread([this, interval] { Loop(interval); });
+Result<std::unique_ptr<HeartbeatWorker>> HeartbeatWorker::Start(const HeartbeatFn& heartbeat,
+                                                                 std::chrono::milliseconds interval) {
+  const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return Status::Internal(std::string("process runner: eventfd: ") + std::strerror(errno));
+  std::unique_ptr<HeartbeatWorker> worker(new HeartbeatWorker(heartbeat, fd));
+  try {
+    worker->thread_ = std::thread([w = worker.get(), interval] { w->Loop(interval); });
+  } catch (const std::system_error& e) {
+    // The only exception of std::thread's constructor (EAGAIN: a thread limit).
+    return Status::Internal(std::string("process runner: cannot start the heartbeat thread: ") + e.what());
+  }
+  return worker;
 }
 
 HeartbeatWorker::~HeartbeatWorker() {
   Stop();
-  thread_.join();
-  if (event_fd_ >= 0) close(event_fd_);
+  if (thread_.joinable()) thread_.join();
+  close(event_fd_);
 }
 
 void HeartbeatWorker::Stop() {
@@ -27,10 +40,8 @@ void HeartbeatWorker::Stop() {
 }
 
 std::optional<HeartbeatWorker::Stamped> HeartbeatWorker::Take() {
-  if (event_fd_ >= 0) {
-    uint64_t count = 0;
-    (void)!read(event_fd_, &count, sizeof count);  // reset; EAGAIN when nothing was posted
-  }
+  uint64_t count = 0;
+  (void)!read(event_fd_, &count, sizeof count);  // reset; EAGAIN when nothing was posted
   std::lock_guard lock(mu_);
   return std::exchange(reply_, std::nullopt);
 }
@@ -47,10 +58,8 @@ void HeartbeatWorker::Loop(std::chrono::milliseconds interval) {
     if (stop_) return;
     if (!lost_) reply_ = Stamped{reply, at};
     lost_ = lost_ || !reply.held;
-    if (event_fd_ >= 0) {
-      const uint64_t one = 1;
-      (void)!write(event_fd_, &one, sizeof one);
-    }
+    const uint64_t one = 1;
+    (void)!write(event_fd_, &one, sizeof one);
     if (lost_) return;  // nothing left to renew
     // A slow beat skips beats rather than firing a burst to catch up.
     due += interval;

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "jobgate/status.h"
 #include "run/process_runner.h"
 
 namespace jobgate {
@@ -23,16 +25,16 @@ class HeartbeatWorker {
  public:
   // Starts beating `interval` from now. The thread starts with the calling
   // thread's signal mask: the runner's, with every signal it handles
-  // blocked, so they stay for its signalfd.
-  HeartbeatWorker(const HeartbeatFn& heartbeat, std::chrono::milliseconds interval);
+  // blocked, so they stay for its signalfd. kInternal when the eventfd or
+  // the thread cannot be made (fd or thread limits).
+  static Result<std::unique_ptr<HeartbeatWorker>> Start(const HeartbeatFn& heartbeat,
+                                                        std::chrono::milliseconds interval);
   // Stops the beats and joins: waits for a beat in progress to return.
   ~HeartbeatWorker();
   HeartbeatWorker(const HeartbeatWorker&) = delete;
   HeartbeatWorker& operator=(const HeartbeatWorker&) = delete;
 
-  // Readable when a reply is waiting (poll it with POLLIN); -1 if the
-  // eventfd could not be made, in which case replies are only seen by
-  // Take() on the loop's other wakes.
+  // Readable when a reply is waiting (poll it with POLLIN).
   int fd() const { return event_fd_; }
   // A reply and when the beat returned it (lease_left_ms counts from then).
   struct Stamped {
@@ -46,6 +48,7 @@ class HeartbeatWorker {
   void Stop();
 
  private:
+  HeartbeatWorker(const HeartbeatFn& heartbeat, int event_fd) : heartbeat_(heartbeat), event_fd_(event_fd) {}
   void Loop(std::chrono::milliseconds interval);
 
   const HeartbeatFn& heartbeat_;

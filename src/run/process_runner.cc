@@ -14,6 +14,7 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -432,10 +433,12 @@ ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint s
 // The lease is self-fencing: whatever the heartbeat is doing, the workload
 // is dead when this holder's own lease ends, because from then on another
 // invoker may take the job over. A lease that is not being renewed gets a
-// graceful stop first: SIGTERM once less than min(kill_grace, lease / 3)
-// of it is left (about two missed beats), SIGKILL at its end. Every other
-// stop (timeout, signal, lost lease) also has its SIGKILL at the lease's
-// end at the latest.
+// graceful stop first: SIGTERM once less than min(kill_grace, lease / 6)
+// of it is left, SIGKILL at its end. With beats every lease / 3, that is
+// after two beats in a row failed (or hung for lease / 6): one missed beat
+// never stops a healthy run. Every other stop (timeout, signal, lost lease)
+// also has its SIGKILL at the lease's end at the latest, and keeps its full
+// grace while the beats keep renewing the lease.
 class Supervisor {
  public:
   // `start`: when RunProcess began, which lease_left_ms counts from.
@@ -452,16 +455,25 @@ class Supervisor {
     const TimePoint now = SteadyClock::now();
     if (spec.timeout_ms > 0) timeout_at_ = now + Millis(spec.timeout_ms);
     if (spec.lease_ms > 0) {
-      term_lead_ = Millis(std::min(spec.kill_grace_ms, spec.lease_ms / 3));
+      term_lead_ = Millis(std::min(spec.kill_grace_ms, spec.lease_ms / 6));
       SetLeaseEnd(start + Millis(spec.lease_left_ms));
     }
-    if (spec.heartbeat_interval_ms > 0 && heartbeat) {
-      beats_.emplace(heartbeat, Millis(spec.heartbeat_interval_ms));
-    }
+    if (spec.heartbeat_interval_ms > 0 && heartbeat) heartbeat_ = &heartbeat;
   }
 
   // Returns once the workload has exited and been reaped.
   Status Wait() {
+    if (heartbeat_ != nullptr) {
+      // A workload whose lease nobody renews must not run: without the
+      // worker, kill it now rather than leave the lease to chance.
+      auto worker = HeartbeatWorker::Start(*heartbeat_, Millis(spec_.heartbeat_interval_ms));
+      if (!worker.ok()) {
+        KillWorkload(SIGKILL);
+        ReapBlocking(workload_, &wait_status_);
+        return worker.status();
+      }
+      beats_ = std::move(*worker);
+    }
     pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {beats_ ? beats_->fd() : -1, POLLIN, 0}};
     while (true) {
       // Checked on every wake, so SIGCHLD needs no handling of its own.
@@ -508,9 +520,17 @@ class Supervisor {
   // A broken poll() cannot be waited out: kill the group, reap, report.
   Status Abandon(const char* what) {
     const Status error = ErrnoError(what);
-    group_.Signal(SIGKILL);
+    KillWorkload(SIGKILL);
     ReapBlocking(workload_, &wait_status_);
     return error;
+  }
+
+  // The group, and the workload by its pid if it left the group (setsid,
+  // setpgid): it is ours until it is reaped, so its pid is safe to signal.
+  // Not both when it stayed in: a TERM trap must not run twice.
+  void KillWorkload(int sig) const {
+    group_.Signal(sig);
+    if (getpgid(workload_) != group_.pgid()) kill(workload_, sig);
   }
 
   int PollTimeoutMs() const {
@@ -553,7 +573,7 @@ class Supervisor {
   void OnTimers() {
     const TimePoint now = SteadyClock::now();
     if (kill_at_ && now >= *kill_at_) {
-      group_.Signal(SIGKILL);
+      KillWorkload(SIGKILL);
       kill_at_.reset();
     }
     if (timeout_at_ && now >= *timeout_at_) {
@@ -562,8 +582,11 @@ class Supervisor {
     }
     if (term_at_ && now >= *term_at_) {
       // Not renewed in time: the lease runs out at lease_end_ (kill_at_).
+      // A stop already under way (timeout, signal) keeps its kind: the
+      // lease is only late, not known lost, and its kill is at lease_end_
+      // at the latest already.
       term_at_.reset();
-      Stop(Kind::kLeaseLost, 0);
+      if (!stop_kind_) Stop(Kind::kLeaseLost, 0);
     }
   }
 
@@ -583,16 +606,18 @@ class Supervisor {
     lease_end_ = end;
     if (stop_kind_ == Kind::kLeaseLost) return;
     term_at_ = end - term_lead_;
-    if (kill_at_ && *kill_at_ > end) kill_at_ = end;
+    // A stop in its grace: the kill is at the grace's end, or the lease's
+    // if that comes first (a renewal may move it past the grace again).
+    if (kill_at_) kill_at_ = std::min(grace_end_, end);
   }
 
   void Stop(Kind why, int sig) {
     if (!stop_kind_) {
       stop_kind_ = why;
       stop_signal_ = sig;
-      group_.Signal(SIGTERM);
-      kill_at_ = SteadyClock::now() + Millis(spec_.kill_grace_ms);
-      if (lease_end_ && *kill_at_ > *lease_end_) kill_at_ = *lease_end_;
+      KillWorkload(SIGTERM);
+      grace_end_ = SteadyClock::now() + Millis(spec_.kill_grace_ms);
+      kill_at_ = lease_end_ ? std::min(grace_end_, *lease_end_) : grace_end_;
       if (why == Kind::kLeaseLost) term_at_.reset();
       return;
     }
@@ -601,7 +626,7 @@ class Supervisor {
     if (why == Kind::kLeaseLost) stop_kind_ = why;
     // A second interrupt (^C ^C) means now: skip the rest of the grace.
     if (why == Kind::kInterrupted && kill_at_) {
-      group_.Signal(SIGKILL);
+      KillWorkload(SIGKILL);
       kill_at_.reset();
     }
   }
@@ -615,14 +640,16 @@ class Supervisor {
   std::optional<TimePoint> lease_end_;  // this holder's own lease, as last renewed
   std::optional<TimePoint> term_at_;    // lease_end_ - term_lead_: a graceful stop begins
   std::chrono::milliseconds term_lead_{0};
+  TimePoint grace_end_;                 // the stop's SIGTERM + kill_grace
   std::optional<TimePoint> kill_at_;
   std::optional<Kind> stop_kind_;
   int stop_signal_ = 0;
   int wait_status_ = 0;
   TailBuffer tail_;
+  const HeartbeatFn* heartbeat_ = nullptr;
   // Last member: destroyed first, so the worker is joined before anything
   // a beat in progress could still be reading.
-  std::optional<HeartbeatWorker> beats_;
+  std::unique_ptr<HeartbeatWorker> beats_;
 };
 
 Status ValidateSpec(const ProcessSpec& spec) {

@@ -315,6 +315,46 @@ TEST_F(ProcessRunner, RenewedLeasesLetTheWorkloadRunPastTheFirstDeadline) {
   EXPECT_EQ(r.exit_code, 0);
 }
 
+// One beat that fails (the lease is not renewed, and says so) between
+// renewals is not enough to stop a healthy run.
+TEST_F(ProcessRunner, OneMissedBeatDoesNotStopARenewingRun) {
+  const ProcessSpec spec = Leased("sleep 1", 600, 10'000);
+  std::atomic<int> beats{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point renewed = start;
+  const ProcessResult r = RunOk(spec, [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (++beats != 2) renewed = now;  // the second beat fails
+    return HeartbeatReply{true, 600 - std::chrono::duration_cast<milliseconds>(now - renewed).count()};
+  });
+  EXPECT_EQ(r.kind, Kind::kExited);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_GE(beats.load(), 3);
+}
+
+// A timed-out workload keeps its whole kill grace while the beats renew
+// the lease, even when the grace is longer than the lease; the stop stays a
+// timeout.
+TEST_F(ProcessRunner, AStopKeepsItsGraceWhileTheLeaseIsRenewed) {
+  ProcessSpec spec = Leased("trap '' TERM; sleep 60 & wait; sleep 60", 300, 1'000);
+  spec.timeout_ms = 200;
+  const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{true, 300}; });
+  EXPECT_EQ(r.kind, Kind::kTimedOut);
+  EXPECT_GE(r.duration_ms, 200 + 1'000 - 50) << "SIGKILL came before the grace ran out";
+  EXPECT_LT(r.duration_ms, 200 + 1'000 + 1'500);
+}
+
+// A workload that leaves the process group (setsid) is still stopped: it
+// is signalled by its pid too.
+TEST_F(ProcessRunner, AWorkloadThatLeftTheGroupIsStillStopped) {
+  ProcessSpec spec = Shell("exec setsid sleep 60");
+  spec.timeout_ms = 200;
+  spec.kill_grace_ms = 100;
+  const ProcessResult r = RunOk(spec);
+  EXPECT_EQ(r.kind, Kind::kTimedOut);
+  EXPECT_LT(r.duration_ms, 5'000);
+}
+
 TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     SCOPED_TRACE(strsignal(sig));
