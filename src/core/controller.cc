@@ -344,6 +344,19 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
       return Acquisition{std::nullopt, Skipped(out, why, acquired->next_allowed_run)};
     }
   }
+  if (clock_.NowMs() >= lease.lease_until) {
+    // A store call hung past our own lease (a frozen connection, a stalled
+    // host): the job may have been taken over, and our request run by
+    // another holder, while we waited. A lease already over must not start
+    // the work. Renew it with a CAS on the version we wrote: that applies
+    // only if nobody acquired the job since (so nobody ran it or our
+    // request), else we lost.
+    auto renewed = Heartbeat(lease);
+    if (!renewed.ok()) return renewed.status();
+    if (*renewed == HeartbeatResult::kLost) {
+      return Acquisition{std::nullopt, Skipped(out, SkipReason::kLostRace, acquired->next_allowed_run)};
+    }
+  }
   out.run_id = run_id;
   out.fence = lease.fence;
   out.clock_offset_ms = store_.ObservedClockOffsetMs();

@@ -247,6 +247,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   ASSERT_EQ(runs->size(), 2u);
   EXPECT_EQ((*runs)[1].outcome, "abandoned");
   EXPECT_EQ((*runs)[1].run_id, dead.run_id);
+  EXPECT_NE((*runs)[1].error.find("taken over by fence 2"), std::string::npos) << (*runs)[1].error;
 }
 
 TEST_F(ControllerTest, NeverTakesOverOnAClockKnownToBeAheadOfTheStore) {
@@ -300,6 +301,53 @@ TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStop
   clock_.Advance(60 * kSec);
   Lease third = MustAcquire(c, r);
   EXPECT_EQ(State().lease_until, third.lease_until);
+}
+
+// The request claim applies, but its answer comes back long after the lease
+// ran out; meanwhile the job was taken over and a duplicate delivery of the
+// request ran and completed. Acquire must not grant the stale lease (the
+// request would run twice). Found by the soak (invariant 6).
+TEST_F(ControllerTest, AcquireThatHangsPastItsLeaseAfterATakeoverDoesNotRun) {
+  FlakyStore slow(store_);
+  Controller c(slow, clock_, random_);
+  Controller other(store_, clock_, random_);
+  RunRequest r = Req();
+  r.request_id = "evt-1";
+  r.overrides.lease_ms = 2 * kSec;
+  r.overrides.max_clock_skew_ms = kSec;
+  slow.after_next_write = [&] {    // the acquiring CAS applied ...
+    slow.after_next_write = [&] {  // ... and so did the claim, whose answer hangs
+      clock_.Advance(5 * kSec);
+      Lease taker = MustAcquire(other, r);
+      ASSERT_TRUE(other.Commit(taker, Ok()).ok());
+    };
+  };
+  auto a = c.Acquire(r);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kLostRace);
+  JobState s = State();
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.fence, 2);
+}
+
+// The same hang with nobody acting meanwhile: the lease is renewed (a CAS
+// on the version the acquisition wrote) and the run goes ahead.
+TEST_F(ControllerTest, AcquireThatHangsPastItsLeaseWithNobodyActingRenewsIt) {
+  FlakyStore slow(store_);
+  Controller c(slow, clock_, random_);
+  RunRequest r = Req();
+  r.request_id = "evt-2";
+  r.overrides.lease_ms = 2 * kSec;
+  slow.after_next_write = [&] {
+    slow.after_next_write = [&] { clock_.Advance(5 * kSec); };
+  };
+  auto a = c.Acquire(r);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(a->lease.has_value());
+  EXPECT_EQ(a->lease->lease_until, clock_.NowMs() + 2 * kSec);
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 2 * kSec);
+  EXPECT_EQ(a->lease->fence, 1);
 }
 
 TEST_F(ControllerTest, HeartbeatExtendsLease) {
@@ -555,6 +603,11 @@ TEST_F(ControllerTest, UnlockFreesARunningJobAndCountsAbandoned) {
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->kind, RunOutcomeKind::kLeaseLost);
   EXPECT_EQ(State().success_count, 0);
+  auto runs = store_.ListRuns("j", 10);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].outcome, "abandoned");
+  EXPECT_NE((*runs)[0].error.find("jobgate unlock"), std::string::npos) << (*runs)[0].error;
 }
 
 // The unlock applies but its answer is lost, and another invocation acquires
