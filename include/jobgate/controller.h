@@ -175,7 +175,7 @@ class Controller {
   bool ClockBeyondShare(const JobDefinition& def) const;
   enum class Claim { kClaimed, kDone, kLost };
   Result<Claim> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
-  Status SettlePendingRequest(const JobState& s, int64_t ttl_ms);
+  Status SettlePendingRequest(const JobState& s, const JobDefinition& def);
   void Rollback(const Lease& lease, const std::optional<JobState>& before);
   Status Mutate(const std::string& job, const Mutation& change);
 

@@ -91,6 +91,13 @@ bool CommittedRequest(const JobState& s, const std::string& key, int64_t ttl_ms,
   return !key.empty() && s.last_request_id == key && s.last_fence > 0 && LastCommitMs(s) + ttl_ms > now;
 }
 
+// The "now" request expiry is judged by. Records and the committed state
+// expire by their writer's clock (expires_at = its now + request_ttl), so a
+// host whose clock is ahead would see a live record dead and run its
+// request again. As with leases, another host allows max_clock_skew: a
+// request counts as expired only once now - max_clock_skew passes its end.
+EpochMs RequestExpiryNow(const JobDefinition& def, EpochMs now) { return now - def.max_clock_skew_ms; }
+
 // The COMPLETED record the state's last commit stands for. `claim` is the
 // run's INPROGRESS record when it can still be read (it names the run).
 RequestRecord CompletedFromState(const JobState& s, const std::optional<RequestRecord>& claim, int64_t ttl_ms) {
@@ -113,7 +120,7 @@ RequestRecord CompletedFromState(const JobState& s, const std::optional<RequestR
 // died (or lost its lease) before committing: it may be taken over.
 bool RequestBlocks(const std::string& key, const std::optional<RequestRecord>& r,
                    const std::optional<JobState>& state, const JobDefinition& def, EpochMs now) {
-  if (state && CommittedRequest(*state, key, def.request_ttl_ms, now)) return true;
+  if (state && CommittedRequest(*state, key, def.request_ttl_ms, RequestExpiryNow(def, now))) return true;
   if (!r) return false;
   if (r->status == RequestStatus::kCompleted) return true;
   return state && state->status == JobStatus::kRunning && state->owner == r->owner && !LeaseExpired(*state, def, now);
@@ -123,7 +130,7 @@ bool RequestBlocks(const std::string& key, const std::optional<RequestRecord>& r
 std::optional<RequestRecord> PreviousOutcome(const std::string& key, const std::optional<RequestRecord>& r,
                                              const std::optional<JobState>& state, const JobDefinition& def,
                                              EpochMs now) {
-  if (state && CommittedRequest(*state, key, def.request_ttl_ms, now) &&
+  if (state && CommittedRequest(*state, key, def.request_ttl_ms, RequestExpiryNow(def, now)) &&
       !(r && r->status == RequestStatus::kCompleted)) {
     return CompletedFromState(*state, r, def.request_ttl_ms);
   }
@@ -253,7 +260,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
   std::optional<RequestRecord> request;
   if (!req.request_id.empty()) {
     ++reads_;
-    auto r = store_.ReadRequest(req.job, req.request_id, clock_.NowMs());
+    auto r = store_.ReadRequest(req.job, req.request_id, RequestExpiryNow(def, clock_.NowMs()));
     if (!r.ok()) return r.status();
     request = std::move(*r);
     if (RequestBlocks(req.request_id, request, state, def, clock_.NowMs())) {
@@ -400,14 +407,15 @@ Result<Controller::Claim> Controller::ClaimRequest(Lease& lease, std::optional<R
     claim.created_at = current ? current->created_at : now;
     claim.expires_at_ms = now + lease.def.request_ttl_ms;
     ++writes_;
-    auto w = current ? store_.ReplaceRequest(claim, current->version) : store_.CreateRequest(claim, now);
+    auto w = current ? store_.ReplaceRequest(claim, current->version)
+                     : store_.CreateRequest(claim, RequestExpiryNow(lease.def, now));
     if (w.ok() && *w == WriteOutcome::kApplied) {
       lease.request_version = claim.version;
       return Claim::kClaimed;
     }
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
     ++reads_;
-    auto again = store_.ReadRequest(lease.job, lease.request_id, now);
+    auto again = store_.ReadRequest(lease.job, lease.request_id, RequestExpiryNow(lease.def, now));
     if (!again.ok()) return again.status();
     current = std::move(*again);
     bool ours = current && current->owner == lease.run_id;  // checked at the top of the next round
@@ -422,10 +430,11 @@ Result<Controller::Claim> Controller::ClaimRequest(Lease& lease, std::optional<R
 // failed). The next commit overwrites last_request_id, so it settles the
 // previous one first: one read when the previous run had a request id, and a
 // write only when the completion is missing.
-Status Controller::SettlePendingRequest(const JobState& s, int64_t ttl_ms) {
+Status Controller::SettlePendingRequest(const JobState& s, const JobDefinition& def) {
+  const int64_t ttl_ms = def.request_ttl_ms;
   Status last = Status::Ok();
   for (int attempt = 0; attempt < opts_.store_error_attempts; ++attempt) {
-    EpochMs now = clock_.NowMs();
+    const EpochMs now = RequestExpiryNow(def, clock_.NowMs());
     if (!CommittedRequest(s, s.last_request_id, ttl_ms, now)) return Status::Ok();
     ++reads_;
     auto rec = store_.ReadRequest(s.job, s.last_request_id, now);
@@ -437,7 +446,8 @@ Status Controller::SettlePendingRequest(const JobState& s, int64_t ttl_ms) {
     if (*rec && (*rec)->status == RequestStatus::kCompleted) return Status::Ok();
     // Another run's claim cannot be newer than the commit (the state blocks
     // claims of this request), so a claim of a different fence is a dead
-    // one's from before it.
+    // one's from before it. Never overwrite a newer one all the same.
+    if (*rec && (*rec)->fence > s.last_fence) return Status::Ok();
     RequestRecord done = CompletedFromState(s, *rec, ttl_ms);
     ++writes_;
     auto w = *rec ? store_.ReplaceRequest(done, (*rec)->version) : store_.CreateRequest(done, now);
@@ -505,7 +515,7 @@ Result<Outcome> Controller::Commit(Lease& lease, const WorkResult& work) {
 
   // Our commit replaces last_request_id: the request it names must be
   // completed first, or a duplicate of it could run again.
-  JOBGATE_RETURN_IF_ERROR(SettlePendingRequest(lease.last_written, lease.def.request_ttl_ms));
+  JOBGATE_RETURN_IF_ERROR(SettlePendingRequest(lease.last_written, lease.def));
 
   int64_t backoff = BackoffMs(lease.last_written.consecutive_failures + 1, lease.def.backoff_base_ms,
                               lease.def.backoff_cap_ms, random_);

@@ -548,6 +548,25 @@ TEST_F(ControllerTest, RequestVersionsNeverRepeatAfterExpiry) {
   EXPECT_EQ(second.request_version, 2 * second.fence);
 }
 
+// A request's record (and the commit naming it) expires by its writer's
+// clock; another host allows max_clock_skew before it counts it expired, as
+// it does for leases, so a clock ahead never runs a live request again.
+TEST_F(ControllerTest, ARequestCountsAsExpiredOnlyAfterItsTtlPlusTheSkewAllowance) {
+  JobDefinition def;
+  def.job = "j";
+  def.request_ttl_ms = 5 * kSec;
+  def.max_clock_skew_ms = 2 * kSec;
+  ASSERT_TRUE(store_.PutDefinition(def).ok());
+  RunRequest r = Req();
+  r.request_id = "exec-1";
+  Lease first = MustAcquire(controller_, r);
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  clock_.Advance(5 * kSec + 2 * kSec - 1);  // past the ttl, within the allowance: still live
+  ASSERT_EQ(MustSkip(controller_, r), SkipReason::kDuplicate);
+  clock_.Advance(1);  // expired: expires_at + allowance <= now
+  EXPECT_EQ(MustAcquire(controller_, r).fence, 2);
+}
+
 TEST_F(ControllerTest, RateLimitHoldsInEverySlidingWindow) {
   JobDefinition def;
   def.job = "j";

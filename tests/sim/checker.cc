@@ -229,8 +229,11 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
     case SkipReason::kDuplicate: {
       const auto& rb = c.request_before;
       // The last commit ran this request (the state names it) ...
+      // (Expiry is judged with the skew allowance: the commit's stamp is
+      // its writer's clock.)
       bool committed = st && !req.request_id.empty() && st->last_request_id == req.request_id &&
-                       std::max(st->last_success_ts, st->last_failure_ts) + def.request_ttl_ms > clock;
+                       std::max(st->last_success_ts, st->last_failure_ts) + def.request_ttl_ms +
+                               def.max_clock_skew_ms > clock;
       // ... or its record says COMPLETED, or the live holder claimed it.
       ok = committed || (rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner)));
       break;

@@ -93,6 +93,18 @@ TEST(SimRegression, AcquireThatHungPastItsLeaseDoesNotRunTheRequestAgain) {
   ExpectSeedHolds(ScenarioClass::kObservedOffset, 1046169);
 }
 
+// Found by the 10-minute soak: request_ttl (1 s) below the clock skew
+// allowance (2 s). A run's commit named its request; its completion write
+// failed; the next run, on a host 1.7 s ahead, judged the request expired by
+// its own clock and did not settle it, so the request stood INPROGRESS
+// although the first run had reported its outcome, and a duplicate could
+// have run it again while its record lived by the writer's clock.
+// Invariant 7 (and 6). Fixed: request expiry is judged with the skew
+// allowance, as leases are.
+TEST(SimRegression, RequestExpiryIsJudgedWithTheSkewAllowance) {
+  ExpectSeedHolds(ScenarioClass::kGates, 1025803);
+}
+
 // For each known bug, the seed (over the within-skew classes) at which it
 // shows earliest: the seeds used above.
 TEST(SimTools, DISABLED_FindEarliestKnownBugSeeds) {
