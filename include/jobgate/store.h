@@ -78,7 +78,9 @@ class Store {
   virtual Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) = 0;
   // Only if the stored record's version is `expected_version`.
   virtual Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) = 0;
-  // Deletes request records expired at now_ms; returns how many.
+  // Deletes request records expired at now_ms; returns how many. Callers
+  // pass a now that allows the clock skew (the controller's
+  // RequestExpiryNow), or records still live for other hosts go.
   virtual Result<int64_t> ExpireRequests(EpochMs now_ms) = 0;
 
   // --- clock ---

@@ -94,8 +94,9 @@ bool CommittedRequest(const JobState& s, const std::string& key, int64_t ttl_ms,
 // The "now" request expiry is judged by. Records and the committed state
 // expire by their writer's clock (expires_at = its now + request_ttl), so a
 // host whose clock is ahead would see a live record dead and run its
-// request again. As with leases, another host allows max_clock_skew: a
-// request counts as expired only once now - max_clock_skew passes its end.
+// request again. As with leases, every host (the writer too: it cannot
+// tell its own records from others') allows max_clock_skew: a request
+// counts as expired only once now - max_clock_skew passes its end.
 EpochMs RequestExpiryNow(const JobDefinition& def, EpochMs now) { return now - def.max_clock_skew_ms; }
 
 // The COMPLETED record the state's last commit stands for. `claim` is the
@@ -351,15 +352,18 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
       return Acquisition{std::nullopt, Skipped(out, why, acquired->next_allowed_run)};
     }
   }
-  if (clock_.NowMs() >= lease.lease_until) {
-    // A store call hung past our own lease (a frozen connection, a stalled
-    // host): the job may have been taken over, and our request run by
-    // another holder, while we waited. A lease already over must not start
-    // the work. Renew it with a CAS on the version we wrote: that applies
-    // only if nobody acquired the job since (so nobody ran it or our
-    // request), else we lost.
+  if (clock_.NowMs() >= lease.started_ms + lease.lease_ms / 3) {
+    // A store call hung for a heartbeat interval or more (a frozen
+    // connection, a stalled host): the lease may be over or nearly so, the
+    // job taken over and our request run by another holder while we
+    // waited. Do not start the work on what is left of it. Renew it with a
+    // CAS on the version we wrote: that applies only if nobody acquired the
+    // job since (so nobody ran it or our request), else we lost.
     auto renewed = Heartbeat(lease);
-    if (!renewed.ok()) return renewed.status();
+    if (!renewed.ok()) {
+      Rollback(lease, before);  // best effort: nothing will run under it
+      return renewed.status();
+    }
     if (*renewed == HeartbeatResult::kLost) {
       return Acquisition{std::nullopt, Skipped(out, SkipReason::kLostRace, acquired->next_allowed_run)};
     }

@@ -24,6 +24,9 @@ constexpr const char* kDefinitionSk = "DEF";
 constexpr const char* kRunPrefix = "RUN#";
 constexpr const char* kRequestPrefix = "REQ#";
 constexpr const char* kTtlAttribute = "expires_at";
+// How long after its logical end (expires_at_ms) DynamoDB's TTL may delete a
+// request record: more than any sensible max_clock_skew.
+constexpr int64_t kRequestTtlSlackS = 24 * 3600;
 constexpr size_t kBatchWriteMax = 25;  // BatchWriteItem's limit per call
 constexpr size_t kQueryPageMax = 1000;
 
@@ -372,9 +375,12 @@ Json RequestItem(const RequestRecord& rec) {
   Json item = Key(JobPk(rec.job), RequestSk(rec.key));
   item["status"] = S(RequestStatusName(rec.status));
   PutFields(item, RequestFields(), rec);
-  // Rounded up: DynamoDB's TTL must not delete a record before it expires.
+  // Rounded up, plus a day: DynamoDB's TTL must not delete a record before
+  // any host counts it expired, and hosts add max_clock_skew to
+  // expires_at_ms (the logical end, which every read checks); TTL is only
+  // the clean-up.
   const int64_t ms = std::max<int64_t>(rec.expires_at_ms, 0);
-  item[kTtlAttribute] = N(ms / 1000 + (ms % 1000 != 0 ? 1 : 0));
+  item[kTtlAttribute] = N(ms / 1000 + (ms % 1000 != 0 ? 1 : 0) + kRequestTtlSlackS);
   return item;
 }
 

@@ -350,6 +350,21 @@ TEST_F(ControllerTest, AcquireThatHangsPastItsLeaseWithNobodyActingRenewsIt) {
   EXPECT_EQ(a->lease->fence, 1);
 }
 
+// A lease nearly over is as bad as one over: work started on its last
+// moments would run past it before the first heartbeat. An acquisition that
+// took a heartbeat interval (lease / 3) or more renews before it is granted.
+TEST_F(ControllerTest, AcquireThatTookAHeartbeatIntervalRenewsTheLeaseFirst) {
+  FlakyStore slow(store_);
+  Controller c(slow, clock_, random_);
+  RunRequest r = Req();
+  r.overrides.lease_ms = 3 * kSec;
+  slow.after_next_write = [&] { clock_.Advance(kSec); };  // the acquiring CAS answers a second late
+  Lease lease = MustAcquire(c, r);
+  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 3 * kSec);
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 3 * kSec);
+  EXPECT_EQ(State().version, 2);  // acquired, then renewed
+}
+
 TEST_F(ControllerTest, HeartbeatExtendsLease) {
   Lease lease = MustAcquire(controller_, Req());
   clock_.Advance(20 * kSec);
