@@ -338,8 +338,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
     // History of the dead run; best effort (the counters already say it).
     ++writes_;
     (void)store_.AppendRun(AbandonedRunRecord(
-        *before, now, fmt::format("lease expired at {}; taken over by fence {}", FormatRfc3339(before->lease_until),
-                                  lease.fence)));
+        *before, now, fmt::format("lease expired, taken over by fence {}", lease.fence)));
   }
   if (!req.request_id.empty()) {
     auto claimed = ClaimRequest(lease, request, out);
