@@ -10,17 +10,24 @@ namespace jobgate {
 // Milliseconds since the Unix epoch, UTC: the unit of every stored time.
 using EpochMs = int64_t;
 
-// Source of the current time. Implementations must be thread-safe.
+// Source of the current time: wall time for what is stored and compared
+// with other hosts, monotonic time for this process's own deadlines (a lease
+// end, a timeout), which a wall clock stepped by NTP must not move.
+// Implementations must be thread-safe.
 class Clock {
  public:
   virtual ~Clock() = default;
   virtual EpochMs NowMs() = 0;
+  // Milliseconds on a clock that never goes back, from an arbitrary epoch.
+  // The default suits fakes whose time only moves forward: their wall time.
+  virtual int64_t MonotonicMs() { return NowMs(); }
 };
 
-// The system's real-time clock.
+// The system's clocks: CLOCK_REALTIME and CLOCK_MONOTONIC.
 class SystemClock final : public Clock {
  public:
   EpochMs NowMs() override;
+  int64_t MonotonicMs() override;
 };
 
 // A clock that only moves when told to. Thread-safe.

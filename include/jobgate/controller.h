@@ -143,8 +143,12 @@ class Controller {
 
   // Library convenience: Acquire, run `work` on this thread while a
   // heartbeat thread extends the lease, Commit. `work` gets the lease and a
-  // flag that turns true when the lease is lost (stop as soon as you can).
-  using Work = std::function<WorkResult(const Lease&, const std::atomic<bool>& lease_lost)>;
+  // flag that turns true when it must stop as soon as it can: the lease was
+  // lost, or it could not be renewed in time. The flag turns true before
+  // this holder's own lease ends (by min(kill_grace, lease / 6)), even while
+  // a heartbeat hangs in the store: the same keeper as `jobgate run`'s.
+  // Run returns once a beat in progress has returned.
+  using Work = std::function<WorkResult(const Lease&, const std::atomic<bool>& stop)>;
   Result<Outcome> Run(const RunRequest& req, const Work& work);
 
   // Operator transitions (DESIGN.md table). kNotFound for an unknown job.

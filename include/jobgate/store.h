@@ -92,6 +92,56 @@ class Store {
   virtual std::optional<int64_t> ObservedClockOffsetMs() const { return std::nullopt; }
 };
 
+// A Store that forwards every call to another one, as LevelDB's EnvWrapper
+// does for Env: tests, fault injectors and instrumentation override only the
+// calls they change. Thread-safety is the target's.
+class StoreWrapper : public Store {
+ public:
+  explicit StoreWrapper(Store& target) : target_(target) {}
+  Store& target() const { return target_; }
+
+  Status Init() override { return target_.Init(); }
+  Result<std::optional<JobState>> ReadState(const std::string& job) override { return target_.ReadState(job); }
+  Result<WriteOutcome> CreateState(const JobState& state) override { return target_.CreateState(state); }
+  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override {
+    return target_.ReplaceState(state, expected_version);
+  }
+  Result<JobRecord> ReadJob(const std::string& job) override { return target_.ReadJob(job); }
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                const RunRecord& run) override {
+    return target_.ReplaceStateAndAppendRun(state, expected_version, run);
+  }
+  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
+    return target_.ListDue(now_ms, limit);
+  }
+  Result<std::vector<JobState>> ListStates() override { return target_.ListStates(); }
+  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override {
+    return target_.ReadDefinition(job);
+  }
+  Status PutDefinition(const JobDefinition& def) override { return target_.PutDefinition(def); }
+  Result<std::vector<JobDefinition>> ListDefinitions() override { return target_.ListDefinitions(); }
+  Status AppendRun(const RunRecord& run) override { return target_.AppendRun(run); }
+  Result<std::vector<RunRecord>> ListRuns(const std::string& job, size_t limit) override {
+    return target_.ListRuns(job, limit);
+  }
+  Status TrimRuns(const std::string& job, size_t keep) override { return target_.TrimRuns(job, keep); }
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
+                                                   EpochMs now_ms) override {
+    return target_.ReadRequest(job, key, now_ms);
+  }
+  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override {
+    return target_.CreateRequest(rec, now_ms);
+  }
+  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override {
+    return target_.ReplaceRequest(rec, expected_version);
+  }
+  Result<int64_t> ExpireRequests(EpochMs now_ms) override { return target_.ExpireRequests(now_ms); }
+  std::optional<int64_t> ObservedClockOffsetMs() const override { return target_.ObservedClockOffsetMs(); }
+
+ private:
+  Store& target_;
+};
+
 // Opens a store from a URL: "memory:", "sqlite:PATH", later "postgres://…"
 // and "dynamodb://TABLE?…". kInvalidArgument for a malformed URL or unknown
 // scheme, kUnavailable when the backend cannot be opened or reached.

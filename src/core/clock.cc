@@ -12,6 +12,11 @@ EpochMs SystemClock::NowMs() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+int64_t SystemClock::MonotonicMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 EpochMs ManualClock::NowMs() { return __atomic_load_n(&now_ms_, __ATOMIC_SEQ_CST); }
 void ManualClock::Set(EpochMs now_ms) { __atomic_store_n(&now_ms_, now_ms, __ATOMIC_SEQ_CST); }
 void ManualClock::Advance(int64_t delta_ms) { __atomic_add_fetch(&now_ms_, delta_ms, __ATOMIC_SEQ_CST); }

@@ -5,14 +5,11 @@
 // owner/fence before deciding anything.
 #include "jobgate/controller.h"
 
-#include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
 #include <fmt/format.h>
 
 #include "core/gate.h"
+#include "core/keeper_thread.h"
+#include "core/lease_keeper.h"
 
 namespace jobgate {
 
@@ -351,7 +348,7 @@ Result<Acquisition> Controller::Acquire(const RunRequest& req) {
       return Acquisition{std::nullopt, Skipped(out, why, acquired->next_allowed_run)};
     }
   }
-  if (clock_.NowMs() >= lease.started_ms + lease.lease_ms / 3) {
+  if (clock_.NowMs() >= lease.started_ms + HeartbeatIntervalMs(lease.lease_ms)) {
     // A store call hung for a heartbeat interval or more (a frozen
     // connection, a stalled host): the lease may be over or nearly so, the
     // job taken over and our request run by another holder while we
@@ -603,31 +600,28 @@ Result<Outcome> Controller::Run(const RunRequest& req, const Work& work) {
   if (!acq.ok()) return acq.status();
   if (!acq->lease) return acq->outcome;
   Lease& lease = *acq->lease;
-  const Lease snapshot = lease;  // the work reads this; the heartbeat thread owns `lease`
+  const Lease snapshot = lease;  // the work reads this; the beats own `lease` until Finish
 
-  std::atomic<bool> lost{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread heartbeat([&] {
-    const auto interval = std::chrono::milliseconds(std::max<int64_t>(1, lease.lease_ms / 3));
-    std::unique_lock<std::mutex> lock(mu);
-    while (!cv.wait_for(lock, interval, [&] { return done; })) {
-      auto hb = Heartbeat(lease);
-      if (hb.ok() && *hb == HeartbeatResult::kLost) lost = true;
-      // A store error is retried next interval, but once our own clock says
-      // the lease has run out we must assume someone else may take over.
-      if (!hb.ok() && clock_.NowMs() >= lease.lease_until) lost = true;
-      if (lost) return;
-    }
-  });
-  WorkResult result = work(snapshot, lost);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
+  // The same keeper as `jobgate run`'s: beats every lease / 3 off this
+  // thread, and `stop` turns true by the end of our own lease whatever the
+  // store does, even while a beat hangs in it.
+  std::atomic<bool> stop{false};
+  const LeaseTerms terms{lease.lease_ms, lease.lease_until - clock_.NowMs(), 0, lease.kill_grace_ms};
+  auto beat = [this, &lease]() -> HeartbeatReply {
+    auto hb = Heartbeat(lease);
+    // A store error is retried at the next beat, against the same deadline.
+    const bool held = !hb.ok() || *hb == HeartbeatResult::kExtended;
+    return HeartbeatReply{held, lease.lease_until - clock_.NowMs()};
+  };
+  auto keeper = KeeperThread::Start(terms, clock_.MonotonicMs(), beat, clock_, stop);
+  if (!keeper.ok()) {
+    // Nothing ran: give the job back rather than hold it to its lease's end.
+    WorkResult not_run{WorkResult::Kind::kFailed, 70, keeper.status().message()};
+    (void)Commit(lease, not_run);
+    return keeper.status();
   }
-  cv.notify_all();
-  heartbeat.join();
+  WorkResult result = work(snapshot, stop);
+  (*keeper)->Finish();
   return Commit(lease, result);
 }
 

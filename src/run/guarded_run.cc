@@ -64,9 +64,9 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
               {"JOBGATE_SLOT", lease.slot == 0 ? "" : FormatRfc3339(lease.slot)}};
   spec.timeout_ms = lease.timeout_ms;
   spec.kill_grace_ms = lease.kill_grace_ms;
-  spec.heartbeat_interval_ms = std::max<int64_t>(1, lease.lease_ms / 3);
   spec.lease_ms = lease.lease_ms;
   spec.lease_left_ms = lease.lease_until - clock.NowMs();
+  spec.clock = &clock;
 
   // Runs on the runner's heartbeat thread; `lease` is the worker's alone
   // until RunProcess returns. The runner stops the workload by the end of

@@ -1,6 +1,6 @@
 // `jobgate run NAME -- CMD`: the controller's steps around a child process.
 // Acquire; spawn the command with the fencing environment; heartbeat every
-// lease/3 while it runs; commit what it did.
+// lease/3 (LeaseKeeper) while it runs; commit what it did.
 #pragma once
 
 #include <string>

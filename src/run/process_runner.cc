@@ -5,13 +5,13 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -21,15 +21,14 @@
 #include <vector>
 
 #include "core/text.h"
-#include "run/heartbeat_worker.h"
+#include "core/beat_thread.h"
+#include "core/lease_keeper.h"
 
 extern char** environ;
 
 namespace jobgate {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-using TimePoint = SteadyClock::time_point;
 using Kind = ProcessResult::Kind;
 
 // The workload's stderr is read in chunks of this size (on the stack).
@@ -37,16 +36,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 
 Status ErrnoError(const char* what) {
   return Status::Internal(std::string("process runner: ") + what + ": " + std::strerror(errno));
-}
-
-// A duration from a user's milliseconds, capped at ~30 years so that
-// `now + d` cannot overflow steady_clock's nanoseconds.
-std::chrono::milliseconds Millis(int64_t ms) {
-  return std::chrono::milliseconds(std::clamp<int64_t>(ms, 0, int64_t{1} << 40));
-}
-
-int64_t ElapsedMs(TimePoint since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since).count();
 }
 
 // An owned file descriptor, closed when it goes out of scope.
@@ -407,7 +396,7 @@ Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write,
 }
 
 // The shell's answer to a failed exec: 127 and "not found", or 126.
-ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint start) {
+ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, int64_t duration_ms) {
   const std::string& command = spec.argv[0];
   ProcessResult result;
   result.kind = Kind::kSpawnFailed;
@@ -418,7 +407,7 @@ ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint s
   // Where the workload's own stderr would have gone, as a shell prints it.
   WriteAll(STDERR_FILENO, "jobgate: " + message + "\n");
   result.stderr_tail = CleanTail(message, spec.stderr_tail_bytes);
-  result.duration_ms = ElapsedMs(start);
+  result.duration_ms = duration_ms;
   return result;
 }
 
@@ -426,25 +415,20 @@ ProcessResult SpawnFailureResult(const ProcessSpec& spec, int error, TimePoint s
 // The wait loop
 
 // Supervises one running workload until it is reaped: copies its stderr,
-// takes signals, enforces the timeout and the lease, and escalates
-// SIGTERM -> grace -> SIGKILL. One poll() loop; the heartbeat beats on its
-// own thread (HeartbeatWorker) and posts its replies to the loop.
-//
-// The lease is self-fencing: whatever the heartbeat is doing, the workload
-// is dead when this holder's own lease ends, because from then on another
-// invoker may take the job over. A lease that is not being renewed gets a
-// graceful stop first: SIGTERM once less than min(kill_grace, lease / 6)
-// of it is left, SIGKILL at its end. With beats every lease / 3, that is
-// after two beats in a row failed (or hung for lease / 6): one missed beat
-// never stops a healthy run. Every other stop (timeout, signal, lost lease)
-// also has its SIGKILL at the lease's end at the latest, and keeps its full
-// grace while the beats keep renewing the lease.
+// takes signals, and carries out the LeaseKeeper's orders (beat, SIGTERM,
+// SIGKILL), which make the lease self-fencing: whatever the heartbeat is
+// doing, the workload is dead when this holder's own lease ends. One poll()
+// loop; the beats run on their own thread (BeatThread) and wake the loop
+// through an eventfd.
 class Supervisor {
  public:
-  // `start`: when RunProcess began, which lease_left_ms counts from.
-  Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, TimePoint start, int signal_fd,
-             int stderr_fd, const ProcessGroup& group, pid_t workload)
+  // `start_ms`: when RunProcess began (Clock::MonotonicMs), which
+  // lease_left_ms counts from.
+  Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, Clock& clock, int64_t start_ms,
+             int signal_fd, int stderr_fd, const ProcessGroup& group, pid_t workload)
       : spec_(spec),
+        clock_(clock),
+        keeper_(LeaseTerms{spec.lease_ms, spec.lease_left_ms, spec.timeout_ms, spec.kill_grace_ms}, start_ms),
         signal_fd_(signal_fd),
         stderr_fd_(stderr_fd),
         group_(group),
@@ -452,29 +436,13 @@ class Supervisor {
         // Four times the budget: CleanTail trims trailing blank lines first,
         // and a character cut at the ring's start must not be all we keep.
         tail_(4 * spec.stderr_tail_bytes + 4) {
-    const TimePoint now = SteadyClock::now();
-    if (spec.timeout_ms > 0) timeout_at_ = now + Millis(spec.timeout_ms);
-    if (spec.lease_ms > 0) {
-      term_lead_ = Millis(std::min(spec.kill_grace_ms, spec.lease_ms / 6));
-      SetLeaseEnd(start + Millis(spec.lease_left_ms));
-    }
-    if (spec.heartbeat_interval_ms > 0 && heartbeat) heartbeat_ = &heartbeat;
+    if (heartbeat && spec.lease_ms > 0) heartbeat_ = &heartbeat;
   }
 
   // Returns once the workload has exited and been reaped.
   Status Wait() {
-    if (heartbeat_ != nullptr) {
-      // A workload whose lease nobody renews must not run: without the
-      // worker, kill it now rather than leave the lease to chance.
-      auto worker = HeartbeatWorker::Start(*heartbeat_, Millis(spec_.heartbeat_interval_ms));
-      if (!worker.ok()) {
-        KillWorkload(SIGKILL);
-        ReapBlocking(workload_, &wait_status_);
-        return worker.status();
-      }
-      beats_ = std::move(*worker);
-    }
-    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {beats_ ? beats_->fd() : -1, POLLIN, 0}};
+    JOBGATE_RETURN_IF_ERROR(StartBeats());
+    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
     while (true) {
       // Checked on every wake, so SIGCHLD needs no handling of its own.
       const pid_t reaped = waitpid(workload_, &wait_status_, WNOHANG);
@@ -487,7 +455,8 @@ class Supervisor {
       if (fds[0].revents != 0) OnSignals();
       if (fds[1].revents != 0 && ReadStderr() == ReadState::kClosed) fds[1].fd = -1;
       if (beats_) OnHeartbeat();
-      OnTimers();
+      Obey(keeper_.Tick(clock_.MonotonicMs()));
+      RequestBeatIfDue();
     }
   }
 
@@ -507,9 +476,9 @@ class Supervisor {
     } else {
       result.exit_code = WEXITSTATUS(wait_status_);
     }
-    if (stop_kind_) {
-      result.kind = *stop_kind_;
-      if (*stop_kind_ == Kind::kInterrupted) result.signal = stop_signal_;
+    if (auto cause = keeper_.stop_cause()) {
+      result.kind = StopKind(*cause);
+      if (*cause == StopCause::kInterrupted) result.signal = keeper_.stop_signal();
     }
     result.stderr_tail = CleanTail(tail_.bytes(), spec_.stderr_tail_bytes);
     result.duration_ms = duration_ms;
@@ -517,6 +486,38 @@ class Supervisor {
   }
 
  private:
+  static Kind StopKind(StopCause cause) {
+    switch (cause) {
+      case StopCause::kTimedOut: return Kind::kTimedOut;
+      case StopCause::kLeaseLost: return Kind::kLeaseLost;
+      case StopCause::kInterrupted: return Kind::kInterrupted;
+    }
+    return Kind::kLeaseLost;
+  }
+
+  // A workload whose lease nobody renews must not run: without the beat
+  // thread, kill it now rather than leave the lease to chance.
+  Status StartBeats() {
+    if (heartbeat_ == nullptr) return Status::Ok();
+    const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    Result<std::unique_ptr<BeatThread>> beats =
+        fd < 0 ? Result<std::unique_ptr<BeatThread>>(ErrnoError("eventfd"))
+               : BeatThread::Start(*heartbeat_, [fd] { WakeUp(fd); }, clock_, spec_.start_thread);
+    if (fd >= 0) wake_fd_ = Fd(fd);
+    if (!beats.ok()) {
+      KillWorkload(SIGKILL);
+      ReapBlocking(workload_, &wait_status_);
+      return beats.status();
+    }
+    beats_ = std::move(*beats);
+    return Status::Ok();
+  }
+
+  static void WakeUp(int fd) {
+    const uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+
   // A broken poll() cannot be waited out: kill the group, reap, report.
   Status Abandon(const char* what) {
     const Status error = ErrnoError(what);
@@ -533,22 +534,33 @@ class Supervisor {
     if (getpgid(workload_) != group_.pgid()) kill(workload_, sig);
   }
 
+  void Obey(const KeeperOrders& orders) const {
+    if (orders.terminate) KillWorkload(SIGTERM);
+    if (orders.kill) KillWorkload(SIGKILL);
+  }
+
+  void RequestBeatIfDue() {
+    if (!beats_) return;
+    const auto due = keeper_.NextBeatAt();
+    if (!due || clock_.MonotonicMs() < *due) return;
+    keeper_.BeatStarted(clock_.MonotonicMs());
+    beats_->Request();
+  }
+
   int PollTimeoutMs() const {
-    std::optional<TimePoint> next;
-    for (const auto& at : {timeout_at_, term_at_, kill_at_}) {
-      if (at && (!next || *at < *next)) next = at;
-    }
+    const std::optional<int64_t> next = beats_ ? keeper_.NextWake() : keeper_.NextDeadline();
     if (!next) return -1;
-    // Rounded up: waking a fraction early would spin until the deadline.
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - SteadyClock::now());
-    return static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT_MAX));
+    // Whole milliseconds: waking before the deadline would spin until it.
+    return static_cast<int>(std::clamp<int64_t>(*next - clock_.MonotonicMs(), 0, INT_MAX));
   }
 
   void OnSignals() {
     signalfd_siginfo info;
     while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
       // SIGCHLD needs nothing here: Wait() tries waitpid on every wake.
-      if (info.ssi_signo != SIGCHLD) Stop(Kind::kInterrupted, static_cast<int>(info.ssi_signo));
+      if (info.ssi_signo != SIGCHLD) {
+        Obey(keeper_.Interrupted(clock_.MonotonicMs(), static_cast<int>(info.ssi_signo)));
+      }
     }
   }
 
@@ -570,94 +582,39 @@ class Supervisor {
     return ReadState::kData;
   }
 
-  void OnTimers() {
-    const TimePoint now = SteadyClock::now();
-    if (kill_at_ && now >= *kill_at_) {
-      KillWorkload(SIGKILL);
-      kill_at_.reset();
-    }
-    if (timeout_at_ && now >= *timeout_at_) {
-      timeout_at_.reset();
-      Stop(Kind::kTimedOut, 0);
-    }
-    if (term_at_ && now >= *term_at_) {
-      // Not renewed in time: the lease runs out at lease_end_ (kill_at_).
-      // A stop already under way (timeout, signal) keeps its kind: the
-      // lease is only late, not known lost, and its kill is at lease_end_
-      // at the latest already.
-      term_at_.reset();
-      if (!stop_kind_) Stop(Kind::kLeaseLost, 0);
-    }
-  }
-
-  // Heartbeats continue while a timed-out or interrupted workload is being
+  // Beats continue while a timed-out or interrupted workload is being
   // stopped, so the lease does not lapse during the grace period.
   void OnHeartbeat() {
-    const auto stamped = beats_->Take();
-    if (!stamped) return;
-    const HeartbeatReply& reply = stamped->reply;
-    if (reply.lease_left_ms) SetLeaseEnd(stamped->at + Millis(*reply.lease_left_ms));
-    if (!reply.held) Stop(Kind::kLeaseLost, 0);
-  }
-
-  // Moves the lease's end (a renewal, or the first deadline). Once a stop
-  // for the lease has begun, a later renewal does not call it off.
-  void SetLeaseEnd(TimePoint end) {
-    lease_end_ = end;
-    if (stop_kind_ == Kind::kLeaseLost) return;
-    term_at_ = end - term_lead_;
-    // A stop in its grace: the kill is at the grace's end, or the lease's
-    // if that comes first (a renewal may move it past the grace again).
-    if (kill_at_) kill_at_ = std::min(grace_end_, end);
-  }
-
-  void Stop(Kind why, int sig) {
-    if (!stop_kind_) {
-      stop_kind_ = why;
-      stop_signal_ = sig;
-      KillWorkload(SIGTERM);
-      grace_end_ = SteadyClock::now() + Millis(spec_.kill_grace_ms);
-      kill_at_ = lease_end_ ? std::min(grace_end_, *lease_end_) : grace_end_;
-      if (why == Kind::kLeaseLost) term_at_.reset();
-      return;
-    }
-    // Whatever stopped it first, a lost lease means the caller's commit
-    // would be rejected: it must report lease_lost.
-    if (why == Kind::kLeaseLost) stop_kind_ = why;
-    // A second interrupt (^C ^C) means now: skip the rest of the grace.
-    if (why == Kind::kInterrupted && kill_at_) {
-      KillWorkload(SIGKILL);
-      kill_at_.reset();
-    }
+    uint64_t count = 0;
+    (void)!read(wake_fd_.get(), &count, sizeof count);  // reset; EAGAIN when nothing was posted
+    const auto answer = beats_->Take();
+    if (!answer) return;
+    Obey(keeper_.BeatAnswered(answer->at_ms, answer->reply));
+    if (!keeper_.NextBeatAt() && keeper_.stop_cause() == StopCause::kLeaseLost) beats_->Stop();
   }
 
   const ProcessSpec& spec_;
+  Clock& clock_;
+  LeaseKeeper keeper_;
   const int signal_fd_;
   const int stderr_fd_;
   const ProcessGroup& group_;
   const pid_t workload_;
-  std::optional<TimePoint> timeout_at_;
-  std::optional<TimePoint> lease_end_;  // this holder's own lease, as last renewed
-  std::optional<TimePoint> term_at_;    // lease_end_ - term_lead_: a graceful stop begins
-  std::chrono::milliseconds term_lead_{0};
-  TimePoint grace_end_;                 // the stop's SIGTERM + kill_grace
-  std::optional<TimePoint> kill_at_;
-  std::optional<Kind> stop_kind_;
-  int stop_signal_ = 0;
   int wait_status_ = 0;
   TailBuffer tail_;
   const HeartbeatFn* heartbeat_ = nullptr;
-  // Last member: destroyed first, so the worker is joined before anything
-  // a beat in progress could still be reading.
-  std::unique_ptr<HeartbeatWorker> beats_;
+  Fd wake_fd_;
+  // Last member: destroyed first, so the beat thread is joined before
+  // anything a beat in progress could still be reading.
+  std::unique_ptr<BeatThread> beats_;
 };
 
 Status ValidateSpec(const ProcessSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return Status::InvalidArgument("process runner: empty command");
   }
-  if (spec.timeout_ms < 0 || spec.kill_grace_ms < 0 || spec.heartbeat_interval_ms < 0) {
-    return Status::InvalidArgument("process runner: negative timeout, grace or heartbeat interval");
+  if (spec.timeout_ms < 0 || spec.kill_grace_ms < 0 || spec.lease_ms < 0) {
+    return Status::InvalidArgument("process runner: negative timeout, grace or lease");
   }
   const auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
   if (std::any_of(spec.argv.begin(), spec.argv.end(), has_nul)) {
@@ -688,7 +645,9 @@ const char* ProcessResultKindName(ProcessResult::Kind kind) {
 Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& heartbeat) {
   JOBGATE_RETURN_IF_ERROR(ValidateSpec(spec));
   const ExecPlan plan = MakeExecPlan(spec);
-  const TimePoint start = SteadyClock::now();
+  SystemClock system_clock;
+  Clock& clock = spec.clock != nullptr ? *spec.clock : system_clock;
+  const int64_t start_ms = clock.MonotonicMs();
   // Declared first, destroyed last: the mask is restored only after every
   // child is reaped, so no SIGCHLD of ours reaches the caller's handler.
   SignalScope signals;
@@ -708,11 +667,11 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& hea
       errno = failure->error;
       return ErrnoError(failure->stage == ChildFailure::kSetpgid ? "setpgid (workload)" : "dup2");
     }
-    return SpawnFailureResult(spec, failure->error, start);
+    return SpawnFailureResult(spec, failure->error, clock.MonotonicMs() - start_ms);
   }
-  Supervisor supervisor(spec, heartbeat, start, signals.fd(), stderr_read.get(), group, spawned->pid);
+  Supervisor supervisor(spec, heartbeat, clock, start_ms, signals.fd(), stderr_read.get(), group, spawned->pid);
   JOBGATE_RETURN_IF_ERROR(supervisor.Wait());
-  const int64_t duration_ms = ElapsedMs(start);
+  const int64_t duration_ms = clock.MonotonicMs() - start_ms;
   group.Finish();
   supervisor.DrainStderr();
   return supervisor.MakeResult(duration_ms);

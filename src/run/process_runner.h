@@ -29,6 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/beat_thread.h"
+#include "core/lease_keeper.h"
+#include "jobgate/clock.h"
 #include "jobgate/status.h"
 
 namespace jobgate {
@@ -40,14 +43,18 @@ struct ProcessSpec {
   std::vector<std::pair<std::string, std::string>> env;
   int64_t timeout_ms = 0;              // 0 = no timeout
   int64_t kill_grace_ms = 10000;       // SIGTERM -> SIGKILL when stopping it
-  int64_t heartbeat_interval_ms = 0;   // 0 = no heartbeat
-  // The lease the heartbeat renews: the workload is dead by the end of it
-  // unless a beat renews it (0 = no lease). `lease_left_ms` is what is left
-  // of it at the start; `lease_ms` its full length, which sets how early a
-  // lease that is not being renewed starts a graceful stop (Supervisor).
+  // The lease the heartbeat renews (0 = no lease, no heartbeat): the
+  // workload is dead by the end of it unless a beat renews it. `lease_left_ms`
+  // is what is left of it at the start; `lease_ms` its full length, which
+  // sets the beat cadence and how early a lease that is not being renewed
+  // starts a graceful stop (LeaseKeeper).
   int64_t lease_ms = 0;
   int64_t lease_left_ms = 0;
   size_t stderr_tail_bytes = 1024;     // budget of ProcessResult::stderr_tail
+  // Every deadline's time (Clock::MonotonicMs); nullptr: the system's.
+  Clock* clock = nullptr;
+  // Starts the heartbeat thread; empty: std::thread (tests inject failures).
+  BeatThread::ThreadStarter start_thread;
 };
 
 // How a workload ended.
@@ -69,17 +76,9 @@ struct ProcessResult {
 
 const char* ProcessResultKindName(ProcessResult::Kind kind);  // "exited", "timed_out", ...
 
-// What one heartbeat learned.
-struct HeartbeatReply {
-  bool held = true;  // false: another owner holds the job; stop the workload now
-  // What is left of this holder's own lease after the beat (renewed or not),
-  // by its own clock; nullopt keeps the deadline the runner has.
-  std::optional<int64_t> lease_left_ms;
-};
-
-// Called every heartbeat_interval_ms while the workload runs, on a thread
-// of the runner's (a beat that blocks in the store cannot hold up the
-// deadline). Never called twice at once.
+// Called when the LeaseKeeper says a beat is due (every lease_ms / 3) while
+// the workload runs, on a thread of the runner's (a beat that blocks in the
+// store cannot hold up the deadline). Never called twice at once.
 using HeartbeatFn = std::function<HeartbeatReply()>;
 
 // Runs the workload to completion. stdout (and stdin) are inherited; stderr

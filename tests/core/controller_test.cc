@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 #include "core/gate.h"
 #include "store/memory_store.h"
@@ -14,9 +17,9 @@ constexpr int64_t kSec = 1000;
 
 // A store wrapper that fails chosen calls, optionally after applying them
 // (the "500 after the write landed" case).
-class FlakyStore final : public Store {
+class FlakyStore final : public StoreWrapper {
  public:
-  explicit FlakyStore(Store& inner) : inner_(inner) {}
+  explicit FlakyStore(Store& inner) : StoreWrapper(inner) {}
   int fail_next_writes = 0;
   bool apply_before_failing = false;
   int fail_next_reads = 0;
@@ -28,40 +31,33 @@ class FlakyStore final : public Store {
   std::optional<int64_t> clock_offset_ms;
   std::optional<int64_t> ObservedClockOffsetMs() const override { return clock_offset_ms; }
 
-  Status Init() override { return inner_.Init(); }
   Result<std::optional<JobState>> ReadState(const std::string& j) override {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
-    return inner_.ReadState(j);
+    return target().ReadState(j);
+  }
+  // Through the faults above: the contract's two-call defaults.
+  Result<JobRecord> ReadJob(const std::string& j) override { return Store::ReadJob(j); }
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t v, const RunRecord& r) override {
+    return Store::ReplaceStateAndAppendRun(s, v, r);
   }
   Result<WriteOutcome> CreateState(const JobState& s) override {
-    return Write([&] { return inner_.CreateState(s); });
+    return Write([&] { return target().CreateState(s); });
   }
   Result<WriteOutcome> ReplaceState(const JobState& s, int64_t v) override {
-    return Write([&] { return inner_.ReplaceState(s, v); });
+    return Write([&] { return target().ReplaceState(s, v); });
   }
-  Result<std::vector<std::string>> ListDue(EpochMs n, size_t l) override { return inner_.ListDue(n, l); }
-  Result<std::vector<JobState>> ListStates() override { return inner_.ListStates(); }
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& j) override {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
-    return inner_.ReadDefinition(j);
-  }
-  Status PutDefinition(const JobDefinition& d) override { return inner_.PutDefinition(d); }
-  Result<std::vector<JobDefinition>> ListDefinitions() override { return inner_.ListDefinitions(); }
-  Status AppendRun(const RunRecord& r) override { return inner_.AppendRun(r); }
-  Result<std::vector<RunRecord>> ListRuns(const std::string& j, size_t l) override { return inner_.ListRuns(j, l); }
-  Status TrimRuns(const std::string& j, size_t k) override { return inner_.TrimRuns(j, k); }
-  Result<std::optional<RequestRecord>> ReadRequest(const std::string& j, const std::string& k, EpochMs n) override {
-    return inner_.ReadRequest(j, k, n);
+    return target().ReadDefinition(j);
   }
   Result<WriteOutcome> CreateRequest(const RequestRecord& r, EpochMs n) override {
     if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
-    return Write([&] { return inner_.CreateRequest(r, n); });
+    return Write([&] { return target().CreateRequest(r, n); });
   }
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& r, int64_t v) override {
     if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
-    return Write([&] { return inner_.ReplaceRequest(r, v); });
+    return Write([&] { return target().ReplaceRequest(r, v); });
   }
-  Result<int64_t> ExpireRequests(EpochMs n) override { return inner_.ExpireRequests(n); }
 
  private:
   template <typename F>
@@ -89,7 +85,6 @@ class FlakyStore final : public Store {
     after_next_write = nullptr;
     hook();
   }
-  Store& inner_;
 };
 
 class ControllerTest : public ::testing::Test {
@@ -739,22 +734,95 @@ TEST_F(ControllerTest, PersistentWriteFailureReportsUnavailable) {
   EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
 }
 
+// A store whose state writes can be made to hang (a heartbeat stuck in a
+// busy_timeout or a frozen connection) and that counts them. Thread-safe.
+class HangingStore final : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t v) override {
+    {
+      std::unique_lock lock(mu_);
+      ++state_writes_;
+      if (hang_) {
+        ++hung_;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !hang_; });
+      }
+    }
+    cv_.notify_all();
+    return target().ReplaceState(s, v);
+  }
+  void Hang(bool on) {
+    {
+      std::lock_guard lock(mu_);
+      hang_ = on;
+    }
+    cv_.notify_all();
+  }
+  // Waits (up to 10 s) until `n` state writes have been made; false if not.
+  bool WaitForStateWrites(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return state_writes_ >= n; });
+  }
+  int hung() {
+    std::lock_guard lock(mu_);
+    return hung_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hang_ = false;
+  int state_writes_ = 0;
+  int hung_ = 0;
+};
+
 TEST_F(ControllerTest, LibraryRunHeartbeatsAndCommits) {
   SystemClock real;
-  Controller c(store_, real, random_);
+  HangingStore counting(store_);
+  Controller c(counting, real, random_);
   RunRequest r = Req("lib");
-  r.overrides.lease_ms = 1 * kSec;  // heartbeat every ~333 ms
-  auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& lost) {
+  r.overrides.lease_ms = 1'200;  // a heartbeat every 400 ms
+  auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& stop) {
     EXPECT_EQ(lease.fence, 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(800));
-    EXPECT_FALSE(lost.load());
+    EXPECT_TRUE(counting.WaitForStateWrites(2)) << "two heartbeats within 10 s";
+    EXPECT_FALSE(stop.load());
     return WorkResult{};
   });
-  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
   JobState s = State("lib");
-  EXPECT_GE(s.version, 4);  // acquire, >= 2 heartbeats, commit
+  EXPECT_GE(s.version, 4);  // acquire (a create), >= 2 heartbeats, commit
   EXPECT_EQ(s.success_count, 1);
+}
+
+// The library path has the CLI's guarantee: the work is told to stop by the
+// end of the holder's own lease, even while a heartbeat hangs in the store.
+TEST_F(ControllerTest, LibraryRunStopsTheWorkByTheLeaseEndWhileAHeartbeatHangs) {
+  SystemClock real;
+  HangingStore hanging(store_);
+  Controller c(hanging, real, random_);
+  RunRequest r = Req("lib");
+  r.overrides.lease_ms = 1'500;  // beats every 500 ms; stop asked 250 ms before the end
+  EpochMs lease_until = 0;
+  EpochMs stopped_at = 0;
+  int hung_at_stop = 0;
+  auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& stop) {
+    lease_until = lease.lease_until;
+    hanging.Hang(true);  // every heartbeat from now on blocks in the store
+    while (!stop.load() && real.NowMs() < lease_until + 10'000) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    stopped_at = real.NowMs();
+    hung_at_stop = hanging.hung();
+    hanging.Hang(false);  // let the beat return, so Run can commit
+    return WorkResult{WorkResult::Kind::kFailed, 75, "stopped"};
+  });
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_GE(hung_at_stop, 1) << "a heartbeat was hanging in the store when the work was stopped";
+  EXPECT_LT(stopped_at, lease_until) << "told to stop " << stopped_at - lease_until << " ms after the lease end";
+  EXPECT_EQ(out->kind, RunOutcomeKind::kFailed) << "nobody took over: the result still counts";
+  EXPECT_EQ(State("lib").failure_count, 1);
 }
 
 TEST(Backoff, FullJitterWithinCeilingAndCapped) {

@@ -229,27 +229,28 @@ TEST_F(ProcessRunner, LeftoverBackgroundProcessesDieWhenTheWorkloadExits) {
 
 TEST_F(ProcessRunner, HeartbeatIsCalledAboutEveryInterval) {
   ProcessSpec spec = Shell("sleep 0.5");
-  spec.heartbeat_interval_ms = 50;
+  spec.lease_ms = spec.lease_left_ms = 150;  // a beat every 50 ms
   std::vector<std::chrono::steady_clock::time_point> beats;
   const auto start = std::chrono::steady_clock::now();
   const ProcessResult r = RunOk(spec, [&] {
     beats.push_back(std::chrono::steady_clock::now());
-    return HeartbeatReply{};
+    return HeartbeatReply{true, 150};
   });
   EXPECT_EQ(r.kind, Kind::kExited);
   EXPECT_GE(beats.size(), 5u) << "about one per 50 ms of a >= 500 ms run";
   // On a fixed cadence from the start, so a late beat (a loaded machine)
-  // does not delay the next ones; never early, so never a burst either.
+  // does not delay the next ones; never early, so never a burst either
+  // (deadlines are whole milliseconds of Clock::MonotonicMs: within 1 ms).
   for (size_t i = 0; i < beats.size(); ++i) {
-    EXPECT_GE(beats[i] - start, milliseconds(50) * (i + 1)) << "beat " << i;
+    EXPECT_GE(beats[i] - start, milliseconds(50) * (i + 1) - milliseconds(1)) << "beat " << i;
   }
 }
 
 TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
   ProcessSpec spec = Shell("sleep 60");
-  spec.heartbeat_interval_ms = 50;
+  spec.lease_ms = spec.lease_left_ms = 150;  // a beat every 50 ms
   int beats = 0;
-  const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{++beats < 2, std::nullopt}; });
+  const ProcessResult r = RunOk(spec, [&] { return HeartbeatReply{++beats < 2, 150}; });
   EXPECT_EQ(r.kind, Kind::kLeaseLost);
   EXPECT_EQ(beats, 2) << "no heartbeat after the lease was lost";
   EXPECT_LT(r.duration_ms, 1000);
@@ -258,7 +259,6 @@ TEST_F(ProcessRunner, LostLeaseStopsTheWorkload) {
 // A workload under a lease of `lease_ms` renewed (or not) every lease/3.
 ProcessSpec Leased(const std::string& script, int64_t lease_ms, int64_t kill_grace_ms) {
   ProcessSpec spec = Shell(script);
-  spec.heartbeat_interval_ms = lease_ms / 3;
   spec.lease_ms = lease_ms;
   spec.lease_left_ms = lease_ms;
   spec.kill_grace_ms = kill_grace_ms;
@@ -344,6 +344,27 @@ TEST_F(ProcessRunner, AStopKeepsItsGraceWhileTheLeaseIsRenewed) {
   EXPECT_LT(r.duration_ms, 200 + 1'000 + 1'500);
 }
 
+// Fault injection: a heartbeat thread that cannot start (a thread limit)
+// must not leave the workload running unrenewed: it is killed, reaped, and
+// the error reported.
+TEST_F(ProcessRunner, AHeartbeatThreadThatCannotStartKillsTheWorkload) {
+  const std::string pid_file = PathOf("pid");
+  ProcessSpec spec = Leased("echo $$ > " + pid_file + "; exec sleep 60", 600, 10'000);
+  spec.start_thread = [](std::thread&, std::function<void()>) {
+    return Status::Internal("cannot start the heartbeat thread: Resource temporarily unavailable");
+  };
+  const auto start = std::chrono::steady_clock::now();
+  Result<ProcessResult> r = RunProcess(spec, [] { return HeartbeatReply{true, 600}; });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  EXPECT_NE(r.status().message().find("heartbeat thread"), std::string::npos) << r.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(5'000));
+  const pid_t workload = WaitForPidFile(pid_file, milliseconds(100));
+  if (workload > 0) {
+    EXPECT_FALSE(IsAlive(workload));
+  }
+}
+
 // A workload that leaves the process group (setsid) is still stopped: it
 // is signalled by its pid too.
 TEST_F(ProcessRunner, AWorkloadThatLeftTheGroupIsStillStopped) {
@@ -363,11 +384,11 @@ TEST_F(ProcessRunner, TerminationSignalsAreForwardedAndTheMaskRestored) {
     // only once: a second interrupt skips the grace.
     const std::string ready = PathOf("ready");
     ProcessSpec spec = Shell("trap 'exit 3' TERM; : > " + ready + "; sleep 60 & wait");
-    spec.heartbeat_interval_ms = 20;
+    spec.lease_ms = spec.lease_left_ms = 300;  // a beat every 100 ms
     bool sent = false;
     const ProcessResult r = RunOk(spec, [&] {
       if (!sent && std::filesystem::exists(ready)) sent = kill(getpid(), sig) == 0;
-      return HeartbeatReply{};
+      return HeartbeatReply{true, 300};
     });
     std::filesystem::remove(ready);
     EXPECT_EQ(r.kind, Kind::kInterrupted);

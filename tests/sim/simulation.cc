@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/lease_keeper.h"
 #include "jobgate/controller.h"
 #include "store/memory_store.h"
 
@@ -47,8 +48,12 @@ struct Host {
   std::unique_ptr<Controller> controller;
   RunRequest request;
   std::optional<Lease> lease;
+  // The holder's lease keeping: the real policy of `jobgate run` and
+  // Controller::Run, on this host's clock.
+  std::optional<LeaseKeeper> keeper;
   EpochMs finish_local = 0;     // when the work is done, by its clock
-  EpochMs next_beat_local = 0;  // next heartbeat, by its clock
+  EpochMs beat_not_before = 0;  // a late beat: not handed to the store before this
+  bool terminated = false;      // the keeper asked the work to stop; it ends by the kill
   bool stopping = false;        // stopped working; commits next
 };
 
@@ -70,6 +75,7 @@ class Simulation {
   void HolderStep(Host& h);
   void Stall(Host& h);
   void Heartbeat(Host& h);
+  bool Obey(Host& h, const KeeperOrders& orders);
   void CommitRun(Host& h, const WorkResult& work);
   void EndInvocation(Host& h);
   void ScheduleHolder(Host& h);
@@ -267,8 +273,10 @@ void Simulation::StartInvocation(Host& h) {
   h.lease = *r->lease;
   const int64_t lease_ms = h.lease->lease_ms;
   const EpochMs now = h.clock.NowMs();
+  h.keeper.emplace(LeaseTerms{lease_ms, h.lease->lease_until - now, 0, h.lease->kill_grace_ms}, now);
   h.finish_local = now + (rng_.Chance(sc_.instant_run) ? 0 : rng_.Uniform(0, 3 * lease_ms));
-  h.next_beat_local = now + lease_ms / 3;
+  h.beat_not_before = 0;
+  h.terminated = false;
   h.stopping = false;
   ScheduleHolder(h);
 }
@@ -310,19 +318,42 @@ void Simulation::HolderStep(Host& h) {
   }
   if (rng_.Chance(sc_.stall)) return Stall(h);
   const EpochMs now = h.clock.NowMs();
-  const int64_t lease_ms = h.lease->lease_ms;
-  // Past its own lease_until a holder works no more; only a heartbeat that
-  // succeeds (nobody took over) lets it go on.
-  if (now >= h.lease->lease_until) return Heartbeat(h);
-  if (now >= h.finish_local) return CommitRun(h, DrawWork());
-  if (now >= h.next_beat_local) {
+  if (Obey(h, h.keeper->Tick(now))) return ScheduleHolder(h);
+  if (now >= h.finish_local) {
+    return CommitRun(h, h.terminated ? WorkResult{WorkResult::Kind::kFailed, 75, "stopped: the lease could not be renewed"}
+                                     : DrawWork());
+  }
+  if (auto due = h.keeper->NextBeatAt(); due && now >= std::max(*due, h.beat_not_before)) {
     if (!rng_.Chance(sc_.late_heartbeat)) return Heartbeat(h);
-    h.next_beat_local = now + rng_.Uniform(lease_ms / 3, lease_ms);
-    Log(h, [] { return "skips a heartbeat"; });
+    const int64_t lease_ms = h.lease->lease_ms;
+    h.beat_not_before = now + rng_.Uniform(lease_ms / 3, lease_ms);
+    Log(h, [] { return "its heartbeat is late"; });
     return ScheduleHolder(h);
   }
   checker_.OnResourceWrite(h.actor);
   ScheduleHolder(h);
+}
+
+// Carries out the keeper's orders. A kill ends the work at once; a request
+// to stop lets it run on until a point before the kill (a workload that
+// takes its time over SIGTERM). True when the work is over.
+bool Simulation::Obey(Host& h, const KeeperOrders& orders) {
+  if (orders.kill || h.keeper->killed()) {
+    if (!h.stopping) {
+      h.stopping = true;
+      checker_.OnStopped(h.actor);
+      Log(h, [&] { return fmt::format("killed by its keeper holding fence {}", h.lease->fence); });
+    }
+    return true;
+  }
+  if (orders.terminate && !h.terminated) {
+    h.terminated = true;
+    const EpochMs now = h.clock.NowMs();
+    const EpochMs kill_at = h.keeper->NextDeadline().value_or(now);
+    h.finish_local = std::min(h.finish_local, now + rng_.Uniform(0, std::max<int64_t>(0, kill_at - now - 1)));
+    Log(h, [&] { return fmt::format("told to stop by its keeper holding fence {}", h.lease->fence); });
+  }
+  return false;
 }
 
 // A pause longer than the lease (GC, VM freeze, SIGSTOP): the holder wakes
@@ -336,25 +367,26 @@ void Simulation::Stall(Host& h) {
 }
 
 void Simulation::Heartbeat(Host& h) {
+  h.keeper->BeatStarted(h.clock.NowMs());
   CallContext c = BeginCall(h, h.job, "");
   auto r = h.controller->Heartbeat(*h.lease);
   EndCall(h, c);
   checker_.OnHeartbeat(c, *h.lease, r);
   const EpochMs now = h.clock.NowMs();
-  if (r.ok() && *r == HeartbeatResult::kExtended) {
-    h.next_beat_local = now + h.lease->lease_ms / 3;
-    Log(h, [&] { return fmt::format("heartbeat fence {} -> until {}", h.lease->fence, h.lease->lease_until - kSimEpochMs); });
-  } else if (r.ok() || now >= h.lease->lease_until) {
-    // Lost, or a failed heartbeat with our own lease run out: self-fence,
-    // as guarded_run's heartbeat callback does.
+  // As guarded_run's heartbeat callback answers the runner's keeper.
+  const HeartbeatReply reply{!r.ok() || *r == HeartbeatResult::kExtended, h.lease->lease_until - now};
+  const KeeperOrders orders = h.keeper->BeatAnswered(now, reply);
+  if (!reply.held) {
+    // Another owner holds the job: the workload is stopped now.
     h.stopping = true;
     checker_.OnStopped(h.actor);
-    Log(h, [&] { return fmt::format("heartbeat fence {} -> {}: stops working", h.lease->fence,
-                       r.ok() ? "LOST" : "error past lease_until"); });
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> LOST: stops working", h.lease->fence); });
+  } else if (r.ok()) {
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> until {}", h.lease->fence, h.lease->lease_until - kSimEpochMs); });
   } else {
-    h.next_beat_local = now + h.lease->lease_ms / 3;
     Log(h, [&] { return "heartbeat error, retries next beat: " + r.status().message(); });
   }
+  if (!h.stopping) (void)Obey(h, orders);
   ScheduleHolder(h);
 }
 
@@ -380,8 +412,10 @@ WorkResult Simulation::DrawWork() {
 void Simulation::EndInvocation(Host& h) {
   checker_.EndInvocation(h.actor);
   h.lease.reset();
+  h.keeper.reset();
   h.controller.reset();
   h.random.reset();
+  h.terminated = false;
   h.stopping = false;
   // Next: soon (a retry, a second scheduler) or at the next slot by our clock.
   const int64_t period = Plan(h).period_ms;
@@ -396,7 +430,9 @@ void Simulation::EndInvocation(Host& h) {
 void Simulation::ScheduleHolder(Host& h) {
   const int64_t lease_ms = h.lease->lease_ms;
   const EpochMs now = h.clock.NowMs();
-  EpochMs next = std::min({h.finish_local, h.next_beat_local, now + rng_.Uniform(lease_ms / 10, lease_ms / 3)});
+  EpochMs next = std::min(h.finish_local, now + rng_.Uniform(lease_ms / 10, lease_ms / 3));
+  if (auto deadline = h.keeper->NextDeadline()) next = std::min(next, *deadline);
+  if (auto due = h.keeper->NextBeatAt()) next = std::min(next, std::max(*due, h.beat_not_before));
   WakeAtLocal(h, h.stopping ? now : next);
 }
 
