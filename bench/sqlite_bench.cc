@@ -30,6 +30,7 @@
 
 #include "core/fields.h"
 #include "jobgate/controller.h"
+#include "core/random.h"
 #include "sqlite_floor.h"
 #include "store/sqlite_store.h"
 

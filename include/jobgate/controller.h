@@ -9,7 +9,6 @@
 #include <optional>
 #include <atomic>
 #include <memory>
-#include <random>
 #include <string>
 
 #include "jobgate/clock.h"
@@ -52,7 +51,7 @@ struct Outcome {
   EpochMs next_allowed_run = 0;
   int64_t store_reads = 0;
   int64_t store_writes = 0;
-  std::string error;                // message for kError / failures
+  std::string error;                // why the run failed (stderr tail, signal, ...)
   // Local clock minus the store's, when the backend can tell (remote stores).
   std::optional<int64_t> clock_offset_ms;
   // |offset| > max_clock_skew / 2: this host's clock is off by more than its
@@ -62,26 +61,49 @@ struct Outcome {
   std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
 };
 
-// A lease this invocation holds. Passed back to Heartbeat and Commit.
-struct Lease {
-  std::string job;
-  std::string run_id;
-  std::string holder;
-  int64_t fence = 0;
-  EpochMs slot = 0;
-  EpochMs started_ms = 0;
+// A lease this invocation holds: a handle only the controller makes and
+// changes (Acquire, Heartbeat, Commit), so no caller can forge a fence, a
+// deadline or the version a commit's CAS is based on. A copy is a snapshot
+// (what the work reads); pass the one Acquire returned back to Heartbeat
+// and Commit.
+class Lease {
+ public:
+  const std::string& job() const { return f_.job; }
+  const std::string& run_id() const { return f_.run_id; }
+  const std::string& holder() const { return f_.holder; }
+  int64_t fence() const { return f_.fence; }
+  EpochMs slot() const { return f_.slot; }  // 0 = none
+  EpochMs started_ms() const { return f_.started_ms; }
   // This holder's own deadline, by its own clock: it works only while its
   // clock is before this. The lease_until it publishes in the state item is
-  // later by the slack of a clock known to be behind the store's
-  // (Controller::LeaseSlackMs), so others' takeovers wait for it.
-  EpochMs lease_until = 0;
-  int64_t lease_ms = 0;
-  int64_t timeout_ms = 0;
-  int64_t kill_grace_ms = 0;
-  std::string request_id;
-  int64_t request_version = 0;      // version of our INPROGRESS request record
-  JobState last_written;            // the state item as we last wrote it (version included)
-  JobDefinition def;                // effective definition (overrides applied)
+  // later by the slack of a clock known to be behind the store's.
+  EpochMs lease_until() const { return f_.lease_until; }
+  int64_t lease_ms() const { return f_.lease_ms; }
+  int64_t timeout_ms() const { return f_.timeout_ms; }
+  int64_t kill_grace_ms() const { return f_.kill_grace_ms; }
+  const std::string& request_id() const { return f_.request_id; }
+  // The effective definition (overrides applied).
+  const JobDefinition& definition() const { return f_.def; }
+
+ private:
+  friend struct LeaseAccess;  // src/core/controller_impl.h: the controller's way in
+  struct Fields {
+    std::string job;
+    std::string run_id;
+    std::string holder;
+    int64_t fence = 0;
+    EpochMs slot = 0;
+    EpochMs started_ms = 0;
+    EpochMs lease_until = 0;
+    int64_t lease_ms = 0;
+    int64_t timeout_ms = 0;
+    int64_t kill_grace_ms = 0;
+    std::string request_id;
+    int64_t request_version = 0;  // version of our INPROGRESS request record
+    JobState last_written;        // the state item as we last wrote it (version included)
+    JobDefinition def;
+  };
+  Fields f_;
 };
 
 // What the workload did.
@@ -108,16 +130,6 @@ class Random {
   virtual uint64_t Next() = 0;
 };
 
-// A seeded PRNG (std::mt19937_64); thread-compatible.
-class SeededRandom final : public Random {
- public:
-  explicit SeededRandom(uint64_t seed) : gen_(seed) {}
-  uint64_t Next() override { return gen_(); }
-
- private:
-  std::mt19937_64 gen_;
-};
-
 // Seeded from the OS (std::random_device) once.
 std::unique_ptr<Random> MakeOsRandom();
 
@@ -126,11 +138,17 @@ struct ControllerOptions {
   int store_error_attempts = 3;     // attempts for a write that failed with kUnavailable
 };
 
-// Thread-compatible; one Controller per invocation thread. Holds no state
-// another invocation needs: everything is read from and written to Store.
+class ControllerImpl;
+
+// Read, Gate, Lock, (Execute), Commit against one store. Thread-compatible;
+// one Controller per invocation thread. Holds no state another invocation
+// needs: everything is read from and written to Store.
 class Controller {
  public:
   Controller(Store& store, Clock& clock, Random& random, ControllerOptions opts = {});
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
 
   // Read, Gate, Lock.
   Result<Acquisition> Acquire(const RunRequest& req);
@@ -164,31 +182,12 @@ class Controller {
   // The effective definition of a job: the stored one, or defaults.
   Result<JobDefinition> EffectiveDefinition(const std::string& job, const RunOverrides& o);
 
-  int64_t reads() const { return reads_; }
-  int64_t writes() const { return writes_; }
+  // Store calls made by the current invocation (Outcome::store_reads, ...).
+  int64_t reads() const;
+  int64_t writes() const;
 
  private:
-  using Mutation = std::function<Status(std::optional<JobState>&, EpochMs now, std::optional<RunRecord>& history)>;
-  static constexpr int64_t kTrimEvery = 16;  // trim run history every N runs
-
-  Outcome NewOutcome(const RunRequest& req) const;
-  Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
-  Result<std::optional<JobState>> ReRead(const std::string& job);
-  bool ClockAheadOfStore(const JobDefinition& def) const;
-  int64_t LeaseSlackMs(const JobDefinition& def) const;
-  bool ClockBeyondShare(const JobDefinition& def) const;
-  enum class Claim { kClaimed, kDone, kLost };
-  Result<Claim> ClaimRequest(Lease& lease, std::optional<RequestRecord> current, Outcome& out);
-  Status SettlePendingRequest(const JobState& s, const JobDefinition& def);
-  void Rollback(const Lease& lease, const std::optional<JobState>& before);
-  Status Mutate(const std::string& job, const Mutation& change);
-
-  Store& store_;
-  Clock& clock_;
-  Random& random_;
-  ControllerOptions opts_;
-  int64_t reads_ = 0;
-  int64_t writes_ = 0;
+  std::unique_ptr<ControllerImpl> impl_;
 };
 
 // Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^(n-1))].

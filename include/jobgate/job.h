@@ -91,8 +91,8 @@ struct JobDefinition {
 
 Status ValidateDefinition(const JobDefinition& def);
 
-enum class RunOutcomeKind { kSucceeded, kFailed, kTimedOut, kSkipped, kLeaseLost, kError };
-const char* RunOutcomeName(RunOutcomeKind k);  // "succeeded", ... "error"
+enum class RunOutcomeKind { kSucceeded, kFailed, kTimedOut, kSkipped, kLeaseLost };
+const char* RunOutcomeName(RunOutcomeKind k);  // "succeeded", ... "lease_lost"
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text);
 
 // One finished (or abandoned) run, kept for history.

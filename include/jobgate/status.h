@@ -14,11 +14,12 @@ enum class StatusCode {
   kCorrupt,          // a store item that cannot be decoded: CLI exit 2
   kNotFound,         // the named item does not exist
   kUnavailable,      // store down / unreachable / I/O error: fail closed, exit 69
+  kContended,        // the item kept changing under us (others writing): try again, exit 75
   kInternal,         // a bug or an impossible state
 };
 
 // Success, or an error kind with a human message. Cheap to copy; thread-compatible.
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -28,6 +29,7 @@ class Status {
   static Status Corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Contended(std::string m) { return {StatusCode::kContended, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -67,6 +69,19 @@ class [[nodiscard]] Result {
 };
 
 }  // namespace jobgate
+
+#define JOBGATE_CONCAT_INNER(a, b) a##b
+#define JOBGATE_CONCAT(a, b) JOBGATE_CONCAT_INNER(a, b)
+
+// Evaluates `expr` (a Result<T>); returns its error Status, or moves its
+// value into `lhs` (a declaration such as `auto x`, or an lvalue):
+//   JOBGATE_ASSIGN_OR_RETURN(auto state, store.ReadState(job));
+#define JOBGATE_ASSIGN_OR_RETURN(lhs, expr) \
+  JOBGATE_ASSIGN_OR_RETURN_IMPL(JOBGATE_CONCAT(_jg_result_, __LINE__), lhs, expr)
+#define JOBGATE_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \
+  auto result = (expr);                                  \
+  if (!result.ok()) return result.status();              \
+  lhs = std::move(result).value()
 
 // Propagates an error Status from an expression returning Status.
 #define JOBGATE_RETURN_IF_ERROR(expr)          \

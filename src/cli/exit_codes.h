@@ -11,6 +11,7 @@ inline constexpr int kExitUsage = 2;         // bad usage, config or input
 inline constexpr int kExitStoreDown = 69;    // EX_UNAVAILABLE: fail closed, nothing ran
 inline constexpr int kExitInternal = 70;     // EX_SOFTWARE
 inline constexpr int kExitLeaseLost = 75;    // EX_TEMPFAIL
+inline constexpr int kExitContended = 75;    // EX_TEMPFAIL: the job kept changing under us; try again
 inline constexpr int kExitTimedOut = 124;    // like timeout(1)
 
 inline int ExitCodeFor(const Status& s) {
@@ -20,6 +21,7 @@ inline int ExitCodeFor(const Status& s) {
     case StatusCode::kCorrupt:
     case StatusCode::kNotFound: return kExitUsage;
     case StatusCode::kUnavailable: return kExitStoreDown;
+    case StatusCode::kContended: return kExitContended;
     case StatusCode::kInternal: return kExitInternal;
   }
   return kExitInternal;
@@ -32,7 +34,6 @@ inline int ExitCodeFor(const Outcome& o, int skip_exit_code) {
     case RunOutcomeKind::kFailed: return o.exit_code != 0 ? static_cast<int>(o.exit_code) : 1;
     case RunOutcomeKind::kTimedOut: return kExitTimedOut;
     case RunOutcomeKind::kLeaseLost: return kExitLeaseLost;
-    case RunOutcomeKind::kError: return kExitStoreDown;
   }
   return kExitInternal;
 }

@@ -75,14 +75,13 @@ const char* RunOutcomeName(RunOutcomeKind k) {
     case RunOutcomeKind::kTimedOut: return "timed_out";
     case RunOutcomeKind::kSkipped: return "skipped";
     case RunOutcomeKind::kLeaseLost: return "lease_lost";
-    case RunOutcomeKind::kError: return "error";
   }
-  return "error";
+  return "unknown";
 }
 
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text) {
   for (auto k : {RunOutcomeKind::kSucceeded, RunOutcomeKind::kFailed, RunOutcomeKind::kTimedOut,
-                 RunOutcomeKind::kSkipped, RunOutcomeKind::kLeaseLost, RunOutcomeKind::kError}) {
+                 RunOutcomeKind::kSkipped, RunOutcomeKind::kLeaseLost}) {
     if (text == RunOutcomeName(k)) return k;
   }
   return Status::Corrupt(fmt::format("field 'outcome' has unknown value \"{}\"", text));

@@ -9,6 +9,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kCorrupt: return "corrupt item";
     case StatusCode::kNotFound: return "not found";
     case StatusCode::kUnavailable: return "store unavailable";
+    case StatusCode::kContended: return "contended";
     case StatusCode::kInternal: return "internal error";
   }
   return "unknown";

@@ -57,15 +57,15 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
   Lease& lease = *acquisition->lease;
 
   ProcessSpec spec;
-  spec.argv = command.empty() ? lease.def.command : command;
-  spec.env = {{"JOBGATE_FENCE", std::to_string(lease.fence)},
-              {"JOBGATE_RUN_ID", lease.run_id},
-              {"JOBGATE_JOB", lease.job},
-              {"JOBGATE_SLOT", lease.slot == 0 ? "" : FormatRfc3339(lease.slot)}};
-  spec.timeout_ms = lease.timeout_ms;
-  spec.kill_grace_ms = lease.kill_grace_ms;
-  spec.lease_ms = lease.lease_ms;
-  spec.lease_left_ms = lease.lease_until - clock.NowMs();
+  spec.argv = command.empty() ? lease.definition().command : command;
+  spec.env = {{"JOBGATE_FENCE", std::to_string(lease.fence())},
+              {"JOBGATE_RUN_ID", lease.run_id()},
+              {"JOBGATE_JOB", lease.job()},
+              {"JOBGATE_SLOT", lease.slot() == 0 ? "" : FormatRfc3339(lease.slot())}};
+  spec.timeout_ms = lease.timeout_ms();
+  spec.kill_grace_ms = lease.kill_grace_ms();
+  spec.lease_ms = lease.lease_ms();
+  spec.lease_left_ms = lease.lease_until() - clock.NowMs();
   spec.clock = &clock;
 
   // Runs on the runner's heartbeat thread; `lease` is the worker's alone
@@ -74,9 +74,9 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
   auto heartbeat = [&]() -> HeartbeatReply {
     auto hb = controller.Heartbeat(lease);
     // A store hiccup is retried at the next beat, against the same deadline.
-    if (!hb.ok()) spdlog::warn("job '{}': heartbeat failed: {}", lease.job, hb.status().ToString());
+    if (!hb.ok()) spdlog::warn("job '{}': heartbeat failed: {}", lease.job(), hb.status().ToString());
     const bool held = !hb.ok() || *hb == HeartbeatResult::kExtended;
-    return HeartbeatReply{held, lease.lease_until - clock.NowMs()};
+    return HeartbeatReply{held, lease.lease_until() - clock.NowMs()};
   };
   auto result = RunProcess(spec, heartbeat);
   WorkResult work;
@@ -88,7 +88,7 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
   auto outcome = controller.Commit(lease, work);
   if (!outcome.ok()) {
     return Status(outcome.status().code(),
-                  fmt::format("job '{}': the run finished ({}) but its result could not be recorded: {}", lease.job,
+                  fmt::format("job '{}': the run finished ({}) but its result could not be recorded: {}", lease.job(),
                               work.kind == WorkResult::Kind::kSucceeded ? "succeeded" : "failed",
                               outcome.status().message()));
   }

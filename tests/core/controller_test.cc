@@ -1,4 +1,5 @@
 #include "jobgate/controller.h"
+#include "core/random.h"
 
 #include <gtest/gtest.h>
 
@@ -126,7 +127,7 @@ class ControllerTest : public ::testing::Test {
 
 TEST_F(ControllerTest, FirstRunCreatesStateAndSucceeds) {
   Lease lease = MustAcquire(controller_, Req());
-  EXPECT_EQ(lease.fence, 1);
+  EXPECT_EQ(lease.fence(), 1);
   EXPECT_EQ(State().status, JobStatus::kRunning);
   auto out = controller_.Commit(lease, Ok());
   ASSERT_TRUE(out.ok());
@@ -223,7 +224,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   EXPECT_EQ(MustSkip(other, r), SkipReason::kRunning);
   clock_.Advance(1);
   Lease lease = MustAcquire(other, r);
-  EXPECT_EQ(lease.fence, 2);
+  EXPECT_EQ(lease.fence(), 2);
   EXPECT_EQ(State().abandoned_count, 1);
   // The dead holder's heartbeat and commit are rejected.
   auto hb = controller_.Heartbeat(dead);
@@ -241,7 +242,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 2u);
   EXPECT_EQ((*runs)[1].outcome, "abandoned");
-  EXPECT_EQ((*runs)[1].run_id, dead.run_id);
+  EXPECT_EQ((*runs)[1].run_id, dead.run_id());
   EXPECT_NE((*runs)[1].error.find("taken over by fence 2"), std::string::npos) << (*runs)[1].error;
 }
 
@@ -264,7 +265,7 @@ TEST_F(ControllerTest, NeverTakesOverOnAClockKnownToBeAheadOfTheStore) {
   EXPECT_EQ(a->outcome.clock_offset_ms, kSec / 2 + 1);
   skewed.clock_offset_ms = kSec / 2;  // exactly its half: allowed
   Lease lease = MustAcquire(c, r);
-  EXPECT_EQ(lease.fence, 2);
+  EXPECT_EQ(lease.fence(), 2);
 }
 
 TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStopsOnItsOwn) {
@@ -275,13 +276,13 @@ TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStop
   r.overrides.max_clock_skew_ms = 2 * kSec;
   skewed.clock_offset_ms = -5 * kSec;  // behind by 5 s: 4 s beyond its half (1 s)
   Lease lease = MustAcquire(c, r);
-  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 6 * kSec);          // its own deadline
+  EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 6 * kSec);          // its own deadline
   EXPECT_EQ(State().lease_until, clock_.NowMs() + 6 * kSec + 4 * kSec);  // what others judge by
   clock_.Advance(2 * kSec);
   auto hb = c.Heartbeat(lease);
   ASSERT_TRUE(hb.ok());
   EXPECT_EQ(*hb, HeartbeatResult::kExtended);
-  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 6 * kSec);
+  EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 6 * kSec);
   EXPECT_EQ(State().lease_until, clock_.NowMs() + 10 * kSec);
   // A taker (no offset known) waits for the published lease plus the allowance.
   clock_.Advance(10 * kSec + 2 * kSec);
@@ -290,12 +291,12 @@ TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStop
   EXPECT_FALSE(early->lease.has_value());
   EXPECT_EQ(early->outcome.reason, SkipReason::kRunning);
   clock_.Advance(1);
-  EXPECT_EQ(MustAcquire(controller_, r).fence, 2);
+  EXPECT_EQ(MustAcquire(controller_, r).fence(), 2);
   // Within its half, nothing is added.
   skewed.clock_offset_ms = -1 * kSec;
   clock_.Advance(60 * kSec);
   Lease third = MustAcquire(c, r);
-  EXPECT_EQ(State().lease_until, third.lease_until);
+  EXPECT_EQ(State().lease_until, third.lease_until());
 }
 
 // The request claim applies, but its answer comes back long after the lease
@@ -340,9 +341,9 @@ TEST_F(ControllerTest, AcquireThatHangsPastItsLeaseWithNobodyActingRenewsIt) {
   auto a = c.Acquire(r);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_TRUE(a->lease.has_value());
-  EXPECT_EQ(a->lease->lease_until, clock_.NowMs() + 2 * kSec);
+  EXPECT_EQ(a->lease->lease_until(), clock_.NowMs() + 2 * kSec);
   EXPECT_EQ(State().lease_until, clock_.NowMs() + 2 * kSec);
-  EXPECT_EQ(a->lease->fence, 1);
+  EXPECT_EQ(a->lease->fence(), 1);
 }
 
 // A lease nearly over is as bad as one over: work started on its last
@@ -355,7 +356,7 @@ TEST_F(ControllerTest, AcquireThatTookAHeartbeatIntervalRenewsTheLeaseFirst) {
   r.overrides.lease_ms = 3 * kSec;
   slow.after_next_write = [&] { clock_.Advance(kSec); };  // the acquiring CAS answers a second late
   Lease lease = MustAcquire(c, r);
-  EXPECT_EQ(lease.lease_until, clock_.NowMs() + 3 * kSec);
+  EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 3 * kSec);
   EXPECT_EQ(State().lease_until, clock_.NowMs() + 3 * kSec);
   EXPECT_EQ(State().version, 2);  // acquired, then renewed
 }
@@ -449,8 +450,8 @@ TEST_F(ControllerTest, CommitRecognisesItsAppliedCommitAfterAnotherAcquired) {
   EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
   JobState s = State();
   EXPECT_EQ(s.success_count, 1);
-  EXPECT_EQ(s.last_fence, lease.fence);
-  EXPECT_EQ(s.fence, lease.fence + 1);
+  EXPECT_EQ(s.last_fence, lease.fence());
+  EXPECT_EQ(s.fence, lease.fence() + 1);
 }
 
 // The same, but the other invocation also commits before the re-read: a
@@ -535,8 +536,8 @@ TEST_F(ControllerTest, StaleAcquirerNeverClaimsOverANewerClaim) {
   ASSERT_TRUE(b_lease.has_value());
   auto rec = store_.ReadRequest("j", "exec-1", clock_.NowMs());
   ASSERT_TRUE(rec.ok() && rec->has_value());
-  EXPECT_EQ((*rec)->owner, b_lease->run_id);
-  EXPECT_EQ(State().owner, b_lease->run_id);
+  EXPECT_EQ((*rec)->owner, b_lease->run_id());
+  EXPECT_EQ(State().owner, b_lease->run_id());
   ASSERT_TRUE(b.Commit(*b_lease, Ok()).ok());
   EXPECT_EQ(MustSkip(b, r), SkipReason::kDuplicate);
 }
@@ -550,12 +551,19 @@ TEST_F(ControllerTest, RequestVersionsNeverRepeatAfterExpiry) {
   ASSERT_TRUE(store_.PutDefinition(def).ok());
   RunRequest r = Req();
   r.request_id = "exec-1";
+  // The version of the claim a run holds, as stored (now 0: expired too).
+  auto claim_version = [&] {
+    auto rec = store_.ReadRequest("j", "exec-1", 0);
+    return rec.ok() && *rec ? (*rec)->version : -1;
+  };
   Lease first = MustAcquire(controller_, r);
+  const int64_t first_claim = claim_version();
   ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
   clock_.Advance(60 * kSec);  // the record expired
   Lease second = MustAcquire(controller_, r);
-  EXPECT_GT(second.request_version, first.request_version + 1);
-  EXPECT_EQ(second.request_version, 2 * second.fence);
+  const int64_t second_claim = claim_version();
+  EXPECT_GT(second_claim, first_claim + 1);
+  EXPECT_EQ(second_claim, 2 * second.fence());
 }
 
 // A request's record (and the commit naming it) expires by its writer's
@@ -574,7 +582,7 @@ TEST_F(ControllerTest, ARequestCountsAsExpiredOnlyAfterItsTtlPlusTheSkewAllowanc
   clock_.Advance(5 * kSec + 2 * kSec - 1);  // past the ttl, within the allowance: still live
   ASSERT_EQ(MustSkip(controller_, r), SkipReason::kDuplicate);
   clock_.Advance(1);  // expired: expires_at + allowance <= now
-  EXPECT_EQ(MustAcquire(controller_, r).fence, 2);
+  EXPECT_EQ(MustAcquire(controller_, r).fence(), 2);
 }
 
 TEST_F(ControllerTest, RateLimitHoldsInEverySlidingWindow) {
@@ -652,17 +660,17 @@ TEST_F(ControllerTest, UnlockRetryNeverReleasesTheNextRun) {
   flaky.after_next_write = [&] { second = MustAcquire(other, Req()); };
   auto released = op.Unlock("j");
   ASSERT_TRUE(released.ok()) << released.status().ToString();
-  EXPECT_EQ(*released, first.fence);
+  EXPECT_EQ(*released, first.fence());
   ASSERT_TRUE(second.has_value());
   JobState s = State();
   EXPECT_EQ(s.status, JobStatus::kRunning);
-  EXPECT_EQ(s.owner, second->run_id);
+  EXPECT_EQ(s.owner, second->run_id());
   EXPECT_EQ(s.abandoned_count, 1);
   // An explicit fence that no longer holds the job releases nothing.
-  auto none = controller_.Unlock("j", first.fence);
+  auto none = controller_.Unlock("j", first.fence());
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, 0);
-  EXPECT_EQ(State().owner, second->run_id);
+  EXPECT_EQ(State().owner, second->run_id());
 }
 
 TEST_F(ControllerTest, OperatorCommandsOnUnknownJobSayNotFound) {
@@ -677,7 +685,7 @@ TEST_F(ControllerTest, AcquireWriteThatFailedButAppliedIsRecognised) {
   flaky.fail_next_writes = 1;
   flaky.apply_before_failing = true;
   Lease lease = MustAcquire(c, Req());
-  EXPECT_EQ(State().owner, lease.run_id);
+  EXPECT_EQ(State().owner, lease.run_id());
   EXPECT_EQ(State().run_count, 1);
 }
 
@@ -686,7 +694,7 @@ TEST_F(ControllerTest, AcquireResentByTheClientIsRecognisedAsOurs) {
   Controller c(flaky, clock_, random_);
   flaky.resend_next_writes = 1;
   Lease lease = MustAcquire(c, Req());
-  EXPECT_EQ(State().owner, lease.run_id);
+  EXPECT_EQ(State().owner, lease.run_id());
   EXPECT_EQ(State().run_count, 1);
   ASSERT_TRUE(c.Commit(lease, Ok()).ok());
   EXPECT_EQ(State().success_count, 1);
@@ -784,7 +792,7 @@ TEST_F(ControllerTest, LibraryRunHeartbeatsAndCommits) {
   RunRequest r = Req("lib");
   r.overrides.lease_ms = 1'200;  // a heartbeat every 400 ms
   auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& stop) {
-    EXPECT_EQ(lease.fence, 1);
+    EXPECT_EQ(lease.fence(), 1);
     EXPECT_TRUE(counting.WaitForStateWrites(2)) << "two heartbeats within 10 s";
     EXPECT_FALSE(stop.load());
     return WorkResult{};
@@ -808,7 +816,7 @@ TEST_F(ControllerTest, LibraryRunStopsTheWorkByTheLeaseEndWhileAHeartbeatHangs) 
   EpochMs stopped_at = 0;
   int hung_at_stop = 0;
   auto out = c.Run(r, [&](const Lease& lease, const std::atomic<bool>& stop) {
-    lease_until = lease.lease_until;
+    lease_until = lease.lease_until();
     hanging.Hang(true);  // every heartbeat from now on blocks in the store
     while (!stop.load() && real.NowMs() < lease_until + 10'000) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

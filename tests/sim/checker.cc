@@ -135,43 +135,43 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
   ActorTrack& a = actors_.at(c.actor);
   JobTrack& j = jobs_[static_cast<size_t>(c.job)];
   ++counters_["grants"];
-  if (a.log_run != lease.run_id || a.log_fence != lease.fence) {
-    Fail(7, fmt::format("Acquire granted fence {} but the store recorded fence {} for this invocation", lease.fence,
+  if (a.log_run != lease.run_id() || a.log_fence != lease.fence()) {
+    Fail(7, fmt::format("Acquire granted fence {} but the store recorded fence {} for this invocation", lease.fence(),
                         a.log_fence));
   }
   auto st = TrueState(c.job);
-  if (!c.interleaved && !(st && st->status == JobStatus::kRunning && st->owner == lease.run_id &&
-                          st->fence == lease.fence)) {
+  if (!c.interleaved && !(st && st->status == JobStatus::kRunning && st->owner == lease.run_id() &&
+                          st->fence == lease.fence())) {
     Fail(7, "Acquire granted a lease the store does not show: " + Brief(st));
   }
   if (req.slot && !j.granted_slots.insert(*req.slot).second) {
-    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", *req.slot - kSimEpochMs, j.def.job, lease.fence));
+    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", *req.slot - kSimEpochMs, j.def.job, lease.fence()));
   }
   if (!req.request_id.empty()) {
     auto done = j.completed.find(req.request_id);
     if (done != j.completed.end() && done->second.expires_at_ms > c.clock_end) {
       Fail(6, fmt::format("request {} runs again (fence {}) although it completed (fence {}) and its record lives",
-                          req.request_id, lease.fence, done->second.fence));
+                          req.request_id, lease.fence(), done->second.fence));
     }
     // Invariant 6 by effect: a run of this request was counted, and its
     // record (had it been written) would still live.
     auto counted = j.counted_requests.find(req.request_id);
     if (counted != j.counted_requests.end() && counted->second.second + j.def.request_ttl_ms > c.clock_end) {
       Fail(6, fmt::format("request {} runs again (fence {}) after fence {} ran it and was counted", req.request_id,
-                          lease.fence, counted->second.first));
+                          lease.fence(), counted->second.first));
     }
-    runs_[lease.run_id].request_id = req.request_id;
+    runs_[lease.run_id()].request_id = req.request_id;
     auto rec = TrueRequest(c.job, req.request_id);
-    if (!c.interleaved && !(rec && rec->status == RequestStatus::kInProgress && rec->owner == lease.run_id)) {
+    if (!c.interleaved && !(rec && rec->status == RequestStatus::kInProgress && rec->owner == lease.run_id())) {
       Fail(7, "Acquire granted a lease before claiming request " + req.request_id);
     }
   }
-  if (lease.started_ms < c.clock_start || lease.started_ms > c.clock_end) {
+  if (lease.started_ms() < c.clock_start || lease.started_ms() > c.clock_end) {
     Fail(4, "the lease's start is not the acquirer's clock during Acquire");
   }
-  CheckRateLimit(c.job, lease.started_ms);
+  CheckRateLimit(c.job, lease.started_ms());
   // The operator may have unlocked the run before Acquire even returned.
-  a.holder = Holder{c.job, lease.run_id, lease.fence, lease.lease_until, false, runs_[lease.run_id].evicted};
+  a.holder = Holder{c.job, lease.run_id(), lease.fence(), lease.lease_until(), false, runs_[lease.run_id()].evicted};
 }
 
 // The limiter works on the acquirers' clocks (the stamps it stores), so
@@ -267,12 +267,12 @@ void Checker::OnHeartbeat(const CallContext& c, const Lease& lease, const Result
     return;
   }
   auto st = TrueState(c.job);
-  bool ours = st && st->status == JobStatus::kRunning && st->owner == lease.run_id && st->fence == lease.fence;
+  bool ours = st && st->status == JobStatus::kRunning && st->owner == lease.run_id() && st->fence == lease.fence();
   if (*r == HeartbeatResult::kExtended) {
     ++counters_["heartbeats_extended"];
-    if (a.holder) a.holder->lease_until = lease.lease_until;
+    if (a.holder) a.holder->lease_until = lease.lease_until();
     const int64_t slack = LeaseSlackOf(c.actor, jobs_[static_cast<size_t>(c.job)].def);
-    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until + slack)) {
+    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until() + slack)) {
       Fail(1, "a heartbeat reported the lease extended, but the store shows " + Brief(st));
     }
     return;
@@ -287,7 +287,7 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
     if (!c.faulted && !c.interleaved) Fail(7, "Commit failed without a store fault: " + r.status().ToString());
     return;
   }
-  const RunTrack& run = runs_[lease.run_id];
+  const RunTrack& run = runs_[lease.run_id()];
   switch (r->kind) {
     case RunOutcomeKind::kSucceeded:
     case RunOutcomeKind::kFailed:
@@ -297,22 +297,22 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
       if ((r->kind == RunOutcomeKind::kSucceeded) != wanted_success) Fail(7, "Commit reported another outcome than the work's");
       if (!run.committed || *run.committed != CommitName(r->kind)) {
         Fail(7, fmt::format("Commit reported {} for fence {} before (or without) persisting it", RunOutcomeName(r->kind),
-                            lease.fence));
+                            lease.fence()));
       }
-      if (!lease.request_id.empty()) {
+      if (!lease.request_id().empty()) {
         // Done means: COMPLETED by this run, or named by the state as the
         // last commit's request (its completion record follows).
-        auto rec = TrueRequest(c.job, lease.request_id);
+        auto rec = TrueRequest(c.job, lease.request_id());
         auto st = TrueState(c.job);
         // (A completion the next commit settled over an expired claim does not name the run, only its fence.)
-        bool completed = rec && rec->status == RequestStatus::kCompleted && rec->fence == lease.fence;
-        bool pending = st && st->last_fence == lease.fence && st->last_request_id == lease.request_id;
+        bool completed = rec && rec->status == RequestStatus::kCompleted && rec->fence == lease.fence();
+        bool pending = st && st->last_fence == lease.fence() && st->last_request_id == lease.request_id();
         // A run that outlives request_ttl outlives its claim: once the
         // record has expired, invariant 6 no longer holds it.
-        bool expired = rec && rec->owner == lease.run_id && rec->expires_at_ms <= c.clock_end;
+        bool expired = rec && rec->owner == lease.run_id() && rec->expires_at_ms <= c.clock_end;
         if (expired && !completed && !pending) ++counters_["request_expired_before_completion"];
         if (!completed && !pending && !expired) {
-          Fail(7, "Commit reported an outcome before request " + lease.request_id + " was completed");
+          Fail(7, "Commit reported an outcome before request " + lease.request_id() + " was completed");
         }
       }
       return;
@@ -322,15 +322,15 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
       if (run.committed) {
         Fail(2, fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
                             "was counted as {}: the store's counters and the reported outcomes disagree",
-                            lease.fence, *run.committed));
+                            lease.fence(), *run.committed));
       }
-      auto rec = lease.request_id.empty() ? std::nullopt : TrueRequest(c.job, lease.request_id);
+      auto rec = lease.request_id().empty() ? std::nullopt : TrueRequest(c.job, lease.request_id());
       // The request record now tells every later duplicate an outcome that
       // the job's state never counted.
-      if (rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id) {
+      if (rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
         Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
                             "lease_lost: duplicates get an outcome that was never persisted",
-                            lease.request_id, rec->outcome, lease.fence));
+                            lease.request_id(), rec->outcome, lease.fence()));
       }
       return;
     }

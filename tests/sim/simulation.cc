@@ -1,4 +1,5 @@
 #include "sim/simulation.h"
+#include "core/random.h"
 
 #include <algorithm>
 #include <memory>
@@ -264,16 +265,16 @@ void Simulation::StartInvocation(Host& h) {
   if (!r.ok()) {
     Log(h, [&] { return what() + " -> error: " + r.status().message(); });
   } else if (r->lease) {
-    Log(h, [&] { return fmt::format("{} -> LEASE fence {} until {}", what(), r->lease->fence, r->lease->lease_until - kSimEpochMs); });
+    Log(h, [&] { return fmt::format("{} -> LEASE fence {} until {}", what(), r->lease->fence(), r->lease->lease_until() - kSimEpochMs); });
   } else {
     Log(h, [&] { return fmt::format("{} -> skipped {}", what(), SkipReasonName(r->outcome.reason)); });
   }
   checker_.OnAcquire(c, h.request, r);
   if (!r.ok() || !r->lease) return EndInvocation(h);
   h.lease = *r->lease;
-  const int64_t lease_ms = h.lease->lease_ms;
+  const int64_t lease_ms = h.lease->lease_ms();
   const EpochMs now = h.clock.NowMs();
-  h.keeper.emplace(LeaseTerms{lease_ms, h.lease->lease_until - now, 0, h.lease->kill_grace_ms}, now);
+  h.keeper.emplace(LeaseTerms{lease_ms, h.lease->lease_until() - now, 0, h.lease->kill_grace_ms()}, now);
   h.finish_local = now + (rng_.Chance(sc_.instant_run) ? 0 : rng_.Uniform(0, 3 * lease_ms));
   h.beat_not_before = 0;
   h.terminated = false;
@@ -312,7 +313,7 @@ RunRequest Simulation::NextRequest(Host& h) {
 void Simulation::HolderStep(Host& h) {
   if (h.stopping) return CommitRun(h, {WorkResult::Kind::kFailed, 75, "stopped: the lease could not be renewed"});
   if (rng_.Chance(sc_.crash)) {
-    Log(h, [&] { return fmt::format("CRASHES holding fence {}", h.lease->fence); });
+    Log(h, [&] { return fmt::format("CRASHES holding fence {}", h.lease->fence()); });
     checker_.OnCrash(h.actor);
     return EndInvocation(h);
   }
@@ -325,7 +326,7 @@ void Simulation::HolderStep(Host& h) {
   }
   if (auto due = h.keeper->NextBeatAt(); due && now >= std::max(*due, h.beat_not_before)) {
     if (!rng_.Chance(sc_.late_heartbeat)) return Heartbeat(h);
-    const int64_t lease_ms = h.lease->lease_ms;
+    const int64_t lease_ms = h.lease->lease_ms();
     h.beat_not_before = now + rng_.Uniform(lease_ms / 3, lease_ms);
     Log(h, [] { return "its heartbeat is late"; });
     return ScheduleHolder(h);
@@ -342,7 +343,7 @@ bool Simulation::Obey(Host& h, const KeeperOrders& orders) {
     if (!h.stopping) {
       h.stopping = true;
       checker_.OnStopped(h.actor);
-      Log(h, [&] { return fmt::format("killed by its keeper holding fence {}", h.lease->fence); });
+      Log(h, [&] { return fmt::format("killed by its keeper holding fence {}", h.lease->fence()); });
     }
     return true;
   }
@@ -351,7 +352,7 @@ bool Simulation::Obey(Host& h, const KeeperOrders& orders) {
     const EpochMs now = h.clock.NowMs();
     const EpochMs kill_at = h.keeper->NextDeadline().value_or(now);
     h.finish_local = std::min(h.finish_local, now + rng_.Uniform(0, std::max<int64_t>(0, kill_at - now - 1)));
-    Log(h, [&] { return fmt::format("told to stop by its keeper holding fence {}", h.lease->fence); });
+    Log(h, [&] { return fmt::format("told to stop by its keeper holding fence {}", h.lease->fence()); });
   }
   return false;
 }
@@ -363,7 +364,7 @@ void Simulation::Stall(Host& h) {
   int64_t pause = rng_.Uniform(def.lease_ms + def.lease_ms / 10, 3 * def.lease_ms) + def.max_clock_skew_ms;
   h.stalled = true;
   h.wake_at = time_.now() + pause;
-  Log(h, [&] { return fmt::format("STALLS for {} ms holding fence {}", pause, h.lease->fence); });
+  Log(h, [&] { return fmt::format("STALLS for {} ms holding fence {}", pause, h.lease->fence()); });
 }
 
 void Simulation::Heartbeat(Host& h) {
@@ -374,15 +375,15 @@ void Simulation::Heartbeat(Host& h) {
   checker_.OnHeartbeat(c, *h.lease, r);
   const EpochMs now = h.clock.NowMs();
   // As guarded_run's heartbeat callback answers the runner's keeper.
-  const HeartbeatReply reply{!r.ok() || *r == HeartbeatResult::kExtended, h.lease->lease_until - now};
+  const HeartbeatReply reply{!r.ok() || *r == HeartbeatResult::kExtended, h.lease->lease_until() - now};
   const KeeperOrders orders = h.keeper->BeatAnswered(now, reply);
   if (!reply.held) {
     // Another owner holds the job: the workload is stopped now.
     h.stopping = true;
     checker_.OnStopped(h.actor);
-    Log(h, [&] { return fmt::format("heartbeat fence {} -> LOST: stops working", h.lease->fence); });
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> LOST: stops working", h.lease->fence()); });
   } else if (r.ok()) {
-    Log(h, [&] { return fmt::format("heartbeat fence {} -> until {}", h.lease->fence, h.lease->lease_until - kSimEpochMs); });
+    Log(h, [&] { return fmt::format("heartbeat fence {} -> until {}", h.lease->fence(), h.lease->lease_until() - kSimEpochMs); });
   } else {
     Log(h, [&] { return "heartbeat error, retries next beat: " + r.status().message(); });
   }
@@ -392,10 +393,10 @@ void Simulation::Heartbeat(Host& h) {
 
 void Simulation::CommitRun(Host& h, const WorkResult& work) {
   checker_.OnStopped(h.actor);
-  CallContext c = BeginCall(h, h.job, h.lease->request_id);
+  CallContext c = BeginCall(h, h.job, h.lease->request_id());
   auto r = h.controller->Commit(*h.lease, work);
   EndCall(h, c);
-  Log(h, [&] { return fmt::format("commit fence {} work={} -> {}", h.lease->fence,
+  Log(h, [&] { return fmt::format("commit fence {} work={} -> {}", h.lease->fence(),
                      work.kind == WorkResult::Kind::kSucceeded ? "ok" : "fail",
                      r.ok() ? RunOutcomeName(r->kind) : "error: " + r.status().message()); });
   checker_.OnCommit(c, *h.lease, work, r);
@@ -428,7 +429,7 @@ void Simulation::EndInvocation(Host& h) {
 }
 
 void Simulation::ScheduleHolder(Host& h) {
-  const int64_t lease_ms = h.lease->lease_ms;
+  const int64_t lease_ms = h.lease->lease_ms();
   const EpochMs now = h.clock.NowMs();
   EpochMs next = std::min(h.finish_local, now + rng_.Uniform(lease_ms / 10, lease_ms / 3));
   if (auto deadline = h.keeper->NextDeadline()) next = std::min(next, *deadline);

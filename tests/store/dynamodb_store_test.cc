@@ -27,6 +27,7 @@
 
 #include "core/fields.h"
 #include "jobgate/controller.h"
+#include "core/random.h"
 #include "store/conformance.h"
 
 namespace jobgate {
@@ -852,7 +853,7 @@ TEST_F(DynamoDbServer, HandMadeSeedItemRunsThroughTheControllerAndKeepsForeignAt
   bool ran = false;
   ASSERT_OK_AND_ASSIGN(Outcome out, controller.Run(req, [&](const Lease& lease, const std::atomic<bool>&) {
                          ran = true;
-                         EXPECT_EQ(lease.fence, 1);
+                         EXPECT_EQ(lease.fence(), 1);
                          return WorkResult{};
                        }));
   EXPECT_TRUE(ran);
