@@ -75,16 +75,9 @@ void Title(const std::string& t) { std::cout << "\n== " << t << "\n" << std::flu
 
 }  // namespace
 
-int CmdDemo(const GlobalOptions&, const char* argv0) {
-  std::error_code ec;
-  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) self = argv0;
-  char tmpl[] = "/tmp/jobgate-demo-XXXXXX";
-  if (!mkdtemp(tmpl)) return Fail(Status::Unavailable("demo: cannot create a temporary directory"));
-  std::string dir = tmpl;
-  Demo demo{self, "sqlite:" + dir + "/demo.db"};
-  std::cout << "jobgate demo: store " << demo.store << "\n";
+namespace {
 
+void ConcurrentInvocations(Demo& demo) {
   Title("1. Five invocations of job 'report' fire at the same moment (cooldown 10s)");
   std::vector<std::future<std::pair<int, std::string>>> runs;
   for (int i = 0; i < 5; ++i) {
@@ -107,17 +100,27 @@ int CmdDemo(const GlobalOptions&, const char* argv0) {
 
   Title("2. Invoked again right away: the cooldown gates it");
   std::cout << "   " << Demo::Describe(Demo::Parse(demo.Run({"run", "report", "--cooldown", "10s", "--json", "--", "true"}).second)) << "\n";
+}
 
+void FailingWorkload(Demo& demo) {
   Title("3. A failing workload: its exit code passes through, stderr becomes last_error, backoff follows");
   auto [fail_code, fail_out] =
       demo.Run({"run", "flaky", "--json", "--", "sh", "-c", "echo 'disk full on /data' >&2; exit 3"});
   std::cout << "   exit code " << fail_code << ": " << Demo::Describe(Demo::Parse(fail_out)) << "\n";
   std::cout << "   again at once: " << Demo::Describe(Demo::Parse(demo.Run({"run", "flaky", "--json", "--", "true"}).second)) << "\n";
+}
 
+void KilledHolder(Demo& demo) {
   Title("4. A holder is killed with SIGKILL mid-run; its lease expires and the job is taken over");
+  const std::vector<std::string> crashy = {"run", "crashy", "--lease", "2s", "--max-clock-skew", "500ms"};
+  auto with = [&](std::vector<std::string> rest) {
+    std::vector<std::string> args = crashy;
+    args.insert(args.end(), rest.begin(), rest.end());
+    return args;
+  };
   pid_t holder = fork();
   if (holder == 0) {
-    std::string cmd = demo.Line({"run", "crashy", "--lease", "2s", "--max-clock-skew", "500ms", "--", "sleep", "30"});
+    std::string cmd = demo.Line(with({"--", "sleep", "30"}));
     execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
@@ -129,11 +132,27 @@ int CmdDemo(const GlobalOptions&, const char* argv0) {
   kill(holder, SIGKILL);
   waitpid(holder, nullptr, 0);
   std::cout << fmt::format("   killed jobgate (pid {}) with SIGKILL; its `sleep 30` dies with it\n", holder);
-  std::cout << "   right after: " << Demo::Describe(Demo::Parse(demo.Run({"run", "crashy", "--lease", "2s", "--max-clock-skew", "500ms", "--json", "--", "true"}).second)) << "\n";
+  std::cout << "   right after: " << Demo::Describe(Demo::Parse(demo.Run(with({"--json", "--", "true"})).second)) << "\n";
   std::cout << "   waiting for lease (2s) + clock-skew allowance (500ms) ...\n" << std::flush;
   std::this_thread::sleep_for(std::chrono::milliseconds(2700));
-  std::cout << "   then: " << Demo::Describe(Demo::Parse(demo.Run({"run", "crashy", "--lease", "2s", "--max-clock-skew", "500ms", "--json", "--", "true"}).second)) << "\n";
+  std::cout << "   then: " << Demo::Describe(Demo::Parse(demo.Run(with({"--json", "--", "true"})).second)) << "\n";
+}
 
+}  // namespace
+
+int CmdDemo(const GlobalOptions&, const char* argv0) {
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) self = argv0;
+  char tmpl[] = "/tmp/jobgate-demo-XXXXXX";
+  if (!mkdtemp(tmpl)) return Fail(Status::Unavailable("demo: cannot create a temporary directory"));
+  std::string dir = tmpl;
+  Demo demo{self, "sqlite:" + dir + "/demo.db"};
+  std::cout << "jobgate demo: store " << demo.store << "\n";
+
+  ConcurrentInvocations(demo);
+  FailingWorkload(demo);
+  KilledHolder(demo);
   Title("5. jobgate status");
   std::cout << demo.Run({"status"}).second;
   Title("6. jobgate history crashy");

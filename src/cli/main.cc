@@ -9,6 +9,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -35,66 +36,94 @@ struct DurationFlag {
   }
 };
 
-int Main(int argc, char** argv) {
-  CLI::App app{"jobgate: decides whether a scheduled job runs, across hosts, with state", "jobgate"};
+// `run`'s arguments, with the flags CLI11 collects as text and Finish()
+// parses (durations, the slot).
+struct RunFlags {
+  RunArgs args;
+  DurationFlag cooldown{"", "--cooldown"}, timeout{"", "--timeout"}, lease{"", "--lease"},
+      skew{"", "--max-clock-skew"};
+  std::string slot_text;
+
+  Status Finish() {
+    JOBGATE_RETURN_IF_ERROR(cooldown.Into(args.overrides.cooldown_ms));
+    JOBGATE_RETURN_IF_ERROR(timeout.Into(args.overrides.timeout_ms));
+    JOBGATE_RETURN_IF_ERROR(lease.Into(args.overrides.lease_ms));
+    JOBGATE_RETURN_IF_ERROR(skew.Into(args.overrides.max_clock_skew_ms));
+    if (slot_text.empty()) return Status::Ok();
+    JOBGATE_ASSIGN_OR_RETURN(args.slot, ParseTime(slot_text, "--slot"));
+    return Status::Ok();
+  }
+};
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "jobgate 0.1.0");
-  GlobalOptions global;
   app.add_option("--store", global.store_url,
                  "store URL (sqlite:PATH, memory:); default $JOBGATE_STORE, else sqlite:jobgate.db");
   app.add_option("--log-level", global.log_level, "trace, debug, info, warn (default), error, off");
   app.add_option("--log-format", global.log_format, "text (default) or json");
+}
 
-  auto* init = app.add_subcommand("init", "create tables / schema (idempotent)");
-
-  RunArgs run;
-  DurationFlag cooldown{"", "--cooldown"}, timeout{"", "--timeout"}, lease{"", "--lease"},
-      skew{"", "--max-clock-skew"};
-  std::string slot_text;
-  auto* run_cmd = app.add_subcommand("run", "one invocation: read, gate, lock, execute, commit");
-  run_cmd->add_option("name", run.job, "job name")->required();
-  run_cmd->add_option("command", run.command, "the command to run (after --)");
-  run_cmd->add_option("--request-id", run.request_id, "idempotency key (e.g. the scheduler's execution id)");
-  run_cmd->add_option("--slot", slot_text, "the schedule slot this invocation claims (RFC 3339 or epoch ms)");
-  run_cmd->add_option("--cooldown", cooldown.text, "minimum time between a success and the next start");
-  run_cmd->add_option("--timeout", timeout.text, "stop the command after this long (exit 124)");
-  run_cmd->add_option("--lease", lease.text, "lease length; the heartbeat renews it every lease/3");
-  run_cmd->add_option("--max-clock-skew", skew.text, "allowance for clock differences between hosts");
-  run_cmd->add_option("--skip-exit-code", run.skip_exit_code, "exit code when gated (default 0)")
+CLI::App* AddRunCommand(CLI::App& app, RunFlags& f) {
+  auto* cmd = app.add_subcommand("run", "one invocation: read, gate, lock, execute, commit");
+  cmd->add_option("name", f.args.job, "job name")->required();
+  cmd->add_option("command", f.args.command, "the command to run (after --)");
+  cmd->add_option("--request-id", f.args.request_id, "idempotency key (e.g. the scheduler's execution id)");
+  cmd->add_option("--slot", f.slot_text, "the schedule slot this invocation claims (RFC 3339 or epoch ms)");
+  cmd->add_option("--cooldown", f.cooldown.text, "minimum time between a success and the next start");
+  cmd->add_option("--timeout", f.timeout.text, "stop the command after this long (exit 124)");
+  cmd->add_option("--lease", f.lease.text, "lease length; the heartbeat renews it every lease/3");
+  cmd->add_option("--max-clock-skew", f.skew.text, "allowance for clock differences between hosts");
+  cmd->add_option("--skip-exit-code", f.args.skip_exit_code, "exit code when gated (default 0)")
       ->check(CLI::Range(0, 255));
-  run_cmd->add_flag("--json", run.json, "print the outcome as one JSON object");
+  cmd->add_flag("--json", f.args.json, "print the outcome as one JSON object");
+  return cmd;
+}
 
-  StatusArgs status;
-  auto* status_cmd = app.add_subcommand("status", "jobs at a glance");
-  status_cmd->add_option("name", status.job, "one job");
-  status_cmd->add_flag("--json", status.json, "JSON output");
+CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& status) {
+  auto* cmd = app.add_subcommand("status", "jobs at a glance");
+  cmd->add_option("name", status.job, "one job");
+  cmd->add_flag("--json", status.json, "JSON output");
+  return cmd;
+}
 
-  HistoryArgs history;
-  auto* history_cmd = app.add_subcommand("history", "the last runs of a job");
-  history_cmd->add_option("name", history.job, "job name")->required();
-  history_cmd->add_option("--limit", history.limit, "how many runs (default 20)")->check(CLI::Range(1, 100000));
-  history_cmd->add_flag("--json", history.json, "JSON output (one array)");
+CLI::App* AddHistoryCommand(CLI::App& app, HistoryArgs& history) {
+  auto* cmd = app.add_subcommand("history", "the last runs of a job");
+  cmd->add_option("name", history.job, "job name")->required();
+  cmd->add_option("--limit", history.limit, "how many runs (default 20)")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--json", history.json, "JSON output (one array)");
+  return cmd;
+}
 
-  OperatorArgs op;
-  auto* pause_cmd = app.add_subcommand("pause", "stop new runs (a running holder still commits)");
-  pause_cmd->add_option("name", op.job, "job name")->required();
-  pause_cmd->add_option("--reason", op.reason, "why, shown in status");
-  auto* resume_cmd = app.add_subcommand("resume", "allow runs again (clears a failure streak)");
-  resume_cmd->add_option("name", op.job, "job name")->required();
-  auto* trigger_cmd = app.add_subcommand("trigger", "let the next invocation run now (clears cooldown/backoff)");
-  trigger_cmd->add_option("name", op.job, "job name")->required();
-  auto* unlock_cmd = app.add_subcommand("unlock", "release a running job whose holder is gone");
-  unlock_cmd->add_option("name", op.job, "job name")->required();
-  unlock_cmd->add_option("--fence", op.fence, "only if this run (fence) still holds it")->check(CLI::PositiveNumber);
+// pause, resume, trigger, unlock: each takes a job name.
+std::vector<std::pair<CLI::App*, OperatorAction>> AddOperatorCommands(CLI::App& app, OperatorArgs& op) {
+  auto named = [&](const char* name, const char* what) {
+    auto* cmd = app.add_subcommand(name, what);
+    cmd->add_option("name", op.job, "job name")->required();
+    return cmd;
+  };
+  auto* pause = named("pause", "stop new runs (a running holder still commits)");
+  pause->add_option("--reason", op.reason, "why, shown in status");
+  auto* resume = named("resume", "allow runs again (clears a failure streak)");
+  auto* trigger = named("trigger", "let the next invocation run now (clears cooldown/backoff)");
+  auto* unlock = named("unlock", "release a running job whose holder is gone");
+  unlock->add_option("--fence", op.fence, "only if this run (fence) still holds it")->check(CLI::PositiveNumber);
+  return {{pause, OperatorAction::kPause},
+          {resume, OperatorAction::kResume},
+          {trigger, OperatorAction::kTrigger},
+          {unlock, OperatorAction::kUnlock}};
+}
 
+CLI::App* AddApplyCommand(CLI::App& app, ApplyArgs& apply) {
+  auto* cmd = app.add_subcommand("apply", "create or update job definitions from a TOML file");
+  cmd->add_option("file", apply.file, "FILE.toml")->required();
+  cmd->add_flag("--dry-run", apply.dry_run, "only check the file");
+  return cmd;
+}
 
-  ApplyArgs apply;
-  auto* apply_cmd = app.add_subcommand("apply", "create or update job definitions from a TOML file");
-  apply_cmd->add_option("file", apply.file, "FILE.toml")->required();
-  apply_cmd->add_flag("--dry-run", apply.dry_run, "only check the file");
-
-  auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
-
+// nullopt when the command line parsed; else the exit code (help, version,
+// a usage error).
+std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -107,33 +136,45 @@ int Main(int argc, char** argv) {
     std::cerr << "jobgate: " << e.what() << "\n";
     return kExitUsage;
   }
+  return std::nullopt;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"jobgate: decides whether a scheduled job runs, across hosts, with state", "jobgate"};
+  GlobalOptions global;
+  AddGlobalOptions(app, global);
+  auto* init = app.add_subcommand("init", "create tables / schema (idempotent)");
+  RunFlags run;
+  auto* run_cmd = AddRunCommand(app, run);
+  StatusArgs status;
+  auto* status_cmd = AddStatusCommand(app, status);
+  HistoryArgs history;
+  auto* history_cmd = AddHistoryCommand(app, history);
+  OperatorArgs op;
+  const auto operators = AddOperatorCommands(app, op);
+  ApplyArgs apply;
+  auto* apply_cmd = AddApplyCommand(app, apply);
+  auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
+
+  if (auto code = Parse(app, argc, argv)) return *code;
   if (global.store_url.empty()) {
     const char* env = std::getenv("JOBGATE_STORE");
     global.store_url = env && *env ? env : kDefaultStoreUrl;
   }
   Status flags = ConfigureLogging(global);
-  if (flags.ok() && *run_cmd) flags = cooldown.Into(run.overrides.cooldown_ms);
-  if (flags.ok() && *run_cmd) flags = timeout.Into(run.overrides.timeout_ms);
-  if (flags.ok() && *run_cmd) flags = lease.Into(run.overrides.lease_ms);
-  if (flags.ok() && *run_cmd) flags = skew.Into(run.overrides.max_clock_skew_ms);
-  if (flags.ok() && *run_cmd && !slot_text.empty()) {
-    auto t = ParseTime(slot_text, "--slot");
-    if (t.ok()) run.slot = *t;
-    flags = t.status();
-  }
+  if (flags.ok() && *run_cmd) flags = run.Finish();
   if (!flags.ok()) {
     std::cerr << "jobgate: " << flags.message() << "\n";
     return kExitUsage;
   }
 
   if (*init) return CmdInit(global);
-  if (*run_cmd) return CmdRun(global, run);
+  if (*run_cmd) return CmdRun(global, run.args);
   if (*status_cmd) return CmdStatus(global, status);
   if (*history_cmd) return CmdHistory(global, history);
-  if (*pause_cmd) return CmdOperator(global, OperatorAction::kPause, op);
-  if (*resume_cmd) return CmdOperator(global, OperatorAction::kResume, op);
-  if (*trigger_cmd) return CmdOperator(global, OperatorAction::kTrigger, op);
-  if (*unlock_cmd) return CmdOperator(global, OperatorAction::kUnlock, op);
+  for (const auto& [cmd, action] : operators) {
+    if (*cmd) return CmdOperator(global, action, op);
+  }
   if (*apply_cmd) return CmdApply(global, apply);
   if (*demo_cmd) return CmdDemo(global, argv[0]);
   return kExitUsage;

@@ -166,32 +166,38 @@ Result<EpochMs> ParseEpochMs(const std::string& text, const std::string& field) 
 
 }  // namespace
 
-Result<EpochMs> ParseTime(const std::string& text, const std::string& field) {
-  if (text.empty()) return NotATime(field, text);
-  if (text.size() < 10 || text[4] != '-') return ParseEpochMs(text, field);
+namespace {
 
-  // yyyy-mm-ddThh:mm:ss at fixed positions.
-  const std::string_view s = text;
-  int year, month, day, hour, minute, second;
-  if (!ReadDigits(s, 0, 4, year) || !At(s, 4, '-') || !ReadDigits(s, 5, 2, month) || !At(s, 7, '-') ||
-      !ReadDigits(s, 8, 2, day) || !(At(s, 10, 'T') || At(s, 10, 't') || At(s, 10, ' ')) ||
-      !ReadDigits(s, 11, 2, hour) || !At(s, 13, ':') || !ReadDigits(s, 14, 2, minute) || !At(s, 16, ':') ||
-      !ReadDigits(s, 17, 2, second)) {
-    return NotATime(field, text);
+// The fields of an RFC 3339 time as written, before range checks.
+struct Written {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, millis = 0, offset_minutes = 0;
+};
+
+// yyyy-mm-ddThh:mm:ss at fixed positions; false when it is not that shape.
+bool ReadDateTime(std::string_view s, Written& w) {
+  return ReadDigits(s, 0, 4, w.year) && At(s, 4, '-') && ReadDigits(s, 5, 2, w.month) && At(s, 7, '-') &&
+         ReadDigits(s, 8, 2, w.day) && (At(s, 10, 'T') || At(s, 10, 't') || At(s, 10, ' ')) &&
+         ReadDigits(s, 11, 2, w.hour) && At(s, 13, ':') && ReadDigits(s, 14, 2, w.minute) && At(s, 16, ':') &&
+         ReadDigits(s, 17, 2, w.second);
+}
+
+// An optional ".fff..." at `pos`; false when a dot has no digits.
+bool ReadFraction(std::string_view s, size_t& pos, int& millis) {
+  if (!At(s, pos, '.')) return true;
+  const size_t first = ++pos;
+  for (; pos < s.size() && IsDigit(s[pos]); ++pos) {
+    // Digits beyond milliseconds are read and dropped (truncation, so a
+    // time never rounds up into the next slot).
+    if (pos - first < 3) millis = millis * 10 + (s[pos] - '0');
   }
-  size_t pos = 19;
-  int millis = 0;
-  if (At(s, pos, '.')) {
-    const size_t first = ++pos;
-    for (; pos < s.size() && IsDigit(s[pos]); ++pos) {
-      // Digits beyond milliseconds are read and dropped (truncation, so a
-      // time never rounds up into the next slot).
-      if (pos - first < 3) millis = millis * 10 + (s[pos] - '0');
-    }
-    if (pos == first) return NotATime(field, text);
-    for (size_t k = pos - first; k < 3; ++k) millis *= 10;
-  }
-  int offset_minutes = 0;
+  if (pos == first) return false;
+  for (size_t k = pos - first; k < 3; ++k) millis *= 10;
+  return true;
+}
+
+// "Z" or "+hh:mm" / "-hh:mm" ending the text at `pos`.
+Status ReadOffset(std::string_view s, size_t pos, const std::string& field, const std::string& text,
+                  int& offset_minutes) {
   if (pos == s.size()) return TimeError(field, text, " has no UTC offset (add Z or e.g. +02:00)");
   if (At(s, pos, 'Z') || At(s, pos, 'z')) {
     ++pos;
@@ -207,22 +213,37 @@ Result<EpochMs> ParseTime(const std::string& text, const std::string& field) {
   } else {
     return NotATime(field, text);
   }
-  if (pos != s.size()) return NotATime(field, text);
+  return pos == s.size() ? Status::Ok() : NotATime(field, text);
+}
 
-  if (month < 1 || month > 12) return OutOfRange(field, text, "month", month, "01-12");
-  if (day < 1) return OutOfRange(field, text, "day", day, "01-31");
-  if (day > DaysInMonth(year, month)) {
+Status CheckRanges(const Written& w, const std::string& field, const std::string& text) {
+  if (w.month < 1 || w.month > 12) return OutOfRange(field, text, "month", w.month, "01-12");
+  if (w.day < 1) return OutOfRange(field, text, "day", w.day, "01-31");
+  if (w.day > DaysInMonth(w.year, w.month)) {
     return TimeError(field, text,
-                     " has day " + std::to_string(day) + " (" + kMonthNames[month - 1] + " " + std::to_string(year) +
-                         " has " + std::to_string(DaysInMonth(year, month)) + " days)");
+                     " has day " + std::to_string(w.day) + " (" + kMonthNames[w.month - 1] + " " +
+                         std::to_string(w.year) + " has " + std::to_string(DaysInMonth(w.year, w.month)) + " days)");
   }
-  if (hour > 23) return OutOfRange(field, text, "hour", hour, "00-23");
-  if (minute > 59) return OutOfRange(field, text, "minute", minute, "00-59");
-  if (second == 60) return TimeError(field, text, " has second 60 (leap seconds are not supported)");
-  if (second > 59) return OutOfRange(field, text, "second", second, "00-59");
+  if (w.hour > 23) return OutOfRange(field, text, "hour", w.hour, "00-23");
+  if (w.minute > 59) return OutOfRange(field, text, "minute", w.minute, "00-59");
+  if (w.second == 60) return TimeError(field, text, " has second 60 (leap seconds are not supported)");
+  if (w.second > 59) return OutOfRange(field, text, "second", w.second, "00-59");
+  return Status::Ok();
+}
 
-  const int64_t ms = DaysFromCivil(year, month, day) * kMsPerDay +
-                     ((hour * 60 + minute - offset_minutes) * 60LL + second) * 1000 + millis;
+}  // namespace
+
+Result<EpochMs> ParseTime(const std::string& text, const std::string& field) {
+  if (text.empty()) return NotATime(field, text);
+  if (text.size() < 10 || text[4] != '-') return ParseEpochMs(text, field);
+  const std::string_view s = text;
+  Written w;
+  size_t pos = 19;
+  if (!ReadDateTime(s, w) || !ReadFraction(s, pos, w.millis)) return NotATime(field, text);
+  JOBGATE_RETURN_IF_ERROR(ReadOffset(s, pos, field, text, w.offset_minutes));
+  JOBGATE_RETURN_IF_ERROR(CheckRanges(w, field, text));
+  const int64_t ms = DaysFromCivil(w.year, w.month, w.day) * kMsPerDay +
+                     ((w.hour * 60 + w.minute - w.offset_minutes) * 60LL + w.second) * 1000 + w.millis;
   if (ms < kMinEpochMs || ms > kMaxEpochMs) {
     return TimeError(field, text, " is out of range (years 0000-9999 in UTC)");
   }
