@@ -288,22 +288,30 @@ TEST_F(ProcessRunner, ALeaseThatIsNotRenewedStopsTheWorkloadByItsEnd) {
 // A beat that hangs in the store (a busy_timeout, HTTP retries) does not
 // hold up the deadline: the loop does not wait for it.
 TEST_F(ProcessRunner, AHeartbeatBlockedInTheStoreCannotDelayTheLeaseDeadline) {
-  const ProcessSpec spec = Leased("sleep 60", 500, 100);
-  std::atomic<bool> release{false};
+  const std::string pid_file = PathOf("pid");
+  const ProcessSpec spec = Leased("echo $$ > " + pid_file + "; exec sleep 60", 500, 100);
+  std::atomic<bool> release{false}, hung{false};
+  std::atomic<int64_t> dead_after_ms{-1};
   const auto start = std::chrono::steady_clock::now();
+  // Lets the hung beat go only once the workload is dead, so RunProcess
+  // cannot have returned before (it joins the beat).
   std::thread releaser([&] {
-    std::this_thread::sleep_for(milliseconds(3000));
+    const pid_t workload = WaitForPidFile(pid_file, milliseconds(5000));
+    if (workload > 0 && GoneWithin(workload, milliseconds(10'000))) {
+      dead_after_ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
+    }
     release = true;
   });
   const ProcessResult r = RunOk(spec, [&] {
+    hung = true;
     while (!release) std::this_thread::sleep_for(milliseconds(10));  // the first beat hangs
     return HeartbeatReply{};
   });
-  const auto stopped = std::chrono::milliseconds(r.duration_ms);
   releaser.join();
+  EXPECT_TRUE(hung.load());
   EXPECT_EQ(r.kind, Kind::kLeaseLost);
-  EXPECT_LT(stopped, milliseconds(500 + 1500)) << "the workload ran on while the beat hung";
-  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(3000)) << "the hung beat was joined";
+  ASSERT_GE(dead_after_ms.load(), 0) << "the workload outlived its lease by 10 s";
+  EXPECT_LT(dead_after_ms.load(), 500 + 1500) << "the workload ran on while the beat hung";
 }
 
 // Renewals move the deadline: a workload that outlives its first lease
