@@ -62,10 +62,18 @@ class Fd {
   int fd_ = -1;
 };
 
+// The test seam: true (errno set) when the test makes `call` fail.
+bool Injected(const SyscallFault& fault, std::string_view call) {
+  if (!fault) return false;
+  const int error = fault(call);
+  if (error != 0) errno = error;
+  return error != 0;
+}
+
 // Both ends O_CLOEXEC, so no workload ever inherits a pipe it was not handed.
-Status MakePipe(Fd* read_end, Fd* write_end) {
+Status MakePipe(Fd* read_end, Fd* write_end, const SyscallFault& fault) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
+  if (Injected(fault, "pipe2") || pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
   read_end->Reset(fds[0]);
   write_end->Reset(fds[1]);
   return Status::Ok();
@@ -149,7 +157,7 @@ class SignalScope {
   SignalScope& operator=(const SignalScope&) = delete;
   ~SignalScope() { Restore(); }
 
-  Status Install() {
+  Status Install(const SyscallFault& fault) {
     sigset_t blocked = WatchedSignals();
     sigaddset(&blocked, SIGPIPE);
     if (sigprocmask(SIG_BLOCK, &blocked, &caller_mask_) != 0) return ErrnoError("sigprocmask");
@@ -160,6 +168,7 @@ class SignalScope {
     sigaction(SIGCHLD, &dfl, &caller_sigchld_);
     installed_ = true;
     const sigset_t watched = WatchedSignals();
+    if (Injected(fault, "signalfd")) return ErrnoError("signalfd");
     fd_.Reset(signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK));
     if (fd_.get() < 0) return ErrnoError("signalfd");
     return Status::Ok();
@@ -233,9 +242,10 @@ class ProcessGroup {
   ProcessGroup& operator=(const ProcessGroup&) = delete;
   ~ProcessGroup() { Finish(); }
 
-  Status Start() {
+  Status Start(const SyscallFault& fault) {
     Fd life_read;
-    JOBGATE_RETURN_IF_ERROR(MakePipe(&life_read, &life_write_));
+    JOBGATE_RETURN_IF_ERROR(MakePipe(&life_read, &life_write_, fault));
+    if (Injected(fault, "fork (sentinel)")) return ErrnoError("fork (sentinel)");
     const pid_t pid = fork();
     if (pid < 0) return ErrnoError("fork (sentinel)");
     if (pid == 0) SentinelMain(life_read.get());
@@ -368,11 +378,12 @@ void ReapBlocking(pid_t pid, int* wait_status) {
 
 // Forks and execs the workload into `pgid`, and waits for the exec verdict.
 // Consumes `stderr_write`: jobgate must not hold it, or stderr never sees EOF.
-Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write,
-                              const sigset_t& caller_mask) {
+Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write, const sigset_t& caller_mask,
+                              const SyscallFault& fault) {
   Fd status_read, status_write;
-  JOBGATE_RETURN_IF_ERROR(MakePipe(&status_read, &status_write));
+  JOBGATE_RETURN_IF_ERROR(MakePipe(&status_read, &status_write, fault));
   const pid_t jobgate = getpid();
+  if (Injected(fault, "fork (workload)")) return ErrnoError("fork (workload)");
   const pid_t pid = fork();
   if (pid < 0) return ErrnoError("fork (workload)");
   if (pid == 0) {
@@ -499,7 +510,7 @@ class Supervisor {
   // thread, kill it now rather than leave the lease to chance.
   Status StartBeats() {
     if (heartbeat_ == nullptr) return Status::Ok();
-    const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    const int fd = Injected(spec_.fail_syscall, "eventfd") ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     Result<std::unique_ptr<BeatThread>> beats =
         fd < 0 ? Result<std::unique_ptr<BeatThread>>(ErrnoError("eventfd"))
                : BeatThread::Start(*heartbeat_, [fd] { WakeUp(fd); }, clock_, spec_.start_thread);
@@ -651,16 +662,16 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& hea
   // Declared first, destroyed last: the mask is restored only after every
   // child is reaped, so no SIGCHLD of ours reaches the caller's handler.
   SignalScope signals;
-  JOBGATE_RETURN_IF_ERROR(signals.Install());
+  JOBGATE_RETURN_IF_ERROR(signals.Install(spec.fail_syscall));
   ProcessGroup group;
-  JOBGATE_RETURN_IF_ERROR(group.Start());
+  JOBGATE_RETURN_IF_ERROR(group.Start(spec.fail_syscall));
   Fd stderr_read, stderr_write;
-  JOBGATE_RETURN_IF_ERROR(MakePipe(&stderr_read, &stderr_write));
+  JOBGATE_RETURN_IF_ERROR(MakePipe(&stderr_read, &stderr_write, spec.fail_syscall));
   // Only our end: the workload's stderr must stay blocking, or its writes
   // would fail with EAGAIN whenever we fall behind.
   if (fcntl(stderr_read.get(), F_SETFL, O_NONBLOCK) != 0) return ErrnoError("fcntl");
   Result<Spawned> spawned =
-      SpawnWorkload(plan, group.pgid(), std::move(stderr_write), signals.caller_mask());
+      SpawnWorkload(plan, group.pgid(), std::move(stderr_write), signals.caller_mask(), spec.fail_syscall);
   if (!spawned.ok()) return spawned.status();
   if (const auto& failure = spawned->failure) {
     if (failure->stage != ChildFailure::kExec) {

@@ -26,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,11 @@
 #include "jobgate/status.h"
 
 namespace jobgate {
+
+// Test seam: called with a system call's name ("fork (workload)",
+// "signalfd", ...) before the runner makes it; a non-zero errno makes the
+// call fail with it, so every error path is reached without hope.
+using SyscallFault = std::function<int(std::string_view call)>;
 
 // What to run and the limits to run it under.
 struct ProcessSpec {
@@ -55,6 +61,7 @@ struct ProcessSpec {
   Clock* clock = nullptr;
   // Starts the heartbeat thread; empty: std::thread (tests inject failures).
   BeatThread::ThreadStarter start_thread;
+  SyscallFault fail_syscall;  // empty: no faults
 };
 
 // How a workload ended.

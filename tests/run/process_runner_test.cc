@@ -373,6 +373,45 @@ TEST_F(ProcessRunner, AHeartbeatThreadThatCannotStartKillsTheWorkload) {
   }
 }
 
+// Fault injection: each system call the runner makes fails in turn. Every
+// failure is an error naming the call, with nothing left running (no child
+// of ours alive afterwards) and the caller's signal mask restored.
+TEST_F(ProcessRunner, EverySystemCallFailureIsReportedAndLeavesNothingBehind) {
+  struct Fault {
+    std::string call;
+    int nth;  // which of its calls fails (the runner makes three pipes)
+  };
+  const std::vector<Fault> faults = {{"signalfd", 1},        {"pipe2", 1}, {"fork (sentinel)", 1},
+                                     {"pipe2", 2},           {"pipe2", 3}, {"fork (workload)", 1},
+                                     {"eventfd", 1}};
+  sigset_t before;
+  sigprocmask(SIG_BLOCK, nullptr, &before);
+  for (const Fault& f : faults) {
+    SCOPED_TRACE(f.call + " #" + std::to_string(f.nth));
+    ProcessSpec spec = Leased("exec sleep 60", 600, 10'000);
+    int seen = 0;
+    spec.fail_syscall = [&](std::string_view call) { return call == f.call && ++seen == f.nth ? EMFILE : 0; };
+    const auto start = std::chrono::steady_clock::now();
+    Result<ProcessResult> r = RunProcess(spec, [] { return HeartbeatReply{true, 600}; });
+    ASSERT_FALSE(r.ok()) << "the injected failure was not reached";
+    EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+    EXPECT_NE(r.status().message().find(f.call), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("Too many open files"), std::string::npos) << r.status().ToString();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(5'000)) << "the workload was waited out";
+    // No child of ours is left: not the sentinel, not the workload.
+    pid_t reaped;
+    while ((reaped = waitpid(-1, nullptr, WNOHANG)) > 0) {
+    }
+    EXPECT_EQ(reaped, -1) << "a child is still running";
+    EXPECT_EQ(errno, ECHILD);
+    sigset_t after;
+    sigprocmask(SIG_BLOCK, nullptr, &after);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGPIPE}) {
+      EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << strsignal(sig);
+    }
+  }
+}
+
 // A workload that leaves the process group (setsid) is still stopped: it
 // is signalled by its pid too.
 TEST_F(ProcessRunner, AWorkloadThatLeftTheGroupIsStillStopped) {
