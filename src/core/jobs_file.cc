@@ -10,7 +10,7 @@
 
 #include "core/duration.h"
 #include "core/fields.h"
-#include "core/text.h"
+#include "util/text.h"
 
 namespace jobgate {
 
