@@ -1,10 +1,10 @@
 #include "core/fields.h"
 
 #include <array>
-#include <cerrno>
-#include <cstdlib>
 
 #include <fmt/format.h>
+
+#include "util/numbers.h"
 
 namespace jobgate {
 
@@ -75,16 +75,6 @@ std::string Describe(const FieldValue& v) {
 std::span<const FieldSpec<JobState>> StateFields() { return kStateFields; }
 std::span<const FieldSpec<RunRecord>> RunFields() { return kRunFields; }
 std::span<const FieldSpec<RequestRecord>> RequestFields() { return kRequestFields; }
-
-bool ParseInt64(const std::string& text, int64_t* out) {
-  if (text.empty() || text.size() > 20) return false;
-  errno = 0;
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end != text.c_str() + text.size()) return false;
-  *out = v;
-  return true;
-}
 
 template <typename Item>
 Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where) {

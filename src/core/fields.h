@@ -39,7 +39,4 @@ using FieldValue = std::variant<int64_t, std::string>;
 template <typename Item>
 Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where);
 
-// Parses a decimal integer exactly (no trailing junk, no overflow).
-bool ParseInt64(const std::string& text, int64_t* out);
-
 }  // namespace jobgate

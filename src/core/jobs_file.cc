@@ -9,7 +9,7 @@
 #include <toml++/toml.h>
 
 #include "core/duration.h"
-#include "core/fields.h"
+#include "util/numbers.h"
 #include "util/text.h"
 
 namespace jobgate {

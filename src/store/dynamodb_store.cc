@@ -12,6 +12,7 @@
 #include "core/fields.h"
 #include "store/crypto_api.h"
 #include "store/sigv4.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 

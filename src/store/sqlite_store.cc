@@ -12,6 +12,7 @@
 
 #include "core/definition_json.h"
 #include "core/fields.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 
