@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aws/crypto_api.h"
+#include "aws/sigv4.h"
 #include "core/definition_json.h"
 #include "core/fields.h"
-#include "store/crypto_api.h"
-#include "store/sigv4.h"
 #include "util/numbers.h"
 
 namespace jobgate {

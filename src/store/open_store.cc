@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "aws/aws_config.h"
 #include "jobgate/store.h"
-#include "store/aws_config.h"
 #include "store/dynamodb_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
