@@ -25,9 +25,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "core/fields.h"
 #include "jobgate/controller.h"
 #include "store/conformance.h"
+#include "store/item_codec.h"
 
 namespace jobgate {
 namespace {
