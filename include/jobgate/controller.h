@@ -19,9 +19,6 @@
 
 namespace jobgate {
 
-enum class SkipReason { kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace };
-const char* SkipReasonName(SkipReason r);  // "running", ... ; "" for kNone
-
 // Per-invocation overrides of the job's definition (CLI flags).
 struct RunOverrides {
   std::optional<int64_t> cooldown_ms;
@@ -82,14 +79,6 @@ struct Lease {
   int64_t request_version = 0;      // version of our INPROGRESS request record
   JobState last_written;            // the state item as we last wrote it (version included)
   JobDefinition def;                // effective definition (overrides applied)
-};
-
-// What the workload did.
-struct WorkResult {
-  enum class Kind { kSucceeded, kFailed, kTimedOut };
-  Kind kind = Kind::kSucceeded;
-  int64_t exit_code = 0;
-  std::string error;                // stderr tail or message; cleaned to UTF-8, 1 KiB
 };
 
 // The result of the Read-Gate-Lock step: either we hold a lease, or the

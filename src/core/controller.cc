@@ -13,20 +13,6 @@
 
 namespace jobgate {
 
-const char* SkipReasonName(SkipReason r) {
-  switch (r) {
-    case SkipReason::kNone: return "";
-    case SkipReason::kRunning: return "running";
-    case SkipReason::kPaused: return "paused";
-    case SkipReason::kCooldown: return "cooldown";
-    case SkipReason::kRateLimited: return "rate_limited";
-    case SkipReason::kSlotDone: return "slot_done";
-    case SkipReason::kDuplicate: return "duplicate";
-    case SkipReason::kLostRace: return "lost_race";
-  }
-  return "";
-}
-
 namespace {
 
 class OsRandom final : public Random {
