@@ -105,3 +105,26 @@ function(jobgate_layer name)
   add_custom_target(${name}_includes DEPENDS ${stamp})
   add_dependencies(${name} ${name}_includes)
 endfunction()
+
+# jobgate_layer_probe(<layer> <header>)
+#
+# A test that compiles `#include "<header>"` with <layer>'s include path and
+# passes only if the compiler cannot find the header: the proof that the
+# layer may not use it. The probe is a target outside `all`, built by the
+# test; tests that run the build are serial.
+function(jobgate_layer_probe layer header)
+  get_property(uses TARGET ${layer} PROPERTY LINK_LIBRARIES)
+  string(MAKE_C_IDENTIFIER "${layer}_may_not_include_${header}" id)
+  set(probe_source ${JOBGATE_LAYERS_DIR}/probes/${id}.cc)
+  file(WRITE ${probe_source} "// Compiled with ${layer}'s include path: must not compile.\n#include \"${header}\"\n")
+  add_library(probe_${id} OBJECT EXCLUDE_FROM_ALL ${probe_source})
+  target_include_directories(probe_${id} PRIVATE ${JOBGATE_LAYERS_DIR}/${layer})
+  target_link_libraries(probe_${id} PRIVATE ${uses})
+  string(REGEX REPLACE "([.+])" "\\\\\\1" header_re "${header}")
+  add_test(NAME layers.${layer}.may_not_include.${header}
+    COMMAND ${CMAKE_COMMAND} --build ${CMAKE_BINARY_DIR} --target probe_${id})
+  set_tests_properties(layers.${layer}.may_not_include.${header} PROPERTIES
+    PASS_REGULAR_EXPRESSION "${header_re}: No such file or directory"
+    RUN_SERIAL TRUE
+    LABELS "unit;layers")
+endfunction()
