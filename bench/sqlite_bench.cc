@@ -28,10 +28,10 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "core/fields.h"
 #include "jobgate/controller.h"
 #include "core/random.h"
 #include "sqlite_floor.h"
+#include "store/item_codec.h"
 #include "store/sqlite_store.h"
 
 namespace jobgate::bench {
@@ -293,7 +293,7 @@ bool FloorMatchesLayout() {
   sqlite3_close(db);
   if (!match) {
     std::fprintf(stderr, "sqlite_bench: bench/sqlite_floor.h no longer matches SqliteStore's tables "
-                         "(core/fields.cc): update the floor's column lists and SQL\n");
+                         "(store/item_codec.cc): update the floor's column lists and SQL\n");
   }
   return match;
 }

@@ -18,9 +18,6 @@
 
 namespace jobgate {
 
-enum class SkipReason { kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace };
-const char* SkipReasonName(SkipReason r);  // "running", ... ; "" for kNone
-
 // Per-invocation overrides of the job's definition (CLI flags).
 struct RunOverrides {
   std::optional<int64_t> cooldown_ms;
@@ -104,14 +101,6 @@ class Lease {
     JobDefinition def;
   };
   Fields f_;
-};
-
-// What the workload did.
-struct WorkResult {
-  enum class Kind { kSucceeded, kFailed, kTimedOut };
-  Kind kind = Kind::kSucceeded;
-  int64_t exit_code = 0;
-  std::string error;                // stderr tail or message; cleaned to UTF-8, 1 KiB
 };
 
 // The result of the Read-Gate-Lock step: either we hold a lease, or the

@@ -95,6 +95,18 @@ enum class RunOutcomeKind { kSucceeded, kFailed, kTimedOut, kSkipped, kLeaseLost
 const char* RunOutcomeName(RunOutcomeKind k);  // "succeeded", ... "lease_lost"
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text);
 
+// Why an invocation did not run (RunOutcomeKind::kSkipped).
+enum class SkipReason { kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace };
+const char* SkipReasonName(SkipReason r);  // "running", ... ; "" for kNone
+
+// What the workload did.
+struct WorkResult {
+  enum class Kind { kSucceeded, kFailed, kTimedOut };
+  Kind kind = Kind::kSucceeded;
+  int64_t exit_code = 0;
+  std::string error;                // stderr tail or message; cleaned to UTF-8, 1 KiB
+};
+
 // One finished (or abandoned) run, kept for history.
 struct RunRecord {
   std::string job;

@@ -51,20 +51,6 @@ Outcome RunOutcome(const Lease& lease, const WorkResult& work, EpochMs now) {
 
 }  // namespace
 
-const char* SkipReasonName(SkipReason r) {
-  switch (r) {
-    case SkipReason::kNone: return "";
-    case SkipReason::kRunning: return "running";
-    case SkipReason::kPaused: return "paused";
-    case SkipReason::kCooldown: return "cooldown";
-    case SkipReason::kRateLimited: return "rate_limited";
-    case SkipReason::kSlotDone: return "slot_done";
-    case SkipReason::kDuplicate: return "duplicate";
-    case SkipReason::kLostRace: return "lost_race";
-  }
-  return "";
-}
-
 bool IsUnavailable(const Status& s) { return s.code() == StatusCode::kUnavailable; }
 
 int64_t BackoffMs(int64_t consecutive_failures, int64_t base_ms, int64_t cap_ms, Random& random) {

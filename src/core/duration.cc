@@ -3,7 +3,7 @@
 #include <string_view>
 #include <utility>
 
-#include "core/text.h"
+#include "util/text.h"
 
 namespace jobgate {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "core/text.h"
+#include "util/text.h"
 
 namespace jobgate {
 

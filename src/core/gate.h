@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "jobgate/controller.h"
 #include "jobgate/job.h"
 
 namespace jobgate {

@@ -87,6 +87,20 @@ Result<RunOutcomeKind> ParseRunOutcome(const std::string& text) {
   return Status::Corrupt(fmt::format("field 'outcome' has unknown value \"{}\"", text));
 }
 
+const char* SkipReasonName(SkipReason r) {
+  switch (r) {
+    case SkipReason::kNone: return "";
+    case SkipReason::kRunning: return "running";
+    case SkipReason::kPaused: return "paused";
+    case SkipReason::kCooldown: return "cooldown";
+    case SkipReason::kRateLimited: return "rate_limited";
+    case SkipReason::kSlotDone: return "slot_done";
+    case SkipReason::kDuplicate: return "duplicate";
+    case SkipReason::kLostRace: return "lost_race";
+  }
+  return "";
+}
+
 const char* RequestStatusName(RequestStatus s) {
   return s == RequestStatus::kCompleted ? "COMPLETED" : "INPROGRESS";
 }

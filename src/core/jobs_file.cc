@@ -9,8 +9,8 @@
 #include <toml++/toml.h>
 
 #include "core/duration.h"
-#include "core/fields.h"
-#include "core/text.h"
+#include "util/numbers.h"
+#include "util/text.h"
 
 namespace jobgate {
 

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "core/text.h"
 #include "run/process_runner.h"
+#include "util/text.h"
 
 namespace jobgate {
 

@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/text.h"
 #include "core/beat_thread.h"
 #include "core/lease_keeper.h"
+#include "util/text.h"
 
 extern char** environ;
 

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "store/sigv4.h"
+#include "aws/sigv4.h"
 
 namespace jobgate {
 

@@ -28,10 +28,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aws/aws_config.h"
+#include "aws/http_client.h"
 #include "jobgate/clock.h"
 #include "jobgate/status.h"
-#include "store/aws_config.h"
-#include "store/http_client.h"
 
 namespace jobgate {
 

@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "core/definition_json.h"
-#include "core/fields.h"
-#include "store/crypto_api.h"
-#include "store/sigv4.h"
+#include "aws/crypto_api.h"
+#include "aws/sigv4.h"
+#include "store/item_codec.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 
@@ -132,7 +132,7 @@ Result<std::optional<FieldValue>> Attribute(const Json& item, const char* name, 
 
 template <typename Item>
 Status Assign(Item& item, const FieldSpec<Item>& f, const FieldValue& v, const std::string& where) {
-  return SetField(item, f, v, where);  // fields.cc's checks (ranges)
+  return SetField(item, f, v, where);  // item_codec.cc's checks (ranges)
 }
 
 template <typename Item>

@@ -21,8 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aws/aws_config.h"
 #include "jobgate/store.h"
-#include "store/aws_config.h"
 #include "store/dynamodb_client.h"
 
 namespace jobgate {

@@ -5,12 +5,12 @@
 
 #include <fmt/format.h>
 
-#include "core/fields.h"
+#include "aws/aws_config.h"
 #include "jobgate/store.h"
-#include "store/aws_config.h"
 #include "store/dynamodb_store.h"
 #include "store/memory_store.h"
 #include "store/sqlite_store.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 

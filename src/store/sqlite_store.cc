@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "core/definition_json.h"
-#include "core/fields.h"
+#include "store/item_codec.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 
@@ -278,7 +278,7 @@ Result<std::optional<FieldValue>> ColumnValue(sqlite3_stmt* stmt, int col, const
   }
 }
 
-// SetField (fields.cc) for every item kind: one set of checks for all backends.
+// SetField (item_codec.cc) for every item kind: one set of checks for all backends.
 template <typename Item>
 Status DecodeField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where) {
   return SetField(item, spec, v, where);

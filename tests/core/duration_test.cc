@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/text.h"
+#include "util/text.h"
 
 namespace jobgate {
 namespace {

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/fields.h"
+#include "store/item_codec.h"
 #include "store/memory_store.h"
 
 namespace jobgate::testing {

@@ -25,10 +25,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "core/fields.h"
 #include "jobgate/controller.h"
 #include "core/random.h"
 #include "store/conformance.h"
+#include "store/item_codec.h"
 
 namespace jobgate {
 namespace {

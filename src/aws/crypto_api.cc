@@ -1,6 +1,6 @@
-#include "store/crypto_api.h"
+#include "aws/crypto_api.h"
 
-#include "store/shared_library.h"
+#include "aws/shared_library.h"
 
 namespace jobgate {
 

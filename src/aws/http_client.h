@@ -15,8 +15,8 @@
 #include <string_view>
 #include <variant>
 
+#include "aws/sigv4.h"
 #include "jobgate/status.h"
-#include "store/sigv4.h"
 
 namespace jobgate {
 

@@ -1,4 +1,4 @@
-#include "core/definition_json.h"
+#include "store/item_codec.h"
 
 #include <limits>
 

@@ -1,4 +1,4 @@
-#include "store/aws_config.h"
+#include "aws/aws_config.h"
 
 #include <array>
 #include <cerrno>

@@ -1,7 +1,7 @@
 // AWS Signature Version 4, header-based signing: what the DynamoDB JSON 1.0
 // protocol uses. Written from the AWS docs "Create a signed AWS API request"
 // and "Elements of an AWS API request signature" (IAM User Guide) and proven
-// against the vectors in testdata/sigv4 (tests/store/sigv4_test.cc).
+// against the vectors in testdata/sigv4 (tests/aws/sigv4_test.cc).
 //
 // Every function is pure and thread-safe: the time is a parameter, nothing
 // is cached, nothing is logged. The secret key and the session token never

@@ -14,7 +14,7 @@
 // No case is skipped: kNotApplicable below lists by name any that would
 // be, with the reason, and is empty because every case applies (the
 // aws-c-auth "-unnormalized" pairs run with normalize_path = false).
-#include "store/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <gtest/gtest.h>
 

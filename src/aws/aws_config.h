@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "aws/sigv4.h"
 #include "jobgate/status.h"
-#include "store/sigv4.h"
 
 namespace jobgate {
 

@@ -1,4 +1,4 @@
-#include "store/sigv4.h"
+#include "aws/sigv4.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <map>
 #include <optional>
 
-#include "store/crypto_api.h"
+#include "aws/crypto_api.h"
 
 namespace jobgate {
 namespace {

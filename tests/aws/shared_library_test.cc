@@ -1,13 +1,13 @@
 // SharedLibrary, and the run-time loading of libcurl and libcrypto through
 // it (the DynamoDB store's only way to reach them).
-#include "store/shared_library.h"
+#include "aws/shared_library.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "store/crypto_api.h"
-#include "store/curl_api.h"
+#include "aws/crypto_api.h"
+#include "aws/curl_api.h"
 
 namespace jobgate {
 namespace {

@@ -1,4 +1,4 @@
-#include "store/shared_library.h"
+#include "aws/shared_library.h"
 
 #include <dlfcn.h>
 

@@ -1,15 +1,20 @@
-// One table of the stored fields of each item kind, so that every backend
-// stores the same fields under the same names (DESIGN.md) and decodes them
-// with the same checks. A backend iterates the table instead of naming
-// fields one by one.
+// The storage schema and codec every backend shares, so that all of them
+// store the same items the same way (DESIGN.md):
+// - one table of the stored fields of each item kind, under the same names
+//   and decoded with the same checks: a backend iterates the table instead
+//   of naming fields one by one;
+// - JobDefinition <-> JSON text, the form in which table-shaped backends
+//   store a definition (one text column / attribute).
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "jobgate/job.h"
+#include "jobgate/status.h"
 
 namespace jobgate {
 
@@ -39,7 +44,15 @@ using FieldValue = std::variant<int64_t, std::string>;
 template <typename Item>
 Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where);
 
-// Parses a decimal integer exactly (no trailing junk, no overflow).
-bool ParseInt64(const std::string& text, int64_t* out);
+// Compact JSON object whose keys are the JobDefinition member names. Invalid
+// UTF-8 in strings is replaced by U+FFFD (JSON cannot carry it), so this never
+// fails.
+std::string DefinitionToJson(const JobDefinition& def);
+
+// Parses DefinitionToJson's output. Missing keys keep JobDefinition's
+// defaults and unknown keys are ignored (a newer jobgate may add fields). A
+// value of the wrong type gives kCorrupt naming `where`, the field and the
+// value. Does not validate (see ValidateDefinition).
+Result<JobDefinition> DefinitionFromJson(std::string_view json, const std::string& where = "definition");
 
 }  // namespace jobgate

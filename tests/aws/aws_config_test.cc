@@ -1,6 +1,6 @@
 // Credential, region and endpoint discovery, with the environment passed
 // as a map and the shared files written to a fresh temporary HOME.
-#include "store/aws_config.h"
+#include "aws/aws_config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,10 +1,10 @@
-#include "store/http_client.h"
+#include "aws/http_client.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "store/curl_api.h"
+#include "aws/curl_api.h"
 
 namespace jobgate {
 
