@@ -3,6 +3,8 @@
 // conformance suite (tests/store/conformance.h).
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "jobgate/clock.h"
 #include "jobgate/job.h"
+#include "jobgate/logger.h"
 #include "jobgate/status.h"
 
 namespace jobgate {
@@ -142,10 +145,22 @@ class StoreWrapper : public Store {
   Store& target_;
 };
 
+// What a store takes from its host instead of reaching for the process's
+// own, as LevelDB's Options carry Env* and Logger*: tests and embedders pass
+// a fake clock, a fixed environment and their logger.
+struct StoreOptions {
+  Clock* clock = nullptr;    // nullptr: the system clock
+  Logger* logger = nullptr;  // nullptr: DefaultLogger()
+  // Environment variables a backend reads (AWS_REGION, AWS credentials,
+  // AWS_ENDPOINT_URL_DYNAMODB, ...); nullopt: a snapshot of the process's
+  // environment, taken when the store is opened.
+  std::optional<std::map<std::string, std::string, std::less<>>> environment;
+};
+
 // Opens a store from a URL: "memory:", "sqlite:PATH", later "postgres://…"
 // and "dynamodb://TABLE?…". kInvalidArgument for a malformed URL or unknown
 // scheme, kUnavailable when the backend cannot be opened or reached.
-Result<std::unique_ptr<Store>> OpenStore(const std::string& url);
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options = {});
 
 // The URL used when neither --store nor JOBGATE_STORE says one.
 inline constexpr const char* kDefaultStoreUrl = "sqlite:jobgate.db";

@@ -25,8 +25,34 @@ std::string Holder() {
   return fmt::format("{}:{}", host, getpid());
 }
 
+// The library's Logger onto the CLI's log (spdlog's default logger, text or
+// JSON as --log-format says). Stateless.
+class CliLogger final : public Logger {
+ public:
+  bool Enabled(LogLevel level) const override { return spdlog::should_log(Level(level)); }
+  void Log(LogLevel level, std::string_view message) override { spdlog::log(Level(level), "{}", message); }
+
+ private:
+  static spdlog::level::level_enum Level(LogLevel level) {
+    switch (level) {
+      case LogLevel::kDebug: return spdlog::level::debug;
+      case LogLevel::kInfo: return spdlog::level::info;
+      case LogLevel::kWarn: return spdlog::level::warn;
+      case LogLevel::kError: return spdlog::level::err;
+    }
+    return spdlog::level::err;
+  }
+};
+
+CliLogger& TheLogger() {
+  static CliLogger logger;
+  return logger;
+}
+
 Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
-  auto store = OpenStore(g.store_url);
+  StoreOptions options;
+  options.logger = &TheLogger();
+  auto store = OpenStore(g.store_url, options);
   if (!store.ok()) {
     return Status(store.status().code(), fmt::format("--store {}: {}", g.store_url, store.status().message()));
   }
@@ -112,7 +138,7 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
           "run {}: no command: give one after -- or set 'command' in the job's definition", a.job)));
     }
   }
-  auto outcome = GuardedRun(controller, clock, req, a.command);
+  auto outcome = GuardedRun(controller, clock, TheLogger(), req, a.command);
   if (!outcome.ok()) return Fail(outcome.status());
   if (a.json) PrintJson(OutcomeJson(*outcome));
   if (outcome->clock_skew_exceeded) {

@@ -1,7 +1,8 @@
 #include "run/guarded_run.h"
 
+#include "core/log.h"
+
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "run/process_runner.h"
 #include "util/text.h"
@@ -49,7 +50,7 @@ WorkResult ToWorkResult(const ProcessResult& r) {
   return w;
 }
 
-Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunRequest& req,
+Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger, const RunRequest& req,
                            const std::vector<std::string>& command) {
   auto acquisition = controller.Acquire(req);
   if (!acquisition.ok()) return acquisition.status();
@@ -74,7 +75,7 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunReques
   auto heartbeat = [&]() -> HeartbeatReply {
     auto hb = controller.Heartbeat(lease);
     // A store hiccup is retried at the next beat, against the same deadline.
-    if (!hb.ok()) spdlog::warn("job '{}': heartbeat failed: {}", lease.job(), hb.status().ToString());
+    if (!hb.ok()) Log(logger, LogLevel::kWarn, "job '{}': heartbeat failed: {}", lease.job(), hb.status().ToString());
     const bool held = !hb.ok() || *hb == HeartbeatResult::kExtended;
     return HeartbeatReply{held, lease.lease_until() - clock.NowMs()};
   };

@@ -7,13 +7,15 @@
 #include <vector>
 
 #include "jobgate/controller.h"
+#include "jobgate/logger.h"
 
 namespace jobgate {
 
 // Runs `command` (or, when empty, the definition's command) under the job's
 // lease. An error Status means the store failed (nothing ran if it failed
 // before the lock) or the process could not be managed.
-Result<Outcome> GuardedRun(Controller& controller, Clock& clock, const RunRequest& req,
+// `logger` hears of heartbeats that failed (and were retried).
+Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger, const RunRequest& req,
                            const std::vector<std::string>& command);
 
 // What a finished process means for the job (pure; tested on its own).

@@ -1,12 +1,13 @@
 #include "store/dynamodb_client.h"
 
+#include "core/log.h"
+
 #include <array>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "aws/sigv4.h"
 
@@ -328,7 +329,7 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
       return reply;
     }
     const int64_t delay_ms = options_.retry.DelayMs(attempt, NextRandom());
-    spdlog::debug("dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message,
+    Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kDebug, "dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message,
                   delay_ms);
     options_.sleep(delay_ms);
   }

@@ -31,6 +31,7 @@
 #include "aws/aws_config.h"
 #include "aws/http_client.h"
 #include "jobgate/clock.h"
+#include "jobgate/logger.h"
 #include "jobgate/status.h"
 
 namespace jobgate {
@@ -120,6 +121,7 @@ struct DynamoDbClientOptions {
   // Both default to the real thing; tests inject them so retries do not wait.
   std::function<void(int64_t ms)> sleep;
   std::function<uint64_t()> random;
+  Logger* logger = nullptr;  // retries are logged at debug; nullptr: DefaultLogger()
 };
 
 // What one call (after its retries) came to.

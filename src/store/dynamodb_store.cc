@@ -1,12 +1,13 @@
 #include "store/dynamodb_store.h"
 
+#include "core/log.h"
+
 #include <algorithm>
 #include <array>
 #include <limits>
 #include <span>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "aws/crypto_api.h"
 #include "aws/sigv4.h"
@@ -400,9 +401,10 @@ using namespace dynamodb_item;  // NOLINT: this file is their home
 
 // ---- store plumbing -------------------------------------------------------------------
 
-Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& url, const Environment& env) {
+Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& url, const StoreOptions& store_options) {
   auto parsed = ParseDynamoDbUrl(url);
   if (!parsed.ok()) return parsed.status();
+  const Environment env = store_options.environment ? *store_options.environment : ProcessEnvironment();
   auto config = ResolveAwsConfig(env, AwsConfigOverrides{parsed->region, parsed->endpoint});
   if (!config.ok()) return config.status();
   // libcurl and libcrypto are loaded here, not at start-up (curl_api.h,
@@ -416,22 +418,26 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   options.run_ttl_s = parsed->run_ttl_days * 24 * 3600;
   options.client.retry.max_attempts = parsed->max_attempts;
   options.client.retry.base_ms = parsed->retry_base_ms;
+  options.client.logger = store_options.logger;
+  options.clock = store_options.clock;
+  options.logger = store_options.logger;
   options.url = url;
   return std::make_unique<DynamoDbStore>(std::move(config.value()), std::move(http.value()), std::move(options));
 }
 
 DynamoDbStore::DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options)
     : owned_clock_(options.clock != nullptr ? nullptr : std::make_unique<SystemClock>()),
+      logger_(options.logger != nullptr ? *options.logger : DefaultLogger()),
       options_(std::move(options)),
       client_(std::move(config), std::move(transport), options_.clock != nullptr ? *options_.clock : *owned_clock_,
               options_.client) {}
 
 DynamoDbStore::~DynamoDbStore() {
   // The per-invocation cost, for people comparing runs: --log-level debug.
-  if (spdlog::should_log(spdlog::level::debug)) {
+  if (logger_.Enabled(LogLevel::kDebug)) {
     std::vector<std::string> counts;
     for (const auto& [op, n] : client_.RequestCounts()) counts.push_back(fmt::format("{}={}", op, n));
-    spdlog::debug("dynamodb requests: {}", counts.empty() ? "none" : fmt::format("{}", fmt::join(counts, " ")));
+    Log(logger_, LogLevel::kDebug, "dynamodb requests: {}", counts.empty() ? "none" : fmt::format("{}", fmt::join(counts, " ")));
   }
 }
 
@@ -628,7 +634,7 @@ Result<WriteOutcome> DynamoDbStore::ReplaceStateAndAppendRun(const JobState& sta
   auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version), state);
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
   if (Status st = AppendRun(run); !st.ok()) {
-    spdlog::warn("job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
+    Log(logger_, LogLevel::kWarn, "job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
                  st.message());
   }
   return outcome;
@@ -918,7 +924,7 @@ Status DynamoDbStore::CreateTable() {
   DynamoDbReply reply = client_.Call("CreateTable", request);
   // Another `init` got there first: fine, we wait for it like for ours.
   if (reply.ok() || reply.error->kind == DynamoDbErrorKind::kResourceInUse) {
-    spdlog::info("creating DynamoDB table '{}' (PAY_PER_REQUEST, index {})", options_.table, kDueIndexName);
+    Log(logger_, LogLevel::kInfo, "creating DynamoDB table '{}' (PAY_PER_REQUEST, index {})", options_.table, kDueIndexName);
     return Status::Ok();
   }
   return ErrorStatus(*reply.error, "CreateTable", client_.config());
@@ -963,7 +969,7 @@ Status DynamoDbStore::AddDueIndex(const Json& table) {
   DynamoDbReply reply = client_.Call("UpdateTable", request);
   if (!reply.ok()) {
     if (reply.error->kind == DynamoDbErrorKind::kValidation || reply.error->kind == DynamoDbErrorKind::kUnknownOperation) {
-      spdlog::warn("table '{}' has no index {} and adding it failed ({}): `tick` and `serve` need it; run, status "
+      Log(logger_, LogLevel::kWarn, "table '{}' has no index {} and adding it failed ({}): `tick` and `serve` need it; run, status "
                    "and the other commands work without it",
                    options_.table, kDueIndexName, reply.error->message);
       return Status::Ok();
@@ -973,12 +979,12 @@ Status DynamoDbStore::AddDueIndex(const Json& table) {
   auto after = DescribeTable();
   if (!after.ok()) return after.status();
   if (after->has_value() && FindIndex(**after, kDueIndexName) != nullptr) {
-    spdlog::info("adding index {} to table '{}': DynamoDB builds it from the existing items; `tick` works once it is "
+    Log(logger_, LogLevel::kInfo, "adding index {} to table '{}': DynamoDB builds it from the existing items; `tick` works once it is "
                  "ACTIVE",
                  kDueIndexName, options_.table);
   } else {
     // dynalite answers UpdateTable but ignores index creation.
-    spdlog::warn("the endpoint accepted UpdateTable but did not add index {} to table '{}': `tick` and `serve` need "
+    Log(logger_, LogLevel::kWarn, "the endpoint accepted UpdateTable but did not add index {} to table '{}': `tick` and `serve` need "
                  "it; recreate the table with `jobgate init`",
                  kDueIndexName, options_.table);
   }
@@ -989,7 +995,7 @@ Status DynamoDbStore::EnableTtl() {
   DynamoDbReply described = client_.Call("DescribeTimeToLive", Json{{"TableName", options_.table}});
   auto unsupported = [&](const DynamoDbError& e) {
     if (e.kind != DynamoDbErrorKind::kUnknownOperation) return false;
-    spdlog::info("the endpoint {} does not support DynamoDB TTL: expired run and request records stay until jobgate "
+    Log(logger_, LogLevel::kInfo, "the endpoint {} does not support DynamoDB TTL: expired run and request records stay until jobgate "
                  "trims or expires them",
                  client_.config().endpoint_url);
     return true;
@@ -1003,13 +1009,13 @@ Status DynamoDbStore::EnableTtl() {
   const std::string attribute = ttl.value("AttributeName", "");
   if (status == "ENABLED" || status == "ENABLING") {
     if (attribute != kTtlAttribute) {
-      spdlog::warn("table '{}' has TTL on attribute '{}', jobgate writes '{}': leaving the table's TTL as it is",
+      Log(logger_, LogLevel::kWarn, "table '{}' has TTL on attribute '{}', jobgate writes '{}': leaving the table's TTL as it is",
                    options_.table, attribute, kTtlAttribute);
     }
     return Status::Ok();
   }
   if (status == "DISABLING") {
-    spdlog::warn("table '{}': TTL is being disabled; run `jobgate init` again later to enable it on '{}'",
+    Log(logger_, LogLevel::kWarn, "table '{}': TTL is being disabled; run `jobgate init` again later to enable it on '{}'",
                  options_.table, kTtlAttribute);
     return Status::Ok();
   }
@@ -1017,7 +1023,7 @@ Status DynamoDbStore::EnableTtl() {
       "UpdateTimeToLive", Json{{"TableName", options_.table},
                                {"TimeToLiveSpecification", {{"Enabled", true}, {"AttributeName", kTtlAttribute}}}});
   if (updated.ok()) {
-    spdlog::info("enabled TTL on attribute '{}' of table '{}'", kTtlAttribute, options_.table);
+    Log(logger_, LogLevel::kInfo, "enabled TTL on attribute '{}' of table '{}'", kTtlAttribute, options_.table);
     return Status::Ok();
   }
   if (unsupported(*updated.error)) return Status::Ok();

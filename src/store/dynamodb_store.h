@@ -66,6 +66,7 @@ struct DynamoDbStoreOptions {
   int64_t init_timeout_ms = 300'000;      // how long Init waits for a new table to become ACTIVE
   DynamoDbClientOptions client;           // retry policy; sleep and random for tests
   Clock* clock = nullptr;                 // default: the system clock
+  Logger* logger = nullptr;               // default: DefaultLogger()
   std::string url;                        // the store URL, for messages
 };
 
@@ -74,8 +75,8 @@ struct DynamoDbStoreOptions {
 class DynamoDbStore final : public Store {
  public:
   // From a dynamodb:// URL; credentials, region and endpoint as aws_config.h
-  // resolves them from `env` and the URL.
-  static Result<std::unique_ptr<DynamoDbStore>> Open(const std::string& url, const Environment& env);
+  // resolves them from the options' environment and the URL.
+  static Result<std::unique_ptr<DynamoDbStore>> Open(const std::string& url, const StoreOptions& options);
 
   DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options);
   ~DynamoDbStore() override;
@@ -135,6 +136,7 @@ class DynamoDbStore final : public Store {
   Status EnableTtl();
 
   std::unique_ptr<Clock> owned_clock_;
+  Logger& logger_;
   DynamoDbStoreOptions options_;
   DynamoDbClient client_;
 };

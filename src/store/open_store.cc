@@ -16,13 +16,14 @@ namespace jobgate {
 
 namespace {
 
-using Opener = Result<std::unique_ptr<Store>> (*)(const std::string& url, std::string_view rest);
+using Opener = Result<std::unique_ptr<Store>> (*)(const std::string& url, std::string_view rest,
+                                                  const StoreOptions& options);
 
 Status BadUrl(const std::string& url, std::string_view why) {
   return Status::InvalidArgument(fmt::format("store URL '{}': {}", url, why));
 }
 
-Result<std::unique_ptr<Store>> OpenMemory(const std::string& url, std::string_view rest) {
+Result<std::unique_ptr<Store>> OpenMemory(const std::string& url, std::string_view rest, const StoreOptions&) {
   if (!rest.empty()) return BadUrl(url, "memory: takes no path or options");
   return std::unique_ptr<Store>(std::make_unique<MemoryStore>());
 }
@@ -51,7 +52,7 @@ Status ApplySqliteOption(const std::string& url, std::string_view param, SqliteO
 }
 
 // sqlite:PATH[?synchronous=normal|full][&checkpoint_frames=N]
-Result<std::unique_ptr<Store>> OpenSqlite(const std::string& url, std::string_view rest) {
+Result<std::unique_ptr<Store>> OpenSqlite(const std::string& url, std::string_view rest, const StoreOptions&) {
   const size_t q = rest.find('?');
   const std::string path(rest.substr(0, q));
   if (path.empty()) return BadUrl(url, "sqlite: needs a path, e.g. sqlite:jobgate.db");
@@ -72,13 +73,13 @@ Result<std::unique_ptr<Store>> OpenSqlite(const std::string& url, std::string_vi
 // dynamodb://[TABLE][?region=R&endpoint=URL&...]: see ParseDynamoDbUrl.
 // Credentials, region and endpoint otherwise come from the environment and
 // the shared AWS files (aws_config.h). Opening makes no network call.
-Result<std::unique_ptr<Store>> OpenDynamoDb(const std::string& url, std::string_view) {
-  auto store = DynamoDbStore::Open(url, ProcessEnvironment());
+Result<std::unique_ptr<Store>> OpenDynamoDb(const std::string& url, std::string_view, const StoreOptions& options) {
+  auto store = DynamoDbStore::Open(url, options);
   if (!store.ok()) return store.status();
   return std::unique_ptr<Store>(std::move(store.value()));
 }
 
-Result<std::unique_ptr<Store>> NotBuilt(const std::string& url, std::string_view) {
+Result<std::unique_ptr<Store>> NotBuilt(const std::string& url, std::string_view, const StoreOptions&) {
   return BadUrl(url, "backend not built yet");
 }
 
@@ -97,9 +98,9 @@ constexpr std::array kSchemes = {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& url) {
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options) {
   for (const Scheme& s : kSchemes) {
-    if (url.starts_with(s.prefix)) return s.open(url, std::string_view(url).substr(s.prefix.size()));
+    if (url.starts_with(s.prefix)) return s.open(url, std::string_view(url).substr(s.prefix.size()), options);
   }
   return BadUrl(url, "unknown scheme (expected memory:, sqlite:PATH, postgres://... or dynamodb://TABLE)");
 }

@@ -33,6 +33,12 @@
 namespace jobgate {
 namespace {
 
+StoreOptions WithEnvironment(const Environment& env) {
+  StoreOptions options;
+  options.environment = env;
+  return options;
+}
+
 using Json = nlohmann::json;
 using namespace dynamodb_item;  // NOLINT
 
@@ -181,17 +187,17 @@ TEST(DynamoDbUrl, OpenStoreRejectsAMalformedUrlWithoutTouchingTheNetwork) {
 
 TEST(DynamoDbUrl, OpenFollowsAwsConfigForCredentialsAndRegion) {
   Environment none = {{"HOME", "/nonexistent"}, {"AWS_REGION", "us-east-1"}};
-  auto no_credentials = DynamoDbStore::Open("dynamodb://job_control", none);
+  auto no_credentials = DynamoDbStore::Open("dynamodb://job_control", WithEnvironment(none));
   ASSERT_FALSE(no_credentials.ok());
   EXPECT_EQ(no_credentials.status().code(), StatusCode::kUnavailable);
 
   Environment no_region = {{"HOME", "/nonexistent"}, {"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", kSecret}};
-  auto missing_region = DynamoDbStore::Open("dynamodb://job_control", no_region);
+  auto missing_region = DynamoDbStore::Open("dynamodb://job_control", WithEnvironment(no_region));
   ASSERT_FALSE(missing_region.ok());
   EXPECT_EQ(missing_region.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(missing_region.status().message().find(kSecret), std::string::npos);
 
-  ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://jobs?region=eu-central-1", no_region));
+  ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://jobs?region=eu-central-1", WithEnvironment(no_region)));
   EXPECT_EQ(store->table(), "jobs");
   EXPECT_EQ(store->client().config().endpoint_url, "https://dynamodb.eu-central-1.amazonaws.com");
   EXPECT_EQ(store->ObservedClockOffsetMs(), std::nullopt);  // no call made yet
@@ -731,7 +737,7 @@ int ClosedPort() {
 TEST(DynamoDbStore, UnreachableEndpointIsUnavailableFast) {
   const std::string endpoint = fmt::format("http://127.0.0.1:{}", ClosedPort());
   Environment env = {{"HOME", "/nonexistent"}, {"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", kSecret}};
-  ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://job_control?region=us-east-1&endpoint=" + endpoint, env));
+  ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://job_control?region=us-east-1&endpoint=" + endpoint, WithEnvironment(env)));
   const auto start = std::chrono::steady_clock::now();
   auto record = store->ReadJob("j");
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -764,7 +770,7 @@ Environment EmulatorEnvironment() {
 
 Result<std::unique_ptr<DynamoDbStore>> OpenOnServer(const std::string& table) {
   return DynamoDbStore::Open(fmt::format("dynamodb://{}?region=us-east-1&endpoint={}", table, ServerEndpoint()),
-                             EmulatorEnvironment());
+                             WithEnvironment(EmulatorEnvironment()));
 }
 
 }  // namespace
@@ -777,11 +783,11 @@ NamedStoreFactory DynamoDbFactory(const std::string& endpoint) {
             const std::string url = fmt::format("dynamodb://{}?region=us-east-1&endpoint={}",
                                                 UniqueTableName("jobgate_conformance"), endpoint);
             auto open = [url]() -> Result<std::shared_ptr<Store>> {
-              auto s = DynamoDbStore::Open(url, EmulatorEnvironment());
+              auto s = DynamoDbStore::Open(url, WithEnvironment(EmulatorEnvironment()));
               if (!s.ok()) return s.status();
               return std::shared_ptr<Store>(std::move(s.value()));
             };
-            auto admin = DynamoDbStore::Open(url, EmulatorEnvironment());
+            auto admin = DynamoDbStore::Open(url, WithEnvironment(EmulatorEnvironment()));
             if (!admin.ok()) return admin.status();
             std::shared_ptr<DynamoDbStore> keeper(std::move(admin.value()));
             JOBGATE_RETURN_IF_ERROR(keeper->Init());
