@@ -479,43 +479,6 @@ TEST_F(SqliteStoreTest, SqliteDefaultCheckpointDeletesTheWalOnLastClose) {
   EXPECT_EQ(FileSize(path_ + "-wal"), -1);
 }
 
-// Figures for docs/backends/sqlite.md. Run with
-//   jobgate_unit_tests --gtest_also_run_disabled_tests --gtest_filter='SqliteStoreBench.*'
-// (JOBGATE_BENCH_N sets the invocations per configuration; default 1000).
-TEST(SqliteStoreBench, DISABLED_CliLikeInvocation) {
-  const char* n_env = getenv("JOBGATE_BENCH_N");
-  const int n = n_env != nullptr ? std::max(10, atoi(n_env)) : 1000;
-  struct Config {
-    const char* name;
-    bool full;
-    int frames;
-  };
-  for (int round = 0; round < 2; ++round) {
-    for (const Config& c : {Config{"NORMAL, checkpoint_frames=64 (default)", false, 64},
-                            Config{"NORMAL, SQLite checkpoint-on-close", false, 0},
-                            Config{"FULL, checkpoint_frames=64", true, 64},
-                            Config{"FULL, SQLite checkpoint-on-close", true, 0}}) {
-      TempDir dir;
-      SqliteOptions options;
-      options.synchronous_full = c.full;
-      options.checkpoint_frames = c.frames;
-      const std::string path = dir.File("bench.db");
-      Invocation(path, options);
-      std::vector<double> us;
-      for (int i = 0; i < n; ++i) {
-        auto t0 = std::chrono::steady_clock::now();
-        Invocation(path, options);
-        us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-      }
-      std::sort(us.begin(), us.end());
-      double sum = 0;
-      for (double u : us) sum += u;
-      std::printf("round %d  %-40s p50 %7.0f us  p90 %7.0f us  p99 %7.0f us  mean %7.0f us\n", round + 1, c.name,
-                  us[us.size() / 2], us[us.size() * 9 / 10], us[us.size() * 99 / 100], sum / n);
-    }
-  }
-}
-
 // ---- OpenStore URLs -------------------------------------------------------------------
 
 TEST(OpenStore, MemoryAndSqliteUrlsOpen) {
