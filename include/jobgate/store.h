@@ -41,20 +41,27 @@ class Store {
   // --- job state ---
   // nullopt when the job has no state item.
   virtual Result<std::optional<JobState>> ReadState(const std::string& job) = 0;
+  // The three state writes are not virtual: the contract's rules hold here,
+  // once, for every backend (a write of any version but expected + 1 is
+  // refused as kInternal: it would let two writers make the same version and
+  // defeat every later CAS), and the due time every backend indexes for
+  // ListDue is computed here, by one policy (DueAt). Backends implement the
+  // Do* methods below.
+  //
   // Writes `state` only if the job has no state item.
-  virtual Result<WriteOutcome> CreateState(const JobState& state) = 0;
+  Result<WriteOutcome> CreateState(const JobState& state);
   // Writes `state` (whose version must be expected_version + 1) only if the
   // stored item's version is `expected_version`. Version 0 also matches an
   // item that has no version attribute.
-  virtual Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) = 0;
-  // State and definition in one round trip. The default does two reads;
-  // backends override it with one (a join, a BatchGetItem).
-  virtual Result<JobRecord> ReadJob(const std::string& job);
+  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version);
   // ReplaceState and, only if it applied, AppendRun — atomically where the
   // backend can (one transaction), else the append follows the CAS. The
   // commit of a run uses it so history and counters agree.
-  virtual Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                        const RunRecord& run);
+  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                const RunRecord& run);
+  // State and definition in one round trip. The default does two reads;
+  // backends override it with one (a join, a BatchGetItem).
+  virtual Result<JobRecord> ReadJob(const std::string& job);
   // Names of jobs whose DueAt() <= now_ms, at most `limit`, soonest first.
   // Costs O(due jobs), not O(all jobs).
   virtual Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) = 0;
@@ -93,6 +100,17 @@ class Store {
   // embedded store shares the host's clock). The controller refuses to take
   // over a lease on a clock known to be off by more than max_clock_skew.
   virtual std::optional<int64_t> ObservedClockOffsetMs() const { return std::nullopt; }
+
+ protected:
+  // The backend's side of the state writes above, called with the checks
+  // done. `due_at`: when the job is next due for a scheduler pass, for the
+  // backend's due index (nullopt: not due on its own, out of the index).
+  virtual Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) = 0;
+  virtual Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
+                                              std::optional<EpochMs> due_at) = 0;
+  // The default: DoReplaceState, then AppendRun (best effort).
+  virtual Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                          std::optional<EpochMs> due_at, const RunRecord& run);
 };
 
 // A Store that forwards every call to another one, as LevelDB's EnvWrapper
@@ -105,15 +123,7 @@ class StoreWrapper : public Store {
 
   Status Init() override { return target_.Init(); }
   Result<std::optional<JobState>> ReadState(const std::string& job) override { return target_.ReadState(job); }
-  Result<WriteOutcome> CreateState(const JobState& state) override { return target_.CreateState(state); }
-  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override {
-    return target_.ReplaceState(state, expected_version);
-  }
   Result<JobRecord> ReadJob(const std::string& job) override { return target_.ReadJob(job); }
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                const RunRecord& run) override {
-    return target_.ReplaceStateAndAppendRun(state, expected_version, run);
-  }
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
     return target_.ListDue(now_ms, limit);
   }
@@ -140,6 +150,20 @@ class StoreWrapper : public Store {
   }
   Result<int64_t> ExpireRequests(EpochMs now_ms) override { return target_.ExpireRequests(now_ms); }
   std::optional<int64_t> ObservedClockOffsetMs() const override { return target_.ObservedClockOffsetMs(); }
+
+ protected:
+  // Through the target's own checks and due policy.
+  Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs>) override {
+    return target_.CreateState(state);
+  }
+  Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
+                                      std::optional<EpochMs>) override {
+    return target_.ReplaceState(state, expected_version);
+  }
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                  std::optional<EpochMs>, const RunRecord& run) override {
+    return target_.ReplaceStateAndAppendRun(state, expected_version, run);
+  }
 
  private:
   Store& target_;

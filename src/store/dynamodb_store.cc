@@ -77,14 +77,6 @@ std::string VersionCondition(Expr& x, int64_t expected) {
                      v);
 }
 
-// Writing any version but expected + 1 would let two writers produce the
-// same version (ABA) and defeat every later CAS.
-Status CheckNextVersion(const JobState& state, int64_t expected_version) {
-  if (state.version == expected_version + 1) return Status::Ok();
-  return Status::Internal(fmt::format("job '{}': ReplaceState writes version {} over expected version {}", state.job,
-                                      state.version, expected_version));
-}
-
 template <typename Item>
 void PutFields(Json& attrs, std::span<const FieldSpec<Item>> fields, const Item& item) {
   for (const auto& f : fields) attrs[f.name] = f.type == FieldType::kInt ? N(item.*f.int_member) : S(item.*f.string_member);
@@ -300,13 +292,13 @@ int DueShard(const std::string& job) {
 
 std::string DueShardKey(int shard) { return fmt::format("DUE#{}", shard); }
 
-Json StateAttributes(const JobState& state) {
+Json StateAttributes(const JobState& state, std::optional<EpochMs> due_at) {
   Json attrs = Json::object();
   attrs["status"] = S(JobStatusName(state.status));
   PutFields(attrs, StateFields(), state);
-  if (auto due = DueAt(state)) {
+  if (due_at) {
     attrs["due_shard"] = S(DueShardKey(DueShard(state.job)));
-    attrs["due_at"] = N(*due);
+    attrs["due_at"] = N(*due_at);
   }
   return attrs;
 }
@@ -320,16 +312,17 @@ Result<JobState> DecodeState(const Json& item, const std::string& job) {
   return s;
 }
 
-Json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version) {
+Json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version,
+                 std::optional<EpochMs> due_at) {
   Expr x;
   std::vector<std::string> sets;
-  const Json attrs = StateAttributes(state);  // a named object: items() refers to it
+  const Json attrs = StateAttributes(state, due_at);  // a named object: items() refers to it
   for (const auto& [name, value] : attrs.items()) {
     sets.push_back(fmt::format("{} = {}", x.Name(name), x.Value(value)));
   }
   std::string update = fmt::format("SET {}", fmt::join(sets, ", "));
   // Not due (PAUSED): out of the sparse index.
-  if (!DueAt(state)) update += fmt::format(" REMOVE {}, {}", x.Name("due_shard"), x.Name("due_at"));
+  if (!due_at) update += fmt::format(" REMOVE {}, {}", x.Name("due_shard"), x.Name("due_at"));
   Json request = {{"TableName", table},
                   {"Key", Key(JobPk(state.job), kStateSk)},
                   {"UpdateExpression", update},
@@ -572,9 +565,9 @@ Result<std::optional<JobState>> DynamoDbStore::ReadState(const std::string& job)
   return std::optional<JobState>(std::move(state.value()));
 }
 
-Result<WriteOutcome> DynamoDbStore::CreateState(const JobState& state) {
+Result<WriteOutcome> DynamoDbStore::DoCreateState(const JobState& state, std::optional<EpochMs> due_at) {
   Json item = Key(JobPk(state.job), kStateSk);
-  item.update(StateAttributes(state));
+  item.update(StateAttributes(state, due_at));
   Expr x;
   Json request = {{"TableName", options_.table},
                   {"Item", std::move(item)},
@@ -583,11 +576,11 @@ Result<WriteOutcome> DynamoDbStore::CreateState(const JobState& state) {
   return WriteState("PutItem", request, state);
 }
 
-Result<WriteOutcome> DynamoDbStore::ReplaceState(const JobState& state, int64_t expected_version) {
-  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+Result<WriteOutcome> DynamoDbStore::DoReplaceState(const JobState& state, int64_t expected_version,
+                                                   std::optional<EpochMs> due_at) {
   // UpdateItem, not PutItem: attributes others keep on the item (a
   // hand-made table's extra columns) survive every write.
-  return WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version), state);
+  return WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
 }
 
 Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job) {
@@ -623,15 +616,14 @@ Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job) {
   }
 }
 
-Result<WriteOutcome> DynamoDbStore::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                             const RunRecord& run) {
-  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
-  if (options_.use_transactions) return TransactStateAndRun(state, expected_version, run);
+Result<WriteOutcome> DynamoDbStore::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                               std::optional<EpochMs> due_at, const RunRecord& run) {
+  if (options_.use_transactions) return TransactStateAndRun(state, expected_version, due_at, run);
   // No TransactWriteItems (dynalite has none): the CAS decides, then the run
   // record follows. If the append fails the state is still committed, and
   // reporting an error now would make the caller re-read and find its own
   // write: a lost run record only costs a history row.
-  auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version), state);
+  auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
   if (Status st = AppendRun(run); !st.ok()) {
     Log(logger_, LogLevel::kWarn, "job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
@@ -641,13 +633,13 @@ Result<WriteOutcome> DynamoDbStore::ReplaceStateAndAppendRun(const JobState& sta
 }
 
 Result<WriteOutcome> DynamoDbStore::TransactStateAndRun(const JobState& state, int64_t expected_version,
-                                                        const RunRecord& run) {
+                                                        std::optional<EpochMs> due_at, const RunRecord& run) {
   const int64_t expires = options_.run_ttl_s > 0 ? NowS() + options_.run_ttl_s : 0;
   // The token makes a retry after a lost response idempotent (DynamoDB
   // remembers it for 10 minutes): it succeeds instead of failing the CAS.
   const std::string token =
       Sha256Hex(fmt::format("{}\n{}\n{}", state.job, state.version, run.run_id)).substr(0, 36);
-  Json request = {{"TransactItems", Json::array({Json{{"Update", StateUpdate(options_.table, state, expected_version)}},
+  Json request = {{"TransactItems", Json::array({Json{{"Update", StateUpdate(options_.table, state, expected_version, due_at)}},
                                                  Json{{"Put", {{"TableName", options_.table},
                                                                {"Item", RunItem(run, expires)}}}}})},
                   {"ClientRequestToken", token}};

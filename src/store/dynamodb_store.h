@@ -89,11 +89,7 @@ class DynamoDbStore final : public Store {
   Status Init() override;
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<WriteOutcome> CreateState(const JobState& state) override;
-  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override;
   Result<JobRecord> ReadJob(const std::string& job) override;  // one BatchGetItem
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                const RunRecord& run) override;
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;  // kDueShards Queries
   Result<std::vector<JobState>> ListStates() override;  // a Scan: O(table), see the doc
 
@@ -117,6 +113,13 @@ class DynamoDbStore final : public Store {
   DynamoDbClient& client() { return client_; }
   const std::string& table() const { return options_.table; }
 
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at, const RunRecord& run) override;
+
  private:
   Status Error(std::string_view op, const DynamoDbError& error) const;
   Result<nlohmann::json> Call(std::string_view op, const nlohmann::json& request);
@@ -126,7 +129,8 @@ class DynamoDbStore final : public Store {
   Result<std::vector<nlohmann::json>> Paginate(std::string_view op, nlohmann::json request, size_t limit);
   Result<std::vector<nlohmann::json>> ScanSortKey(const std::string& sk);
   Status BatchDelete(std::vector<nlohmann::json> keys);
-  Result<WriteOutcome> TransactStateAndRun(const JobState& state, int64_t expected_version, const RunRecord& run);
+  Result<WriteOutcome> TransactStateAndRun(const JobState& state, int64_t expected_version,
+                                           std::optional<EpochMs> due_at, const RunRecord& run);
   int64_t NowS();
 
   Result<std::optional<nlohmann::json>> DescribeTable();
@@ -153,8 +157,8 @@ int DueShard(const std::string& job);                            // 0 .. kDueSha
 std::string DueShardKey(int shard);                              // "DUE#<shard>"
 
 // The state's attributes, keys excluded: `status`, every StateFields()
-// field, and due_shard/due_at while DueAt() is set.
-nlohmann::json StateAttributes(const JobState& state);
+// field, and due_shard/due_at while the state is due (`due_at` set).
+nlohmann::json StateAttributes(const JobState& state, std::optional<EpochMs> due_at);
 // Missing (or NULL) attributes decode as zero values; attributes of the
 // wrong DynamoDB type or value give kCorrupt naming the job, the field and
 // the value. Attributes jobgate does not know are ignored.
@@ -163,7 +167,8 @@ Result<JobState> DecodeState(const nlohmann::json& item, const std::string& job)
 // An UpdateItem request that writes `state` (every attribute SET, the due
 // attributes REMOVEd when not due; attributes of others are kept) if the
 // stored version is `expected_version` (0 also matches a missing version).
-nlohmann::json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version);
+nlohmann::json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version,
+                           std::optional<EpochMs> due_at);
 
 nlohmann::json DefinitionItem(const JobDefinition& def);
 Result<JobDefinition> DecodeDefinition(const nlohmann::json& item, const std::string& job);

@@ -17,31 +17,35 @@ Result<std::optional<JobState>> MemoryStore::ReadState(const std::string& job) {
   return std::optional<JobState>(it->second);
 }
 
-void MemoryStore::PutStateLocked(const JobState& state) {
-  auto it = states_.find(state.job);
-  if (it != states_.end()) {
-    if (auto old_due = DueAt(it->second)) due_.erase({*old_due, state.job});
+void MemoryStore::PutStateLocked(const JobState& state, std::optional<EpochMs> due_at) {
+  if (auto old = due_of_.find(state.job); old != due_of_.end()) {
+    due_.erase({old->second, state.job});
+    due_of_.erase(old);
   }
-  if (auto due = DueAt(state)) due_.insert({*due, state.job});
+  if (due_at) {
+    due_.insert({*due_at, state.job});
+    due_of_[state.job] = *due_at;
+  }
   states_[state.job] = state;
 }
 
-Result<WriteOutcome> MemoryStore::CreateState(const JobState& state) {
+Result<WriteOutcome> MemoryStore::DoCreateState(const JobState& state, std::optional<EpochMs> due_at) {
   std::lock_guard lock(mu_);
   if (states_.contains(state.job)) return WriteOutcome::kConditionFailed;
-  PutStateLocked(state);
+  PutStateLocked(state, due_at);
   return WriteOutcome::kApplied;
 }
 
-Result<WriteOutcome> MemoryStore::ReplaceState(const JobState& state, int64_t expected_version) {
+Result<WriteOutcome> MemoryStore::DoReplaceState(const JobState& state, int64_t expected_version,
+                                                 std::optional<EpochMs> due_at) {
   std::lock_guard lock(mu_);
-  return ReplaceStateLocked(state, expected_version);
+  return ReplaceStateLocked(state, expected_version, due_at);
 }
 
-Result<WriteOutcome> MemoryStore::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                           const RunRecord& run) {
+Result<WriteOutcome> MemoryStore::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                             std::optional<EpochMs> due_at, const RunRecord& run) {
   std::lock_guard lock(mu_);
-  auto outcome = ReplaceStateLocked(state, expected_version);
+  auto outcome = ReplaceStateLocked(state, expected_version, due_at);
   if (outcome.ok() && *outcome == WriteOutcome::kApplied) runs_[run.job][{run.start_ms, run.run_id}] = run;
   return outcome;
 }
@@ -54,16 +58,11 @@ Result<JobRecord> MemoryStore::ReadJob(const std::string& job) {
   return record;
 }
 
-Result<WriteOutcome> MemoryStore::ReplaceStateLocked(const JobState& state, int64_t expected_version) {
-  // Writing any other version would let two writers produce the same version
-  // (ABA) and defeat every later CAS.
-  if (state.version != expected_version + 1) {
-    return Status::Internal(fmt::format("job '{}': ReplaceState writes version {} over expected version {}",
-                                        state.job, state.version, expected_version));
-  }
+Result<WriteOutcome> MemoryStore::ReplaceStateLocked(const JobState& state, int64_t expected_version,
+                                                     std::optional<EpochMs> due_at) {
   auto it = states_.find(state.job);
   if (it == states_.end() || it->second.version != expected_version) return WriteOutcome::kConditionFailed;
-  PutStateLocked(state);
+  PutStateLocked(state, due_at);
   return WriteOutcome::kApplied;
 }
 

@@ -23,11 +23,7 @@ class MemoryStore final : public Store {
   Status Init() override { return Status::Ok(); }
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<WriteOutcome> CreateState(const JobState& state) override;
-  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override;
   Result<JobRecord> ReadJob(const std::string& job) override;  // one consistent snapshot
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                const RunRecord& run) override;  // atomic
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;
   Result<std::vector<JobState>> ListStates() override;
 
@@ -45,18 +41,28 @@ class MemoryStore final : public Store {
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
   Result<int64_t> ExpireRequests(EpochMs now_ms) override;
 
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at,
+                                                  const RunRecord& run) override;  // atomic
+
  private:
   using RunKey = std::pair<EpochMs, std::string>;      // (start_ms, run_id): newest last
   using RequestKey = std::pair<std::string, std::string>;  // (job, key)
 
-  // Stores `state` and keeps due_ in step with it. Requires mu_.
-  void PutStateLocked(const JobState& state);
-  // ReplaceState's check and write. Requires mu_.
-  Result<WriteOutcome> ReplaceStateLocked(const JobState& state, int64_t expected_version);
+  // Stores `state` and keeps the due index in step with it. Requires mu_.
+  void PutStateLocked(const JobState& state, std::optional<EpochMs> due_at);
+  // ReplaceState's condition and write. Requires mu_.
+  Result<WriteOutcome> ReplaceStateLocked(const JobState& state, int64_t expected_version,
+                                          std::optional<EpochMs> due_at);
 
   std::mutex mu_;
   std::map<std::string, JobState> states_;
-  std::set<std::pair<EpochMs, std::string>> due_;  // (DueAt, job) of every state that has one
+  std::set<std::pair<EpochMs, std::string>> due_;  // (due_at, job) of every state that has one
+  std::map<std::string, EpochMs> due_of_;         // job -> its entry in due_
   std::map<std::string, JobDefinition> definitions_;
   std::map<std::string, std::map<RunKey, RunRecord>> runs_;
   std::map<RequestKey, RequestRecord> requests_;

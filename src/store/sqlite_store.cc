@@ -310,14 +310,6 @@ Status DecodeStatus(sqlite3_stmt* stmt, int col, const std::string& where, Resul
   return Status::Ok();
 }
 
-// Writing any version but expected + 1 would let two writers produce the
-// same version (ABA) and defeat every later CAS.
-Status CheckNextVersion(const JobState& state, int64_t expected_version) {
-  if (state.version == expected_version + 1) return Status::Ok();
-  return Status::Internal(fmt::format("job '{}': ReplaceState writes version {} over expected version {}", state.job,
-                                      state.version, expected_version));
-}
-
 std::string StateWhere(const std::string& job) { return fmt::format("job '{}'", job); }
 
 // A state row: `first_col` is its status column, StateFields() follow.
@@ -590,7 +582,8 @@ Result<std::optional<JobState>> SqliteStore::ReadState(const std::string& job) {
   return std::optional<JobState>(std::move(state.value()));
 }
 
-Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64_t expected_version) {
+Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64_t expected_version,
+                                             std::optional<EpochMs> due_at) {
   auto stmt = Prepared(q);
   if (!stmt.ok()) return stmt.status();
   ResetOnExit reset(*stmt);
@@ -598,9 +591,9 @@ Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64
   bind.Text(1, state.job);
   bind.StaticText(2, JobStatusName(state.status));
   bind.Fields(3, StateFields(), state);
-  // due_at mirrors DueAt() on every write so that ListDue is an index range.
-  if (auto due = DueAt(state)) {
-    bind.Int(StateDueParam(), *due);
+  // due_at is written with every state so that ListDue is an index range.
+  if (due_at) {
+    bind.Int(StateDueParam(), *due_at);
   } else {
     bind.Null(StateDueParam());
   }
@@ -609,15 +602,15 @@ Result<WriteOutcome> SqliteStore::WriteState(int q, const JobState& state, int64
   return StepWrite(*stmt, "write state");
 }
 
-Result<WriteOutcome> SqliteStore::CreateState(const JobState& state) {
+Result<WriteOutcome> SqliteStore::DoCreateState(const JobState& state, std::optional<EpochMs> due_at) {
   std::lock_guard lock(mu_);
-  return WriteState(kCreateState, state, 0);
+  return WriteState(kCreateState, state, 0, due_at);
 }
 
-Result<WriteOutcome> SqliteStore::ReplaceState(const JobState& state, int64_t expected_version) {
-  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+Result<WriteOutcome> SqliteStore::DoReplaceState(const JobState& state, int64_t expected_version,
+                                                 std::optional<EpochMs> due_at) {
   std::lock_guard lock(mu_);
-  return WriteState(kReplaceState, state, expected_version);
+  return WriteState(kReplaceState, state, expected_version, due_at);
 }
 
 Result<JobRecord> SqliteStore::ReadJob(const std::string& job) {
@@ -645,14 +638,13 @@ Result<JobRecord> SqliteStore::ReadJob(const std::string& job) {
   return record;
 }
 
-Result<WriteOutcome> SqliteStore::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                           const RunRecord& run) {
-  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+Result<WriteOutcome> SqliteStore::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                             std::optional<EpochMs> due_at, const RunRecord& run) {
   std::lock_guard lock(mu_);
   // IMMEDIATE takes the write lock first, so the CAS cannot fail at COMMIT
   // with SQLITE_BUSY_SNAPSHOT after its condition was checked.
   JOBGATE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  auto outcome = WriteState(kReplaceState, state, expected_version);
+  auto outcome = WriteState(kReplaceState, state, expected_version, due_at);
   Status st = outcome.status();
   if (st.ok() && *outcome == WriteOutcome::kApplied) st = AppendRunLocked(run);
   if (st.ok()) st = Exec("COMMIT");

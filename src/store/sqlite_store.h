@@ -52,11 +52,7 @@ class SqliteStore final : public Store {
   Status Init() override;
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<WriteOutcome> CreateState(const JobState& state) override;
-  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version) override;
   Result<JobRecord> ReadJob(const std::string& job) override;  // one SELECT
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
-                                                const RunRecord& run) override;  // one transaction
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;
   Result<std::vector<JobState>> ListStates() override;
 
@@ -81,6 +77,14 @@ class SqliteStore final : public Store {
   // The SQL that ListDue runs, so a test can check its query plan.
   static const std::string& ListDueSql();
 
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at,
+                                                  const RunRecord& run) override;  // one transaction
+
  private:
   static constexpr int kNumQueries = 17;  // the Query enum in sqlite_store.cc
 
@@ -99,7 +103,8 @@ class SqliteStore final : public Store {
   Result<sqlite3_stmt*> Prepared(int query);
   Result<bool> Step(sqlite3_stmt* stmt, const char* what);
   Result<WriteOutcome> StepWrite(sqlite3_stmt* stmt, const char* what);
-  Result<WriteOutcome> WriteState(int query, const JobState& state, int64_t expected_version);
+  Result<WriteOutcome> WriteState(int query, const JobState& state, int64_t expected_version,
+                                  std::optional<EpochMs> due_at);
   Status AppendRunLocked(const RunRecord& run);
   Result<WriteOutcome> WriteRequest(int query, const RequestRecord& rec, int64_t extra);
   Status Error(int rc, const std::string& what) const;

@@ -1,5 +1,7 @@
 #include "jobgate/store.h"
 
+#include <fmt/format.h>
+
 namespace jobgate {
 
 Result<JobRecord> Store::ReadJob(const std::string& job) {
@@ -10,9 +12,32 @@ Result<JobRecord> Store::ReadJob(const std::string& job) {
   return JobRecord{std::move(*state), std::move(*def)};
 }
 
+namespace {
+
+Status CheckNextVersion(const JobState& state, int64_t expected_version) {
+  if (state.version == expected_version + 1) return Status::Ok();
+  return Status::Internal(fmt::format("job '{}': a state write of version {} over expected version {}", state.job,
+                                      state.version, expected_version));
+}
+
+}  // namespace
+
+Result<WriteOutcome> Store::CreateState(const JobState& state) { return DoCreateState(state, DueAt(state)); }
+
+Result<WriteOutcome> Store::ReplaceState(const JobState& state, int64_t expected_version) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  return DoReplaceState(state, expected_version, DueAt(state));
+}
+
 Result<WriteOutcome> Store::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                      const RunRecord& run) {
-  auto outcome = ReplaceState(state, expected_version);
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  return DoReplaceStateAndAppendRun(state, expected_version, DueAt(state), run);
+}
+
+Result<WriteOutcome> Store::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
+                                                       std::optional<EpochMs> due_at, const RunRecord& run) {
+  auto outcome = DoReplaceState(state, expected_version, due_at);
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
   // The state is committed; history is best effort from here on. Reporting
   // an error now would make the caller re-read and find its own write, so a

@@ -36,17 +36,8 @@ class FlakyStore final : public StoreWrapper {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
     return target().ReadState(j);
   }
-  // Through the faults above: the contract's two-call defaults.
+  // Through the faults here: the contract's two-call defaults.
   Result<JobRecord> ReadJob(const std::string& j) override { return Store::ReadJob(j); }
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t v, const RunRecord& r) override {
-    return Store::ReplaceStateAndAppendRun(s, v, r);
-  }
-  Result<WriteOutcome> CreateState(const JobState& s) override {
-    return Write([&] { return target().CreateState(s); });
-  }
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t v) override {
-    return Write([&] { return target().ReplaceState(s, v); });
-  }
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& j) override {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
     return target().ReadDefinition(j);
@@ -58,6 +49,18 @@ class FlakyStore final : public StoreWrapper {
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& r, int64_t v) override {
     if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
     return Write([&] { return target().ReplaceRequest(r, v); });
+  }
+
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs>) override {
+    return Write([&] { return target().CreateState(s); });
+  }
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    return Write([&] { return target().ReplaceState(s, v); });
+  }
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t v, std::optional<EpochMs> due,
+                                                  const RunRecord& r) override {
+    return Store::DoReplaceStateAndAppendRun(s, v, due, r);  // through DoReplaceState's faults
   }
 
  private:
@@ -747,19 +750,6 @@ TEST_F(ControllerTest, PersistentWriteFailureReportsUnavailable) {
 class HangingStore final : public StoreWrapper {
  public:
   using StoreWrapper::StoreWrapper;
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t v) override {
-    {
-      std::unique_lock lock(mu_);
-      ++state_writes_;
-      if (hang_) {
-        ++hung_;
-        cv_.notify_all();
-        cv_.wait(lock, [&] { return !hang_; });
-      }
-    }
-    cv_.notify_all();
-    return target().ReplaceState(s, v);
-  }
   void Hang(bool on) {
     {
       std::lock_guard lock(mu_);
@@ -775,6 +765,21 @@ class HangingStore final : public StoreWrapper {
   int hung() {
     std::lock_guard lock(mu_);
     return hung_;
+  }
+
+ protected:
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    {
+      std::unique_lock lock(mu_);
+      ++state_writes_;
+      if (hang_) {
+        ++hung_;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !hang_; });
+      }
+    }
+    cv_.notify_all();
+    return target().ReplaceState(s, v);
   }
 
  private:

@@ -30,16 +30,17 @@ Result<WriteOutcome> RecordingStore::RecordRequest(const RequestRecord& rec,
   return outcome;
 }
 
-Result<WriteOutcome> RecordingStore::CreateState(const JobState& s) {
+Result<WriteOutcome> RecordingStore::DoCreateState(const JobState& s, std::optional<EpochMs>) {
   return RecordState(s.job, [&] { return inner_.CreateState(s); });
 }
 
-Result<WriteOutcome> RecordingStore::ReplaceState(const JobState& s, int64_t expected_version) {
+Result<WriteOutcome> RecordingStore::DoReplaceState(const JobState& s, int64_t expected_version,
+                                                    std::optional<EpochMs>) {
   return RecordState(s.job, [&] { return inner_.ReplaceState(s, expected_version); });
 }
 
-Result<WriteOutcome> RecordingStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                              const RunRecord& run) {
+Result<WriteOutcome> RecordingStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                                std::optional<EpochMs>, const RunRecord& run) {
   return RecordState(s.job, [&] { return inner_.ReplaceStateAndAppendRun(s, expected_version, run); });
 }
 
@@ -131,11 +132,11 @@ Result<std::optional<JobState>> FaultyStore::ReadState(const std::string& job) {
   return Read<std::optional<JobState>>("ReadState", [&] { return inner_.ReadState(job); });
 }
 
-Result<WriteOutcome> FaultyStore::CreateState(const JobState& s) {
+Result<WriteOutcome> FaultyStore::DoCreateState(const JobState& s, std::optional<EpochMs>) {
   return Write<WriteOutcome>("CreateState", [&] { return inner_.CreateState(s); });
 }
 
-Result<WriteOutcome> FaultyStore::ReplaceState(const JobState& s, int64_t expected_version) {
+Result<WriteOutcome> FaultyStore::DoReplaceState(const JobState& s, int64_t expected_version, std::optional<EpochMs>) {
   return Write<WriteOutcome>("ReplaceState", [&] { return inner_.ReplaceState(s, expected_version); });
 }
 
@@ -143,8 +144,8 @@ Result<JobRecord> FaultyStore::ReadJob(const std::string& job) {
   return Read<JobRecord>("ReadJob", [&] { return inner_.ReadJob(job); });
 }
 
-Result<WriteOutcome> FaultyStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                           const RunRecord& run) {
+Result<WriteOutcome> FaultyStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                             std::optional<EpochMs>, const RunRecord& run) {
   return Write<WriteOutcome>("ReplaceStateAndAppendRun",
                              [&] { return inner_.ReplaceStateAndAppendRun(s, expected_version, run); });
 }
@@ -179,7 +180,8 @@ Result<WriteOutcome> FaultyStore::ReplaceRequest(const RequestRecord& rec, int64
 // Like an UPDATE that bumps the version but forgot `WHERE version = ?`:
 // the versions still look right, so only the checker's semantic checks
 // (fences, holders, counters) can notice.
-Result<WriteOutcome> BrokenCasStore::ReplaceState(const JobState& s, int64_t /*expected_version*/) {
+Result<WriteOutcome> BrokenCasStore::DoReplaceState(const JobState& s, int64_t /*expected_version*/,
+                                                    std::optional<EpochMs>) {
   auto current = inner_.ReadState(s.job);
   if (!current.ok()) return current.status();
   if (!*current) return inner_.CreateState(s);
@@ -188,9 +190,9 @@ Result<WriteOutcome> BrokenCasStore::ReplaceState(const JobState& s, int64_t /*e
   return inner_.ReplaceState(blind, (*current)->version);
 }
 
-Result<WriteOutcome> BrokenCasStore::ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                              const RunRecord& run) {
-  auto outcome = ReplaceState(s, expected_version);
+Result<WriteOutcome> BrokenCasStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                                std::optional<EpochMs> due_at, const RunRecord& run) {
+  auto outcome = DoReplaceState(s, expected_version, due_at);
   if (outcome.ok() && *outcome == WriteOutcome::kApplied) (void)inner_.AppendRun(run);
   return outcome;
 }

@@ -25,52 +25,15 @@
 
 namespace jobgate::sim {
 
-// Forwards every call to `inner`; the wrappers override what they change.
-class ForwardingStore : public Store {
+// Forwards every call to `inner` (StoreWrapper); the wrappers override
+// what they change.
+class ForwardingStore : public StoreWrapper {
  public:
-  explicit ForwardingStore(Store& inner) : inner_(inner) {}
+  explicit ForwardingStore(Store& inner) : StoreWrapper(inner), inner_(inner) {}
   // Deleted: a wrapper around another wrapper would otherwise silently pick
   // the copy constructor (a closer base than Store&) and skip a layer.
   ForwardingStore(const ForwardingStore&) = delete;
   ForwardingStore& operator=(const ForwardingStore&) = delete;
-
-  Status Init() override { return inner_.Init(); }
-  Result<std::optional<JobState>> ReadState(const std::string& job) override { return inner_.ReadState(job); }
-  Result<WriteOutcome> CreateState(const JobState& s) override { return inner_.CreateState(s); }
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override {
-    return inner_.ReplaceState(s, expected_version);
-  }
-  Result<JobRecord> ReadJob(const std::string& job) override { return inner_.ReadJob(job); }
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                const RunRecord& run) override {
-    return inner_.ReplaceStateAndAppendRun(s, expected_version, run);
-  }
-  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
-    return inner_.ListDue(now_ms, limit);
-  }
-  Result<std::vector<JobState>> ListStates() override { return inner_.ListStates(); }
-  Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override {
-    return inner_.ReadDefinition(job);
-  }
-  Status PutDefinition(const JobDefinition& def) override { return inner_.PutDefinition(def); }
-  Result<std::vector<JobDefinition>> ListDefinitions() override { return inner_.ListDefinitions(); }
-  Status AppendRun(const RunRecord& run) override { return inner_.AppendRun(run); }
-  Result<std::vector<RunRecord>> ListRuns(const std::string& job, size_t limit) override {
-    return inner_.ListRuns(job, limit);
-  }
-  Status TrimRuns(const std::string& job, size_t keep) override { return inner_.TrimRuns(job, keep); }
-  Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
-                                                   EpochMs now_ms) override {
-    return inner_.ReadRequest(job, key, now_ms);
-  }
-  Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override {
-    return inner_.CreateRequest(rec, now_ms);
-  }
-  Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override {
-    return inner_.ReplaceRequest(rec, expected_version);
-  }
-  Result<int64_t> ExpireRequests(EpochMs now_ms) override { return inner_.ExpireRequests(now_ms); }
-  std::optional<int64_t> ObservedClockOffsetMs() const override { return inner_.ObservedClockOffsetMs(); }
 
  protected:
   Store& inner_;
@@ -111,12 +74,15 @@ class RecordingStore final : public ForwardingStore {
   // The actor the next writes belong to (set by its FaultyStore).
   void set_writer(int actor) { writer_ = actor; }
 
-  Result<WriteOutcome> CreateState(const JobState& s) override;
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                const RunRecord& run) override;
   Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
+
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at, const RunRecord& run) override;
 
  private:
   Result<WriteOutcome> RecordState(const std::string& job, const std::function<Result<WriteOutcome>()>& write);
@@ -181,11 +147,7 @@ class FaultyStore final : public ForwardingStore {
       : ForwardingStore(static_cast<Store&>(recorder)), recorder_(recorder), faults_(faults), actor_(actor) {}
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<WriteOutcome> CreateState(const JobState& s) override;
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
   Result<JobRecord> ReadJob(const std::string& job) override;
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                const RunRecord& run) override;
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;
   Status AppendRun(const RunRecord& run) override;
   Status TrimRuns(const std::string& job, size_t keep) override;
@@ -197,6 +159,13 @@ class FaultyStore final : public ForwardingStore {
   // the store tell it, as a remote store's Date header would.
   std::optional<int64_t> ObservedClockOffsetMs() const override { return observed_offset_ms_; }
   void set_observed_offset_ms(std::optional<int64_t> offset_ms) { observed_offset_ms_ = offset_ms; }
+
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at, const RunRecord& run) override;
 
  private:
   template <typename T>
@@ -216,9 +185,12 @@ class FaultyStore final : public ForwardingStore {
 class BrokenCasStore final : public ForwardingStore {
  public:
   explicit BrokenCasStore(Store& inner) : ForwardingStore(inner) {}
-  Result<WriteOutcome> ReplaceState(const JobState& s, int64_t expected_version) override;
-  Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
-                                                const RunRecord& run) override;
+
+ protected:
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t expected_version,
+                                      std::optional<EpochMs> due_at) override;
+  Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
+                                                  std::optional<EpochMs> due_at, const RunRecord& run) override;
 };
 
 }  // namespace jobgate::sim

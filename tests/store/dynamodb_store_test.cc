@@ -223,7 +223,7 @@ JobState EveryFieldSet(const std::string& job) {
 TEST(DynamoDbItem, StateRoundTripsThroughItsAttributes) {
   const JobState s = EveryFieldSet("nightly");
   Json item = SeedItem("nightly");
-  item.update(StateAttributes(s));
+  item.update(StateAttributes(s, DueAt(s)));
   ASSERT_OK_AND_ASSIGN(JobState back, DecodeState(item, "nightly"));
   EXPECT_EQ(back, s);
   // Attributes are named exactly as the fields, numbers as exact N strings.
@@ -277,17 +277,17 @@ TEST(DynamoDbItem, DueAttributesAreWrittenOnlyWhileDue) {
   JobState idle = Idle("j", 3);
   idle.next_allowed_run = 5'000;
   idle.next_fire_ts = 7'000;
-  Json a = StateAttributes(idle);
+  Json a = StateAttributes(idle, DueAt(idle));
   EXPECT_EQ(a["due_at"], (Json{{"N", "7000"}}));
   EXPECT_EQ(a["due_shard"], (Json{{"S", DueShardKey(DueShard("j"))}}));
 
   JobState paused = idle;
   paused.status = JobStatus::kPaused;
-  Json p = StateAttributes(paused);
+  Json p = StateAttributes(paused, DueAt(paused));
   EXPECT_FALSE(p.contains("due_at"));
   EXPECT_FALSE(p.contains("due_shard"));
   // The update removes them, so the job leaves the sparse index.
-  const Json update = StateUpdate("job_control", paused, 3);
+  const Json update = StateUpdate("job_control", paused, 3, DueAt(paused));
   const std::string expr = update["UpdateExpression"];
   ASSERT_NE(expr.find(" REMOVE "), std::string::npos) << expr;
   std::string removed = expr.substr(expr.find(" REMOVE ") + 8);
@@ -299,7 +299,7 @@ TEST(DynamoDbItem, DueAttributesAreWrittenOnlyWhileDue) {
   }
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"due_at", "due_shard"}));
-  EXPECT_EQ(StateUpdate("job_control", idle, 3)["UpdateExpression"].get<std::string>().find("REMOVE"),
+  EXPECT_EQ(StateUpdate("job_control", idle, 3, DueAt(idle))["UpdateExpression"].get<std::string>().find("REMOVE"),
             std::string::npos);
 }
 
@@ -311,11 +311,11 @@ TEST(DynamoDbItem, ShardsAreStableAndSpread) {
 }
 
 TEST(DynamoDbItem, VersionZeroAlsoMatchesAnItemWithoutVersionButNotAnAbsentItem) {
-  const Json zero = StateUpdate("job_control", Idle("j", 1), 0);
+  const Json zero = StateUpdate("job_control", Idle("j", 1), 0, DueAt(Idle("j", 1)));
   const std::string cond = zero["ConditionExpression"];
   EXPECT_NE(cond.find("attribute_exists("), std::string::npos) << cond;
   EXPECT_NE(cond.find("attribute_not_exists("), std::string::npos) << cond;
-  const Json later = StateUpdate("job_control", Idle("j", 6), 5);
+  const Json later = StateUpdate("job_control", Idle("j", 6), 5, DueAt(Idle("j", 6)));
   EXPECT_EQ(later["ConditionExpression"].get<std::string>().find("attribute_"), std::string::npos);
   EXPECT_EQ(later["Key"], (Json{{"PK", {{"S", "JOB#j"}}}, {"SK", {{"S", "STATE"}}}}));
 }
@@ -565,7 +565,7 @@ TEST(DynamoDbClient, AConditionFailureAfterALostResponseIsReportedAsUnknown) {
 
 Json StoredItem(const JobState& s) {
   Json item = SeedItem(s.job);
-  item.update(StateAttributes(s));
+  item.update(StateAttributes(s, DueAt(s)));
   return Json{{"Item", item}};
 }
 
