@@ -122,6 +122,19 @@ class CliTest : public ::testing::Test {
            << " ms; the last poll: " << last << "\nThe holder: " << holder.Describe();
   }
 
+  // Waits for the workload of `holder` to write its pid (a whole line) to
+  // `pidfile`.
+  ::testing::AssertionResult WaitForPid(const std::string& pidfile, Child& holder, pid_t& pid) {
+    return Eventually(
+        "the workload to write its pid",
+        [&] {
+          std::string text = ReadFile(pidfile);
+          if (!text.empty() && text.back() == '\n') pid = std::stoi(text);
+          return pid > 0;
+        },
+        &holder);
+  }
+
   // Polls `done` every 25 ms until it holds, `holder` (when given) exits, or
   // `timeout` passes; the failure names `what` and describes the holder.
   ::testing::AssertionResult Eventually(const std::string& what, const std::function<bool()>& done,
@@ -205,14 +218,7 @@ TEST_F(CliTest, KillNineOfHolderKillsWorkloadAndJobIsTakenOverAfterLease) {
   args.insert(args.end(), {"--", "sh", "-c", "echo $$ > " + pidfile + "; exec sleep 600"});
   Child holder = Start(args, "k");
   pid_t workload = 0;
-  ASSERT_TRUE(Eventually(
-      "the workload to write its pid",
-      [&] {
-        std::string text = ReadFile(pidfile);
-        if (!text.empty() && text.back() == '\n') workload = std::stoi(text);
-        return workload > 0;
-      },
-      &holder));
+  ASSERT_TRUE(WaitForPid(pidfile, holder, workload));
   ASSERT_TRUE(Alive(workload)) << holder.Describe();
   // The lease as stored now. A heartbeat before the kill can only extend it,
   // so no invocation may take the job over before lease_until + skew.
@@ -405,14 +411,7 @@ TEST_F(CliTest, AStoreThatStopsTakingWritesStopsTheWorkloadByTheEndOfItsLease) {
                        "w");
   ASSERT_TRUE(WaitForStatus("w", "RUNNING", holder));
   pid_t workload = 0;
-  ASSERT_TRUE(Eventually(
-      "the workload to write its pid",
-      [&] {
-        std::string text = ReadFile(pidfile);
-        if (!text.empty() && text.back() == '\n') workload = std::stoi(text);
-        return workload > 0;
-      },
-      &holder));
+  ASSERT_TRUE(WaitForPid(pidfile, holder, workload));
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(Path("state.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
