@@ -24,18 +24,12 @@
 #include "aws/aws_config.h"
 #include "jobgate/store.h"
 #include "store/dynamodb_client.h"
+#include "store/dynamodb_item.h"
 
 namespace jobgate {
 
 inline constexpr const char* kDefaultDynamoDbTable = "job_control";
 inline constexpr const char* kDueIndexName = "due_index";
-// Partitions of the due index. Each due-index write lands on one shard; a
-// partition key value of a GSI takes about 1,000 writes/s, and most state
-// writes move `due_at` (two index writes), so one shard would cap a fleet at
-// ~500 state writes/s. Every ListDue queries all shards: raising this costs
-// each tick one more Query. It is part of the table layout: every jobgate
-// that writes one table must use the same value.
-inline constexpr int kDueShards = 4;
 
 // What a dynamodb:// URL says.
 struct DynamoDbUrl {
@@ -145,40 +139,5 @@ class DynamoDbStore final : public Store {
   DynamoDbClient client_;
 };
 
-// The item encoding, exposed for unit tests. An item is DynamoDB JSON: an
-// object of attribute name -> {"S": ...} / {"N": "..."}.
-namespace dynamodb_item {
-
-std::string JobPk(const std::string& job);                      // "JOB#<job>"
-Result<std::string> JobFromPk(const nlohmann::json& item);       // the job name of an item's PK
-std::string RunSk(EpochMs start_ms, const std::string& run_id);  // "RUN#0000001700000000000#<run id>"
-std::string RequestSk(const std::string& key);                   // "REQ#<key>"
-int DueShard(const std::string& job);                            // 0 .. kDueShards-1, stable
-std::string DueShardKey(int shard);                              // "DUE#<shard>"
-
-// The state's attributes, keys excluded: `status`, every StateFields()
-// field, and due_shard/due_at while the state is due (`due_at` set).
-nlohmann::json StateAttributes(const JobState& state, std::optional<EpochMs> due_at);
-// Missing (or NULL) attributes decode as zero values; attributes of the
-// wrong DynamoDB type or value give kCorrupt naming the job, the field and
-// the value. Attributes jobgate does not know are ignored.
-Result<JobState> DecodeState(const nlohmann::json& item, const std::string& job);
-
-// An UpdateItem request that writes `state` (every attribute SET, the due
-// attributes REMOVEd when not due; attributes of others are kept) if the
-// stored version is `expected_version` (0 also matches a missing version).
-nlohmann::json StateUpdate(const std::string& table, const JobState& state, int64_t expected_version,
-                           std::optional<EpochMs> due_at);
-
-nlohmann::json DefinitionItem(const JobDefinition& def);
-Result<JobDefinition> DecodeDefinition(const nlohmann::json& item, const std::string& job);
-
-nlohmann::json RunItem(const RunRecord& run, int64_t expires_at_s);  // expires_at_s 0: no TTL
-Result<RunRecord> DecodeRun(const nlohmann::json& item, const std::string& job);
-
-nlohmann::json RequestItem(const RequestRecord& rec);  // expires_at = ceil(expires_at_ms / 1000)
-Result<RequestRecord> DecodeRequest(const nlohmann::json& item, const std::string& job, const std::string& key);
-
-}  // namespace dynamodb_item
 
 }  // namespace jobgate
