@@ -1,0 +1,378 @@
+// The DynamoDB client and the store's calls over a scripted transport (no
+// server): error classification like the AWS SDK's standard retry mode,
+// retries with injected sleep and randomness, lost responses, credential
+// errors, the Date header and the clock offset, and the requests each
+// store operation makes.
+#include "store/dynamodb_client.h"
+
+// g++ 12 reports a false -Wmaybe-uninitialized on moving the HttpResult
+// variant of a scripted response (TransportError::kind has an initializer),
+// depending on how much it inlines into this file's tests.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "store/conformance.h"
+#include "store/dynamodb_store.h"
+#include "store/dynamodb_test_support.h"
+
+namespace jobgate {
+namespace {
+
+using namespace dynamodb_test;  // NOLINT
+using Json = nlohmann::json;
+using namespace dynamodb_item;  // NOLINT
+
+// ---- errors, retries, clock ------------------------------------------------------------------
+
+TEST(DynamoDbClient, ClassifiesErrorsLikeTheSdkStandardRetryMode) {
+  struct Case {
+    int status;
+    const char* type;
+    DynamoDbErrorKind kind;
+    bool retryable;
+  };
+  for (const Case& c : {Case{400, "ConditionalCheckFailedException", DynamoDbErrorKind::kConditionFailed, false},
+                        Case{400, "ProvisionedThroughputExceededException", DynamoDbErrorKind::kThrottled, true},
+                        Case{400, "ThrottlingException", DynamoDbErrorKind::kThrottled, true},
+                        Case{400, "RequestLimitExceeded", DynamoDbErrorKind::kThrottled, true},
+                        Case{500, "InternalServerError", DynamoDbErrorKind::kServerError, true},
+                        Case{503, "ServiceUnavailable", DynamoDbErrorKind::kServerError, true},
+                        Case{400, "UnrecognizedClientException", DynamoDbErrorKind::kCredentials, false},
+                        Case{400, "InvalidSignatureException", DynamoDbErrorKind::kCredentials, false},
+                        Case{400, "AccessDeniedException", DynamoDbErrorKind::kCredentials, false},
+                        Case{400, "ResourceNotFoundException", DynamoDbErrorKind::kResourceNotFound, false},
+                        Case{400, "ValidationException", DynamoDbErrorKind::kValidation, false},
+                        Case{400, "UnknownOperationException", DynamoDbErrorKind::kUnknownOperation, false},
+                        Case{400, "TransactionCanceledException", DynamoDbErrorKind::kTransactionCanceled, false},
+                        Case{400, "SerializationException", DynamoDbErrorKind::kOther, false}}) {
+    DynamoDbError e = ClassifyErrorResponse(c.status, AwsError(c.status, c.type, "m").body);
+    EXPECT_EQ(e.kind, c.kind) << c.type;
+    EXPECT_EQ(e.type, c.type);
+    EXPECT_EQ(e.retryable(), c.retryable) << c.type;
+  }
+  // Not JSON at all: a load balancer's page.
+  DynamoDbError html = ClassifyErrorResponse(502, "<html>\n<h1>Bad Gateway</h1></html>");
+  EXPECT_EQ(html.kind, DynamoDbErrorKind::kServerError);
+  EXPECT_TRUE(html.maybe_applied);
+  EXPECT_EQ(html.message, "<html>");
+  // A signature outside AWS's 15-minute window is the clock, not the key.
+  DynamoDbError skew = ClassifyErrorResponse(
+      400, AwsError(400, "InvalidSignatureException", "Signature expired: 20240101T000000Z is now earlier than ...").body);
+  EXPECT_EQ(skew.kind, DynamoDbErrorKind::kClockSkew);
+  DynamoDbError canceled = ClassifyErrorResponse(
+      400, Json{{"__type", "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"},
+                {"CancellationReasons", Json::array({Json{{"Code", "ConditionalCheckFailed"}}, Json{{"Code", "None"}}})}}
+               .dump());
+  EXPECT_EQ(canceled.cancellation_codes, (std::vector<std::string>{"ConditionalCheckFailed", "None"}));
+}
+
+TEST(DynamoDbClient, TransportErrorsSayWhetherTheRequestMayHaveBeenApplied) {
+  EXPECT_FALSE(ClassifyTransportError({TransportErrorKind::kConnectFailed, "refused", false}).maybe_applied);
+  EXPECT_FALSE(ClassifyTransportError({TransportErrorKind::kResolveFailed, "nxdomain", false}).maybe_applied);
+  EXPECT_TRUE(ClassifyTransportError({TransportErrorKind::kTimedOut, "timeout", true}).maybe_applied);
+  EXPECT_TRUE(ClassifyTransportError({TransportErrorKind::kConnectionReset, "reset", true}).maybe_applied);
+  EXPECT_FALSE(ClassifyTransportError({TransportErrorKind::kTimedOut, "connect timeout", false}).maybe_applied);
+}
+
+TEST(DynamoDbClient, StatusMessagesSayWhatWentWrong) {
+  const AwsConfig config = TestConfig("http://127.0.0.1:1");
+  struct Case {
+    DynamoDbError error;
+    StatusCode code;
+    const char* mentions;
+  };
+  DynamoDbError transport = ClassifyTransportError({TransportErrorKind::kConnectFailed, "Connection refused", false});
+  transport.attempts = 3;
+  for (const Case& c : {Case{transport, StatusCode::kUnavailable, "unreachable"},
+                        Case{ClassifyErrorResponse(500, AwsError(500, "InternalServerError").body),
+                             StatusCode::kUnavailable, "HTTP 500"},
+                        Case{ClassifyErrorResponse(400, AwsError(400, "ThrottlingException").body),
+                             StatusCode::kUnavailable, "throttled"},
+                        Case{ClassifyErrorResponse(400, AwsError(400, "UnrecognizedClientException").body),
+                             StatusCode::kUnavailable, "credentials rejected"},
+                        Case{ClassifyErrorResponse(400, AwsError(400, "ValidationException", "bad").body),
+                             StatusCode::kInvalidArgument, "ValidationException: bad"}}) {
+    Status st = ErrorStatus(c.error, "GetItem", config);
+    EXPECT_EQ(st.code(), c.code) << st.ToString();
+    EXPECT_NE(st.message().find(c.mentions), std::string::npos) << st.message();
+  }
+}
+
+TEST(DynamoDbClient, RetryDelaysUseFullJitterUnderAnExponentialCeiling) {
+  RetryPolicy p;  // 3 attempts, base 100 ms, cap 20 s
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  EXPECT_EQ(p.DelayMs(1, 0), 0);
+  EXPECT_EQ(p.DelayMs(1, 100), 100);
+  EXPECT_EQ(p.DelayMs(1, 101), 0);  // uniform in [0, 100]
+  EXPECT_LE(p.DelayMs(1, max), 100);
+  EXPECT_EQ(p.DelayMs(2, 200), 200);
+  EXPECT_EQ(p.DelayMs(3, 400), 400);
+  EXPECT_LE(p.DelayMs(40, max), 20'000);
+  EXPECT_EQ(p.DelayMs(40, 20'000), 20'000);
+  p.base_ms = 0;
+  EXPECT_EQ(p.DelayMs(2, max), 0);
+}
+
+TEST(DynamoDbClient, ParsesTheHttpDateHeader) {
+  EXPECT_EQ(ParseHttpDateMs("Sun, 06 Nov 1994 08:49:37 GMT"), 784'111'777'000);
+  EXPECT_EQ(ParseHttpDateMs("Mon, 23 Nov 2026 16:53:59 GMT"), 1'795'452'839'000);
+  EXPECT_EQ(ParseHttpDateMs("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  for (const char* bad : {"", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                          "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"}) {
+    EXPECT_EQ(ParseHttpDateMs(bad), std::nullopt) << bad;
+  }
+  // The server's second is truncated: compare with its middle.
+  EXPECT_EQ(EstimateClockOffsetMs(10'000, 10'000, 10'000), -500);
+  EXPECT_EQ(EstimateClockOffsetMs(15'000, 15'100, 10'000), 15'050 - 10'500);
+}
+
+TEST(DynamoDbClient, RetriesServerErrorsWithBackoffAndSignsEveryAttempt) {
+  ScriptedStore s;
+  s.randoms = {100, 200 + 201};  // uniform in [0, 100], then in [0, 200]
+  s.transport->script = {AwsError(500, "InternalServerError"),
+                         TransportError{TransportErrorKind::kConnectionReset, "reset", false},
+                         Response(200, R"({"Item": {"PK": {"S": "JOB#j"}, "SK": {"S": "STATE"}, "status": {"S": "PAUSED"}}})")};
+  ASSERT_OK_AND_ASSIGN(auto state, s.store->ReadState("j"));
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->status, JobStatus::kPaused);
+  ASSERT_EQ(s.transport->sent.size(), 3u);
+  EXPECT_EQ(s.sleeps, (std::vector<int64_t>{100, 200}));  // full jitter, at its ceilings here
+  EXPECT_EQ(s.store->client().RequestCount("GetItem"), 3);
+  const HttpRequest& r = s.transport->sent[2];
+  EXPECT_EQ(r.url, "http://127.0.0.1:8123/");
+  EXPECT_EQ(s.transport->Target(2), "DynamoDB_20120810.GetItem");
+  auto header = [&](const char* name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return std::string();
+  };
+  EXPECT_EQ(header("Host"), "127.0.0.1:8123");
+  EXPECT_EQ(header("Content-Type"), "application/x-amz-json-1.0");
+  EXPECT_TRUE(header("Authorization").starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/dynamodb/aws4_request"))
+      << header("Authorization");
+  EXPECT_EQ(header("X-Amz-Date"), "20231114T221320Z");
+  EXPECT_EQ(header("X-Amz-Security-Token"), kToken);
+  EXPECT_EQ(Json::parse(r.body)["ConsistentRead"], true);
+}
+
+TEST(DynamoDbClient, GivesUpAfterThreeAttemptsWithUnavailable) {
+  ScriptedStore s;
+  s.transport->script = {AwsError(400, "ProvisionedThroughputExceededException"),
+                         AwsError(400, "ThrottlingException"), AwsError(400, "RequestLimitExceeded"),
+                         Response(200, "{}")};
+  auto state = s.store->ReadState("j");
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(state.status().message().find("throttled"), std::string::npos) << state.status().message();
+  EXPECT_NE(state.status().message().find("3 attempts"), std::string::npos) << state.status().message();
+  EXPECT_EQ(s.transport->sent.size(), 3u);
+  EXPECT_EQ(s.sleeps.size(), 2u);
+}
+
+TEST(DynamoDbClient, NeverRetriesAConditionFailureOrABadRequest) {
+  ScriptedStore s;
+  s.transport->script = {AwsError(400, "ConditionalCheckFailedException", "The conditional request failed")};
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceState(Idle("j", 2), 1));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  EXPECT_EQ(s.transport->sent.size(), 1u);
+
+  s.transport->script = {AwsError(400, "ValidationException", "Item size has exceeded the maximum allowed size")};
+  auto invalid = s.store->ReplaceState(Idle("j", 2), 1);
+  EXPECT_EQ(invalid.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.transport->sent.size(), 2u);
+  EXPECT_TRUE(s.sleeps.empty());
+}
+
+// FACTS.md: a write that returned 500 may have been applied. If its retry
+// then fails the condition, that may be our own first write: the store must
+// say "unknown" (the controller re-reads and recognises its owner/fence),
+// never "lost race".
+TEST(DynamoDbClient, AConditionFailureAfterALostResponseIsReportedAsUnknown) {
+  ScriptedStore s;
+  s.transport->script = {AwsError(500, "InternalServerError"), AwsError(400, "ConditionalCheckFailedException")};
+  auto outcome = s.store->ReplaceState(Idle("j", 2), 1);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(outcome.status().message().find("may have been applied"), std::string::npos);
+
+  // Throttling rejects before applying: a later condition failure is real.
+  s.transport->script = {AwsError(400, "ThrottlingException"), AwsError(400, "ConditionalCheckFailedException")};
+  ASSERT_OK_AND_ASSIGN(auto lost, s.store->ReplaceState(Idle("j", 2), 1));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  // So does a connection that was refused.
+  s.transport->script = {TransportError{TransportErrorKind::kConnectFailed, "refused", false},
+                         AwsError(400, "ConditionalCheckFailedException")};
+  ASSERT_OK_AND_ASSIGN(lost, s.store->CreateState(Idle("j", 1)));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  // A timeout after the request went out is ambiguous again.
+  s.transport->script = {TransportError{TransportErrorKind::kTimedOut, "timed out", true},
+                         AwsError(400, "ConditionalCheckFailedException")};
+  EXPECT_EQ(s.store->CreateState(Idle("j", 1)).status().code(), StatusCode::kUnavailable);
+}
+
+Json StoredItem(const JobState& s) {
+  Json item = SeedItem(s.job);
+  item.update(StateAttributes(s, DueAt(s)));
+  return Json{{"Item", item}};
+}
+
+// The store settles an unknown outcome with one consistent read: finding
+// exactly what it wrote (versions are unique per CAS) means it applied, and
+// then the commit's run record is written too.
+TEST(DynamoDbClient, ALostResponseIsSettledByReadingBackExactlyWhatWasWritten) {
+  ScriptedStore s;
+  JobState done = Idle("j", 2);
+  done.success_count = done.run_count = 1;
+  RunRecord run;
+  run.job = "j";
+  run.run_id = "r1";
+  s.transport->script = {TransportError{TransportErrorKind::kConnectionReset, "closed mid-write", true},
+                         AwsError(400, "ConditionalCheckFailedException"), Response(200, StoredItem(done).dump()),
+                         Response(200, "{}")};
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceStateAndAppendRun(done, 1, run));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  EXPECT_EQ(s.store->client().RequestCounts(),
+            (std::map<std::string, int64_t>{{"UpdateItem", 2}, {"GetItem", 1}, {"PutItem", 1}}));
+
+  // Someone else's item at that version: still unknown (ours may have been
+  // applied and overwritten since), and no run record.
+  JobState theirs = done;
+  theirs.owner = "someone else";
+  s.store->client().ResetRequestCounts();
+  s.transport->script = {AwsError(503, "ServiceUnavailable"), AwsError(400, "ConditionalCheckFailedException"),
+                         Response(200, StoredItem(theirs).dump())};
+  auto unknown = s.store->ReplaceStateAndAppendRun(done, 1, run);
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.store->client().RequestCount("PutItem"), 0);
+
+  // Every attempt lost: if the read-back finds our state, it applied.
+  s.transport->script = {AwsError(500, "InternalServerError"), AwsError(500, "InternalServerError"),
+                         AwsError(500, "InternalServerError"), Response(200, StoredItem(done).dump())};
+  ASSERT_OK_AND_ASSIGN(outcome, s.store->ReplaceState(done, 1));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+}
+
+TEST(DynamoDbClient, CredentialErrorsSaySoAndNeverLeakSecrets) {
+  ScriptedStore s;
+  s.transport->script = {AwsError(400, "InvalidSignatureException",
+                                  std::string("The request signature we calculated does not match. The Canonical "
+                                              "String was 'x-amz-security-token:") +
+                                      kToken + "' key " + kSecret + "\nmore lines " + kSecret)};
+  auto state = s.store->ReadState("j");
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), StatusCode::kUnavailable);
+  const std::string& m = state.status().message();
+  EXPECT_NE(m.find("credentials rejected"), std::string::npos) << m;
+  EXPECT_NE(m.find("environment"), std::string::npos) << m;  // where the credentials came from
+  EXPECT_EQ(m.find(kSecret), std::string::npos) << m;
+  EXPECT_EQ(m.find(kToken), std::string::npos) << m;
+  EXPECT_EQ(s.transport->sent.size(), 1u);  // not retried
+}
+
+TEST(DynamoDbClient, MissingTableTellsTheUserToRunInit) {
+  ScriptedStore s;
+  s.transport->script = {AwsError(400, "ResourceNotFoundException", "Requested resource not found")};
+  auto job = s.store->ReadJob("j");
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(job.status().message().find("'job_control' not found"), std::string::npos) << job.status().message();
+  EXPECT_NE(job.status().message().find("init"), std::string::npos) << job.status().message();
+}
+
+TEST(DynamoDbClient, ObservesTheClockOffsetFromTheDateHeader) {
+  ScriptedStore s;
+  s.clock.Set(1'700'000'010'000);  // local clock 10 s ahead of the server's
+  s.transport->script = {Response(200, "{}", {{"Date", "Tue, 14 Nov 2023 22:13:20 GMT"}})};  // 1'700'000'000 s
+  EXPECT_EQ(s.store->ObservedClockOffsetMs(), std::nullopt);
+  ASSERT_OK(s.store->ReadState("j").status());
+  EXPECT_EQ(s.store->ObservedClockOffsetMs(), 9'500);  // +-500 ms: the header has whole seconds
+  s.transport->script = {Response(200, "{}", {{"Date", "garbage"}})};
+  ASSERT_OK(s.store->ReadState("j").status());
+  EXPECT_EQ(s.store->ObservedClockOffsetMs(), 9'500);  // the last good observation stays
+}
+
+TEST(DynamoDbClient, ReadJobIsOneBatchGetItemAndAsksAgainForUnprocessedKeys) {
+  ScriptedStore s;
+  Json first = {{"Responses", {{"job_control", Json::array({SeedItem("j")})}}},
+                {"UnprocessedKeys",
+                 {{"job_control", {{"Keys", Json::array({Json{{"PK", {{"S", "JOB#j"}}}, {"SK", {{"S", "DEF"}}}}})},
+                                   {"ConsistentRead", true}}}}}};
+  JobDefinition hourly;
+  hourly.job = "j";
+  hourly.schedule = "rate(1 hour)";
+  Json def = DefinitionItem(hourly);
+  Json second = {{"Responses", {{"job_control", Json::array({def})}}}, {"UnprocessedKeys", Json::object()}};
+  s.transport->script = {Response(200, first.dump()), Response(200, second.dump())};
+  ASSERT_OK_AND_ASSIGN(JobRecord record, s.store->ReadJob("j"));
+  EXPECT_EQ(record.state, Idle("j", 0));
+  ASSERT_TRUE(record.definition.has_value());
+  EXPECT_EQ(record.definition->schedule, "rate(1 hour)");
+  ASSERT_EQ(s.transport->sent.size(), 2u);
+  EXPECT_EQ(s.transport->Target(0), "DynamoDB_20120810.BatchGetItem");
+  Json asked = Json::parse(s.transport->sent[1].body)["RequestItems"]["job_control"];
+  EXPECT_EQ(asked["Keys"].size(), 1u);
+  EXPECT_EQ(asked["ConsistentRead"], true);
+  EXPECT_EQ(s.sleeps.size(), 1u);
+}
+
+TEST(DynamoDbClient, TransactionalCommitIsOneTransactWriteItems) {
+  ScriptedStore s(/*transactions=*/true);
+  RunRecord run;
+  run.job = "j";
+  run.run_id = "r1";
+  run.start_ms = 100;
+  s.transport->script = {Response(200, "{}")};
+  ASSERT_OK_AND_ASSIGN(auto applied, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
+  EXPECT_EQ(applied, WriteOutcome::kApplied);
+  ASSERT_EQ(s.transport->sent.size(), 1u);
+  EXPECT_EQ(s.transport->Target(0), "DynamoDB_20120810.TransactWriteItems");
+  Json body = Json::parse(s.transport->sent[0].body);
+  ASSERT_EQ(body["TransactItems"].size(), 2u);
+  EXPECT_TRUE(body["TransactItems"][0].contains("Update"));
+  EXPECT_EQ(body["TransactItems"][1]["Put"]["Item"]["SK"]["S"], RunSk(100, "r1"));
+  EXPECT_EQ(body["ClientRequestToken"].get<std::string>().size(), 36u);
+
+  s.transport->script = {Response(400, Json{{"__type", "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"},
+                                            {"CancellationReasons", Json::array({Json{{"Code", "ConditionalCheckFailed"}},
+                                                                                 Json{{"Code", "None"}}})}}
+                                           .dump())};
+  ASSERT_OK_AND_ASSIGN(auto lost, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+}
+
+TEST(DynamoDbClient, ListDueQueriesEveryShardOfTheIndexAndMerges) {
+  ScriptedStore s;
+  auto due_item = [](const std::string& job, int64_t at) {
+    return Json{{"PK", {{"S", "JOB#" + job}}}, {"SK", {{"S", "STATE"}}}, {"due_at", {{"N", std::to_string(at)}}},
+                {"due_shard", {{"S", DueShardKey(DueShard(job))}}}};
+  };
+  for (int shard = 0; shard < kDueShards; ++shard) {
+    Json items = Json::array();
+    if (shard == 0) items = Json::array({due_item("b", 300), due_item("d", 900)});
+    if (shard == 1) items = Json::array({due_item("a", 100)});
+    if (shard == 3) items = Json::array({due_item("c", 300)});
+    s.transport->script.push_back(Response(200, Json{{"Items", items}}.dump()));
+  }
+  ASSERT_OK_AND_ASSIGN(auto due, s.store->ListDue(1'000, 3));
+  EXPECT_EQ(due, (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_EQ(s.transport->sent.size(), static_cast<size_t>(kDueShards));
+  for (size_t i = 0; i < s.transport->sent.size(); ++i) {
+    EXPECT_EQ(s.transport->Target(i), "DynamoDB_20120810.Query");
+    Json q = Json::parse(s.transport->sent[i].body);
+    EXPECT_EQ(q["IndexName"], "due_index");
+    EXPECT_EQ(q["Limit"], 3);
+    EXPECT_FALSE(q.contains("ConsistentRead"));  // GSIs only serve eventually consistent reads
+  }
+  ASSERT_OK_AND_ASSIGN(auto none, s.store->ListDue(1'000, 0));
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(s.transport->sent.size(), static_cast<size_t>(kDueShards));
+}
+
+}  // namespace
+}  // namespace jobgate
