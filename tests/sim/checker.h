@@ -153,6 +153,7 @@ class Checker final : public WriteObserver {
     bool taken_over_live = false;  // taken over while its own clock said its lease was live
     std::string request_id;        // the request it was granted for, if any
     int64_t claim_version = 0;     // version of its INPROGRESS request record
+    bool request_completed = false;  // its COMPLETED request record was written
   };
   struct JobTrack {
     JobDefinition def;

@@ -323,6 +323,11 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     return Fail(6, fmt::format("COMPLETED request {} (fence {}) overwritten while its record lives (until {})", r.key,
                                w.before->fence, w.before->expires_at_ms - kSimEpochMs));
   }
+  if (r.status == RequestStatus::kCompleted) {
+    if (auto run = runs_.find(r.owner); run != runs_.end() && run->second.fence == r.fence) {
+      run->second.request_completed = true;
+    }
+  }
   if (r.status == RequestStatus::kInProgress) {
     // Only the job's holder claims a request.
     const auto& st = j.last;
