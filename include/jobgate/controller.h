@@ -49,11 +49,13 @@ struct Outcome {
   int64_t store_reads = 0;
   int64_t store_writes = 0;
   std::string error;                // why the run failed (stderr tail, signal, ...)
-  // Local clock minus the store's, when the backend can tell (remote stores).
+  // This host's clock minus the store's, and how closely it is known,
+  // when the backend reports its time (remote stores).
   std::optional<int64_t> clock_offset_ms;
-  // |offset| > max_clock_skew / 2: this host's clock is off by more than its
-  // share of the allowance, so it refuses takeovers (ahead) or publishes a
-  // longer lease (behind); see Controller::LeaseSlackMs.
+  std::optional<int64_t> clock_uncertainty_ms;
+  // |offset| > max_clock_skew / 2: this host's clock is off by more than
+  // NTP should allow. It is worked around (the host works in the store's
+  // time), and reported so that someone fixes the clock.
   bool clock_skew_exceeded = false;
   std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
 };
@@ -73,7 +75,8 @@ class Lease {
   EpochMs started_ms() const { return f_.started_ms; }
   // This holder's own deadline, by its own clock: it works only while its
   // clock is before this. The lease_until it publishes in the state item is
-  // later by the slack of a clock known to be behind the store's.
+  // in the store's time where the store reports one, counted from the latest
+  // the store's clock could read, so it is never before this in true time.
   EpochMs lease_until() const { return f_.lease_until; }
   int64_t lease_ms() const { return f_.lease_ms; }
   int64_t timeout_ms() const { return f_.timeout_ms; }

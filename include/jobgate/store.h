@@ -94,12 +94,16 @@ class Store {
   virtual Result<int64_t> ExpireRequests(EpochMs now_ms) = 0;
 
   // --- clock ---
-  // How far the local clock is ahead of the store's (positive) or behind it
-  // (negative), in ms, as last observed (e.g. from the HTTP Date header of a
-  // remote store's responses); nullopt when the backend cannot tell (an
-  // embedded store shares the host's clock). The controller refuses to take
-  // over a lease on a clock known to be off by more than max_clock_skew.
-  virtual std::optional<int64_t> ObservedClockOffsetMs() const { return std::nullopt; }
+  // Whether the backend's answers carry the store's own time (a remote
+  // store's HTTP Date header). Hosts of such a store work in its time, their
+  // uncertainty counted, and refuse to act while they cannot place it; hosts
+  // of a store that does not (an embedded store shares the host's clock)
+  // rely on NTP keeping them within max_clock_skew of each other
+  // (docs/operations.md, "Clocks").
+  virtual bool ReportsTime() const { return false; }
+  // This host's clock against the store's, from the answers so far; nullopt
+  // before the first one, or when the backend does not report time.
+  virtual std::optional<ClockEstimate> ObservedClock() const { return std::nullopt; }
 
  protected:
   // The backend's side of the state writes above, called with the checks
@@ -149,7 +153,8 @@ class StoreWrapper : public Store {
     return target_.ReplaceRequest(rec, expected_version);
   }
   Result<int64_t> ExpireRequests(EpochMs now_ms) override { return target_.ExpireRequests(now_ms); }
-  std::optional<int64_t> ObservedClockOffsetMs() const override { return target_.ObservedClockOffsetMs(); }
+  bool ReportsTime() const override { return target_.ReportsTime(); }
+  std::optional<ClockEstimate> ObservedClock() const override { return target_.ObservedClock(); }
 
  protected:
   // Through the target's own checks and due policy.

@@ -142,10 +142,9 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   if (!outcome.ok()) return Fail(outcome.status());
   if (a.json) PrintJson(OutcomeJson(*outcome));
   if (outcome->clock_skew_exceeded) {
-    spdlog::warn("this host's clock is {} ms off the store's, more than half of max_clock_skew: fix NTP "
-                 "(meanwhile takeovers are refused while the clock is ahead, and leases are published longer "
-                 "while it is behind)",
-                 outcome->clock_offset_ms.value_or(0));
+    spdlog::warn("this host's clock is {} ms off the store's (+-{} ms), more than half of max_clock_skew: "
+                 "fix NTP (meanwhile this host works in the store's time, as its answers place it)",
+                 outcome->clock_offset_ms.value_or(0), outcome->clock_uncertainty_ms.value_or(0));
   }
   if (outcome->kind == RunOutcomeKind::kSkipped) {
     spdlog::info("job '{}' skipped: {}", a.job, SkipReasonName(outcome->reason));
@@ -163,14 +162,20 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     auto s = (*store)->ReadState(a.job);
     if (!s.ok()) return Fail(s.status());
     if (!*s) return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
-    auto offset = (*store)->ObservedClockOffsetMs();
+    auto clock = (*store)->ObservedClock();
     if (a.json) {
       auto j = StateJson(**s);
-      if (offset) j["clock_offset_ms"] = *offset;
+      if (clock) {
+        j["clock_offset_ms"] = clock->offset_ms;
+        j["clock_uncertainty_ms"] = clock->uncertainty_ms;
+      }
       PrintJson(j);
     } else {
       std::cout << StatusDetail(**s, now);
-      if (offset) std::cout << fmt::format("{:<22} {} ms (this host minus the store)\n", "clock_offset", *offset);
+      if (clock) {
+        std::cout << fmt::format("{:<22} {} ms +- {} ms (this host minus the store)\n", "clock_offset",
+                                 clock->offset_ms, clock->uncertainty_ms);
+      }
     }
     return kExitOk;
   }
@@ -182,9 +187,9 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     PrintJson(arr);
   } else {
     std::cout << StatusTable(*all, now);
-    if (auto offset = (*store)->ObservedClockOffsetMs()) {
-      std::cout << fmt::format("This host's clock is {} ms {} the store's.\n", std::abs(*offset),
-                               *offset >= 0 ? "ahead of" : "behind");
+    if (auto clock = (*store)->ObservedClock()) {
+      std::cout << fmt::format("This host's clock is {} ms {} the store's (+- {} ms).\n", std::abs(clock->offset_ms),
+                               clock->offset_ms >= 0 ? "ahead of" : "behind", clock->uncertainty_ms);
     }
   }
   return kExitOk;

@@ -51,6 +51,7 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   if (!o.error.empty()) j["error"] = o.error;
   if (o.clock_offset_ms) {
     j["clock_offset_ms"] = *o.clock_offset_ms;
+    j["clock_uncertainty_ms"] = o.clock_uncertainty_ms.value_or(0);
     j["clock_skew_exceeded"] = o.clock_skew_exceeded;
   }
   if (o.previous) {

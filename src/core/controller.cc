@@ -113,7 +113,8 @@ Result<JobDefinition> ControllerImpl::EffectiveDefinition(const std::string& job
 
 Outcome ControllerImpl::Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const {
   o.kind = RunOutcomeKind::kSkipped;
-  o.clock_offset_ms = store_.ObservedClockOffsetMs();
+  o.clock_offset_ms = clocks_.OffsetMs();
+  o.clock_uncertainty_ms = clocks_.UncertaintyMs();
   o.reason = reason;
   o.next_allowed_run = next_allowed_run;
   o.store_reads = counts_.reads;
@@ -122,7 +123,9 @@ Outcome ControllerImpl::Skipped(Outcome o, SkipReason reason, EpochMs next_allow
 }
 
 ControllerImpl::Verdict ControllerImpl::Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const {
-  return Result<Acquisition>(Acquisition{std::nullopt, Skipped(a.out, reason, next_allowed_run)});
+  Outcome out = Skipped(a.out, reason, next_allowed_run);
+  out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
+  return Result<Acquisition>(Acquisition{std::nullopt, std::move(out)});
 }
 
 Result<std::optional<JobState>> ControllerImpl::ReRead(const std::string& job) {
@@ -137,6 +140,8 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   Attempt a{req, ApplyOverrides(std::move(record.definition), req.job, req.overrides), std::move(record.state),
             std::nullopt, "", NewOutcome(req)};
   JOBGATE_RETURN_IF_ERROR(ValidateDefinition(a.def));
+  // Placed against the store's clock by the read's answer, or refusing.
+  JOBGATE_RETURN_IF_ERROR(clocks_.Usable(a.def));
   a.run_id = NewRunId(clock_, random_);
   if (Verdict v = ReadAndGateRequest(a)) return std::move(*v);
   Won won;
@@ -145,7 +150,8 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   if (Verdict v = HoldOrGiveBack(a, won, lease)) return std::move(*v);
   a.out.run_id = a.run_id;
   a.out.fence = lease.fence();
-  a.out.clock_offset_ms = store_.ObservedClockOffsetMs();
+  a.out.clock_offset_ms = clocks_.OffsetMs();
+  a.out.clock_uncertainty_ms = clocks_.UncertaintyMs();
   a.out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
   a.out.store_reads = counts_.reads;
   a.out.store_writes = counts_.writes;
@@ -157,11 +163,12 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
 ControllerImpl::Verdict ControllerImpl::ReadAndGateRequest(Attempt& a) {
   if (a.req.request_id.empty()) return std::nullopt;
   ++counts_.reads;
-  auto r = store_.ReadRequest(a.req.job, a.req.request_id, RequestExpiryNow(a.def, clock_.NowMs()));
+  auto r = store_.ReadRequest(a.req.job, a.req.request_id, RequestExpiryNow(a.def, clocks_.Now().earliest));
   if (!r.ok()) return Result<Acquisition>(r.status());
   a.request = std::move(*r);
-  if (!RequestBlocks(a.req.request_id, a.request, a.state, a.def, clock_.NowMs())) return std::nullopt;
-  a.out.previous = PreviousOutcome(a.req.request_id, a.request, a.state, a.def, clock_.NowMs());
+  const EpochMs now = clocks_.Now().earliest;  // "has the record expired?"
+  if (!RequestBlocks(a.req.request_id, a.request, a.state, a.def, now)) return std::nullopt;
+  a.out.previous = PreviousOutcome(a.req.request_id, a.request, a.state, a.def, now);
   return Skip(a, SkipReason::kDuplicate, a.state ? a.state->next_allowed_run : 0);
 }
 
@@ -169,19 +176,12 @@ ControllerImpl::Verdict ControllerImpl::ReadAndGateRequest(Attempt& a) {
 ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
   int errors = 0;
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
-    const EpochMs now = clock_.NowMs();
+    const StoreTime now = clocks_.Now();
     won.gate = Gate(a.state, a.def, a.req.slot, now);
-    if (won.gate.takeover && clocks_.AheadOfStore(a.def)) {
-      // Our clock runs ahead of the store's by more than our half of the
-      // allowance, so "the lease has expired" may only be our clock's
-      // opinion: never take over on it (the holder may be alive and within
-      // its lease).
-      won.gate.skip = SkipReason::kRunning;
-      a.out.clock_skew_exceeded = true;
-    }
     if (won.gate.skip != SkipReason::kNone) return Skip(a, won.gate.skip, won.gate.retry_at);
     const JobState next = AcquiredState(a.state, a.req.job, a.def, won.gate,
-                                        {a.run_id, a.req.holder, a.req.slot, now, clocks_.LeaseSlackMs(a.def)});
+                                        {a.run_id, a.req.holder, a.req.slot, now});
+    won.local_ms = now.local;
     ++counts_.writes;
     auto w = a.state ? store_.ReplaceState(next, a.state->version) : store_.CreateState(next);
     if (w.ok() && *w == WriteOutcome::kApplied) {
@@ -217,7 +217,9 @@ Lease ControllerImpl::MakeLease(const Attempt& a, const Won& won) const {
   f.fence = won.acquired.fence;
   f.slot = a.req.slot.value_or(0);
   f.started_ms = won.acquired.last_run_ts;
-  f.lease_until = f.started_ms + a.def.lease_ms;  // ours; the published one may be later by the slack
+  // Ours, by our own clock from when we stamped the lease: the published
+  // one counts from the latest the store's clock could read then.
+  f.lease_until = won.local_ms + a.def.lease_ms;
   f.lease_ms = a.def.lease_ms;
   f.timeout_ms = a.def.timeout_ms;
   f.kill_grace_ms = a.def.kill_grace_ms;
@@ -247,7 +249,7 @@ ControllerImpl::Verdict ControllerImpl::HoldOrGiveBack(Attempt& a, const Won& wo
       return Skip(a, done ? SkipReason::kDuplicate : SkipReason::kLostRace, won.acquired.next_allowed_run);
     }
   }
-  if (clock_.NowMs() >= lease.started_ms() + HeartbeatIntervalMs(lease.lease_ms())) {
+  if (clock_.NowMs() >= lease.lease_until() - lease.lease_ms() + HeartbeatIntervalMs(lease.lease_ms())) {
     // A store call hung for a heartbeat interval or more (a frozen
     // connection, a stalled host): the lease may be over or nearly so, the
     // job taken over and our request run by another holder while we
@@ -272,7 +274,7 @@ void ControllerImpl::Rollback(const Lease& lease, const std::optional<JobState>&
   back.job = f.job;
   back.fence = f.fence;
   back.version = f.last_written.version + 1;
-  back.updated_at = clock_.NowMs();
+  back.updated_at = clocks_.Now().best;
   ++counts_.writes;
   // If this fails the lease simply expires and the job is taken over.
   (void)store_.ReplaceState(back, f.last_written.version);
@@ -282,16 +284,16 @@ Result<HeartbeatResult> ControllerImpl::Heartbeat(Lease& lease) {
   LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   int errors = 0;
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
-    const EpochMs now = clock_.NowMs();
+    const StoreTime now = clocks_.Now();
     JobState next = f.last_written;
-    next.lease_until = now + f.lease_ms + clocks_.LeaseSlackMs(f.def);
+    next.lease_until = now.latest + f.lease_ms;
     next.version += 1;
-    next.updated_at = now;
+    next.updated_at = now.best;
     ++counts_.writes;
     auto w = store_.ReplaceState(next, f.last_written.version);
     if (w.ok() && *w == WriteOutcome::kApplied) {
       f.last_written = next;
-      f.lease_until = now + f.lease_ms;
+      f.lease_until = now.local + f.lease_ms;
       return HeartbeatResult::kExtended;
     }
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
@@ -301,7 +303,7 @@ Result<HeartbeatResult> ControllerImpl::Heartbeat(Lease& lease) {
     }
     f.last_written = *s;  // an operator wrote (pause), or our write applied
     if (*s == next) {
-      f.lease_until = now + f.lease_ms;
+      f.lease_until = now.local + f.lease_ms;
       return HeartbeatResult::kExtended;
     }
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
@@ -311,7 +313,7 @@ Result<HeartbeatResult> ControllerImpl::Heartbeat(Lease& lease) {
 
 Result<Outcome> ControllerImpl::Commit(Lease& lease, const WorkResult& work) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
-  const EpochMs started_commit = clock_.NowMs();
+  const EpochMs started_commit = clocks_.Now().best;
   // Our commit replaces last_request_id: the request it names must be
   // completed first, or a duplicate of it could run again.
   JOBGATE_RETURN_IF_ERROR(ledger_.SettlePending(f.last_written, f.def));
@@ -335,9 +337,9 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
   int errors = 0;
   bool unanswered = false;  // a write whose answer we never got (it may have applied)
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
-    const EpochMs now = clock_.NowMs();
+    const StoreTime now = clocks_.Now();
     const JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
-    const RunRecord run = FinishedRunRecord(lease, now, WorkOutcomeName(work.kind), work.exit_code,
+    const RunRecord run = FinishedRunRecord(lease, now.best, WorkOutcomeName(work.kind), work.exit_code,
                                             work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error);
     ++counts_.writes;
     auto w = store_.ReplaceStateAndAppendRun(next, base.version, run);
@@ -371,12 +373,13 @@ Outcome ControllerImpl::Committed(Lease& lease, const WorkResult& work, const Jo
   LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   const EpochMs now = next.updated_at;
   f.last_written = next;
-  if (!f.request_id.empty()) ledger_.Complete(lease, work, now);
+  if (!f.request_id.empty()) ledger_.Complete(lease, work);
   Outcome out = RunOutcome(lease, work, now);
   out.kind = WorkOutcomeKind(work.kind);
   out.next_allowed_run = next.next_allowed_run;
   out.error = work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error;
-  out.clock_offset_ms = store_.ObservedClockOffsetMs();
+  out.clock_offset_ms = clocks_.OffsetMs();
+  out.clock_uncertainty_ms = clocks_.UncertaintyMs();
   out.clock_skew_exceeded = clocks_.BeyondShare(f.def);
   if (f.def.keep_runs > 0 && next.run_count % kTrimEvery == 0) {
     ++counts_.writes;

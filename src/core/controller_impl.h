@@ -1,8 +1,8 @@
 // The controller behind include/jobgate/controller.h (as LevelDB keeps
 // DBImpl out of db.h). Files: controller.cc (acquire, heartbeat, commit,
 // the library Run), request_ledger.cc (idempotency records),
-// operator_ops.cc (pause, resume, trigger, unlock), clock_share.cc (what a
-// known clock offset allows).
+// operator_ops.cc (pause, resume, trigger, unlock), store_clock.cc (the
+// store's time as this host places it).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 #include "core/gate.h"
 #include "core/request_ledger.h"
+#include "core/store_clock.h"
 #include "jobgate/controller.h"
 
 namespace jobgate {
@@ -34,27 +35,11 @@ struct CallCounts {
   int64_t writes = 0;
 };
 
-// What a known offset between this host's clock and the store's allows
-// (see the comment above ClockAheadOfStore in clock_share.cc).
-class ClockShare {
- public:
-  explicit ClockShare(const Store& store) : store_(store) {}
-  // Ahead by more than half the allowance: never take over.
-  bool AheadOfStore(const JobDefinition& def) const;
-  // Behind by more: publish lease_until later by this much.
-  int64_t LeaseSlackMs(const JobDefinition& def) const;
-  // Off by more than half the allowance either way (reported).
-  bool BeyondShare(const JobDefinition& def) const;
-
- private:
-  const Store& store_;
-};
-
 class ControllerImpl {
  public:
   ControllerImpl(Store& store, Clock& clock, Random& random, ControllerOptions opts)
-      : store_(store), clock_(clock), random_(random), opts_(opts), clocks_(store),
-        ledger_(store, clock, opts_, counts_) {}
+      : store_(store), clock_(clock), random_(random), opts_(opts), clocks_(store, clock),
+        ledger_(store, clocks_, opts_, counts_) {}
 
   Result<Acquisition> Acquire(const RunRequest& req);
   Result<HeartbeatResult> Heartbeat(Lease& lease);
@@ -75,6 +60,7 @@ class ControllerImpl {
     std::optional<JobState> before;
     JobState acquired;
     GateDecision gate;
+    EpochMs local_ms = 0;  // our own clock when the acquired state was stamped
   };
   // One invocation's context through Acquire.
   struct Attempt {
@@ -111,7 +97,7 @@ class ControllerImpl {
   Random& random_;
   const ControllerOptions opts_;
   CallCounts counts_;
-  ClockShare clocks_;
+  StoreClock clocks_;
   RequestLedger ledger_;
 };
 

@@ -70,7 +70,8 @@ EpochMs RateLimitRetryAt(const std::string& history, EpochMs now, const JobDefin
 }
 
 GateDecision Gate(const std::optional<JobState>& state, const JobDefinition& def,
-                  std::optional<EpochMs> slot, EpochMs now) {
+                  std::optional<EpochMs> slot, const StoreTime& store_now) {
+  const EpochMs now = store_now.earliest;
   GateDecision d;
   if (!state) return d;
   const JobState& s = *state;
@@ -119,15 +120,19 @@ JobState AcquiredState(const std::optional<JobState>& state, const std::string& 
   n.owner = p.run_id;
   n.holder = p.holder;
   n.fence += 1;
-  n.lease_until = p.now + def.lease_ms + p.lease_slack_ms;
+  // The lease counts from the latest the store's clock may read: the holder
+  // stops `lease` after now by its own clock, which is then before it.
+  n.lease_until = p.now.latest + def.lease_ms;
   n.run_count += 1;
-  n.last_run_ts = p.now;
+  n.last_run_ts = p.now.best;
   if (p.slot) n.last_slot = *p.slot;
   if (def.rate_limit_count > 0) {
-    n.rate_history = AppendToHistory(n.rate_history, p.now, def.rate_limit_count);
+    // Stamped late, the start stays in others' windows at least as long as
+    // it truly is.
+    n.rate_history = AppendToHistory(n.rate_history, p.now.latest, def.rate_limit_count);
   }
   n.version += 1;
-  n.updated_at = p.now;
+  n.updated_at = p.now.best;
   return n;
 }
 
@@ -141,7 +146,9 @@ const char* WorkOutcomeName(WorkResult::Kind k) {
 }
 
 JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
-                       const std::string& request_id, EpochMs started_ms, EpochMs now, int64_t backoff_ms) {
+                       const std::string& request_id, EpochMs started_ms, const StoreTime& store_now,
+                       int64_t backoff_ms) {
+  const EpochMs now = store_now.best;
   JobState n = running;
   n.status = running.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
   n.owner.clear();
@@ -155,7 +162,7 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
     n.success_count += 1;
     n.consecutive_failures = 0;
     n.last_success_ts = now;
-    n.next_allowed_run = now + def.cooldown_ms;
+    n.next_allowed_run = store_now.latest + def.cooldown_ms;
   } else {
     n.failure_count += 1;
     n.consecutive_failures += 1;
@@ -167,7 +174,7 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
       why = fmt::format("exit code {}", work.exit_code);
     }
     n.last_error = CleanTail(why, kMaxErrorBytes);
-    n.next_allowed_run = now + backoff_ms;
+    n.next_allowed_run = store_now.latest + backoff_ms;
     if (def.park_after > 0 && n.consecutive_failures >= def.park_after) {
       n.status = JobStatus::kPaused;
       n.paused_reason = fmt::format("parked after {} consecutive failures", n.consecutive_failures);

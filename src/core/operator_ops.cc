@@ -10,7 +10,7 @@ namespace jobgate {
 Status ControllerImpl::Mutate(const std::string& job, const Mutation& change) {
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> current, ReRead(job));
-    EpochMs now = clock_.NowMs();
+    const EpochMs now = clocks_.Now().best;  // only recorded, never tested
     std::optional<JobState> next = current;
     std::optional<RunRecord> history;
     JOBGATE_RETURN_IF_ERROR(change(next, now, history));

@@ -30,15 +30,15 @@ RequestRecord RecordOf(const Lease& lease, RequestStatus status, int64_t version
   r.status = status;
   r.version = version;
   r.owner = lease.run_id();
-  r.lease_until = lease.lease_until();
+  r.lease_until = LeaseAccess::Of(lease).last_written.lease_until;  // as published
   r.fence = lease.fence();
   return r;
 }
 
-RequestRecord ClaimRecord(const Lease& lease, const std::optional<RequestRecord>& current, EpochMs now) {
+RequestRecord ClaimRecord(const Lease& lease, const std::optional<RequestRecord>& current, const StoreTime& now) {
   RequestRecord claim = RecordOf(lease, RequestStatus::kInProgress, ClaimVersion(lease.fence(), current));
-  claim.created_at = current ? current->created_at : now;
-  claim.expires_at_ms = now + lease.definition().request_ttl_ms;
+  claim.created_at = current ? current->created_at : now.best;
+  claim.expires_at_ms = now.latest + lease.definition().request_ttl_ms;
   return claim;
 }
 
@@ -100,7 +100,8 @@ Result<RequestLedger::Claim> RequestLedger::ClaimFor(Lease& lease, std::optional
   LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   int errors = 0;
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
-    EpochMs now = clock_.NowMs();
+    const StoreTime clock = clock_.Now();
+    const EpochMs now = clock.earliest;
     if (current && current->owner == f.run_id && current->status == RequestStatus::kInProgress) {
       f.request_version = current->version;  // our claim landed; its response was lost
       return Claim::kClaimed;
@@ -112,8 +113,8 @@ Result<RequestLedger::Claim> RequestLedger::ClaimFor(Lease& lease, std::optional
       return Claim::kDone;
     }
     if (current && current->fence >= f.fence) return Claim::kLost;
-    if (now >= f.lease_until) return Claim::kLost;
-    const RequestRecord claim = ClaimRecord(lease, current, now);
+    if (clock.local >= f.lease_until) return Claim::kLost;  // our own deadline, by our own clock
+    const RequestRecord claim = ClaimRecord(lease, current, clock);
     ++counts_.writes;
     auto w = current ? store_.ReplaceRequest(claim, current->version)
                      : store_.CreateRequest(claim, RequestExpiryNow(f.def, now));
@@ -136,7 +137,7 @@ Status RequestLedger::SettlePending(const JobState& s, const JobDefinition& def)
   const int64_t ttl_ms = def.request_ttl_ms;
   Status last = Status::Ok();
   for (int attempt = 0; attempt < opts_.store_error_attempts; ++attempt) {
-    const EpochMs now = RequestExpiryNow(def, clock_.NowMs());
+    const EpochMs now = RequestExpiryNow(def, clock_.Now().earliest);
     if (!CommittedRequest(s, s.last_request_id, ttl_ms, now)) return Status::Ok();
     ++counts_.reads;
     auto rec = store_.ReadRequest(s.job, s.last_request_id, now);
@@ -160,13 +161,13 @@ Status RequestLedger::SettlePending(const JobState& s, const JobDefinition& def)
   return last;
 }
 
-void RequestLedger::Complete(const Lease& lease, const WorkResult& work, EpochMs now) {
+void RequestLedger::Complete(const Lease& lease, const WorkResult& work) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   RequestRecord done = RecordOf(lease, RequestStatus::kCompleted, f.request_version + 1);
   done.outcome = WorkOutcomeName(work.kind);
   done.exit_code = work.exit_code;
   done.created_at = f.started_ms;
-  done.expires_at_ms = now + f.def.request_ttl_ms;
+  done.expires_at_ms = clock_.Now().latest + f.def.request_ttl_ms;
   ++counts_.writes;
   (void)store_.ReplaceRequest(done, f.request_version);
 }

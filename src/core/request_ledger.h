@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "core/store_clock.h"
 #include "jobgate/clock.h"
 #include "jobgate/controller.h"
 #include "jobgate/job.h"
@@ -43,7 +44,7 @@ std::optional<RequestRecord> PreviousOutcome(const std::string& key, const std::
 // Reads and writes request records for one invocation. Thread-compatible.
 class RequestLedger {
  public:
-  RequestLedger(Store& store, Clock& clock, const ControllerOptions& opts, CallCounts& counts)
+  RequestLedger(Store& store, const StoreClock& clock, const ControllerOptions& opts, CallCounts& counts)
       : store_(store), clock_(clock), opts_(opts), counts_(counts) {}
 
   enum class Claim { kClaimed, kDone, kLost };
@@ -57,11 +58,11 @@ class RequestLedger {
   Status SettlePending(const JobState& s, const JobDefinition& def);
   // Completes this run's request after its commit. Best effort: until it
   // lands, the committed state says the request is done.
-  void Complete(const Lease& lease, const WorkResult& work, EpochMs now);
+  void Complete(const Lease& lease, const WorkResult& work);
 
  private:
   Store& store_;
-  Clock& clock_;
+  const StoreClock& clock_;
   const ControllerOptions& opts_;
   CallCounts& counts_;
 };

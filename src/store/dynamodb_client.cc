@@ -167,11 +167,6 @@ std::optional<EpochMs> ParseHttpDateMs(std::string_view v) {
   return ((days * 24 + hour) * 60 + minute) * 60'000 + int64_t{second} * 1000;
 }
 
-int64_t EstimateClockOffsetMs(EpochMs sent_ms, EpochMs received_ms, EpochMs server_date_ms) {
-  const EpochMs local_mid = sent_ms + (received_ms - sent_ms) / 2;
-  return local_mid - (server_date_ms + 500);
-}
-
 Status ErrorStatus(const DynamoDbError& e, std::string_view op, const AwsConfig& config) {
   const std::string rid = e.request_id.empty() ? "" : fmt::format(" (request id {})", e.request_id);
   const std::string tries = e.attempts > 1 ? fmt::format(" after {} attempts", e.attempts) : "";
@@ -259,18 +254,19 @@ HttpRequest DynamoDbClient::BuildRequest(std::string_view op, const std::string&
   return request;
 }
 
-void DynamoDbClient::ObserveDate(const HttpResponse& response, EpochMs sent_ms, EpochMs received_ms) {
+void DynamoDbClient::ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono) {
   auto date = response.Header("Date");
   if (!date) return;
   auto server_ms = ParseHttpDateMs(*date);
   if (!server_ms) return;
   std::lock_guard lock(state_mu_);
-  clock_offset_ms_ = EstimateClockOffsetMs(sent_ms, received_ms, *server_ms);
+  clock_estimator_.AddSample(sent_mono, received_mono, *server_ms, 1000);  // the header has whole seconds
 }
 
 DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& body) {
   DynamoDbReply reply;
   const EpochMs sent_ms = clock_.NowMs();
+  const int64_t sent_mono = clock_.MonotonicMs();
   Status build_error;
   HttpRequest request = BuildRequest(op, body, sent_ms, &build_error);
   if (!build_error.ok()) {
@@ -286,13 +282,13 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
     ++request_counts_[std::string(op)];
   }
   HttpResult result = transport_->Send(request);
-  const EpochMs received_ms = clock_.NowMs();
+  const int64_t received_mono = clock_.MonotonicMs();
   if (auto* te = std::get_if<TransportError>(&result)) {
     reply.error = ClassifyTransportError(*te);
     return reply;
   }
   const HttpResponse& response = std::get<HttpResponse>(result);
-  ObserveDate(response, sent_ms, received_ms);
+  ObserveDate(response, sent_mono, received_mono);
   if (response.status == 200) {
     reply.body = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
     if (!reply.body.is_discarded() && reply.body.is_object()) return reply;
@@ -344,9 +340,9 @@ void DynamoDbClient::BackoffBeforeRetry(int retry) { options_.sleep(options_.ret
 
 void DynamoDbClient::Sleep(int64_t ms) { options_.sleep(ms); }
 
-std::optional<int64_t> DynamoDbClient::ClockOffsetMs() const {
+std::optional<ClockEstimate> DynamoDbClient::ObservedClock() const {
   std::lock_guard lock(state_mu_);
-  return clock_offset_ms_;
+  return clock_estimator_.Estimate(clock_.NowMs(), clock_.MonotonicMs());
 }
 
 std::map<std::string, int64_t> DynamoDbClient::RequestCounts() const {

@@ -98,14 +98,6 @@ DynamoDbError ClassifyTransportError(const TransportError& error);
 // into epoch milliseconds; nullopt when it is not one.
 std::optional<EpochMs> ParseHttpDateMs(std::string_view value);
 
-// Local clock minus server clock, in ms, from one exchange: the request was
-// sent at local `sent_ms`, its response received at `received_ms` and
-// carried `Date: server_s` (whole seconds, truncated). The server's clock
-// read some time in [server_s, server_s + 1 s) while the request was in
-// flight, so the estimate compares the exchange's local midpoint with the
-// middle of that second; it is off by at most 500 ms + half the round trip.
-int64_t EstimateClockOffsetMs(EpochMs sent_ms, EpochMs received_ms, EpochMs server_date_ms);
-
 // The DynamoDB status a failed call turns into (kConditionFailed excepted,
 // which callers handle as an outcome):
 //  - kUnavailable (CLI exit 69, fail closed) for an unreachable endpoint, 5xx,
@@ -144,9 +136,9 @@ class DynamoDbClient {
   // retrying per the policy. Never throws.
   DynamoDbReply Call(std::string_view op, const nlohmann::json& request);
 
-  // Local clock minus DynamoDB's, from the Date header of the last response
-  // that had one; nullopt before the first.
-  std::optional<int64_t> ClockOffsetMs() const;
+  // This host's clock against DynamoDB's, from the Date headers of the
+  // responses so far (ClockEstimator); nullopt before the first.
+  std::optional<ClockEstimate> ObservedClock() const;
 
   // HTTP requests sent per operation name, retries included.
   std::map<std::string, int64_t> RequestCounts() const;
@@ -165,7 +157,7 @@ class DynamoDbClient {
  private:
   HttpRequest BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms, Status* error) const;
   DynamoDbReply Attempt(std::string_view op, const std::string& body);
-  void ObserveDate(const HttpResponse& response, EpochMs sent_ms, EpochMs received_ms);
+  void ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono);
   uint64_t NextRandom();
 
   const AwsConfig config_;
@@ -178,7 +170,7 @@ class DynamoDbClient {
 
   std::mutex call_mu_;  // one exchange at a time on the one connection
   mutable std::mutex state_mu_;
-  std::optional<int64_t> clock_offset_ms_;
+  ClockEstimator clock_estimator_;
   std::map<std::string, int64_t, std::less<>> request_counts_;
 };
 

@@ -101,7 +101,8 @@ class DynamoDbStore final : public Store {
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
   Result<int64_t> ExpireRequests(EpochMs now_ms) override;  // a Scan; DynamoDB TTL does it for real
 
-  std::optional<int64_t> ObservedClockOffsetMs() const override { return client_.ClockOffsetMs(); }
+  bool ReportsTime() const override { return true; }
+  std::optional<ClockEstimate> ObservedClock() const override { return client_.ObservedClock(); }
 
   // The client, for its per-operation request counters and raw calls in tests.
   DynamoDbClient& client() { return client_; }

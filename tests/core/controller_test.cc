@@ -29,8 +29,15 @@ class FlakyStore final : public StoreWrapper {
   // Runs once, right after the next write applied and before its answer
   // returns: another invocation acting in between.
   std::function<void()> after_next_write;
-  std::optional<int64_t> clock_offset_ms;
-  std::optional<int64_t> ObservedClockOffsetMs() const override { return clock_offset_ms; }
+  // A remote store's clock, as its answers place it (set reports_time).
+  bool reports_time = false;
+  std::optional<ClockEstimate> clock;
+  bool ReportsTime() const override { return reports_time; }
+  std::optional<ClockEstimate> ObservedClock() const override { return clock; }
+  void PlaceClock(int64_t offset_ms, int64_t uncertainty_ms) {
+    reports_time = true;
+    clock = ClockEstimate{offset_ms, uncertainty_ms};
+  }
 
   Result<std::optional<JobState>> ReadState(const std::string& j) override {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
@@ -249,57 +256,99 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   EXPECT_NE((*runs)[1].error.find("taken over by fence 2"), std::string::npos) << (*runs)[1].error;
 }
 
-TEST_F(ControllerTest, NeverTakesOverOnAClockKnownToBeAheadOfTheStore) {
-  FlakyStore skewed(store_);
-  Controller c(skewed, clock_, random_);
+// A host 3 s ahead of the store, placing its clock to +-600 ms: it takes
+// over only once the earliest the store's clock can read is past the lease
+// and the allowance, whatever its own clock says.
+TEST_F(ControllerTest, AHostAheadOfTheStoreTakesOverOnlyOnTheStoresEarliestTime) {
+  FlakyStore ahead(store_);
+  Controller c(ahead, clock_, random_);
   RunRequest r = Req();
   r.overrides.lease_ms = 2 * kSec;
   r.overrides.max_clock_skew_ms = 1 * kSec;
-  MustAcquire(controller_, r);
-  clock_.Advance(10 * kSec);
-  // Ahead by more than half the allowance: another host may be behind the
-  // store by the other half, so the lease may still be live.
-  skewed.clock_offset_ms = kSec / 2 + 1;
+  const EpochMs t0 = clock_.NowMs();
+  MustAcquire(controller_, r);  // a host on the store's time: lease_until = t0 + 2 s
+  ahead.PlaceClock(3 * kSec, 600);
+  clock_.Set(t0 + 3 * kSec + 600 + 3 * kSec);  // earliest store time = t0 + 3 s = lease_until + skew
   auto a = c.Acquire(r);
   ASSERT_TRUE(a.ok());
   EXPECT_FALSE(a->lease.has_value());
   EXPECT_EQ(a->outcome.reason, SkipReason::kRunning);
-  EXPECT_TRUE(a->outcome.clock_skew_exceeded);
-  EXPECT_EQ(a->outcome.clock_offset_ms, kSec / 2 + 1);
-  skewed.clock_offset_ms = kSec / 2;  // exactly its half: allowed
+  EXPECT_EQ(a->outcome.clock_offset_ms, 3 * kSec);
+  EXPECT_EQ(a->outcome.clock_uncertainty_ms, 600);
+  EXPECT_TRUE(a->outcome.clock_skew_exceeded);  // reported: 3 s is beyond NTP's share
+  clock_.Advance(1);
   Lease lease = MustAcquire(c, r);
   EXPECT_EQ(lease.fence(), 2);
+  EXPECT_EQ(State().last_run_ts, clock_.NowMs() - 3 * kSec);  // stamped in the store's time
 }
 
-TEST_F(ControllerTest, AClockKnownToBeBehindTheStorePublishesALongerLeaseButStopsOnItsOwn) {
-  FlakyStore skewed(store_);
-  Controller c(skewed, clock_, random_);
+// A host 5 s behind the store publishes its lease in the store's time,
+// from the latest the store's clock may read, and stops on its own clock.
+TEST_F(ControllerTest, AHostBehindTheStorePublishesItsLeaseInTheStoresTime) {
+  FlakyStore behind(store_);
+  Controller c(behind, clock_, random_);
   RunRequest r = Req();
   r.overrides.lease_ms = 6 * kSec;
   r.overrides.max_clock_skew_ms = 2 * kSec;
-  skewed.clock_offset_ms = -5 * kSec;  // behind by 5 s: 4 s beyond its half (1 s)
+  behind.PlaceClock(-5 * kSec, 400);
   Lease lease = MustAcquire(c, r);
-  EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 6 * kSec);          // its own deadline
-  EXPECT_EQ(State().lease_until, clock_.NowMs() + 6 * kSec + 4 * kSec);  // what others judge by
+  EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 6 * kSec);                   // its own deadline
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 5 * kSec + 400 + 6 * kSec);  // what others judge by
+  EXPECT_EQ(State().last_run_ts, clock_.NowMs() + 5 * kSec);
   clock_.Advance(2 * kSec);
   auto hb = c.Heartbeat(lease);
   ASSERT_TRUE(hb.ok());
   EXPECT_EQ(*hb, HeartbeatResult::kExtended);
   EXPECT_EQ(lease.lease_until(), clock_.NowMs() + 6 * kSec);
-  EXPECT_EQ(State().lease_until, clock_.NowMs() + 10 * kSec);
-  // A taker (no offset known) waits for the published lease plus the allowance.
-  clock_.Advance(10 * kSec + 2 * kSec);
-  auto early = controller_.Acquire(r);
+  EXPECT_EQ(State().lease_until, clock_.NowMs() + 5 * kSec + 400 + 6 * kSec);
+  // Its cooldown counts from the latest store time too.
+  ASSERT_TRUE(c.Commit(lease, WorkResult{WorkResult::Kind::kSucceeded, 0, ""}).ok());
+}
+
+TEST_F(ControllerTest, CooldownAndRateStampsCountTheUncertaintyOnTheSafeSide) {
+  FlakyStore remote(store_);
+  Controller c(remote, clock_, random_);
+  RunRequest r = Req();
+  r.overrides.cooldown_ms = 10 * kSec;
+  remote.PlaceClock(0, 700);
+  Lease lease = MustAcquire(c, r);
+  ASSERT_TRUE(c.Commit(lease, WorkResult{WorkResult::Kind::kSucceeded, 0, ""}).ok());
+  EXPECT_EQ(State().next_allowed_run, clock_.NowMs() + 700 + 10 * kSec);
+  EXPECT_EQ(State().last_success_ts, clock_.NowMs());
+  // Another host, as uncertain, waits until its earliest reading passes it.
+  clock_.Advance(10 * kSec + 1'399);
+  auto early = c.Acquire(r);
   ASSERT_TRUE(early.ok());
-  EXPECT_FALSE(early->lease.has_value());
-  EXPECT_EQ(early->outcome.reason, SkipReason::kRunning);
+  EXPECT_EQ(early->outcome.reason, SkipReason::kCooldown);
   clock_.Advance(1);
-  EXPECT_EQ(MustAcquire(controller_, r).fence(), 2);
-  // Within its half, nothing is added.
-  skewed.clock_offset_ms = -1 * kSec;
-  clock_.Advance(60 * kSec);
-  Lease third = MustAcquire(c, r);
-  EXPECT_EQ(State().lease_until, third.lease_until());
+  MustAcquire(c, r);
+}
+
+TEST_F(ControllerTest, RefusesToActWhenTheStoreReportsTimeButNoneCouldBeRead) {
+  FlakyStore remote(store_);
+  Controller c(remote, clock_, random_);
+  remote.reports_time = true;  // ... but no answer carried a Date header
+  auto a = c.Acquire(Req());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(a.status().message().find("cannot place its clock"), std::string::npos) << a.status().message();
+  auto state = store_.ReadState("j");
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE(state->has_value());  // nothing written
+}
+
+TEST_F(ControllerTest, RefusesToActOnAClockPlacedMoreLooselyThanALease) {
+  FlakyStore remote(store_);
+  Controller c(remote, clock_, random_);
+  RunRequest r = Req();
+  r.overrides.lease_ms = 4 * kSec;
+  remote.PlaceClock(0, 4 * kSec + 1);
+  auto a = c.Acquire(r);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(a.status().message().find("within 4001 ms"), std::string::npos) << a.status().message();
+  remote.PlaceClock(0, 4 * kSec);
+  MustAcquire(c, r);
 }
 
 // The request claim applies, but its answer comes back long after the lease

@@ -38,18 +38,30 @@ Checker::Checker(const SimTime& time, Store& truth, Trace& trace, std::vector<Jo
   }
 }
 
-void Checker::AddActor(int actor, ActorKind kind, int64_t skew_ms, bool offset_observed) {
+void Checker::AddActor(int actor, ActorKind kind, int64_t skew_ms, std::optional<ClockSource> clock) {
   ActorTrack a;
   a.kind = kind;
   a.skew_ms = skew_ms;
-  a.offset_observed = offset_observed;
+  a.clock = std::move(clock);
   actors_[actor] = a;
 }
 
-int64_t Checker::LeaseSlackOf(int actor, const JobDefinition& def) const {
+Checker::ClockView Checker::ViewOf(int actor) const {
   const ActorTrack& a = actors_.at(actor);
-  if (!a.offset_observed) return 0;
-  return std::max<int64_t>(0, -a.skew_ms - def.max_clock_skew_ms / 2);
+  if (!a.clock) return {};
+  const std::optional<ClockEstimate> e = a.clock->last_view();
+  if (!e) return {};
+  return {e->offset_ms, e->uncertainty_ms};
+}
+
+EpochMs Checker::EarliestAt(int actor, EpochMs local) const {
+  const ClockView v = ViewOf(actor);
+  return local - v.offset - v.u;
+}
+
+EpochMs Checker::LatestAt(int actor, EpochMs local) const {
+  const ClockView v = ViewOf(actor);
+  return local - v.offset + v.u;
 }
 
 void Checker::Fail(int invariant, std::string what, const char* known_bug) {
@@ -149,14 +161,16 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
   }
   if (!req.request_id.empty()) {
     auto done = j.completed.find(req.request_id);
-    if (done != j.completed.end() && done->second.expires_at_ms > c.clock_end) {
+    // (Lenient: the latest store time the grant can have judged expiry at.)
+    const EpochMs end = LatestAt(c.actor, c.clock_end);
+    if (done != j.completed.end() && done->second.expires_at_ms > end) {
       Fail(6, fmt::format("request {} runs again (fence {}) although it completed (fence {}) and its record lives",
                           req.request_id, lease.fence(), done->second.fence));
     }
     // Invariant 6 by effect: a run of this request was counted, and its
     // record (had it been written) would still live.
     auto counted = j.counted_requests.find(req.request_id);
-    if (counted != j.counted_requests.end() && counted->second.second + j.def.request_ttl_ms > c.clock_end) {
+    if (counted != j.counted_requests.end() && counted->second.second + j.def.request_ttl_ms > end) {
       Fail(6, fmt::format("request {} runs again (fence {}) after fence {} ran it and was counted", req.request_id,
                           lease.fence(), counted->second.first));
     }
@@ -166,17 +180,19 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
       Fail(7, "Acquire granted a lease before claiming request " + req.request_id);
     }
   }
-  if (lease.started_ms() < c.clock_start || lease.started_ms() > c.clock_end) {
+  const RunTrack& granted = runs_[lease.run_id()];
+  if (granted.local_start < c.clock_start || granted.local_start > c.clock_end) {
     Fail(4, "the lease's start is not the acquirer's clock during Acquire");
   }
-  CheckRateLimit(c.job, lease.started_ms());
+  CheckRateLimit(c.job, granted.rate_stamp);
   // The operator may have unlocked the run before Acquire even returned.
   a.holder = Holder{c.job, lease.run_id(), lease.fence(), lease.lease_until(), false, runs_[lease.run_id()].evicted};
 }
 
-// The limiter works on the acquirers' clocks (the stamps it stores), so
-// that is where "never more than count in any window" is checked; in true
-// time it can be exceeded by the clock skew between acquirers.
+// The limiter works on the stamps it stores (the acquirers' clocks, or the
+// latest store time they could place), so that is where "never more than
+// count in any window" is checked; in true time it can be exceeded by the
+// clock skew between acquirers whose store does not report time.
 void Checker::CheckRateLimit(int job, EpochMs stamp) {
   JobTrack& j = jobs_[static_cast<size_t>(job)];
   const int64_t count = j.def.rate_limit_count;
@@ -198,21 +214,14 @@ void Checker::CheckRateLimit(int job, EpochMs stamp) {
 void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, const Outcome& out) {
   const JobDefinition& def = jobs_[static_cast<size_t>(c.job)].def;
   const auto& st = c.state_before;
-  const EpochMs clock = c.clock_start;  // the gate read its clock at or after this
+  // The gate read the earliest store time its view allowed, at or after this.
+  const EpochMs clock = EarliestAt(c.actor, c.clock_start);
   bool live_holder = st && st->status == JobStatus::kRunning && clock <= st->lease_until + def.max_clock_skew_ms;
   bool ok = false;
   switch (out.reason) {
-    case SkipReason::kRunning: {
-      // A host that knows its clock is ahead of the store's by more than
-      // half the allowance refuses takeovers (and says so): the job stays
-      // acquirable by every host that keeps to its half.
-      const ActorTrack& a = actors_.at(c.actor);
-      const bool refused_ahead = st && st->status == JobStatus::kRunning && a.offset_observed &&
-                                 a.skew_ms > def.max_clock_skew_ms / 2 && out.clock_skew_exceeded;
-      if (refused_ahead && !live_holder) ++counters_["takeovers_refused_clock_ahead"];
-      ok = live_holder || refused_ahead;
+    case SkipReason::kRunning:
+      ok = live_holder;
       break;
-    }
     case SkipReason::kPaused:
       ok = st && (st->status == JobStatus::kPaused || (st->status == JobStatus::kRunning && !st->paused_reason.empty()));
       break;
@@ -271,8 +280,9 @@ void Checker::OnHeartbeat(const CallContext& c, const Lease& lease, const Result
   if (*r == HeartbeatResult::kExtended) {
     ++counters_["heartbeats_extended"];
     if (a.holder) a.holder->lease_until = lease.lease_until();
-    const int64_t slack = LeaseSlackOf(c.actor, jobs_[static_cast<size_t>(c.job)].def);
-    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until() + slack)) {
+    // Published from the latest store time; its own deadline from its clock.
+    const ClockView v = a.write_view;
+    if (!c.interleaved && !(ours && st->lease_until == lease.lease_until() - v.offset + v.u)) {
       Fail(1, "a heartbeat reported the lease extended, but the store shows " + Brief(st));
     }
     return;
@@ -309,7 +319,7 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
         bool pending = st && st->last_fence == lease.fence() && st->last_request_id == lease.request_id();
         // A run that outlives request_ttl outlives its claim: once the
         // record has expired, invariant 6 no longer holds it.
-        bool expired = rec && rec->owner == lease.run_id() && rec->expires_at_ms <= c.clock_end;
+        bool expired = rec && rec->owner == lease.run_id() && rec->expires_at_ms <= LatestAt(c.actor, c.clock_end);
         if (expired && !completed && !pending) ++counters_["request_expired_before_completion"];
         // Its completion landed, then the record outlived request_ttl and
         // was claimed again (a report delayed past the TTL: seed 1150541 of
@@ -367,12 +377,12 @@ void Checker::OnCrash(int actor) {
   const JobDefinition& def = jobs_[static_cast<size_t>(a.holder->job)].def;
   auto st = TrueState(a.holder->job);
   // Liveness starts here: the stored lease of a crashed holder ends within
-  // one lease of the crash on its own clock; a taker waits max_clock_skew more.
-  // (A clock known to lag the store publishes its lease later by the slack.)
-  const int64_t slack = LeaseSlackOf(actor, def);
-  if (st && st->owner == a.holder->run_id && st->lease_until > ClockOf(actor) + def.lease_ms + slack) {
-    Fail(5, fmt::format("a crashed holder's stored lease ends at {}, beyond its clock {} + lease {} + slack {}",
-                        st->lease_until - kSimEpochMs, ClockOf(actor) - kSimEpochMs, def.lease_ms, slack));
+  // one lease of the crash on its own clock (on the latest store time it
+  // placed, when its store reports time); a taker waits max_clock_skew more.
+  const ClockView v = a.write_view;
+  if (st && st->owner == a.holder->run_id && st->lease_until > ClockOf(actor) - v.offset + v.u + def.lease_ms) {
+    Fail(5, fmt::format("a crashed holder's stored lease ends at {}, beyond its clock {} (placed at {:+} +-{}) + lease {}",
+                        st->lease_until - kSimEpochMs, ClockOf(actor) - kSimEpochMs, -v.offset, v.u, def.lease_ms));
   }
   a.holder->stopped = true;
 }

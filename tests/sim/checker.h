@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -86,9 +87,14 @@ class Checker final : public WriteObserver {
   Checker(const SimTime& time, Store& truth, Trace& trace, std::vector<JobDefinition> defs,
           CheckerOptions options);
 
-  // `offset_observed`: the store tells this actor its clock offset
-  // (Store::ObservedClockOffsetMs), exactly its skew.
-  void AddActor(int actor, ActorKind kind, int64_t skew_ms, bool offset_observed = false);
+  // `clock`: set when the store reports its time to this actor; says what
+  // the actor's controller last used (FaultyStore::last_view), and what an
+  // honest estimate would say.
+  struct ClockSource {
+    std::function<std::optional<ClockEstimate>()> last_view;
+    std::function<std::optional<ClockEstimate>()> honest;
+  };
+  void AddActor(int actor, ActorKind kind, int64_t skew_ms, std::optional<ClockSource> clock = std::nullopt);
 
   // Writes that applied (from RecordingStore).
   void OnStateWrite(const StateWrite& w) override;
@@ -130,10 +136,18 @@ class Checker final : public WriteObserver {
     bool stopped = false;
     bool evicted = false;     // force-unlocked by the operator: fenced out by design
   };
+  // An actor's placing of the store's clock: its store time reads its own
+  // clock minus `offset`, within +-`u`. {0, 0} for an actor whose store
+  // does not report time (it uses its own clock).
+  struct ClockView {
+    int64_t offset = 0;
+    int64_t u = 0;
+  };
   struct ActorTrack {
     ActorKind kind = ActorKind::kInvoker;
     int64_t skew_ms = 0;
-    bool offset_observed = false;
+    std::optional<ClockSource> clock;
+    ClockView write_view;  // the view behind its last state write
     int job = -1;
     // The last acquisition this invoker's current invocation wrote (it may
     // not know yet: a lost response).
@@ -153,6 +167,8 @@ class Checker final : public WriteObserver {
     bool taken_over_live = false;  // taken over while its own clock said its lease was live
     std::string request_id;        // the request it was granted for, if any
     int64_t claim_version = 0;     // version of its INPROGRESS request record
+    EpochMs local_start = 0;       // its acquirer's own clock when it stamped the acquisition
+    EpochMs rate_stamp = 0;        // the rate limiter's stamp its acquisition wrote
     bool request_completed = false;  // its COMPLETED request record was written
   };
   struct JobTrack {
@@ -173,10 +189,12 @@ class Checker final : public WriteObserver {
   // Records a violation; `known_bug` names it when it is one of the above.
   void Fail(int invariant, std::string what, const char* known_bug = nullptr);
   EpochMs ClockOf(int actor) const { return time_.now() + actors_.at(actor).skew_ms; }
-  // How much later than its own deadline an actor publishes lease_until: by
-  // the excess of its clock's lag behind the store over half the allowance,
-  // when it knows that lag (DESIGN: each host keeps to its half).
-  int64_t LeaseSlackOf(int actor, const JobDefinition& def) const;
+  // The view the actor's controller last used.
+  ClockView ViewOf(int actor) const;
+  // An actor's clock reading `local`, as the earliest / latest store time
+  // its current view allows.
+  EpochMs EarliestAt(int actor, EpochMs local) const;
+  EpochMs LatestAt(int actor, EpochMs local) const;
   bool Working(const ActorTrack& a) const;
   int JobIndex(const std::string& name) const;
   std::optional<JobState> TrueState(int job) const;
@@ -186,7 +204,8 @@ class Checker final : public WriteObserver {
   void CheckCommonWrite(const JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckInvokerWrite(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
   void CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
-  void NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after);
+  void CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w, const JobState& before);
+  void NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp);
   void CheckHeartbeatWrite(const JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckRollback(JobTrack& j, const StateWrite& w, const JobState& before);

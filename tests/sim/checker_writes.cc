@@ -27,6 +27,7 @@ void Checker::OnStateWrite(const StateWrite& w) {
   trace_.Add(time_.now(), [&] { return fmt::format("a{} wrote {}: {} -> {}", w.actor, w.after.job, Brief(w.before),
                                       Brief(w.after)); });
   CheckCommonWrite(j, w, before);
+  actor->second.write_view = ViewOf(w.actor);
   if (actor->second.kind == ActorKind::kInvoker) {
     CheckInvokerWrite(job, actor->second, w, before);
   } else {
@@ -82,35 +83,40 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   JobTrack& j = jobs_[static_cast<size_t>(job)];
   const JobDefinition& def = j.def;
   const JobState& s = w.after;
+  // Stamped `best`: the earliest and latest store time its view allowed
+  // are t -+ u (an actor whose store does not report time: u = 0).
   const EpochMs t = s.last_run_ts;
+  const ClockView v = a.write_view;
+  const EpochMs earliest = t - v.u;
   const bool takeover = before.status == JobStatus::kRunning;
   if (s.fence != before.fence + 1) Fail(1, fmt::format("fence jumped {} -> {}", before.fence, s.fence));
   if (before.status == JobStatus::kPaused) Fail(4, fmt::format("a{} acquired a PAUSED job: {}", w.actor, Brief(before)));
-  if (takeover && t <= before.lease_until + def.max_clock_skew_ms) {
-    Fail(1, fmt::format("a{} took over a live lease at {} <= lease_until {} + max_clock_skew {}", w.actor,
-                        t - kSimEpochMs, before.lease_until - kSimEpochMs, def.max_clock_skew_ms));
+  if (takeover && earliest <= before.lease_until + def.max_clock_skew_ms) {
+    Fail(1, fmt::format("a{} took over a live lease at {} (-{}) <= lease_until {} + max_clock_skew {}", w.actor,
+                        t - kSimEpochMs, v.u, before.lease_until - kSimEpochMs, def.max_clock_skew_ms));
   }
   if (takeover && !before.paused_reason.empty()) Fail(4, "took over a job paused while it ran");
-  if (t < before.next_allowed_run) {
-    Fail(4, fmt::format("a{} acquired at {} before next_allowed_run {}", w.actor, t - kSimEpochMs,
+  if (earliest < before.next_allowed_run) {
+    Fail(4, fmt::format("a{} acquired at {} (-{}) before next_allowed_run {}", w.actor, t - kSimEpochMs, v.u,
                         before.next_allowed_run - kSimEpochMs));
   }
+  if (a.clock) CheckStoreTimeAcquisition(a, w, before);
   if (s.last_slot != before.last_slot && s.last_slot < before.last_slot) {
     Fail(3, fmt::format("slot went back: {} -> {}", before.last_slot, s.last_slot));
   }
   if (def.rate_limit_count > 0 &&
-      StampsAfter(before.rate_history, t - def.rate_limit_window_ms) >= def.rate_limit_count) {
+      StampsAfter(before.rate_history, earliest - def.rate_limit_window_ms) >= def.rate_limit_count) {
     Fail(4, fmt::format("a{} acquired at {} over the rate limit ({} in {} ms): history {}", w.actor, t - kSimEpochMs,
                         def.rate_limit_count, def.rate_limit_window_ms, before.rate_history));
   }
-  if (t > ClockOf(w.actor)) Fail(4, "acquisition stamped in the acquirer's future");
-  if (def.rate_limit_count > 0) NoteRateEviction(j, before, s);
+  if (t > ClockOf(w.actor) - v.offset) Fail(4, "acquisition stamped in the acquirer's future");
+  if (def.rate_limit_count > 0) NoteRateEviction(j, before, s, t + v.u);
   JobState want = before;
   want.status = JobStatus::kRunning;
   want.owner = s.owner;
   want.holder = s.holder;
   want.fence = before.fence + 1;
-  want.lease_until = t + def.lease_ms + LeaseSlackOf(w.actor, def);
+  want.lease_until = t + v.u + def.lease_ms;
   want.run_count = before.run_count + 1;
   want.abandoned_count = before.abandoned_count + (takeover ? 1 : 0);
   want.last_run_ts = t;
@@ -120,11 +126,8 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   want.updated_at = t;
   if (s != want) Fail(2, "acquisition wrote fields it must not: " + Diff(want, s));
   if (s.owner.empty() || s.owner == before.owner) Fail(2, "acquisition without a new owner");
-  // The controller refuses takeovers on a clock known (from the store) to
-  // be ahead by more than half the allowance; count any that got through.
-  if (LeaseSlackOf(w.actor, def) > 0) ++counters_["leases_published_with_slack"];
-  if (takeover && a.offset_observed && a.skew_ms > def.max_clock_skew_ms / 2) {
-    ++counters_["takeover_by_clock_ahead_beyond_allowance"];
+  if (a.clock && std::abs(a.skew_ms) > def.max_clock_skew_ms / 2) {
+    ++counters_[takeover ? "takeovers_by_clocks_beyond_share" : "acquisitions_by_clocks_beyond_share"];
   }
   if (takeover) EvictOwner(job, before, /*by_operator=*/false);
   a.log_run = s.owner;
@@ -134,17 +137,39 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   run.job = job;
   run.actor = w.actor;
   run.fence = s.fence;
+  run.local_start = t + v.offset;
+  run.rate_stamp = t + v.u;
   runs_[s.owner] = run;  // a fresh run (a re-acquisition under the same id starts over)
   ++counters_[takeover ? "takeovers" : "acquisitions_from_idle"];
+}
+
+// An actor whose store reports time works in it, so the gate holds in the
+// store's time, which is the simulation's true time, exactly: no
+// acquisition before next_allowed_run in true time. It holds because the
+// actor counted its uncertainty; an actor told it is certain when it is not
+// (the self-test) breaks it. The honest estimate must hold the true offset.
+void Checker::CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w,
+                                        const JobState& before) {
+  const EpochMs local = w.after.last_run_ts + a.write_view.offset;  // its clock when it stamped
+  const EpochMs true_t = local - a.skew_ms;
+  if (auto honest = a.clock->honest(); honest && std::abs(honest->offset_ms - a.skew_ms) > honest->uncertainty_ms) {
+    Fail(0, fmt::format("a{}'s estimate {:+} +-{} does not hold its true offset {:+}", w.actor, honest->offset_ms,
+                        honest->uncertainty_ms, a.skew_ms));
+  }
+  if (true_t < before.next_allowed_run) {
+    Fail(4, fmt::format("a{} acquired at true time {} before next_allowed_run {} (its clock {:+}, placed {:+} +-{})",
+                        w.actor, true_t - kSimEpochMs, before.next_allowed_run - kSimEpochMs, a.skew_ms,
+                        a.write_view.offset, a.write_view.u));
+  }
 }
 
 // With skewed clocks the stamps arrive out of order; a limiter that drops
 // the first-appended stamp rather than the oldest one forgets a start that
 // is still inside the window.
-void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after) {
+void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp) {
   std::multiset<EpochMs> dropped;
   for (EpochMs t : ParseStamps(before.rate_history)) dropped.insert(t);
-  dropped.insert(after.last_run_ts);
+  dropped.insert(stamp);
   std::vector<EpochMs> kept = ParseStamps(after.rate_history);
   for (EpochMs t : kept) {
     auto it = dropped.find(t);
@@ -160,7 +185,7 @@ void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobSta
 void Checker::CheckHeartbeatWrite(const JobTrack& j, const StateWrite& w, const JobState& before) {
   const JobState& s = w.after;
   JobState want = before;
-  want.lease_until = s.updated_at + j.def.lease_ms + LeaseSlackOf(w.actor, j.def);
+  want.lease_until = s.updated_at + actors_.at(w.actor).write_view.u + j.def.lease_ms;
   want.version = before.version + 1;
   want.updated_at = s.updated_at;
   if (s != want) Fail(2, "heartbeat wrote fields it must not: " + Diff(want, s));
@@ -174,6 +199,7 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
   const bool failure = s.failure_count == before.failure_count + 1 && s.success_count == before.success_count;
   if (!success && !failure) return Fail(2, "a commit must count exactly one success or failure: " + Brief(s));
   const EpochMs now = s.updated_at;
+  const int64_t u = actors_.at(w.actor).write_view.u;  // next_allowed_run counts from now + u
   JobState want = before;
   want.status = before.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
   want.owner.clear();
@@ -190,7 +216,7 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
     want.success_count += 1;
     want.consecutive_failures = 0;
     want.last_success_ts = now;
-    want.next_allowed_run = now + def.cooldown_ms;
+    want.next_allowed_run = now + u + def.cooldown_ms;
   } else {
     want.failure_count += 1;
     want.consecutive_failures += 1;
@@ -198,8 +224,8 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
     want.last_error = s.last_error;
     want.next_allowed_run = s.next_allowed_run;
     if (s.last_error.empty()) Fail(2, "a failed run without last_error");
-    if (s.next_allowed_run < now || s.next_allowed_run > now + def.backoff_cap_ms) {
-      Fail(4, fmt::format("backoff {} ms outside [0, cap {}]", s.next_allowed_run - now, def.backoff_cap_ms));
+    if (s.next_allowed_run < now + u || s.next_allowed_run > now + u + def.backoff_cap_ms) {
+      Fail(4, fmt::format("backoff {} ms outside [0, cap {}]", s.next_allowed_run - now - u, def.backoff_cap_ms));
     }
     if (def.park_after > 0 && want.consecutive_failures >= def.park_after) {
       want.status = JobStatus::kPaused;
@@ -286,7 +312,7 @@ void Checker::EvictOwner(int job, const JobState& before, bool by_operator) {
     // Still inside Acquire (no holder yet), it will work as soon as it
     // returns if its clock is before lease_until.
     bool live = a.holder ? Working(a)
-                         : ClockOf(id) < before.lease_until - LeaseSlackOf(id, jobs_[static_cast<size_t>(job)].def);
+                         : ClockOf(id) < before.lease_until - a.write_view.u + a.write_view.offset;
     if (!live) continue;
     run.taken_over_live = true;
     ++counters_[a.skew_ms < 0 ? "exclusion_broken_holder_clock_behind" : "exclusion_broken_holder_clock_not_behind"];
@@ -319,7 +345,9 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     Fail(6, fmt::format("request {} written for run fence {} by a{} whose acquisition is fence {}", r.key, r.fence,
                         w.actor, a.log_fence));
   }
-  if (w.before && w.before->status == RequestStatus::kCompleted && w.before->expires_at_ms > ClockOf(w.actor)) {
+  // (Lenient: the latest store time the writer's view allows.)
+  const EpochMs now = LatestAt(w.actor, ClockOf(w.actor));
+  if (w.before && w.before->status == RequestStatus::kCompleted && w.before->expires_at_ms > now) {
     return Fail(6, fmt::format("COMPLETED request {} (fence {}) overwritten while its record lives (until {})", r.key,
                                w.before->fence, w.before->expires_at_ms - kSimEpochMs));
   }
@@ -341,7 +369,7 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     // acquisition's) or of the live holder would let that run's request run
     // twice.
     bool overwrote = w.before && w.before->status == RequestStatus::kInProgress && w.before->owner != r.owner &&
-                     w.before->expires_at_ms > ClockOf(w.actor) &&
+                     w.before->expires_at_ms > now &&
                      (w.before->fence > r.fence || (st && st->status == JobStatus::kRunning && st->owner == w.before->owner));
     if (!holds && run.taken_over_live) {
       Fail(1, "request " + r.key + " claimed by a run taken over while live (a consequence of two holders)");
@@ -355,7 +383,7 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     ++counters_["request_claims"];
     return;
   }
-  const bool before_lives = w.before && w.before->expires_at_ms > ClockOf(w.actor);
+  const bool before_lives = w.before && w.before->expires_at_ms > now;
   if (settles && (!before_lives || w.before->owner != r.owner)) {
     // The next commit settling a completion that never landed, over the
     // record's expired remains or a dead run's older claim.

@@ -14,6 +14,7 @@ const char* ScenarioClassName(ScenarioClass c) {
     case ScenarioClass::kGates: return "gates";
     case ScenarioClass::kBeyondSkew: return "beyond_skew";
     case ScenarioClass::kObservedOffset: return "observed_offset";
+    case ScenarioClass::kOverconfidentClock: return "overconfident_clock";
     case ScenarioClass::kBrokenCas: return "broken_cas";
   }
   return "?";
@@ -152,6 +153,13 @@ Scenario MakeScenario(ScenarioClass c, Rng& rng) {
       s.late_heartbeat = 0.1 + rng.Real() * 0.3;
       s.report_clock_offset = true;
       break;
+    case ScenarioClass::kOverconfidentClock:
+      s.late_heartbeat = 0.1 + rng.Real() * 0.3;
+      s.instant_run = 0.6;
+      s.manual = 0.3 + rng.Real() * 0.4;
+      s.report_clock_offset = true;
+      s.understate_clock = true;
+      break;
     case ScenarioClass::kBrokenCas:
       s.broken_cas = true;
       s.faults.interleave = 0.2 + rng.Real() * 0.3;
@@ -161,11 +169,12 @@ Scenario MakeScenario(ScenarioClass c, Rng& rng) {
   }
   for (int i = 0; i < jobs; ++i) {
     JobPlan j = MakeJob(i, hosts, rng);
-    AddGates(j.def, rng, c == ScenarioClass::kGates ? 0.8 : 0.3);
+    const bool gates = c == ScenarioClass::kGates || c == ScenarioClass::kOverconfidentClock;
+    AddGates(j.def, rng, gates ? 0.8 : 0.3);
     if (c == ScenarioClass::kBeyondSkew) {
       j.skews_ms = SkewsBeyond(hosts, j.def.max_clock_skew_ms, j.def.lease_ms, rng);
     }
-    if (c == ScenarioClass::kObservedOffset) {
+    if (c == ScenarioClass::kObservedOffset || c == ScenarioClass::kOverconfidentClock) {
       if (j.def.max_clock_skew_ms == 0) j.def.max_clock_skew_ms = 1'000;
       j.skews_ms = SkewsAroundStore(hosts, j.def.max_clock_skew_ms, rng);
     }

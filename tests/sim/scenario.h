@@ -20,7 +20,8 @@ enum class ScenarioClass {
   kStoreFaults,  // a store that fails often and loses responses
   kGates,        // cooldown, backoff, parking and rate limits under skew
   kBeyondSkew,   // clocks further apart than max_clock_skew: invariant 1 may break
-  kObservedOffset,  // each clock within +-2 x max_clock_skew of the store, which reports the offset
+  kObservedOffset,  // each clock within +-2 x max_clock_skew of the store, which reports its time like a Date header
+  kOverconfidentClock,  // self-test: as kObservedOffset, but every estimate is reported as exact
   kBrokenCas,    // self-test: a store whose CAS ignores the version
 };
 const char* ScenarioClassName(ScenarioClass c);
@@ -48,7 +49,8 @@ struct Scenario {
   int cas_attempts = 8;
   int steps = 200;            // top-level steps per seed
   bool broken_cas = false;
-  bool report_clock_offset = false;  // hosts learn their exact offset from the store
+  bool report_clock_offset = false;  // the store reports its time (whole seconds, stamped within each call)
+  bool understate_clock = false;     // ... and the self-test reports every estimate as exact
   bool tolerate_exclusion = false;
 };
 

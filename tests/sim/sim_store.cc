@@ -94,15 +94,39 @@ void FaultInjector::Count(int actor, const char* call, const char* what) {
   trace_.Add(time_.now(), [&] { return fmt::format("a{} fault: {} {}", actor, call, what); });
 }
 
+std::optional<ClockEstimate> FaultyStore::honest_estimate() const {
+  if (host_clock_ == nullptr) return std::nullopt;
+  return estimator_.Estimate(host_clock_->NowMs(), host_clock_->MonotonicMs());
+}
+
+std::optional<ClockEstimate> FaultyStore::ObservedClock() const {
+  std::optional<ClockEstimate> e = honest_estimate();
+  if (e && understate_) e->uncertainty_ms = 0;
+  last_view_ = e;
+  return e;
+}
+
+void FaultyStore::StampAnswer(EpochMs sent_true, int64_t sent_mono) {
+  if (host_clock_ == nullptr) return;
+  const EpochMs at = faults_.Between(sent_true, faults_.time().now());
+  estimator_.AddSample(sent_mono, host_clock_->MonotonicMs(), at - at % 1000, 1000);
+}
+
 template <typename T>
 Result<T> FaultyStore::Read(const char* call, const std::function<Result<T>()>& read) {
+  const EpochMs sent_true = faults_.time().now();
+  const int64_t sent_mono = host_clock_ ? host_clock_->MonotonicMs() : 0;
   faults_.Boundary(actor_);
   if (faults_.ReadFails(actor_, call)) return Status::Unavailable(fmt::format("sim: {} failed", call));
-  return read();
+  Result<T> result = read();
+  StampAnswer(sent_true, sent_mono);
+  return result;
 }
 
 template <typename T>
 Result<T> FaultyStore::Write(const char* call, const std::function<Result<T>()>& write) {
+  const EpochMs sent_true = faults_.time().now();
+  const int64_t sent_mono = host_clock_ ? host_clock_->MonotonicMs() : 0;
   faults_.Boundary(actor_);
   auto fault = faults_.ForWrite(actor_, call);
   if (fault == FaultInjector::WriteFault::kFailBefore) {
@@ -116,6 +140,7 @@ Result<T> FaultyStore::Write(const char* call, const std::function<Result<T>()>&
   if (fault == FaultInjector::WriteFault::kFailAfter) {
     return Status::Unavailable(fmt::format("sim: {} response lost", call));
   }
+  StampAnswer(sent_true, sent_mono);
   return result;
 }
 

@@ -119,6 +119,9 @@ class FaultInjector {
   std::function<void(int actor, int64_t pause_ms)> on_freeze;
 
   void Boundary(int actor);
+  // A time drawn in [from, to]: when a store stamps its answer.
+  EpochMs Between(EpochMs from, EpochMs to) { return rng_.Uniform(from, to); }
+  const SimTime& time() const { return time_; }
   WriteFault ForWrite(int actor, const char* call);
   bool ReadFails(int actor, const char* call);
 
@@ -155,10 +158,23 @@ class FaultyStore final : public ForwardingStore {
                                                    EpochMs now_ms) override;
   Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
-  // The host's clock minus the store's (true time), when the scenario lets
-  // the store tell it, as a remote store's Date header would.
-  std::optional<int64_t> ObservedClockOffsetMs() const override { return observed_offset_ms_; }
-  void set_observed_offset_ms(std::optional<int64_t> offset_ms) { observed_offset_ms_ = offset_ms; }
+  // When the scenario lets the store report its time, every answer carries
+  // a Date-like stamp: the store's clock (true time) read at a moment drawn
+  // within the call, truncated to whole seconds. The host places its clock
+  // with the same ClockEstimator the DynamoDB client uses.
+  bool ReportsTime() const override { return host_clock_ != nullptr; }
+  std::optional<ClockEstimate> ObservedClock() const override;
+  // `clock`: the host's; `understate`: the self-test's lie, every estimate
+  // reported as exact (the controller then counts no uncertainty).
+  void ReportTime(Clock* clock, bool understate = false) {
+    host_clock_ = clock;
+    understate_ = understate;
+  }
+  // The estimate last handed to the controller (what its last `now` used),
+  // nullopt before any.
+  const std::optional<ClockEstimate>& last_view() const { return last_view_; }
+  // The estimate as computed, whatever is reported (for the checker).
+  std::optional<ClockEstimate> honest_estimate() const;
 
  protected:
   Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs> due_at) override;
@@ -174,10 +190,16 @@ class FaultyStore final : public ForwardingStore {
   Result<T> Write(const char* call, const std::function<Result<T>()>& write);
   Status WriteStatus(const char* call, const std::function<Status()>& write);
 
+  // A Date-like stamp of the answer to a call that began at true `sent`.
+  void StampAnswer(EpochMs sent_true, int64_t sent_mono);
+
   RecordingStore& recorder_;
   FaultInjector& faults_;
   int actor_;
-  std::optional<int64_t> observed_offset_ms_;
+  Clock* host_clock_ = nullptr;
+  bool understate_ = false;
+  ClockEstimator estimator_;
+  mutable std::optional<ClockEstimate> last_view_;
 };
 
 // The self-test's saboteur: a "CAS" that ignores the expected version and

@@ -148,8 +148,13 @@ void Simulation::AddHosts() {
       hosts_.push_back(
           std::make_unique<Host>(id, ActorKind::kInvoker, static_cast<int>(j), time_, skew, recorder_, faults_));
       hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.jobs[j].period_ms);
-      if (sc_.report_clock_offset) hosts_.back()->store.set_observed_offset_ms(skew);
-      checker_.AddActor(id, ActorKind::kInvoker, skew, sc_.report_clock_offset);
+      std::optional<Checker::ClockSource> source;
+      if (sc_.report_clock_offset) {
+        Host& h = *hosts_.back();
+        h.store.ReportTime(&h.clock, sc_.understate_clock);
+        source = Checker::ClockSource{[&h] { return h.store.last_view(); }, [&h] { return h.store.honest_estimate(); }};
+      }
+      checker_.AddActor(id, ActorKind::kInvoker, skew, std::move(source));
     }
   }
   if (sc_.operator_gap_ms > 0) {

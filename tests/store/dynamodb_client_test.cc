@@ -126,9 +126,6 @@ TEST(DynamoDbClient, ParsesTheHttpDateHeader) {
                           "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"}) {
     EXPECT_EQ(ParseHttpDateMs(bad), std::nullopt) << bad;
   }
-  // The server's second is truncated: compare with its middle.
-  EXPECT_EQ(EstimateClockOffsetMs(10'000, 10'000, 10'000), -500);
-  EXPECT_EQ(EstimateClockOffsetMs(15'000, 15'100, 10'000), 15'050 - 10'500);
 }
 
 TEST(DynamoDbClient, RetriesServerErrorsWithBackoffAndSignsEveryAttempt) {
@@ -285,16 +282,35 @@ TEST(DynamoDbClient, MissingTableTellsTheUserToRunInit) {
   EXPECT_NE(job.status().message().find("init"), std::string::npos) << job.status().message();
 }
 
-TEST(DynamoDbClient, ObservesTheClockOffsetFromTheDateHeader) {
+TEST(DynamoDbClient, PlacesTheStoresClockFromTheDateHeaderWithItsUncertainty) {
   ScriptedStore s;
   s.clock.Set(1'700'000'010'000);  // local clock 10 s ahead of the server's
   s.transport->script = {Response(200, "{}", {{"Date", "Tue, 14 Nov 2023 22:13:20 GMT"}})};  // 1'700'000'000 s
-  EXPECT_EQ(s.store->ObservedClockOffsetMs(), std::nullopt);
+  EXPECT_TRUE(s.store->ReportsTime());
+  EXPECT_EQ(s.store->ObservedClock(), std::nullopt);
   ASSERT_OK(s.store->ReadState("j").status());
-  EXPECT_EQ(s.store->ObservedClockOffsetMs(), 9'500);  // +-500 ms: the header has whole seconds
+  // The server read its clock somewhere in [1'700'000'000'000, +999] while
+  // the (instant) exchange happened: 10 s minus up to 999 ms.
+  auto first = s.store->ObservedClock();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->offset_ms, 10'000 - 499);
+  EXPECT_EQ(first->uncertainty_ms, 500);
+  EXPECT_LE(first->offset_ms - first->uncertainty_ms, 10'000 - 999);
+  EXPECT_GE(first->offset_ms + first->uncertainty_ms, 10'000);
+  // 700 ms later the header reads the next second: the server's second
+  // turned within the last 700 ms of its clock, so the offset is within
+  // 10'000 - 999 .. 10'000 - 300: the estimate tightens.
+  s.clock.Advance(700);
+  s.transport->script = {Response(200, "{}", {{"Date", "Tue, 14 Nov 2023 22:13:21 GMT"}})};
+  ASSERT_OK(s.store->ReadState("j").status());
+  auto second = s.store->ObservedClock();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_LE(second->uncertainty_ms, 351);  // 350, and 1 ms of drift allowance
+  EXPECT_LE(second->offset_ms - second->uncertainty_ms, 10'000 - 999);
+  EXPECT_GE(second->offset_ms + second->uncertainty_ms, 10'000 - 300);
   s.transport->script = {Response(200, "{}", {{"Date", "garbage"}})};
   ASSERT_OK(s.store->ReadState("j").status());
-  EXPECT_EQ(s.store->ObservedClockOffsetMs(), 9'500);  // the last good observation stays
+  EXPECT_EQ(s.store->ObservedClock()->uncertainty_ms, second->uncertainty_ms);  // a bad header adds nothing
 }
 
 TEST(DynamoDbClient, ReadJobIsOneBatchGetItemAndAsksAgainForUnprocessedKeys) {

@@ -112,7 +112,7 @@ TEST(DynamoDbUrl, OpenFollowsAwsConfigForCredentialsAndRegion) {
   ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://jobs?region=eu-central-1", WithEnvironment(no_region)));
   EXPECT_EQ(store->table(), "jobs");
   EXPECT_EQ(store->client().config().endpoint_url, "https://dynamodb.eu-central-1.amazonaws.com");
-  EXPECT_EQ(store->ObservedClockOffsetMs(), std::nullopt);  // no call made yet
+  EXPECT_EQ(store->ObservedClock(), std::nullopt);  // no call made yet
 }
 
 // ---- item encoding ---------------------------------------------------------------------
@@ -515,7 +515,10 @@ TEST_F(DynamoDbServer, SkipCostsOneBatchGetItemAndARunOneReadAndThreeWrites) {
   EXPECT_EQ(skipped.outcome.reason, SkipReason::kRunning);
   EXPECT_EQ(store_->client().RequestCounts(), (std::map<std::string, int64_t>{{"BatchGetItem", 1}}));
   ASSERT_TRUE(skipped.outcome.clock_offset_ms.has_value());
-  EXPECT_LT(std::abs(*skipped.outcome.clock_offset_ms), 2'000);  // same host: only the Date header's rounding
+  ASSERT_TRUE(skipped.outcome.clock_uncertainty_ms.has_value());
+  // Same host: the true offset is 0, and within the estimate's bounds.
+  EXPECT_LE(std::abs(*skipped.outcome.clock_offset_ms), *skipped.outcome.clock_uncertainty_ms);
+  EXPECT_LE(*skipped.outcome.clock_uncertainty_ms, 1'000);
 }
 
 TEST_F(DynamoDbServer, MissingTableIsUnavailableAndSaysRunInit) {
