@@ -29,6 +29,13 @@ std::vector<EpochMs> ParseHistory(const std::string& history) {
   return out;
 }
 
+// next_allowed_run for a wait of `delay_ms` from now: counted from the
+// latest the store's clock may read, so no host's earliest reading passes
+// it before the wait is truly over. No wait is 0, "any time": from `best`
+// it would hold back, for up to twice the uncertainty, a host whose
+// estimate errs low.
+EpochMs NotBefore(const StoreTime& now, int64_t delay_ms) { return delay_ms > 0 ? now.latest + delay_ms : 0; }
+
 }  // namespace
 
 bool LeaseExpired(const JobState& s, const JobDefinition& def, EpochMs now) {
@@ -162,7 +169,7 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
     n.success_count += 1;
     n.consecutive_failures = 0;
     n.last_success_ts = now;
-    n.next_allowed_run = store_now.latest + def.cooldown_ms;
+    n.next_allowed_run = NotBefore(store_now, def.cooldown_ms);
   } else {
     n.failure_count += 1;
     n.consecutive_failures += 1;
@@ -174,7 +181,7 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
       why = fmt::format("exit code {}", work.exit_code);
     }
     n.last_error = CleanTail(why, kMaxErrorBytes);
-    n.next_allowed_run = store_now.latest + backoff_ms;
+    n.next_allowed_run = NotBefore(store_now, backoff_ms);
     if (def.park_after > 0 && n.consecutive_failures >= def.park_after) {
       n.status = JobStatus::kPaused;
       n.paused_reason = fmt::format("parked after {} consecutive failures", n.consecutive_failures);

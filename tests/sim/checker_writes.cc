@@ -216,7 +216,7 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
     want.success_count += 1;
     want.consecutive_failures = 0;
     want.last_success_ts = now;
-    want.next_allowed_run = now + u + def.cooldown_ms;
+    want.next_allowed_run = def.cooldown_ms > 0 ? now + u + def.cooldown_ms : 0;
   } else {
     want.failure_count += 1;
     want.consecutive_failures += 1;
@@ -224,7 +224,8 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
     want.last_error = s.last_error;
     want.next_allowed_run = s.next_allowed_run;
     if (s.last_error.empty()) Fail(2, "a failed run without last_error");
-    if (s.next_allowed_run < now + u || s.next_allowed_run > now + u + def.backoff_cap_ms) {
+    // (0: a backoff of 0 drawn, "any time".)
+    if (s.next_allowed_run != 0 && (s.next_allowed_run < now + u || s.next_allowed_run > now + u + def.backoff_cap_ms)) {
       Fail(4, fmt::format("backoff {} ms outside [0, cap {}]", s.next_allowed_run - now - u, def.backoff_cap_ms));
     }
     if (def.park_after > 0 && want.consecutive_failures >= def.park_after) {
