@@ -24,6 +24,8 @@ void ExpectSeedHolds(ScenarioClass c, uint64_t seed) {
   if (SingleSeed()) seed = static_cast<uint64_t>(*EnvInt("JOBGATE_SIM_SEED"));
   SimOptions options;
   options.strict = true;
+  options.echo_trace = EnvInt("JOBGATE_SIM_TRACE").value_or(0) != 0;
+  options.backend = BackendFromEnv();
   SimResult r = RunSimulation(c, seed, options);
   if (r.violation) ADD_FAILURE() << Report(r, TestName(), /*strict=*/true);
 }

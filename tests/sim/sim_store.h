@@ -1,7 +1,7 @@
 // Store wrappers of the simulation, stacked per host like this:
 //
 //   Controller -> FaultyStore (one per host) -> RecordingStore (shared)
-//              -> [BrokenCasStore, self-test only] -> MemoryStore
+//              -> [BrokenCasStore, self-test only] -> MemoryStore or SqliteStore
 //
 // FaultyStore injects the failures a real backend has (an error before the
 // write, a write that applied but whose response was lost, failed reads,
@@ -9,7 +9,9 @@
 // first: that is how one single-threaded seed reaches the interleavings of
 // concurrent invocations. RecordingStore sits below the faults and reports
 // every write that really applied, with the item it replaced and who wrote
-// it, to the invariant checker.
+// it, to the invariant checker. The bottom store is a MemoryStore or an
+// in-memory SqliteStore (chosen per seed), so a backend whose conditions
+// differ from the contract shows up as a violation.
 #pragma once
 
 #include <cstdint>
