@@ -39,6 +39,7 @@ SimResult Replay(const SimResult& r, bool strict) {
   options.trace = true;
   options.strict = strict;
   options.backend = r.backend;
+  options.later_faults = r.later_faults;
   return RunSimulation(r.scenario_class, r.seed, options);
 }
 
@@ -65,6 +66,7 @@ ClassRun RunClass(ScenarioClass c, const std::vector<uint64_t>& seeds) {
   SimOptions options;
   options.echo_trace = EnvInt("JOBGATE_SIM_TRACE").value_or(0) != 0;
   options.backend = BackendFromEnv();
+  options.later_faults = EnvInt("JOBGATE_SIM_LATER_FAULTS").value_or(1) != 0;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t seed : seeds) {
     SimResult r = RunSimulation(c, seed, options);

@@ -35,6 +35,9 @@ std::string Report(const SimResult& r, const std::string& test, bool strict = fa
 // the seed chooses (odd: memory, even: sqlite).
 SimBackend BackendFromEnv();
 
+// JOBGATE_SIM_LATER_FAULTS=0 leaves out the faults added later
+// (SimOptions::later_faults), so a seed found before them replays as found.
+
 // Seeds [1, JOBGATE_SIM_SEEDS] (default kDefaultSeeds), or only JOBGATE_SIM_SEED.
 std::vector<uint64_t> Seeds();
 bool SingleSeed();

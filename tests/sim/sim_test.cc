@@ -31,6 +31,14 @@ ClassRun ExpectClassHolds(ScenarioClass c, std::vector<std::string> must_reach) 
   if (BackendFromEnv() == SimBackend::kBySeed) {
     must_reach.insert(must_reach.end(), {"seeds_on_memory", "seeds_on_sqlite"});
   }
+  // And meets the faults added later: a write that applied but was answered
+  // "condition failed" by its re-sent copy; late writes that landed, refused
+  // by their CAS or applied, some after their sender's re-read (the
+  // dangerous case) and some after its call was over (judged by that call).
+  if (EnvInt("JOBGATE_SIM_LATER_FAULTS").value_or(1) != 0) {
+    must_reach.insert(must_reach.end(), {"applied_then_conflict", "late_writes_landed", "late_writes_refused",
+                                         "late_writes_landed_after_a_reread", "late_writes_landed_after_their_call"});
+  }
   for (const auto& what : must_reach) {
     EXPECT_GT(run.counters[what], 0) << "no seed of " << ScenarioClassName(c) << " reached " << what;
   }

@@ -99,6 +99,7 @@ class Simulation {
   uint64_t seed_;
   ScenarioClass class_;
   Rng rng_;
+  Rng extra_rng_;  // for the faults added later (MakeScenario, FaultInjector)
   Scenario sc_;
   SimTime time_;
   Trace trace_;
@@ -116,6 +117,15 @@ class Simulation {
   int64_t all_steps_ = 0;
   int64_t manual_ids_ = 0;
 };
+
+Scenario DrawScenario(ScenarioClass c, Rng& rng, Rng& extra, bool later_faults) {
+  Scenario s = MakeScenario(c, rng, extra);
+  if (!later_faults) {
+    s.faults.write_applied_then_conflict = 0;
+    s.faults.write_late = 0;
+  }
+  return s;
+}
 
 SimBackend BackendFor(uint64_t seed, SimBackend wanted) {
   if (wanted != SimBackend::kBySeed) return wanted;
@@ -144,7 +154,8 @@ Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options
     : seed_(seed),
       class_(c),
       rng_(Rng::Mix(seed) ^ (static_cast<uint64_t>(c) + 1) * 0x9e3779b97f4a7c15ULL),
-      sc_(MakeScenario(c, rng_)),
+      extra_rng_(Rng::Mix(seed ^ 0x6c8e9cf570932bd5ULL) ^ (static_cast<uint64_t>(c) + 1)),
+      sc_(DrawScenario(c, rng_, extra_rng_, options.later_faults)),
       time_(kSimEpochMs),
       trace_(options.trace, options.echo_trace),
       backend_(BackendFor(seed, options.backend)),
@@ -154,11 +165,12 @@ Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options
       checker_(time_, *bottom_, trace_, Definitions(),
                CheckerOptions{sc_.tolerate_exclusion, /*tolerate_known_bugs=*/!options.strict}),
       recorder_(broken_ ? *broken_ : *bottom_, checker_),
-      faults_(time_, rng_, trace_, sc_.faults) {
+      faults_(time_, rng_, extra_rng_, trace_, sc_.faults) {
   (void)bottom_->Init();
   for (const auto& def : Definitions()) (void)bottom_->PutDefinition(def);
   faults_.on_boundary = [this](int actor) { Interleave(actor); };
   faults_.on_freeze = [this](int actor, int64_t pause_ms) { Freeze(actor, pause_ms); };
+  faults_.on_land = [this] { ++interleavings_; };
   delivered_.resize(sc_.jobs.size());
   AddHosts();
 }
@@ -197,6 +209,7 @@ SimResult Simulation::Run() {
   for (; r.steps < sc_.steps && !checker_.stopped(); ++r.steps) {
     Host& h = NextHost();
     time_.AdvanceTo(h.wake_at);
+    faults_.LandDue(/*boundary=*/false);  // late writes whose delay has passed, between steps
     Step(h);
     checker_.AfterStep();
   }
@@ -210,6 +223,7 @@ SimResult Simulation::Run() {
   r.known_bugs = checker_.known_bugs();
   r.counters["store_faults"] = faults_.total_faults();
   r.counters["interleavings"] = interleavings_;
+  for (const auto& [k, v] : faults_.counters()) r.counters[k] += v;
   ++r.counters[std::string("seeds_on_") + SimBackendName(backend_)];
   return r;
 }
@@ -510,6 +524,7 @@ CallContext Simulation::BeginCall(Host& h, int job, const std::string& request_i
   }
   c.interleave_mark = interleavings_;
   c.fault_mark = faults_.faults_for(h.actor);
+  c.resent_mark = faults_.resent_for(h.actor);
   h.busy = true;
   return c;
 }
@@ -519,6 +534,7 @@ void Simulation::EndCall(Host& h, CallContext& c) {
   c.clock_end = h.clock.NowMs();
   c.interleaved = interleavings_ != c.interleave_mark;
   c.faulted = faults_.faults_for(h.actor) != c.fault_mark;
+  c.resent_conflict = faults_.resent_for(h.actor) != c.resent_mark;
 }
 
 
@@ -535,7 +551,9 @@ const char* SimBackendName(SimBackend b) {
 
 SimResult RunSimulation(ScenarioClass c, uint64_t seed, const SimOptions& options) {
   Simulation sim(c, seed, options);
-  return sim.Run();
+  SimResult r = sim.Run();
+  r.later_faults = options.later_faults;
+  return r;
 }
 
 }  // namespace jobgate::sim
