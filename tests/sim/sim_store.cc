@@ -173,7 +173,12 @@ Result<T> FaultyStore::Read(const char* call, const std::function<Result<T>()>& 
 template <typename T>
 Result<T> FaultyStore::Write(const char* call, const std::function<Result<T>()>& write) {
   faults_.Boundary(actor_);
-  auto fault = faults_.ForWrite(actor_, call, /*conditional=*/false);
+  return Apply<T>(call, faults_.ForWrite(actor_, call, /*conditional=*/false), write);
+}
+
+template <typename T>
+Result<T> FaultyStore::Apply(const char* call, FaultInjector::WriteFault fault,
+                             const std::function<Result<T>()>& write) {
   if (fault == FaultInjector::WriteFault::kFailBefore) {
     return Status::Unavailable(fmt::format("sim: {} failed before applying", call));
   }
@@ -191,34 +196,28 @@ Result<T> FaultyStore::Write(const char* call, const std::function<Result<T>()>&
 Result<WriteOutcome> FaultyStore::ConditionalWrite(const char* call, std::function<Result<WriteOutcome>()> write) {
   faults_.Boundary(actor_);
   const auto fault = faults_.ForWrite(actor_, call, /*conditional=*/true);
-  if (fault == FaultInjector::WriteFault::kFailBefore) {
-    return Status::Unavailable(fmt::format("sim: {} failed before applying", call));
-  }
-  if (fault == FaultInjector::WriteFault::kLate) {
-    const int64_t token = recorder_.DelayWrite(actor_);
-    faults_.Delay(actor_, call, [this, token, write = std::move(write)] {
-      recorder_.set_writer(actor_, token);
-      auto landed = write();
-      recorder_.set_writer(actor_);
-      return landed;
-    });
-    faults_.Boundary(actor_);  // the world goes on while the caller waits for its timeout
-    return Status::Unavailable(fmt::format("sim: {} timed out", call));
-  }
-  recorder_.set_writer(actor_);
-  auto result = write();
-  faults_.Boundary(actor_);  // as in Write: others act before the response arrives
-  if (fault == FaultInjector::WriteFault::kFailAfter) {
-    return Status::Unavailable(fmt::format("sim: {} response lost", call));
-  }
-  const bool applied = result.ok() && *result == WriteOutcome::kApplied;
-  if (fault == FaultInjector::WriteFault::kAppliedThenConflict && applied) {
+  if (fault == FaultInjector::WriteFault::kLate) return SendLate(call, std::move(write));
+  auto result = Apply<WriteOutcome>(call, fault, write);
+  if (fault == FaultInjector::WriteFault::kAppliedThenConflict && result.ok() &&
+      *result == WriteOutcome::kApplied) {
     // The re-sent copy met the item the first copy wrote: "already exists"
     // for a create, a version mismatch for a replace.
     faults_.NoteAppliedThenConflict(actor_, call);
     return WriteOutcome::kConditionFailed;
   }
   return result;
+}
+
+Result<WriteOutcome> FaultyStore::SendLate(const char* call, std::function<Result<WriteOutcome>()> write) {
+  const int64_t token = recorder_.DelayWrite(actor_);
+  faults_.Delay(actor_, call, [this, token, write = std::move(write)] {
+    recorder_.set_writer(actor_, token);
+    auto landed = write();
+    recorder_.set_writer(actor_);
+    return landed;
+  });
+  faults_.Boundary(actor_);  // the world goes on while the caller waits for its timeout
+  return Status::Unavailable(fmt::format("sim: {} timed out", call));
 }
 
 Status FaultyStore::WriteStatus(const char* call, const std::function<Status()>& write) {
@@ -239,7 +238,8 @@ Result<WriteOutcome> FaultyStore::DoCreateState(const JobState& s, std::optional
 }
 
 Result<WriteOutcome> FaultyStore::DoReplaceState(const JobState& s, int64_t expected_version, std::optional<EpochMs>) {
-  return ConditionalWrite("ReplaceState", [this, s, expected_version] { return inner_.ReplaceState(s, expected_version); });
+  return ConditionalWrite("ReplaceState",
+                          [this, s, expected_version] { return inner_.ReplaceState(s, expected_version); });
 }
 
 Result<JobRecord> FaultyStore::ReadJob(const std::string& job) {

@@ -233,9 +233,15 @@ class FaultyStore final : public ForwardingStore {
   Result<T> Read(const char* call, const std::function<Result<T>()>& read);
   template <typename T>
   Result<T> Write(const char* call, const std::function<Result<T>()>& write);
+  // A write as `fault` says: not at all, or applied and then maybe answered
+  // with an error.
+  template <typename T>
+  Result<T> Apply(const char* call, FaultInjector::WriteFault fault, const std::function<Result<T>()>& write);
   // A conditional write; `write` owns copies of its arguments, since a late
   // one runs after the call returned.
   Result<WriteOutcome> ConditionalWrite(const char* call, std::function<Result<WriteOutcome>()> write);
+  // Hands `write` to the injector to land later and answers a timeout.
+  Result<WriteOutcome> SendLate(const char* call, std::function<Result<WriteOutcome>()> write);
   Status WriteStatus(const char* call, const std::function<Status()>& write);
 
   RecordingStore& recorder_;
