@@ -134,8 +134,10 @@ SimBackend BackendFor(uint64_t seed, SimBackend wanted) {
 
 // One private database per seed; SQLite's ":memory:" keeps it off the disk
 // (journal_mode "memory" instead of WAL, the same SQL otherwise). SqliteStore
-// stamps no time of its own (every time comes in the calls), so the virtual
-// clock in StoreOptions is for form: nothing in it may read the real one.
+// reads no clock: every time it compares or stores comes in the calls (the
+// `now` of ReadRequest, CreateRequest, ListDue, ExpireRequests), and its
+// opener ignores StoreOptions::clock. The store's virtual clock is passed
+// all the same, so that a backend which starts stamping stamps sim time.
 std::unique_ptr<Store> OpenBottom(SimBackend backend, Clock& clock) {
   if (backend == SimBackend::kMemory) return std::make_unique<MemoryStore>();
   StoreOptions options;
