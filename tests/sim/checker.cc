@@ -325,29 +325,33 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
       }
       return;
     }
-    case RunOutcomeKind::kLeaseLost: {
+    case RunOutcomeKind::kLeaseLost:
       ++counters_["commit_lease_lost"];
-      if (run.committed) {
-        // Tolerated as the open bug only when a re-sent copy answered the call.
-        Fail(2,
-             fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
-                         "was counted as {}: the store's counters and the reported outcomes disagree",
-                         lease.fence(), *run.committed),
-             c.resent_conflict ? kBugLeaseLostForAResentCommit : nullptr);
-      }
-      auto rec = lease.request_id().empty() ? std::nullopt : TrueRequest(c.job, lease.request_id());
-      // The request record now tells every later duplicate an outcome that
-      // the job's state never counted. (A run that was counted after all is
-      // the report's fault, above, not the record's.)
-      if (!run.committed && rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
-        Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
-                            "lease_lost: duplicates get an outcome that was never persisted",
-                            lease.request_id(), rec->outcome, lease.fence()));
-      }
-      return;
-    }
+      return CheckLeaseLostReport(c, lease, run);
     default:
       Fail(0, std::string("Commit returned ") + RunOutcomeName(r->kind));
+  }
+}
+
+// "lease_lost" means "not counted": neither the state nor the request
+// record may say otherwise.
+void Checker::CheckLeaseLostReport(const CallContext& c, const Lease& lease, const RunTrack& run) {
+  if (run.committed) {
+    // Tolerated as the open bug only when a re-sent copy answered the call.
+    Fail(2,
+         fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
+                     "was counted as {}: the store's counters and the reported outcomes disagree",
+                     lease.fence(), *run.committed),
+         c.resent_conflict ? kBugLeaseLostForAResentCommit : nullptr);
+  }
+  auto rec = lease.request_id().empty() ? std::nullopt : TrueRequest(c.job, lease.request_id());
+  // The request record now tells every later duplicate an outcome that
+  // the job's state never counted. (A run that was counted after all is
+  // the report's fault, above, not the record's.)
+  if (!run.committed && rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
+    Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
+                        "lease_lost: duplicates get an outcome that was never persisted",
+                        lease.request_id(), rec->outcome, lease.fence()));
   }
 }
 

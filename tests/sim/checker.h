@@ -219,6 +219,7 @@ class Checker final : public WriteObserver {
   // Report validation.
   void CheckGrant(const CallContext& c, const RunRequest& req, const Lease& lease);
   void CheckSkipJustified(const CallContext& c, const RunRequest& req, const Outcome& out);
+  void CheckLeaseLostReport(const CallContext& c, const Lease& lease, const RunTrack& run);
   void CheckRateLimit(int job, EpochMs stamp);
   void CheckExclusion();
   void CheckStoreMatchesLog();
