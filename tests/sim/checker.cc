@@ -115,6 +115,7 @@ void Checker::BeginInvocation(int actor, int job) {
 
 void Checker::EndInvocation(int actor) {
   ActorTrack& a = actors_.at(actor);
+  ++a.epoch;
   a.holder.reset();
   a.log_run.clear();
   a.log_fence = 0;
@@ -122,6 +123,7 @@ void Checker::EndInvocation(int actor) {
 
 void Checker::BeginOperatorOp(int actor, OperatorOp op, int job) {
   ActorTrack& a = actors_.at(actor);
+  ++a.epoch;
   a.op = op;
   a.op_job = job;
   a.op_writes = 0;
@@ -333,25 +335,33 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
       }
       return;
     }
-    case RunOutcomeKind::kLeaseLost: {
+    case RunOutcomeKind::kLeaseLost:
       ++counters_["commit_lease_lost"];
-      if (run.committed) {
-        Fail(2, fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
-                            "was counted as {}: the store's counters and the reported outcomes disagree",
-                            lease.fence(), *run.committed));
-      }
-      auto rec = lease.request_id().empty() ? std::nullopt : TrueRequest(c.job, lease.request_id());
-      // The request record now tells every later duplicate an outcome that
-      // the job's state never counted.
-      if (rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
-        Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
-                            "lease_lost: duplicates get an outcome that was never persisted",
-                            lease.request_id(), rec->outcome, lease.fence()));
-      }
-      return;
-    }
+      return CheckLeaseLostReport(c, lease, run);
     default:
       Fail(0, std::string("Commit returned ") + RunOutcomeName(r->kind));
+  }
+}
+
+// "lease_lost" means "not counted": neither the state nor the request
+// record may say otherwise.
+void Checker::CheckLeaseLostReport(const CallContext& c, const Lease& lease, const RunTrack& run) {
+  if (run.committed) {
+    // Tolerated as the open bug only when a re-sent copy answered the call.
+    Fail(2,
+         fmt::format("Commit reported lease_lost (\"not counted\") for fence {}, but its commit applied and "
+                     "was counted as {}: the store's counters and the reported outcomes disagree",
+                     lease.fence(), *run.committed),
+         c.resent_conflict ? kBugLeaseLostForAResentCommit : nullptr);
+  }
+  auto rec = lease.request_id().empty() ? std::nullopt : TrueRequest(c.job, lease.request_id());
+  // The request record now tells every later duplicate an outcome that
+  // the job's state never counted. (A run that was counted after all is
+  // the report's fault, above, not the record's.)
+  if (!run.committed && rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
+    Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
+                        "lease_lost: duplicates get an outcome that was never persisted",
+                        lease.request_id(), rec->outcome, lease.fence()));
   }
 }
 
@@ -361,6 +371,7 @@ void Checker::OnOperator(const CallContext& c, OperatorOp op, const Status& s) {
   if (!s.ok() && s.code() != StatusCode::kNotFound && !c.faulted && !c.interleaved) {
     Fail(7, fmt::format("operator {} failed without a store fault: {}", OperatorOpName(op), s.ToString()));
   }
+  ++a.epoch;
   a.op = OperatorOp::kNone;
   a.op_job = -1;
 }

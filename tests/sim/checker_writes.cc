@@ -11,12 +11,33 @@
 
 namespace jobgate::sim {
 
+void Checker::OnWriteDelayed(int actor, int64_t token) {
+  const ActorTrack& a = actors_.at(actor);
+  delayed_[token] = DelayedWrite{a.epoch, a, ViewOf(actor)};
+}
+
+// A late write that lands while the call that sent it is still under way
+// (the caller re-reads and may recognise it) belongs to that call, as any
+// write does; one that lands after is judged by what its call was: an
+// invocation's run, or an operator's action.
+Checker::ActorTrack& Checker::WriterTrack(int actor, int64_t delayed) {
+  ActorTrack& a = actors_.at(actor);
+  auto it = delayed_.find(delayed);
+  if (delayed == 0 || it == delayed_.end()) return a;
+  if (it->second.epoch == a.epoch) {
+    ++counters_["late_writes_landed_within_their_call"];
+    return a;
+  }
+  ++counters_["late_writes_landed_after_their_call"];
+  return it->second.sender;
+}
+
 void Checker::OnStateWrite(const StateWrite& w) {
   int job = JobIndex(w.after.job);
-  auto actor = actors_.find(w.actor);
-  if (job < 0 || actor == actors_.end()) {
+  if (job < 0 || !actors_.contains(w.actor)) {
     return Fail(0, fmt::format("write to job '{}' by unknown actor {}", w.after.job, w.actor));
   }
+  ActorTrack& writer = WriterTrack(w.actor, w.delayed);
   JobTrack& j = jobs_[static_cast<size_t>(job)];
   if (w.before != j.last) {
     Fail(0, fmt::format("job {} changed without a recorded write: expected {}, found {}", w.after.job,
@@ -27,11 +48,14 @@ void Checker::OnStateWrite(const StateWrite& w) {
   trace_.Add(time_.now(), [&] { return fmt::format("a{} wrote {}: {} -> {}", w.actor, w.after.job, Brief(w.before),
                                       Brief(w.after)); });
   CheckCommonWrite(j, w, before);
-  actor->second.write_view = ViewOf(w.actor);
-  if (actor->second.kind == ActorKind::kInvoker) {
-    CheckInvokerWrite(job, actor->second, w, before);
+  // The clock view the write was computed with: the writer's last, or, for
+  // a late write, the one it had when it sent it.
+  auto late = delayed_.find(w.delayed);
+  writer.write_view = w.delayed != 0 && late != delayed_.end() ? late->second.view : ViewOf(w.actor);
+  if (writer.kind == ActorKind::kInvoker) {
+    CheckInvokerWrite(job, writer, w, before);
   } else {
-    CheckOperatorWrite(job, actor->second, w, w.before);
+    CheckOperatorWrite(job, writer, w, w.before);
   }
   j.last = w.after;
 }
@@ -333,7 +357,7 @@ void Checker::OnRequestWrite(const RequestWrite& w) {
     return Fail(0, "request record written by an unknown actor");
   }
   JobTrack& j = jobs_[static_cast<size_t>(job)];
-  const ActorTrack& a = actor->second;
+  const ActorTrack& a = WriterTrack(w.actor, w.delayed);
   trace_.Add(time_.now(), [&] { return fmt::format("a{} wrote request {} {} fence {}", w.actor, r.key, RequestStatusName(r.status),
                                       r.fence); });
   // Each run writes its own request record; the one exception is the

@@ -120,9 +120,23 @@ void MixedDefaults(Scenario& s, Rng& rng) {
   s.cas_attempts = static_cast<int>(rng.Uniform(2, 8));
 }
 
+// Re-sent writes answered "condition failed" and writes that land late,
+// from `extra`: within reach in every class, frequent in store_faults. A
+// late write lands within up to two of the longest leases (or sooner, after
+// a few call boundaries).
+void LaterFaults(ScenarioClass c, Scenario& s, Rng& extra) {
+  const bool often = c == ScenarioClass::kStoreFaults;
+  s.faults.write_applied_then_conflict =
+      often ? 0.02 + extra.Real() * 0.1 : (extra.Chance(0.5) ? extra.Real() * 0.05 : 0);
+  s.faults.write_late = often ? 0.02 + extra.Real() * 0.1 : (extra.Chance(0.5) ? extra.Real() * 0.05 : 0);
+  int64_t longest_lease = 0;
+  for (const auto& j : s.jobs) longest_lease = std::max(longest_lease, j.def.lease_ms);
+  s.faults.late_ms = extra.Uniform(1, 2 * longest_lease);
+}
+
 }  // namespace
 
-Scenario MakeScenario(ScenarioClass c, Rng& rng) {
+Scenario MakeScenario(ScenarioClass c, Rng& rng, Rng& extra) {
   Scenario s;
   MixedDefaults(s, rng);
   int jobs = static_cast<int>(rng.Uniform(1, 3));
@@ -196,6 +210,7 @@ Scenario MakeScenario(ScenarioClass c, Rng& rng) {
     s.faults.slow_call_ms = longest_lease * rng.Uniform(1, 3);
   }
   s.operator_gap_ms = rng.Chance(0.8) ? s.jobs[0].def.lease_ms * rng.Uniform(1, 8) : 0;
+  LaterFaults(c, s, extra);
   return s;
 }
 
@@ -209,9 +224,11 @@ std::string Describe(const Scenario& s) {
                        d.park_after, d.rate_limit_count, d.rate_limit_window_ms, d.request_ttl_ms, j.period_ms,
                        j.skews_ms.size());
   }
-  out += fmt::format("faults before {:.2f} after {:.2f} read {:.2f} latency {} interleave {:.2f} slow call {:.3f} "
+  out += fmt::format("faults before {:.2f} after {:.2f} conflict after {:.2f} lands late {:.2f} (<= {} ms) read {:.2f} "
+                     "latency {} interleave {:.2f} slow call {:.3f} "
                      "(<= {} ms); crash {:.3f} stall {:.3f} late {:.3f} dup {:.2f} op every {} ms",
-                     s.faults.write_fail_before, s.faults.write_fail_after, s.faults.read_fail,
+                     s.faults.write_fail_before, s.faults.write_fail_after, s.faults.write_applied_then_conflict,
+                     s.faults.write_late, s.faults.late_ms, s.faults.read_fail,
                      s.faults.max_latency_ms, s.faults.interleave, s.faults.slow_call, s.faults.slow_call_ms, s.crash,
                      s.stall, s.late_heartbeat, s.duplicate, s.operator_gap_ms);
   return out;

@@ -54,7 +54,9 @@ struct Scenario {
   bool tolerate_exclusion = false;
 };
 
-Scenario MakeScenario(ScenarioClass c, Rng& rng);
+// `extra` draws only what the faults added later need (applied-then-conflict,
+// late writes), so the rest of each seed's scenario is drawn as before.
+Scenario MakeScenario(ScenarioClass c, Rng& rng, Rng& extra);
 
 // One line saying what a seed's scenario is, for the failure message.
 std::string Describe(const Scenario& s);

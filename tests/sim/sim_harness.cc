@@ -26,10 +26,20 @@ std::string Repro(uint64_t seed, const std::string& test) {
                      disabled ? " --gtest_also_run_disabled_tests" : "");
 }
 
+SimBackend BackendFromEnv() {
+  const char* v = std::getenv("JOBGATE_SIM_STORE");
+  const std::string name = v == nullptr ? "" : v;
+  if (name == "memory") return SimBackend::kMemory;
+  if (name == "sqlite") return SimBackend::kSqlite;
+  return SimBackend::kBySeed;
+}
+
 SimResult Replay(const SimResult& r, bool strict) {
   SimOptions options;
   options.trace = true;
   options.strict = strict;
+  options.backend = r.backend;
+  options.later_faults = r.later_faults;
   return RunSimulation(r.scenario_class, r.seed, options);
 }
 
@@ -55,6 +65,8 @@ ClassRun RunClass(ScenarioClass c, const std::vector<uint64_t>& seeds) {
   ClassRun run;
   SimOptions options;
   options.echo_trace = EnvInt("JOBGATE_SIM_TRACE").value_or(0) != 0;
+  options.backend = BackendFromEnv();
+  options.later_faults = EnvInt("JOBGATE_SIM_LATER_FAULTS").value_or(1) != 0;
   const auto start = std::chrono::steady_clock::now();
   for (uint64_t seed : seeds) {
     SimResult r = RunSimulation(c, seed, options);

@@ -31,6 +31,13 @@ SimResult Replay(const SimResult& r, bool strict = false);
 // The violation of `r` with its reproduction, scenario and last events.
 std::string Report(const SimResult& r, const std::string& test, bool strict = false);
 
+// JOBGATE_SIM_STORE=memory|sqlite runs every seed on that store; unset,
+// the seed chooses (odd: memory, even: sqlite).
+SimBackend BackendFromEnv();
+
+// JOBGATE_SIM_LATER_FAULTS=0 leaves out the faults added later
+// (SimOptions::later_faults), so a seed found before them replays as found.
+
 // Seeds [1, JOBGATE_SIM_SEEDS] (default kDefaultSeeds), or only JOBGATE_SIM_SEED.
 std::vector<uint64_t> Seeds();
 bool SingleSeed();

@@ -2,6 +2,7 @@
 #include "core/random.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -98,10 +99,13 @@ class Simulation {
   uint64_t seed_;
   ScenarioClass class_;
   Rng rng_;
+  Rng extra_rng_;  // for the faults added later (MakeScenario, FaultInjector)
   Scenario sc_;
   SimTime time_;
   Trace trace_;
-  std::unique_ptr<Store> memory_;
+  SimBackend backend_;
+  SkewedClock store_clock_;  // the store's: true time
+  std::unique_ptr<Store> bottom_;
   std::unique_ptr<Store> broken_;
   Checker checker_;
   RecordingStore recorder_;
@@ -114,23 +118,61 @@ class Simulation {
   int64_t manual_ids_ = 0;
 };
 
+Scenario DrawScenario(ScenarioClass c, Rng& rng, Rng& extra, bool later_faults) {
+  Scenario s = MakeScenario(c, rng, extra);
+  if (!later_faults) {
+    s.faults.write_applied_then_conflict = 0;
+    s.faults.write_late = 0;
+  }
+  return s;
+}
+
+SimBackend BackendFor(uint64_t seed, SimBackend wanted) {
+  if (wanted != SimBackend::kBySeed) return wanted;
+  return seed % 2 == 0 ? SimBackend::kSqlite : SimBackend::kMemory;
+}
+
+// One private database per seed; SQLite's ":memory:" keeps it off the disk
+// (journal_mode "memory" instead of WAL, the same SQL otherwise). SqliteStore
+// reads no clock: every time it compares or stores comes in the calls (the
+// `now` of ReadRequest, CreateRequest, ListDue, ExpireRequests), and its
+// opener ignores StoreOptions::clock. The store's virtual clock is passed
+// all the same, so that a backend which starts stamping stamps sim time.
+std::unique_ptr<Store> OpenBottom(SimBackend backend, Clock& clock) {
+  if (backend == SimBackend::kMemory) return std::make_unique<MemoryStore>();
+  StoreOptions options;
+  options.clock = &clock;
+  auto store = OpenStore("sqlite::memory:", options);
+  if (!store.ok()) {
+    // The harness cannot run this seed at all: stop loudly rather than
+    // quietly run it on another backend.
+    fmt::print(stderr, "sim: cannot open sqlite::memory:: {}\n", store.status().ToString());
+    std::abort();
+  }
+  return std::move(*store);
+}
+
 Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options)
     : seed_(seed),
       class_(c),
       rng_(Rng::Mix(seed) ^ (static_cast<uint64_t>(c) + 1) * 0x9e3779b97f4a7c15ULL),
-      sc_(MakeScenario(c, rng_)),
+      extra_rng_(Rng::Mix(seed ^ 0x6c8e9cf570932bd5ULL) ^ (static_cast<uint64_t>(c) + 1)),
+      sc_(DrawScenario(c, rng_, extra_rng_, options.later_faults)),
       time_(kSimEpochMs),
       trace_(options.trace, options.echo_trace),
-      memory_(std::make_unique<MemoryStore>()),
-      broken_(sc_.broken_cas ? std::make_unique<BrokenCasStore>(*memory_) : nullptr),
-      checker_(time_, *memory_, trace_, Definitions(),
+      backend_(BackendFor(seed, options.backend)),
+      store_clock_(time_, 0),
+      bottom_(OpenBottom(backend_, store_clock_)),
+      broken_(sc_.broken_cas ? std::make_unique<BrokenCasStore>(*bottom_) : nullptr),
+      checker_(time_, *bottom_, trace_, Definitions(),
                CheckerOptions{sc_.tolerate_exclusion, /*tolerate_known_bugs=*/!options.strict}),
-      recorder_(broken_ ? *broken_ : *memory_, checker_),
-      faults_(time_, rng_, trace_, sc_.faults) {
-  (void)memory_->Init();
-  for (const auto& def : Definitions()) (void)memory_->PutDefinition(def);
+      recorder_(broken_ ? *broken_ : *bottom_, checker_),
+      faults_(time_, rng_, extra_rng_, trace_, sc_.faults) {
+  (void)bottom_->Init();
+  for (const auto& def : Definitions()) (void)bottom_->PutDefinition(def);
   faults_.on_boundary = [this](int actor) { Interleave(actor); };
   faults_.on_freeze = [this](int actor, int64_t pause_ms) { Freeze(actor, pause_ms); };
+  faults_.on_land = [this] { ++interleavings_; };
   delivered_.resize(sc_.jobs.size());
   AddHosts();
 }
@@ -169,10 +211,12 @@ SimResult Simulation::Run() {
   SimResult r;
   r.seed = seed_;
   r.scenario_class = class_;
-  r.scenario = Describe(sc_);
+  r.backend = backend_;
+  r.scenario = fmt::format("store {}; {}", SimBackendName(backend_), Describe(sc_));
   for (; r.steps < sc_.steps && !checker_.stopped(); ++r.steps) {
     Host& h = NextHost();
     time_.AdvanceTo(h.wake_at);
+    faults_.LandDue(/*boundary=*/false);  // late writes whose delay has passed, between steps
     Step(h);
     checker_.AfterStep();
   }
@@ -186,6 +230,8 @@ SimResult Simulation::Run() {
   r.known_bugs = checker_.known_bugs();
   r.counters["store_faults"] = faults_.total_faults();
   r.counters["interleavings"] = interleavings_;
+  for (const auto& [k, v] : faults_.counters()) r.counters[k] += v;
+  ++r.counters[std::string("seeds_on_") + SimBackendName(backend_)];
   return r;
 }
 
@@ -477,14 +523,15 @@ CallContext Simulation::BeginCall(Host& h, int job, const std::string& request_i
   c.actor = h.actor;
   c.job = job;
   c.clock_start = h.clock.NowMs();
-  auto st = snapshot ? memory_->ReadState(name) : Result<std::optional<JobState>>(std::nullopt);
+  auto st = snapshot ? bottom_->ReadState(name) : Result<std::optional<JobState>>(std::nullopt);
   if (st.ok()) c.state_before = *st;
   if (snapshot && !request_id.empty()) {
-    auto rec = memory_->ReadRequest(name, request_id, kReadExpiredToo);
+    auto rec = bottom_->ReadRequest(name, request_id, kReadExpiredToo);
     if (rec.ok()) c.request_before = *rec;
   }
   c.interleave_mark = interleavings_;
   c.fault_mark = faults_.faults_for(h.actor);
+  c.resent_mark = faults_.resent_for(h.actor);
   h.busy = true;
   return c;
 }
@@ -494,14 +541,26 @@ void Simulation::EndCall(Host& h, CallContext& c) {
   c.clock_end = h.clock.NowMs();
   c.interleaved = interleavings_ != c.interleave_mark;
   c.faulted = faults_.faults_for(h.actor) != c.fault_mark;
+  c.resent_conflict = faults_.resent_for(h.actor) != c.resent_mark;
 }
 
 
 }  // namespace
 
+const char* SimBackendName(SimBackend b) {
+  switch (b) {
+    case SimBackend::kBySeed: return "by_seed";
+    case SimBackend::kMemory: return "memory";
+    case SimBackend::kSqlite: return "sqlite";
+  }
+  return "?";
+}
+
 SimResult RunSimulation(ScenarioClass c, uint64_t seed, const SimOptions& options) {
   Simulation sim(c, seed, options);
-  return sim.Run();
+  SimResult r = sim.Run();
+  r.later_faults = options.later_faults;
+  return r;
 }
 
 }  // namespace jobgate::sim

@@ -14,9 +14,19 @@
 
 namespace jobgate::sim {
 
+// The store at the bottom of the stack (sim_store.h).
+enum class SimBackend {
+  kBySeed,  // odd seeds MemoryStore, even seeds SqliteStore
+  kMemory,
+  kSqlite,  // an in-memory SQLite database ("sqlite::memory:"), one per seed
+};
+const char* SimBackendName(SimBackend b);
+
 struct SimResult {
   uint64_t seed = 0;
   ScenarioClass scenario_class = ScenarioClass::kMixed;
+  SimBackend backend = SimBackend::kMemory;  // the one it ran on
+  bool later_faults = true;                  // SimOptions::later_faults
   std::string scenario;                  // Describe() of the drawn scenario
   std::optional<Violation> violation;    // the first one; the run stops there
   std::string trace;                     // the last events before it
@@ -32,6 +42,12 @@ struct SimOptions {
   bool trace = false;       // keep the last events for the report (replays of reported seeds)
   bool echo_trace = false;  // print every event to stderr as it happens (JOBGATE_SIM_TRACE=1)
   bool strict = false;      // known bugs are violations too (the regression tests)
+  SimBackend backend = SimBackend::kBySeed;  // JOBGATE_SIM_STORE=memory|sqlite in the harness
+  // The faults added after the first bugs were found (a write answered
+  // "condition failed" by its re-sent copy, a write that lands late). Off,
+  // a seed replays exactly as it did before they existed: the regression
+  // tests of those bugs replay their seeds as found.
+  bool later_faults = true;
 };
 
 // Runs one seed of one scenario class.
