@@ -565,10 +565,11 @@ Result<std::optional<RequestRecord>> DynamoDbStore::ReadRequest(const std::strin
 Result<WriteOutcome> DynamoDbStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
   Expr x;
   const std::string exp = x.Name("expires_at_ms");
+  // A missing or NULL expires_at_ms reads as 0: expired (DecodeRequest).
   Json request = {{"TableName", options_.table},
                   {"Item", RequestItem(rec)},
-                  {"ConditionExpression", fmt::format("attribute_not_exists({}) OR attribute_not_exists({}) OR {} <= {}",
-                                                      x.Name("PK"), exp, exp, x.Value(N(now_ms)))}};
+                  {"ConditionExpression", fmt::format("attribute_not_exists({}) OR {} OR {} <= {}", x.Name("PK"),
+                                                      Absent(x, exp), exp, x.Value(N(now_ms)))}};
   x.AddTo(request);
   return Write("PutItem", request);
 }
@@ -588,7 +589,7 @@ Result<int64_t> DynamoDbStore::ExpireRequests(EpochMs now_ms) {
   Expr x;
   const std::string pk = x.Name("PK"), sk = x.Name("SK"), exp = x.Name("expires_at_ms");
   const std::string now = x.Value(N(now_ms));
-  const std::string expired = fmt::format("(attribute_not_exists({0}) OR {0} <= {1})", exp, now);
+  const std::string expired = fmt::format("({} OR {} <= {})", Absent(x, exp), exp, now);
   Json scan = {{"TableName", options_.table},
                {"ConsistentRead", true},
                {"ProjectionExpression", fmt::format("{}, {}", pk, sk)},
@@ -600,11 +601,11 @@ Result<int64_t> DynamoDbStore::ExpireRequests(EpochMs now_ms) {
   for (const Json& item : *items) {
     // Conditional: a record re-created since the Scan is not deleted.
     Expr dx;
+    const std::string dexp = dx.Name("expires_at_ms");
     Json del = {{"TableName", options_.table},
                 {"Key", Key(item.value("PK", Json::object()).value("S", ""), SortKeyOf(item))},
-                {"ConditionExpression",
-                 fmt::format("attribute_exists({0}) AND (attribute_not_exists({1}) OR {1} <= {2})", dx.Name("PK"),
-                             dx.Name("expires_at_ms"), dx.Value(N(now_ms)))}};
+                {"ConditionExpression", fmt::format("attribute_exists({}) AND ({} OR {} <= {})", dx.Name("PK"),
+                                                    Absent(dx, dexp), dexp, dx.Value(N(now_ms)))}};
     dx.AddTo(del);
     auto outcome = Write("DeleteItem", del);
     if (!outcome.ok()) return outcome.status();
