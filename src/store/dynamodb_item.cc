@@ -56,16 +56,14 @@ Status DecodeFields(const Json& item, std::span<const FieldSpec<Item>> fields, c
   return Status::Ok();
 }
 
-// Decodes `status` through its enum's parser; absent keeps the zero value.
+// Decodes `status` through its enum's parser (item_codec.h: any case);
+// absent or NULL keeps the zero value.
 template <typename Enum>
 Status DecodeStatus(const Json& item, const std::string& where, Result<Enum> (*parse)(const std::string&), Enum* out) {
   auto v = Attribute(item, "status", FieldType::kString, where);
   if (!v.ok()) return v.status();
   if (!v->has_value()) return Status::Ok();
-  auto parsed = parse(std::get<std::string>(**v));
-  if (!parsed.ok()) return Status::Corrupt(fmt::format("{}: {}", where, parsed.status().message()));
-  *out = *parsed;
-  return Status::Ok();
+  return SetStatus(*out, **v, parse, where);
 }
 
 }  // namespace
@@ -129,8 +127,15 @@ std::string VersionCondition(Expr& x, int64_t expected) {
   const std::string version = x.Name("version");
   const std::string v = x.Value(N(expected));
   if (expected != 0) return fmt::format("{} = {}", version, v);
-  return fmt::format("attribute_exists({}) AND (attribute_not_exists({}) OR {} = {})", x.Name("PK"), version, version,
-                     v);
+  return fmt::format("attribute_exists({}) AND ({} OR {} = {})", x.Name("PK"), Absent(x, version), version, v);
+}
+
+// The decoder reads a NULL attribute as a missing one (its zero value), so
+// a condition on "missing" must match NULL too: `attribute_not_exists` alone
+// is false for {"NULL": true}, and a CAS against such an item failed every
+// time (lost_race, exit 0, the job never ran).
+std::string Absent(Expr& x, const std::string& name_placeholder) {
+  return fmt::format("attribute_not_exists({0}) OR attribute_type({0}, {1})", name_placeholder, x.Value(S("NULL")));
 }
 
 std::string JobPk(const std::string& job) { return "JOB#" + job; }

@@ -63,10 +63,15 @@ class Expr {
   Json values_ = Json::object();
 };
 
-// "version = :v", or for 0 also "no version attribute" on an existing item
-// (DESIGN.md: a hand-made item has none). UpdateItem would create a missing
-// item, so version 0 must also demand that the item exists.
+// "version = :v", or for 0 also "no version attribute" (missing or NULL) on
+// an existing item (DESIGN.md: a hand-made item has none). UpdateItem would
+// create a missing item, so version 0 must also demand that the item exists.
 std::string VersionCondition(Expr& x, int64_t expected);
+// "attribute_not_exists(N) OR attribute_type(N, NULL)" for the attribute
+// whose name placeholder is `name_placeholder`: what DecodeState and the
+// other decoders read as a missing value (docs/design.md, "Items written by
+// other tools").
+std::string Absent(Expr& x, const std::string& name_placeholder);
 
 std::string JobPk(const std::string& job);                      // "JOB#<job>"
 Result<std::string> JobFromPk(const nlohmann::json& item);       // the job name of an item's PK

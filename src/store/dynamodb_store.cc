@@ -365,26 +365,53 @@ Result<WriteOutcome> DynamoDbStore::DoReplaceStateAndAppendRun(const JobState& s
   return outcome;
 }
 
+namespace {
+
+// TransactWriteItems with a ClientRequestToken derived from the request
+// itself. DynamoDB remembers a token for 10 minutes: the same token with
+// the same body is answered as the first was (a retry after a lost response
+// succeeds instead of failing the CAS against our own write), and the same
+// token with another body is refused (IdempotentParameterMismatchException).
+// The client re-sends one serialised body on every retry (dynamodb_client.cc);
+// a commit the controller re-decides after an unknown outcome has a new
+// `now`, hence another body, and so gets another token here. A token made
+// of the job, version and run id alone was the same for both: the second
+// request was refused, every time, and the run never committed.
+Json TransactRequest(Json transact_items) {
+  Json request = {{"TransactItems", std::move(transact_items)}};
+  const std::string body = request.dump(-1, ' ', false, Json::error_handler_t::replace);
+  request["ClientRequestToken"] = Sha256Hex(body).substr(0, 36);  // at most 36 characters
+  return request;
+}
+
+}  // namespace
+
 Result<WriteOutcome> DynamoDbStore::TransactStateAndRun(const JobState& state, int64_t expected_version,
                                                         std::optional<EpochMs> due_at, const RunRecord& run) {
   const int64_t expires = options_.run_ttl_s > 0 ? NowS() + options_.run_ttl_s : 0;
-  // The token makes a retry after a lost response idempotent (DynamoDB
-  // remembers it for 10 minutes): it succeeds instead of failing the CAS.
-  const std::string token =
-      Sha256Hex(fmt::format("{}\n{}\n{}", state.job, state.version, run.run_id)).substr(0, 36);
-  Json request = {{"TransactItems", Json::array({Json{{"Update", StateUpdate(options_.table, state, expected_version, due_at)}},
-                                                 Json{{"Put", {{"TableName", options_.table},
-                                                               {"Item", RunItem(run, expires)}}}}})},
-                  {"ClientRequestToken", token}};
+  const Json request = TransactRequest(Json::array(
+      {Json{{"Update", StateUpdate(options_.table, state, expected_version, due_at)}},
+       Json{{"Put", {{"TableName", options_.table}, {"Item", RunItem(run, expires)}}}}}));
   DynamoDbReply reply = client_.Call("TransactWriteItems", request);
   if (reply.ok()) return WriteOutcome::kApplied;
   const DynamoDbError& e = *reply.error;
   if (e.kind == DynamoDbErrorKind::kTransactionCanceled) {
+    // Only the Update has a condition; a retry with our token after our own
+    // write applied would have succeeded, but stay careful after a lost
+    // response and let the controller re-read.
     if (!e.cancellation_codes.empty() && e.cancellation_codes[0] == "ConditionalCheckFailed" && !e.maybe_applied) {
       return WriteOutcome::kConditionFailed;
     }
     return Status::Unavailable(fmt::format("DynamoDB TransactWriteItems canceled (reasons: {}); re-read to retry",
                                            fmt::join(e.cancellation_codes, ", ")));
+  }
+  if (e.type == "IdempotentParameterMismatchException" || e.type == "TransactionInProgressException") {
+    // Neither applied this request; an earlier one with the token may have
+    // applied (or still be applying): the controller re-reads to find out.
+    return Status::Unavailable(fmt::format(
+        "DynamoDB TransactWriteItems refused ClientRequestToken {} ({}: {}); an earlier request with that token may "
+        "have been applied (re-read to find out)",
+        request["ClientRequestToken"].get<std::string>(), e.type, e.message));
   }
   return Error("TransactWriteItems", e);
 }
@@ -538,10 +565,11 @@ Result<std::optional<RequestRecord>> DynamoDbStore::ReadRequest(const std::strin
 Result<WriteOutcome> DynamoDbStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
   Expr x;
   const std::string exp = x.Name("expires_at_ms");
+  // A missing or NULL expires_at_ms reads as 0: expired (DecodeRequest).
   Json request = {{"TableName", options_.table},
                   {"Item", RequestItem(rec)},
-                  {"ConditionExpression", fmt::format("attribute_not_exists({}) OR attribute_not_exists({}) OR {} <= {}",
-                                                      x.Name("PK"), exp, exp, x.Value(N(now_ms)))}};
+                  {"ConditionExpression", fmt::format("attribute_not_exists({}) OR {} OR {} <= {}", x.Name("PK"),
+                                                      Absent(x, exp), exp, x.Value(N(now_ms)))}};
   x.AddTo(request);
   return Write("PutItem", request);
 }
@@ -561,7 +589,7 @@ Result<int64_t> DynamoDbStore::ExpireRequests(EpochMs now_ms) {
   Expr x;
   const std::string pk = x.Name("PK"), sk = x.Name("SK"), exp = x.Name("expires_at_ms");
   const std::string now = x.Value(N(now_ms));
-  const std::string expired = fmt::format("(attribute_not_exists({0}) OR {0} <= {1})", exp, now);
+  const std::string expired = fmt::format("({} OR {} <= {})", Absent(x, exp), exp, now);
   Json scan = {{"TableName", options_.table},
                {"ConsistentRead", true},
                {"ProjectionExpression", fmt::format("{}, {}", pk, sk)},
@@ -573,11 +601,11 @@ Result<int64_t> DynamoDbStore::ExpireRequests(EpochMs now_ms) {
   for (const Json& item : *items) {
     // Conditional: a record re-created since the Scan is not deleted.
     Expr dx;
+    const std::string dexp = dx.Name("expires_at_ms");
     Json del = {{"TableName", options_.table},
                 {"Key", Key(item.value("PK", Json::object()).value("S", ""), SortKeyOf(item))},
-                {"ConditionExpression",
-                 fmt::format("attribute_exists({0}) AND (attribute_not_exists({1}) OR {1} <= {2})", dx.Name("PK"),
-                             dx.Name("expires_at_ms"), dx.Value(N(now_ms)))}};
+                {"ConditionExpression", fmt::format("attribute_exists({}) AND ({} OR {} <= {})", dx.Name("PK"),
+                                                    Absent(dx, dexp), dexp, dx.Value(N(now_ms)))}};
     dx.AddTo(del);
     auto outcome = Write("DeleteItem", del);
     if (!outcome.ok()) return outcome.status();

@@ -84,7 +84,10 @@ Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, co
     int64_t n = 0;
     if (std::holds_alternative<int64_t>(v)) {
       n = std::get<int64_t>(v);
-    } else if (!ParseInt64(std::get<std::string>(v), &n)) {
+    } else if (!ParseInt64(std::get<std::string>(v), &n) || std::to_string(n) != std::get<std::string>(v)) {
+      // Only the exact decimal form: the write conditions compare the text
+      // a backend holds with the number's text (sqlite_store.cc), and "03"
+      // is not "3".
       return Status::Corrupt(
           fmt::format("{}: field '{}' must be an integer, got {}", where, spec.name, Describe(v)));
     }
@@ -105,6 +108,29 @@ Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, co
   item.*spec.string_member = std::get<std::string>(v);
   return Status::Ok();
 }
+
+template <typename Enum>
+Status SetStatus(Enum& status, const FieldValue& v, Result<Enum> (*parse)(const std::string&),
+                 const std::string& where) {
+  if (!std::holds_alternative<std::string>(v)) {
+    return Status::Corrupt(fmt::format("{}: field 'status' must be a string, got {}", where, Describe(v)));
+  }
+  const std::string& stored = std::get<std::string>(v);
+  std::string upper = stored;
+  for (char& c : upper) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  auto parsed = parse(upper);
+  // The parser's message, but with the value as it is stored.
+  if (!parsed.ok()) return Status::Corrupt(fmt::format("{}: {}", where, parse(stored).status().message()));
+  status = *parsed;
+  return Status::Ok();
+}
+
+template Status SetStatus<JobStatus>(JobStatus&, const FieldValue&, Result<JobStatus> (*)(const std::string&),
+                                     const std::string&);
+template Status SetStatus<RequestStatus>(RequestStatus&, const FieldValue&,
+                                         Result<RequestStatus> (*)(const std::string&), const std::string&);
 
 template Status SetField<JobState>(JobState&, const FieldSpec<JobState>&, const FieldValue&, const std::string&);
 template Status SetField<RunRecord>(RunRecord&, const FieldSpec<RunRecord>&, const FieldValue&,

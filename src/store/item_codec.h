@@ -39,10 +39,31 @@ std::span<const FieldSpec<RequestRecord>> RequestFields();
 // Field value as stored: an integer or a string.
 using FieldValue = std::variant<int64_t, std::string>;
 
+// Items written by other tools (docs/design.md, "Items written by other
+// tools"): every backend decodes a stored item through SetField and
+// SetStatus, and accepts a value only if its own write conditions match
+// what was decoded, so that a CAS against an accepted item can succeed.
+// A missing (or NULL) value is the field's zero value and is not passed
+// here.
+
 // Sets one field from a stored value, or returns kCorrupt naming the field,
-// the job and the value when the value has the wrong type or range.
+// the job and the value when the value has the wrong type or range. An
+// integer field takes a number, or a string that is exactly the decimal
+// form of one ("3", not "03", " 3" or "3.0"): some backends hold numbers
+// as their text (SQLite columns declared TEXT); a backend whose string type
+// is distinct from its number type (DynamoDB S vs N) refuses strings itself
+// before calling this.
 template <typename Item>
 Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, const std::string& where);
+
+// Sets `status` (JobStatus or RequestStatus) from a stored value through
+// `parse`. The name is matched in any case ("running", "Running"): no write
+// condition depends on `status`, and the next write stores the canonical
+// name. A number, or a string that is no name, is kCorrupt naming the field
+// and the value.
+template <typename Enum>
+Status SetStatus(Enum& status, const FieldValue& v, Result<Enum> (*parse)(const std::string&),
+                 const std::string& where);
 
 // Compact JSON object whose keys are the JobDefinition member names. Invalid
 // UTF-8 in strings is replaced by U+FFFD (JSON cannot carry it), so this never

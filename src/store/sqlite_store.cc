@@ -82,8 +82,14 @@ std::vector<std::string> RequestWriteColumns() { return Concat({"status"}, Names
 
 // A version condition that also matches a row whose version is NULL when
 // the expected version is 0 (DESIGN.md: a hand-made item has no version).
-// The comparison keeps the column's affinity (COALESCE would drop it).
-std::string VersionMatches(int param) { return fmt::format("(version = ?{0} OR (version IS NULL AND ?{0} = 0))", param); }
+// The comparison keeps the column's affinity (COALESCE would drop it). The
+// decoder accepts a version held as its decimal text (SetField); in a
+// column declared TEXT `version = ?` compares it as text, but in a column
+// declared without a type nothing converts, and '3' = 3 is false: the CAS
+// could never match. Comparing with the text as well covers both.
+std::string VersionMatches(int param) {
+  return fmt::format("(version = ?{0} OR version = CAST(?{0} AS TEXT) OR (version IS NULL AND ?{0} = 0))", param);
+}
 
 // One table of the layout: its columns in order and its primary key.
 struct TableLayout {
@@ -296,18 +302,15 @@ Status DecodeFields(sqlite3_stmt* stmt, int first_col, std::span<const FieldSpec
   return Status::Ok();
 }
 
-// Decodes a `status` column through its enum's parser; NULL keeps the zero value.
+// Decodes a `status` column through its enum's parser (item_codec.h: any
+// case); NULL keeps the zero value.
 template <typename Enum>
 Status DecodeStatus(sqlite3_stmt* stmt, int col, const std::string& where, Result<Enum> (*parse)(const std::string&),
                     Enum* out) {
   auto v = ColumnValue(stmt, col, where, "status");
   if (!v.ok()) return v.status();
   if (!v->has_value()) return Status::Ok();
-  const auto* text = std::get_if<std::string>(&**v);
-  auto parsed = parse(text != nullptr ? *text : std::to_string(std::get<int64_t>(**v)));
-  if (!parsed.ok()) return Status::Corrupt(fmt::format("{}: {}", where, parsed.status().message()));
-  *out = *parsed;
-  return Status::Ok();
+  return SetStatus(*out, **v, parse, where);
 }
 
 std::string StateWhere(const std::string& job) { return fmt::format("job '{}'", job); }

@@ -81,6 +81,48 @@ TEST_F(DynamoCli, HandMadeTableWithOnlyKeysAndABareItemRunsAsIs) {
   EXPECT_TRUE(CountersIntact(s));
 }
 
+// Items written by other tools (docs/design.md): a `version` of type NULL
+// reads as a missing version, so the lock's CAS must match it too. It did
+// not: eight lost CAS rounds, `skipped` / `lost_race`, exit 0, and a job
+// that never ran, on every invocation.
+TEST_F(DynamoCli, ForeignItemWithANullVersionRunsOnceAndBecomesAProperItem) {
+  Proc seed = Node("seed-table.mjs", {"--table", table_, "--item",
+                                      R"({"PK": {"S": "JOB#legacy"}, "SK": {"S": "STATE"}, "status": {"S": "IDLE"},)"
+                                      R"( "version": {"NULL": true}, "run_count": {"NULL": true}})"});
+  ASSERT_EQ(seed.exit_code, 0) << seed.err;
+  const std::string marker = Path("marker");
+  Proc run = Jobgate({"run", "legacy", "--json", "--", "sh", "-c", "echo x >> " + marker});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(LastJsonLine(run.out)["outcome"], "succeeded") << run.out;
+  EXPECT_EQ(ReadFile(marker), "x\n");
+
+  Proc check = Node("check-item.mjs", {"--table", table_, "--pk", "JOB#legacy", "--sk", "STATE"});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  auto got = LastJsonLine(check.out);
+  ASSERT_TRUE(got["item"].is_object()) << check.out;
+  EXPECT_EQ(got["types"]["version"], "N") << check.out;
+  EXPECT_EQ(got["types"]["run_count"], "N") << check.out;
+  EXPECT_EQ(got["item"]["run_count"], 1);
+  EXPECT_EQ(got["item"]["status"], "IDLE");
+  EXPECT_TRUE(CountersIntact(StateOf("legacy")));
+}
+
+// A number stored as a string can never match the CAS's number: refused,
+// exit 2, naming the job, the field and the value; nothing runs.
+TEST_F(DynamoCli, ForeignItemWithAVersionStoredAsAStringIsRefusedWithExit2) {
+  Proc seed = Node("seed-table.mjs", {"--table", table_, "--item",
+                                      R"({"PK": {"S": "JOB#legacy"}, "SK": {"S": "STATE"}, "status": {"S": "IDLE"},)"
+                                      R"( "version": {"S": "3"}})"});
+  ASSERT_EQ(seed.exit_code, 0) << seed.err;
+  const std::string marker = Path("marker");
+  Proc run = Jobgate({"run", "legacy", "--", "sh", "-c", "echo x >> " + marker});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("'legacy'"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("'version'"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("S \"3\""), std::string::npos) << run.err;
+  EXPECT_EQ(ReadFile(marker), "");
+}
+
 TEST_F(DynamoCli, InitIsIdempotentAndKeepsTheData) {
   ASSERT_EQ(Jobgate({"init"}).exit_code, 0);
   ASSERT_EQ(Jobgate({"run", "keep", "--", "true"}).exit_code, 0);

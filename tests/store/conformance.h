@@ -5,13 +5,26 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "jobgate/store.h"
 
 namespace jobgate::testing {
+
+// An attribute of an item written by another tool (docs/design.md, "Items
+// written by other tools"), in no backend's encoding: the conformance suite
+// states each case once and every backend writes it in its own form.
+struct ForeignValue {
+  enum class Kind { kNull, kNumber, kString };
+  Kind kind = Kind::kNull;
+  std::string text;  // kNumber: the number as written ("5", "1.5"); kString: the string
+};
+// Attribute name -> value; an attribute not in the map is missing.
+using ForeignItem = std::map<std::string, ForeignValue>;
 
 // One fresh, empty, initialised store for one test.
 struct StoreUnderTest {
@@ -23,12 +36,20 @@ struct StoreUnderTest {
   std::function<Result<std::shared_ptr<Store>>()> another_handle;
   // Removes whatever the store left behind (files, tables). May be empty.
   std::function<void()> cleanup;
+  // Writes the state item of `job` as another tool would, past jobgate's
+  // codec (a raw PutItem, a plain SQLite connection). Empty: the backend
+  // holds only what jobgate wrote (memory:), and the tests of foreign items
+  // are skipped for it.
+  std::function<Status(const std::string& job, const ForeignItem& item)> put_foreign_state;
 };
 
 struct NamedStoreFactory {
   std::string name;  // a GoogleTest parameter name: letters, digits and '_'
   std::function<Result<StoreUnderTest>()> make;
 };
+
+// GoogleTest prints a failing test's parameter by its name.
+inline void PrintTo(const NamedStoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
 // The backends to run the suite against in this environment.
 std::vector<NamedStoreFactory> StoreFactories();

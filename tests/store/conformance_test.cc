@@ -2,6 +2,7 @@
 // every backend built and reachable here. Each test gets a fresh store.
 #include "store/conformance.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -12,10 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "store/item_codec.h"
 #include "store/memory_store.h"
+#include "util/numbers.h"
 
 namespace jobgate::testing {
 
@@ -37,10 +40,53 @@ namespace {
 NamedStoreFactory MemoryFactory() {
   return {"memory", []() -> Result<StoreUnderTest> {
             // MemoryStore is thread-safe, so "another client" is the same object.
+            // It holds typed states that only jobgate writes: no foreign items.
             auto store = std::make_shared<MemoryStore>();
             return StoreUnderTest{store, [store]() -> Result<std::shared_ptr<Store>> { return std::shared_ptr<Store>(store); },
-                                  nullptr};
+                                  nullptr, nullptr};
           }};
+}
+
+void BindForeign(sqlite3_stmt* stmt, int param, const ForeignValue& v) {
+  int64_t n = 0;
+  switch (v.kind) {
+    case ForeignValue::Kind::kNull: sqlite3_bind_null(stmt, param); break;
+    case ForeignValue::Kind::kNumber:
+      if (ParseInt64(v.text, &n)) {
+        sqlite3_bind_int64(stmt, param, n);
+      } else {
+        sqlite3_bind_double(stmt, param, std::stod(v.text));
+      }
+      break;
+    case ForeignValue::Kind::kString: sqlite3_bind_text(stmt, param, v.text.c_str(), -1, SQLITE_TRANSIENT); break;
+  }
+}
+
+// A state row written through a plain SQLite connection, as the sqlite3
+// shell or another program would. A missing attribute is a NULL column.
+Status PutForeignSqliteState(const std::string& path, const std::string& job, const ForeignItem& item) {
+  std::string columns = "job", params = "?1";
+  int n = 2;
+  for (const auto& [name, value] : item) {
+    columns += ", " + name;
+    params += fmt::format(", ?{}", n++);
+  }
+  const std::string sql = fmt::format("INSERT OR REPLACE INTO job_state ({}) VALUES ({})", columns, params);
+  sqlite3* db = nullptr;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_open(path.c_str(), &db);
+  if (rc == SQLITE_OK) sqlite3_busy_timeout(db, 10'000);
+  if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(stmt, 1, job.c_str(), -1, SQLITE_TRANSIENT);
+    int param = 2;
+    for (const auto& [name, value] : item) BindForeign(stmt, param++, value);
+    rc = sqlite3_step(stmt);
+  }
+  const std::string error = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return rc == SQLITE_DONE ? Status::Ok() : Status::Internal(fmt::format("{}: {}", sql, error));
 }
 
 // Through OpenStore, so that the URL path is what the suite exercises.
@@ -56,7 +102,11 @@ NamedStoreFactory SqliteFactory(const std::string& name, const std::string& quer
               if (!s.ok()) return s.status();
               return std::shared_ptr<Store>(std::move(s.value()));
             };
-            return StoreUnderTest{std::shared_ptr<Store>(std::move(store.value())), another, [dir]() mutable { dir.reset(); }};
+            auto put_foreign = [path = dir->File("conformance.db")](const std::string& job, const ForeignItem& item) {
+              return PutForeignSqliteState(path, job, item);
+            };
+            return StoreUnderTest{std::shared_ptr<Store>(std::move(store.value())), another,
+                                  [dir]() mutable { dir.reset(); }, put_foreign};
           }};
 }
 
@@ -649,6 +699,121 @@ TEST_P(StoreConformance, ConcurrentReadCasLoopsLoseNoUpdates) {
   EXPECT_EQ(final_state->run_count, applied.load());
   EXPECT_EQ(final_state->version, 1 + applied.load());
   EXPECT_TRUE(CountersConsistent(*final_state));
+}
+
+// ---- items written by other tools (docs/design.md) --------------------------------
+//
+// One rule in every backend: a foreign item is either accepted, and then a
+// CAS against what was read applies (once), or refused as corrupt naming
+// the job, the field and the value (the CLI's exit 2). Never accepted but
+// unwritable: that was 8 lost CAS rounds, `lost_race`, exit 0, and a job
+// that never ran.
+
+ForeignValue Null() { return {ForeignValue::Kind::kNull, ""}; }
+ForeignValue Number(const std::string& text) { return {ForeignValue::Kind::kNumber, text}; }
+ForeignValue String(const std::string& text) { return {ForeignValue::Kind::kString, text}; }
+
+#define REQUIRE_FOREIGN_ITEMS()                                                                        \
+  if (!sut_.put_foreign_state) GTEST_SKIP() << GetParam().name << " holds only what jobgate wrote"
+
+// A CAS at the version that was read applies, and only once.
+void ExpectWritable(Store* store, const JobState& read) {
+  JobState next = read;
+  next.version = read.version + 1;
+  next.updated_at = 1'700'000'000'000;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(next, read.version));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied) << read.job << ": accepted on read, but the CAS does not match it";
+  ASSERT_OK_AND_ASSIGN(auto back, store->ReadState(read.job));
+  EXPECT_EQ(back, next);
+  ASSERT_OK_AND_ASSIGN(auto stale, store->ReplaceState(next, read.version));
+  EXPECT_EQ(stale, WriteOutcome::kConditionFailed);
+}
+
+TEST_P(StoreConformance, ForeignItemWithOnlyAStatusIsAnIdleJobAtVersionZero) {
+  REQUIRE_FOREIGN_ITEMS();
+  ASSERT_OK(sut_.put_foreign_state("j", {{"status", String("IDLE")}}));
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadState("j"));
+  ASSERT_EQ(read, Idle("j", 0));
+  ExpectWritable(store_, *read);
+}
+
+TEST_P(StoreConformance, ForeignItemNullAttributesReadAsMissingAndTheCasMatchesThem) {
+  REQUIRE_FOREIGN_ITEMS();
+  ASSERT_OK(sut_.put_foreign_state("j", {{"status", String("IDLE")}, {"version", Null()}, {"run_count", Null()},
+                                         {"owner", Null()}, {"next_allowed_run", Null()}}));
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadState("j"));
+  ASSERT_EQ(read, Idle("j", 0));
+  ExpectWritable(store_, *read);
+
+  ASSERT_OK(sut_.put_foreign_state("k", {{"status", Null()}, {"version", Null()}}));
+  ASSERT_OK_AND_ASSIGN(read, store_->ReadState("k"));
+  ASSERT_EQ(read, Idle("k", 0));
+  ExpectWritable(store_, *read);
+}
+
+TEST_P(StoreConformance, ForeignItemStatusIsMatchedInAnyCase) {
+  REQUIRE_FOREIGN_ITEMS();
+  struct Case {
+    const char* stored;
+    JobStatus status;
+  };
+  for (const Case& c : {Case{"running", JobStatus::kRunning}, Case{"Paused", JobStatus::kPaused},
+                        Case{"idle", JobStatus::kIdle}, Case{"RUNNING", JobStatus::kRunning}}) {
+    SCOPED_TRACE(c.stored);
+    ASSERT_OK(sut_.put_foreign_state("j", {{"status", String(c.stored)}, {"version", Number("5")}}));
+    ASSERT_OK_AND_ASSIGN(auto read, store_->ReadState("j"));
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->status, c.status);
+    EXPECT_EQ(read->version, 5);
+    ExpectWritable(store_, *read);
+  }
+}
+
+// DynamoDB keeps {"S": "3"} a string, which `version = :v` (a number) never
+// matches: refused. SQLite's INTEGER columns store the text '3' as the
+// number 3 (type affinity), so there it is a number: accepted, and the CAS
+// matches. Either way, never accepted but unwritable.
+TEST_P(StoreConformance, ForeignItemNumberWrittenAsAStringIsRefusedOrMatchedByTheCas) {
+  REQUIRE_FOREIGN_ITEMS();
+  ASSERT_OK(sut_.put_foreign_state("j", {{"status", String("IDLE")}, {"version", String("3")}}));
+  auto read = store_->ReadState("j");
+  if (!read.ok()) {
+    EXPECT_EQ(read.status().code(), StatusCode::kCorrupt);
+    const std::string& msg = read.status().message();
+    EXPECT_NE(msg.find("'j'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'version'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("3"), std::string::npos) << msg;
+    return;
+  }
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((*read)->version, 3);
+  ExpectWritable(store_, **read);
+}
+
+TEST_P(StoreConformance, ForeignItemValueThatIsNoNumberOrNoStatusIsRefusedNamingJobFieldAndValue) {
+  REQUIRE_FOREIGN_ITEMS();
+  struct Case {
+    const char* field;
+    ForeignValue value;
+    const char* shown;  // must be in the message
+  };
+  for (const Case& c : {Case{"version", String("abc"), "abc"}, Case{"run_count", Number("1.5"), "1.5"},
+                        Case{"fence", Number("-2"), "-2"}, Case{"status", String("BANANA"), "BANANA"},
+                        Case{"status", String(""), "\"\""}, Case{"status", Number("7"), "7"}}) {
+    SCOPED_TRACE(c.field);
+    ForeignItem item = {{"status", String("IDLE")}, {"version", Number("1")}};
+    item[c.field] = c.value;
+    ASSERT_OK(sut_.put_foreign_state("bad_job", item));
+    auto read = store_->ReadState("bad_job");
+    ASSERT_FALSE(read.ok()) << c.shown;
+    EXPECT_EQ(read.status().code(), StatusCode::kCorrupt);
+    const std::string& msg = read.status().message();
+    EXPECT_NE(msg.find("'bad_job'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::string("'") + c.field + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.shown), std::string::npos) << msg;
+    EXPECT_EQ(store_->ReadJob("bad_job").status().code(), StatusCode::kCorrupt);
+    EXPECT_EQ(store_->ListStates().status().code(), StatusCode::kCorrupt);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::ValuesIn(StoreFactories()),

@@ -10,12 +10,16 @@
 // depending on how much it inlines into this file's tests.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "core/random.h"
+#include "jobgate/controller.h"
 #include "store/conformance.h"
 #include "store/dynamodb_store.h"
 #include "store/dynamodb_test_support.h"
@@ -360,6 +364,151 @@ TEST(DynamoDbClient, TransactionalCommitIsOneTransactWriteItems) {
                                            .dump())};
   ASSERT_OK_AND_ASSIGN(auto lost, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
   EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+}
+
+// What each of DynamoDB's answers to a transactional commit comes to.
+TEST(DynamoDbClient, TransactionalCommitMapsEachAnswer) {
+  ScriptedStore s(/*transactions=*/true);
+  RunRecord run;
+  run.job = "j";
+  run.run_id = "r1";
+  auto canceled = [](const char* first_reason) {
+    return Response(400, Json{{"__type", "com.amazonaws.dynamodb.v20120810#TransactionCanceledException"},
+                              {"CancellationReasons", Json::array({Json{{"Code", first_reason}}, Json{{"Code", "None"}}})}}
+                             .dump());
+  };
+  // The same request is sent with the same token on every retry.
+  s.transport->script = {AwsError(500, "InternalServerError"), AwsError(400, "ThrottlingException"),
+                         Response(200, "{}")};
+  ASSERT_OK_AND_ASSIGN(auto applied, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
+  EXPECT_EQ(applied, WriteOutcome::kApplied);
+  ASSERT_EQ(s.transport->sent.size(), 3u);
+  EXPECT_EQ(s.transport->sent[0].body, s.transport->sent[1].body);
+  EXPECT_EQ(s.transport->sent[1].body, s.transport->sent[2].body);
+
+  // The CAS failed and nothing of ours can have applied: a lost race.
+  s.transport->script = {canceled("ConditionalCheckFailed")};
+  ASSERT_OK_AND_ASSIGN(auto lost, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  // After a lost response: unknown, the controller re-reads.
+  s.transport->script = {AwsError(500, "InternalServerError"), canceled("ConditionalCheckFailed")};
+  auto unknown = s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run);
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnavailable);
+  s.transport->script = {canceled("TransactionConflict")};
+  EXPECT_EQ(s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run).status().code(), StatusCode::kUnavailable);
+  // Token refused: not applied now, but an earlier request with it may have been.
+  for (const char* type : {"IdempotentParameterMismatchException", "TransactionInProgressException"}) {
+    s.transport->script = {AwsError(400, type, "token")};
+    auto refused = s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run);
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << type;
+    EXPECT_NE(refused.status().message().find(type), std::string::npos) << refused.status().message();
+    EXPECT_NE(refused.status().message().find("may have been applied"), std::string::npos) << refused.status().message();
+  }
+}
+
+// A DynamoDB holding one job's state item that keeps TransactWriteItems'
+// idempotency contract (DynamoDB API reference, TransactWriteItems,
+// "ClientRequestToken"): a token already seen with another body is refused
+// with IdempotentParameterMismatchException. The first `fail_transacts`
+// TransactWriteItems requests get a 500 and are not applied. Enough of
+// GetItem, BatchGetItem and UpdateItem (SET / REMOVE) for the controller.
+class OneJobDynamo final : public HttpTransport {
+ public:
+  HttpResult Send(const HttpRequest& request) override {
+    std::string op;
+    for (const auto& [k, v] : request.headers) {
+      if (k == "X-Amz-Target") op = v.substr(v.find('.') + 1);
+    }
+    const Json body = Json::parse(request.body);
+    if (op == "BatchGetItem") return Response(200, Json{{"Responses", {{"job_control", Json::array({state})}}}}.dump());
+    if (op == "GetItem") {
+      return Response(200, body["Key"]["SK"]["S"] == "STATE" ? Json{{"Item", state}}.dump() : "{}");
+    }
+    if (op == "UpdateItem") Apply(body);
+    if (op != "TransactWriteItems") return Response(200, "{}");
+    transacts.push_back(request.body);
+    const std::string token = body.value("ClientRequestToken", "");
+    auto [seen, fresh] = bodies_by_token.try_emplace(token, request.body);
+    if (!fresh && seen->second != request.body) {
+      return AwsError(400, "IdempotentParameterMismatchException",
+                      "The request uses the same client token as a previous, but non-identical request.");
+    }
+    if (fail_transacts > 0) {
+      --fail_transacts;
+      return AwsError(500, "InternalServerError");
+    }
+    Apply(body["TransactItems"][0]["Update"]);
+    return Response(200, "{}");
+  }
+
+  Json state;
+  int fail_transacts = 0;
+  std::vector<std::string> transacts;                   // every TransactWriteItems body, in order
+  std::map<std::string, std::string> bodies_by_token;  // the first body sent with each token
+
+ private:
+  // "SET #n0 = :v0, #n1 = :v1 REMOVE #n2, #n3", as StateUpdate writes it.
+  void Apply(const Json& update) {
+    const Json& names = update["ExpressionAttributeNames"];
+    const Json& values = update["ExpressionAttributeValues"];
+    std::string expr = update["UpdateExpression"];
+    std::string removes;
+    if (size_t at = expr.find(" REMOVE "); at != std::string::npos) {
+      removes = expr.substr(at + 8);
+      expr.resize(at);
+    }
+    std::stringstream sets(expr.substr(4));
+    for (std::string one; std::getline(sets, one, ',');) {
+      std::stringstream parts(one);
+      std::string name, eq, value;
+      parts >> name >> eq >> value;
+      state[names[name].get<std::string>()] = values[value];
+    }
+    std::stringstream gone(removes);
+    for (std::string name; std::getline(gone >> std::ws, name, ',');) state.erase(names[name].get<std::string>());
+  }
+};
+
+// A commit whose TransactWriteItems failed with 500s (outcome unknown) is
+// re-read and re-decided by the controller at a later `now`: the new request
+// differs, so it must not reuse the token of the one it replaces, or
+// DynamoDB refuses it (IdempotentParameterMismatch) and the run is never
+// committed. Every request that does share a token is byte-identical.
+TEST(DynamoDbClient, ATransactionalCommitNeverReusesItsTokenForADifferentRequest) {
+  ManualClock clock;
+  auto owned = std::make_unique<OneJobDynamo>();
+  OneJobDynamo& dynamo = *owned;
+  dynamo.state = SeedItem("j");
+  dynamo.fail_transacts = 3;  // every attempt of the first commit call
+  DynamoDbStoreOptions options;
+  options.use_transactions = true;
+  options.clock = &clock;
+  options.client.sleep = [&clock](int64_t ms) { clock.Advance(ms + 1'500); };  // time passes between tries
+  options.client.random = [] { return uint64_t{0}; };
+  DynamoDbStore store(TestConfig(), std::move(owned), std::move(options));
+
+  SeededRandom random(7);
+  Controller controller(store, clock, random);
+  RunRequest req;
+  req.job = "j";
+  req.holder = "test:1";
+  ASSERT_OK_AND_ASSIGN(Acquisition acq, controller.Acquire(req));
+  ASSERT_TRUE(acq.lease.has_value());
+  clock.Advance(2'000);
+  ASSERT_OK_AND_ASSIGN(Outcome out, controller.Commit(*acq.lease, WorkResult{}));
+  EXPECT_EQ(out.kind, RunOutcomeKind::kSucceeded) << out.error;
+  EXPECT_EQ(dynamo.state["success_count"], N(1));
+  EXPECT_EQ(dynamo.state["status"], S("IDLE"));
+
+  // Three identical attempts of the first call, then the re-decided request.
+  ASSERT_GE(dynamo.transacts.size(), 4u);
+  EXPECT_EQ(dynamo.transacts[0], dynamo.transacts[1]);
+  EXPECT_EQ(dynamo.transacts[1], dynamo.transacts[2]);
+  EXPECT_NE(dynamo.transacts[2], dynamo.transacts[3]);
+  for (const std::string& sent : dynamo.transacts) {
+    const std::string token = Json::parse(sent)["ClientRequestToken"];
+    EXPECT_EQ(dynamo.bodies_by_token.at(token), sent) << "token " << token << " re-sent with another body";
+  }
 }
 
 TEST(DynamoDbClient, ListDueQueriesEveryShardOfTheIndexAndMerges) {

@@ -227,6 +227,11 @@ TEST(DynamoDbItem, VersionZeroAlsoMatchesAnItemWithoutVersionButNotAnAbsentItem)
   const std::string cond = zero["ConditionExpression"];
   EXPECT_NE(cond.find("attribute_exists("), std::string::npos) << cond;
   EXPECT_NE(cond.find("attribute_not_exists("), std::string::npos) << cond;
+  // A NULL version reads as a missing one, so it matches too.
+  EXPECT_NE(cond.find("attribute_type("), std::string::npos) << cond;
+  bool null_type = false;
+  for (const auto& [placeholder, value] : zero["ExpressionAttributeValues"].items()) null_type |= value == S("NULL");
+  EXPECT_TRUE(null_type) << zero.dump();
   const Json later = StateUpdate("job_control", Idle("j", 6), 5, DueAt(Idle("j", 6)));
   EXPECT_EQ(later["ConditionExpression"].get<std::string>().find("attribute_"), std::string::npos);
   EXPECT_EQ(later["Key"], (Json{{"PK", {{"S", "JOB#j"}}}, {"SK", {{"S", "STATE"}}}}));
@@ -343,6 +348,25 @@ Result<std::unique_ptr<DynamoDbStore>> OpenOnServer(const std::string& table) {
 // The conformance suite's factory (conformance_test.cc): a fresh, uniquely
 // named table per test, deleted in cleanup.
 namespace testing {
+
+namespace {
+
+// A state item put with a raw PutItem, as another tool would write it.
+Status PutForeignState(DynamoDbStore& store, const std::string& job, const ForeignItem& foreign) {
+  Json item = Key(JobPk(job), kStateSk);
+  for (const auto& [name, value] : foreign) {
+    switch (value.kind) {
+      case ForeignValue::Kind::kNull: item[name] = Json{{"NULL", true}}; break;
+      case ForeignValue::Kind::kNumber: item[name] = Json{{"N", value.text}}; break;
+      case ForeignValue::Kind::kString: item[name] = S(value.text); break;
+    }
+  }
+  DynamoDbReply reply = store.client().Call("PutItem", Json{{"TableName", store.table()}, {"Item", item}});
+  return reply.ok() ? Status::Ok() : Status::Internal(reply.error->message);
+}
+
+}  // namespace
+
 NamedStoreFactory DynamoDbFactory(const std::string& endpoint) {
   return {"dynamodb", [endpoint]() -> Result<StoreUnderTest> {
             const std::string url = fmt::format("dynamodb://{}?region=us-east-1&endpoint={}",
@@ -359,7 +383,9 @@ NamedStoreFactory DynamoDbFactory(const std::string& endpoint) {
             auto store = open();
             if (!store.ok()) return store.status();
             auto cleanup = [keeper] { (void)keeper->client().Call("DeleteTable", Json{{"TableName", keeper->table()}}); };
-            return StoreUnderTest{*store, open, cleanup};
+            return StoreUnderTest{*store, open, cleanup, [keeper](const std::string& job, const ForeignItem& foreign) {
+                                    return PutForeignState(*keeper, job, foreign);
+                                  }};
           }};
 }
 }  // namespace testing
@@ -470,6 +496,30 @@ TEST_F(DynamoDbServer, DamagedItemIsReportedNamingJobFieldAndValue) {
   EXPECT_NE(state.status().message().find("'hourly_processor'"), std::string::npos) << state.status().message();
   EXPECT_NE(state.status().message().find("run_count"), std::string::npos);
   EXPECT_NE(state.status().message().find("abc"), std::string::npos);
+}
+
+// A request record whose expires_at_ms is NULL reads as expired (0), so it
+// may be claimed again: the create's condition must match NULL as well.
+TEST_F(DynamoDbServer, RequestRecordWithANullExpiryIsAbsentAndCanBeClaimed) {
+  ASSERT_OK(store_->Init());
+  Json item = Key(JobPk("j"), RequestSk("k"));
+  item["status"] = S("completed");
+  item["version"] = Json{{"NULL", true}};
+  item["expires_at_ms"] = Json{{"NULL", true}};
+  ASSERT_TRUE(Raw("PutItem", Json{{"TableName", table_}, {"Item", item}}).ok());
+  ASSERT_OK_AND_ASSIGN(auto read, store_->ReadRequest("j", "k", 1'000));
+  EXPECT_FALSE(read.has_value());
+  RequestRecord rec;
+  rec.job = "j";
+  rec.key = "k";
+  rec.version = 1;
+  rec.expires_at_ms = 5'000;
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(rec, 1'000));
+  EXPECT_EQ(created, WriteOutcome::kApplied);
+
+  ASSERT_TRUE(Raw("PutItem", Json{{"TableName", table_}, {"Item", item}}).ok());
+  ASSERT_OK_AND_ASSIGN(auto expired, store_->ExpireRequests(1'000));
+  EXPECT_EQ(expired, 1);
 }
 
 TEST_F(DynamoDbServer, ListDueUsesTheIndexAndNeverScans) {

@@ -76,5 +76,44 @@ TEST(DefinitionJson, InvalidUtf8IsReplacedNotThrown) {
   EXPECT_EQ(back->command[1], "\xEF\xBF\xBD\xEF\xBF\xBD");  // two U+FFFD
 }
 
+// The shared rule for items written by other tools (docs/design.md).
+TEST(StoredFields, AnIntegerFieldTakesANumberOrExactlyItsDecimalText) {
+  const FieldSpec<JobState>& version = StateFields()[0];
+  ASSERT_EQ(std::string(version.name), "version");
+  JobState s;
+  ASSERT_TRUE(SetField(s, version, FieldValue(int64_t{3}), "job 'j'").ok());
+  EXPECT_EQ(s.version, 3);
+  ASSERT_TRUE(SetField(s, version, FieldValue(std::string("42")), "job 'j'").ok());
+  EXPECT_EQ(s.version, 42);
+  for (const char* text : {"03", " 3", "+3", "3 ", "3.0", "abc", "", "-0"}) {
+    Status st = SetField(s, version, FieldValue(std::string(text)), "job 'j'");
+    ASSERT_FALSE(st.ok()) << text;
+    EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+    EXPECT_NE(st.message().find("'version'"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(std::string("\"") + text + "\""), std::string::npos) << st.message();
+  }
+}
+
+TEST(StoredFields, StatusIsMatchedInAnyCaseAndOtherwiseNamed) {
+  JobStatus status = JobStatus::kIdle;
+  for (const char* text : {"running", "Running", "RUNNING", "rUnNiNg"}) {
+    ASSERT_TRUE(SetStatus(status, FieldValue(std::string(text)), &ParseJobStatus, "job 'j'").ok()) << text;
+    EXPECT_EQ(status, JobStatus::kRunning);
+  }
+  RequestStatus request = RequestStatus::kInProgress;
+  ASSERT_TRUE(SetStatus(request, FieldValue(std::string("completed")), &ParseRequestStatus, "request").ok());
+  EXPECT_EQ(request, RequestStatus::kCompleted);
+  for (const FieldValue& v : {FieldValue(std::string("banana")), FieldValue(std::string(" IDLE")),
+                              FieldValue(std::string("")), FieldValue(int64_t{1})}) {
+    Status st = SetStatus(status, v, &ParseJobStatus, "job 'j'");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+    EXPECT_NE(st.message().find("job 'j'"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("status"), std::string::npos) << st.message();
+  }
+  EXPECT_NE(SetStatus(status, FieldValue(std::string("banana")), &ParseJobStatus, "job 'j'").message().find("banana"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace jobgate

@@ -221,6 +221,41 @@ TEST_F(SqliteStoreTest, TableMadeByHandWithTextColumnsWorks) {
   EXPECT_EQ(x, next);
 }
 
+// A column declared without a type converts nothing: '3' stays text, and
+// `version = 3` is false for it. The decoder accepts the text '3', so the
+// CAS must match it too, or the job could never be written (lost_race
+// forever).
+TEST_F(SqliteStoreTest, TableMadeByHandWithoutColumnTypesWorks) {
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("CREATE TABLE job_state (job PRIMARY KEY, status, version, run_count);"
+                       "INSERT INTO job_state VALUES ('x', 'running', '3', '7');"
+                       "INSERT INTO job_state VALUES ('y', 'IDLE', '03', 0);"),
+              "");
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto x, store->ReadState("x"));
+  ASSERT_TRUE(x.has_value());
+  EXPECT_EQ(x->status, JobStatus::kRunning);
+  EXPECT_EQ(x->version, 3);
+  JobState next = *x;
+  next.version = 4;
+  next.status = JobStatus::kIdle;
+  next.success_count = 7;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(next, 3));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(x, store->ReadState("x"));
+  EXPECT_EQ(x, next);
+
+  // Not the decimal form of a number: '03' = '3' is false as text.
+  auto y = store->ReadState("y");
+  ASSERT_FALSE(y.ok());
+  EXPECT_EQ(y.status().code(), StatusCode::kCorrupt);
+  EXPECT_TRUE(Contains(y.status().message(), "'version'")) << y.status().message();
+  EXPECT_TRUE(Contains(y.status().message(), "\"03\"")) << y.status().message();
+}
+
 // ---- several connections on one file -------------------------------------------------
 
 TEST_F(SqliteStoreTest, TwoConnectionsSeeEachOthersWritesAndOneCasWins) {
