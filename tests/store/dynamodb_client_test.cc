@@ -414,7 +414,16 @@ TEST(DynamoDbClient, TransactionalCommitMapsEachAnswer) {
 // GetItem, BatchGetItem and UpdateItem (SET / REMOVE) for the controller.
 class OneJobDynamo final : public HttpTransport {
  public:
+  explicit OneJobDynamo(Clock& clock) : clock_(clock) {}
+
+  // Every answer carries the store's time, as DynamoDB's do.
   HttpResult Send(const HttpRequest& request) override {
+    HttpResult result = Answer(request);
+    if (auto* response = std::get_if<HttpResponse>(&result)) response->headers.emplace_back("Date", HttpDate(clock_.NowMs()));
+    return result;
+  }
+
+  HttpResult Answer(const HttpRequest& request) {
     std::string op;
     for (const auto& [k, v] : request.headers) {
       if (k == "X-Amz-Target") op = v.substr(v.find('.') + 1);
@@ -447,6 +456,7 @@ class OneJobDynamo final : public HttpTransport {
   std::map<std::string, std::string> bodies_by_token;  // the first body sent with each token
 
  private:
+  Clock& clock_;
   // "SET #n0 = :v0, #n1 = :v1 REMOVE #n2, #n3", as StateUpdate writes it.
   void Apply(const Json& update) {
     const Json& names = update["ExpressionAttributeNames"];
@@ -476,7 +486,7 @@ class OneJobDynamo final : public HttpTransport {
 // committed. Every request that does share a token is byte-identical.
 TEST(DynamoDbClient, ATransactionalCommitNeverReusesItsTokenForADifferentRequest) {
   ManualClock clock;
-  auto owned = std::make_unique<OneJobDynamo>();
+  auto owned = std::make_unique<OneJobDynamo>(clock);
   OneJobDynamo& dynamo = *owned;
   dynamo.state = SeedItem("j");
   dynamo.fail_transacts = 3;  // every attempt of the first commit call

@@ -2,6 +2,7 @@
 // credentials, scripted responses and a store over a scripted transport.
 #pragma once
 
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <string>
@@ -33,6 +34,16 @@ inline AwsConfig TestConfig(const std::string& endpoint = "http://127.0.0.1:8123
   c.region = "us-east-1";
   c.endpoint_url = endpoint;
   return c;
+}
+
+// An HTTP Date header's value (IMF-fixdate) for epoch milliseconds.
+inline std::string HttpDate(EpochMs ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
 }
 
 inline HttpResponse Response(int status, std::string body, HttpHeaders headers = {}) {
