@@ -348,7 +348,17 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     // Only this run's commit writes last_fence = our fence; it stays until
     // the next commit, so an applied commit is recognised even after others
     // acquired, paused or triggered the job in between.
-    if (s && s->last_fence == f.fence) return std::optional<JobState>(next);
+    if (s && s->last_fence == f.fence) {
+      // Recognised on the re-read, so the store answered an error or a
+      // conflict: a backend that appends the run record after the CAS
+      // (DynamoDB without transactions, Store's default) stopped before
+      // it. Append it now, best effort like the backends' own append: a
+      // run record is keyed by (start, run id), so where the first write
+      // did append it this one replaces it (the conformance suite checks).
+      ++counts_.writes;
+      (void)store_.AppendRun(run);
+      return std::optional<JobState>(next);
+    }
     if (!s || s->status != JobStatus::kRunning || s->owner != f.run_id || s->fence != f.fence) {
       if (unanswered && s && s->last_fence > f.fence) {
         // A later run has committed over whatever we may have written.

@@ -26,6 +26,9 @@ class FlakyStore final : public StoreWrapper {
   int fail_next_reads = 0;
   int resend_next_writes = 0;
   int fail_next_request_writes = 0;
+  // State and run record in one write (SQLite, memory, DynamoDB with
+  // transactions) rather than the run record after the CAS.
+  bool atomic_commits = false;
   // Runs once, right after the next write applied and before its answer
   // returns: another invocation acting in between.
   std::function<void()> after_next_write;
@@ -60,7 +63,10 @@ class FlakyStore final : public StoreWrapper {
   }
   Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t v, std::optional<EpochMs> due,
                                                   const RunRecord& r) override {
-    return Store::DoReplaceStateAndAppendRun(s, v, due, r);  // through DoReplaceState's faults
+    if (atomic_commits) return Write([&] { return target().ReplaceStateAndAppendRun(s, v, r); });
+    // As DynamoDB without transactions: the run record follows the CAS,
+    // only when the CAS answered "applied" (through DoReplaceState's faults).
+    return Store::DoReplaceStateAndAppendRun(s, v, due, r);
   }
 
  private:
@@ -724,6 +730,38 @@ TEST_F(ControllerTest, CommitWriteThatFailedButAppliedIsRecognised) {
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
   EXPECT_EQ(State().success_count, 1);
+}
+
+// The commits above are recognised on the re-read. A store that writes the
+// run record after the CAS (DynamoDB without transactions) never wrote it,
+// as the CAS answered an error or a conflict: the history `jobgate history`
+// shows must still hold the run, once.
+TEST_F(ControllerTest, CommitRecognisedOnReReadWritesItsRunRecordOnce) {
+  for (const bool atomic : {false, true}) {
+    for (const bool resent : {false, true}) {
+      MemoryStore store;
+      FlakyStore flaky(store);
+      flaky.atomic_commits = atomic;
+      Controller c(flaky, clock_, random_);
+      Lease lease = MustAcquire(c, Req());
+      if (resent) {
+        flaky.resend_next_writes = 1;  // applied, then the copy answers "condition failed"
+      } else {
+        flaky.fail_next_writes = 1;  // applied, then answered Unavailable
+        flaky.apply_before_failing = true;
+      }
+      auto out = c.Commit(lease, Fail(3, "boom"));
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(out->kind, RunOutcomeKind::kFailed);
+      auto runs = store.ListRuns("j", 10);
+      ASSERT_TRUE(runs.ok());
+      ASSERT_EQ(runs->size(), 1u) << "atomic " << atomic << ", resent " << resent;
+      EXPECT_EQ((*runs)[0].run_id, lease.run_id());
+      EXPECT_EQ((*runs)[0].fence, lease.fence());
+      EXPECT_EQ((*runs)[0].outcome, "failed");
+      EXPECT_EQ((*runs)[0].exit_code, 3);
+    }
+  }
 }
 
 TEST_F(ControllerTest, StoreDownFailsClosed) {
