@@ -48,6 +48,7 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   j["next_allowed_run"] = Time(o.next_allowed_run);
   j["store_reads"] = o.store_reads;
   j["store_writes"] = o.store_writes;
+  if (o.contended) j["contended"] = true;  // lost_race to nobody: see Outcome::contended
   if (!o.error.empty()) j["error"] = o.error;
   if (o.clock_offset_ms) {
     j["clock_offset_ms"] = *o.clock_offset_ms;

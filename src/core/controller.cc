@@ -38,6 +38,10 @@ Outcome NewOutcome(const RunRequest& req) {
 }
 
 // The outcome of the run `lease` holds, as of `now`; the caller sets its kind.
+std::optional<int64_t> VersionOf(const std::optional<JobState>& s) {
+  return s ? std::optional<int64_t>(s->version) : std::nullopt;
+}
+
 Outcome RunOutcome(const Lease& lease, const WorkResult& work, EpochMs now) {
   Outcome out;
   out.job = lease.job();
@@ -168,6 +172,7 @@ ControllerImpl::Verdict ControllerImpl::ReadAndGateRequest(Attempt& a) {
 // Gate and the acquiring CAS, re-read and re-decided on every conflict.
 ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
   int errors = 0;
+  bool changed = false;  // a re-read showed another version: somebody wrote
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const EpochMs now = clock_.NowMs();
     won.gate = Gate(a.state, a.def, a.req.slot, now);
@@ -204,8 +209,25 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
       return std::nullopt;
     }
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return Result<Acquisition>(w.status());
+    changed = changed || VersionOf(*again) != VersionOf(a.state);
     a.state = std::move(*again);
   }
+  if (!changed) return LostToNobody(a, errors);
+  return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
+}
+
+// Every round lost, and every re-read showed the very version the CAS was
+// conditioned on: nobody won. Versions only grow, so that is no race but a
+// store or item that refuses the condition (a version attribute of another
+// type, a read that is not strongly consistent, a trigger...). It is
+// reported (`contended`, exit 75), not passed off as a normal skip, so a job
+// that can never be acquired does not look healthy.
+ControllerImpl::Verdict ControllerImpl::LostToNobody(Attempt& a, int errors) {
+  const std::string version = a.state ? std::to_string(a.state->version) : std::string("(no state item)");
+  a.out.contended = true;
+  a.out.error = fmt::format("every CAS round lost to nobody: {} attempts, state version {} never matched{}",
+                            opts_.cas_attempts, version,
+                            errors > 0 ? fmt::format(" ({} of them failed with a store error)", errors) : "");
   return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
 }
 

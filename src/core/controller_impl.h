@@ -89,6 +89,7 @@ class ControllerImpl {
   using Verdict = std::optional<Result<Acquisition>>;
   Verdict ReadAndGateRequest(Attempt& a);
   Verdict Lock(Attempt& a, Won& won);
+  Verdict LostToNobody(Attempt& a, int errors);
   Verdict Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const;
   Lease MakeLease(const Attempt& a, const Won& won) const;
   Verdict HoldOrGiveBack(Attempt& a, const Won& won, Lease& lease);

@@ -783,6 +783,78 @@ TEST_F(ControllerTest, PersistentWriteFailureReportsUnavailable) {
   EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
 }
 
+// A store whose state CAS never applies although nobody writes (a version
+// attribute of another type, a trigger, a read that is not strongly
+// consistent), unless `interfere` is set: then another writer moves the
+// version first and the CAS loses a real race.
+class RefusingStore final : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  std::function<void()> interfere;
+
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs>) override {
+    return Refuse([&] { return target().CreateState(s); });
+  }
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    return Refuse([&] { return target().ReplaceState(s, v); });
+  }
+
+ private:
+  template <typename F>
+  Result<WriteOutcome> Refuse(F write) {
+    if (!interfere) return WriteOutcome::kConditionFailed;
+    interfere();
+    return write();
+  }
+};
+
+// Every CAS round lost while the item never changed: nobody won, so this is
+// no race but a store or item that refuses the condition. The outcome says
+// so (contended, with the cause) instead of passing for a normal skip.
+TEST_F(ControllerTest, AcquireThatLosesEveryRoundToNobodyIsReportedContended) {
+  Lease first = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  RefusingStore refusing(store_);
+  Controller c(refusing, clock_, random_);
+  auto a = c.Acquire(Req());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kLostRace);
+  EXPECT_TRUE(a->outcome.contended);
+  EXPECT_NE(a->outcome.error.find("every CAS round lost to nobody: 8 attempts, state version 2 never matched"),
+            std::string::npos)
+      << a->outcome.error;
+  EXPECT_EQ(a->outcome.store_writes, 8);
+  // A job with no state item that can never be created: the same.
+  auto fresh = c.Acquire(Req("new"));
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_TRUE(fresh->outcome.contended);
+  EXPECT_NE(fresh->outcome.error.find("(no state item)"), std::string::npos) << fresh->outcome.error;
+}
+
+// Losing every round to writers that changed the item (here another writer
+// moving the version before each CAS) is a race, and stays a normal
+// lost_race skip.
+TEST_F(ControllerTest, AcquireThatLosesEveryRoundToOtherWritersIsANormalLostRace) {
+  Lease first = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  RefusingStore racing(store_);
+  racing.interfere = [&] {
+    JobState s = State();
+    s.version += 1;
+    s.updated_at += 1;
+    ASSERT_EQ(*store_.ReplaceState(s, s.version - 1), WriteOutcome::kApplied);
+  };
+  Controller c(racing, clock_, random_);
+  auto a = c.Acquire(Req());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kLostRace);
+  EXPECT_FALSE(a->outcome.contended);
+  EXPECT_TRUE(a->outcome.error.empty()) << a->outcome.error;
+}
+
 // A store whose state writes can be made to hang (a heartbeat stuck in a
 // busy_timeout or a frozen connection) and that counts them. Thread-safe.
 class HangingStore final : public StoreWrapper {
