@@ -335,9 +335,11 @@ Result<Outcome> ControllerImpl::Commit(Lease& lease, const WorkResult& work) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   const EpochMs started_commit = clock_.NowMs();
   // Our commit replaces last_request_id: the request it names must be
-  // completed first, or a duplicate of it could run again.
-  JOBGATE_RETURN_IF_ERROR(ledger_.SettlePending(f.last_written, f.def));
-  JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> next, WriteCommit(lease, work));
+  // completed first, or a duplicate of it could run again. One whose record
+  // cannot be completed now (corrupt, the store failing) our commit keeps
+  // naming instead, so this run's commit never depends on another's record.
+  const std::string unsettled = ledger_.SettlePending(f.last_written, f.def);
+  JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> next, WriteCommit(lease, work, unsettled));
   if (!next) {
     Outcome out = RunOutcome(lease, work, started_commit);
     out.kind = RunOutcomeKind::kLeaseLost;
@@ -349,7 +351,8 @@ Result<Outcome> ControllerImpl::Commit(Lease& lease, const WorkResult& work) {
 }
 
 // The commit's CAS, re-read and re-decided on every conflict.
-Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const WorkResult& work) {
+Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const WorkResult& work,
+                                                            const std::string& unsettled) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   const int64_t backoff = BackoffMs(f.last_written.consecutive_failures + 1, f.def.backoff_base_ms,
                                     f.def.backoff_cap_ms, random_);
@@ -358,7 +361,8 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
   bool unanswered = false;  // a write whose answer we never got (it may have applied)
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const EpochMs now = clock_.NowMs();
-    const JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
+    JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
+    next.unsettled_requests = unsettled;
     const RunRecord run = FinishedRunRecord(lease, now, WorkOutcomeName(work.kind), work.exit_code,
                                             work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error);
     ++counts_.writes;

@@ -45,6 +45,18 @@ class FlakyStore final : public StoreWrapper {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
     return target().ReadDefinition(j);
   }
+  // Request reads: the next ones fail (Unavailable), and those of one key
+  // always find a record that cannot be decoded.
+  int fail_next_request_reads = 0;
+  std::string corrupt_request_key;
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& j, const std::string& key,
+                                                   EpochMs now) override {
+    if (!corrupt_request_key.empty() && key == corrupt_request_key) {
+      return Status::Corrupt("request '" + key + "': field 'version' holds \"abc\", not an integer");
+    }
+    if (fail_next_request_reads > 0 && fail_next_request_reads--) return Status::Unavailable("injected read fault");
+    return target().ReadRequest(j, key, now);
+  }
   Result<WriteOutcome> CreateRequest(const RequestRecord& r, EpochMs n) override {
     if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
     return Write([&] { return target().CreateRequest(r, n); });
@@ -521,6 +533,78 @@ TEST_F(ControllerTest, RequestIsDoneWhenItsCompletionWriteIsLost) {
   EXPECT_EQ((*rec)->outcome, "failed");
   r.request_id = "exec-1";
   EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
+}
+
+// Run A commits with request exec-1, and its completion is lost: the state
+// alone (last_request_id) says exec-1 is done. Then run B, with no request,
+// commits over it. A's record cannot be completed first (`break_record`
+// makes it unreadable). B's commit must land all the same (B succeeded; it
+// must not be left RUNNING to be counted abandoned), and exec-1 must stay
+// done: B's state keeps naming it until a later commit settles its record.
+void CommitOverAnUnsettledRequest(ManualClock& clock, MemoryStore& store,
+                                  const std::function<void(FlakyStore&)>& break_record) {
+  SeededRandom random(7);
+  FlakyStore flaky(store);
+  Controller c(flaky, clock, random);
+  RunRequest r;
+  r.job = "j";
+  r.holder = "test:1";
+  r.request_id = "exec-1";
+  auto a = c.Acquire(r);
+  ASSERT_TRUE(a.ok() && a->lease) << a.status().ToString();
+  flaky.fail_next_request_writes = 1;  // A's completion is lost
+  ASSERT_TRUE(c.Commit(*a->lease, {WorkResult::Kind::kFailed, 3, "boom"}).ok());
+  clock.Advance(3600 * kSec);  // past the backoff
+
+  r.request_id.clear();
+  auto b = c.Acquire(r);
+  ASSERT_TRUE(b.ok() && b->lease) << b.status().ToString();
+  break_record(flaky);
+  auto out = c.Commit(*b->lease, {});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  JobState s = **store.ReadState("j");
+  EXPECT_EQ(s.status, JobStatus::kIdle);
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.failure_count, 1);
+  EXPECT_EQ(s.abandoned_count, 0);
+  EXPECT_TRUE(s.last_request_id.empty());
+  EXPECT_NE(s.unsettled_requests.find("exec-1"), std::string::npos) << s.unsettled_requests;
+
+  // Invariant 6: exec-1's record still says INPROGRESS, but it ran and was
+  // counted, so a duplicate is a duplicate, with the stored outcome.
+  Controller other(store, clock, random);
+  r.request_id = "exec-1";
+  auto dup = other.Acquire(r);
+  ASSERT_TRUE(dup.ok()) << dup.status().ToString();
+  EXPECT_EQ(dup->outcome.reason, SkipReason::kDuplicate);
+  ASSERT_TRUE(dup->outcome.previous.has_value());
+  EXPECT_EQ(dup->outcome.previous->outcome, "failed");
+  EXPECT_EQ(dup->outcome.previous->exit_code, 3);
+
+  // Once the record can be written, the next commit completes it and the
+  // state stops naming it.
+  r.request_id.clear();
+  auto next = other.Acquire(r);
+  ASSERT_TRUE(next.ok() && next->lease) << next.status().ToString();
+  ASSERT_TRUE(other.Commit(*next->lease, {}).ok());
+  EXPECT_TRUE((**store.ReadState("j")).unsettled_requests.empty());
+  auto rec = store.ReadRequest("j", "exec-1", clock.NowMs());
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->status, RequestStatus::kCompleted);
+  EXPECT_EQ((*rec)->outcome, "failed");
+  r.request_id = "exec-1";
+  auto again = other.Acquire(r);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome.reason, SkipReason::kDuplicate);
+}
+
+TEST_F(ControllerTest, ACorruptPreviousRequestRecordNeverBlocksTheCommit) {
+  CommitOverAnUnsettledRequest(clock_, store_, [](FlakyStore& f) { f.corrupt_request_key = "exec-1"; });
+}
+
+TEST_F(ControllerTest, APreviousRequestRecordThatCannotBeReadNeverBlocksTheCommit) {
+  CommitOverAnUnsettledRequest(clock_, store_, [](FlakyStore& f) { f.fail_next_request_reads = 3; });
 }
 
 // A acquires; before it claims the request it stalls past its lease, and B
