@@ -58,6 +58,10 @@ struct Outcome {
   // time), and reported so that someone fixes the clock.
   bool clock_skew_exceeded = false;
   std::optional<RequestRecord> previous;  // for reason kDuplicate: the stored outcome, if completed
+  // For reason kLostRace: every CAS round was lost while the state item
+  // never changed, so nobody won. A store or item problem, not a race:
+  // `error` names it, and the CLI exits 75 (docs/operations.md).
+  bool contended = false;
 };
 
 // A lease this invocation holds: a handle only the controller makes and

@@ -41,6 +41,12 @@ struct JobState {
   std::string last_outcome;       // succeeded | failed | timed_out; empty before the first commit
   int64_t last_fence = 0;
   std::string last_request_id;    // empty when that run had none
+  // Requests of earlier commits that a later commit replaced in
+  // last_request_id before their COMPLETED record could be written (the
+  // record was unreadable or the store failed): the state keeps saying they
+  // are done until a commit settles them or they expire. Empty almost
+  // always. Encoded by core/request_ledger.h (FormatUnsettled).
+  std::string unsettled_requests;
   int64_t run_count = 0;
   int64_t success_count = 0;
   int64_t failure_count = 0;

@@ -146,7 +146,9 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
                  "fix NTP (meanwhile this host works in the store's time, as its answers place it)",
                  outcome->clock_offset_ms.value_or(0), outcome->clock_uncertainty_ms.value_or(0));
   }
-  if (outcome->kind == RunOutcomeKind::kSkipped) {
+  if (outcome->contended) {
+    spdlog::error("job '{}' could not be acquired: {}", a.job, outcome->error);
+  } else if (outcome->kind == RunOutcomeKind::kSkipped) {
     spdlog::info("job '{}' skipped: {}", a.job, SkipReasonName(outcome->reason));
   } else if (outcome->kind == RunOutcomeKind::kLeaseLost) {
     spdlog::error("job '{}': lease lost; another invocation holds the job now", a.job);

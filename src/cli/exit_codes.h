@@ -30,7 +30,8 @@ inline int ExitCodeFor(const Status& s) {
 inline int ExitCodeFor(const Outcome& o, int skip_exit_code) {
   switch (o.kind) {
     case RunOutcomeKind::kSucceeded: return kExitOk;
-    case RunOutcomeKind::kSkipped: return skip_exit_code;
+    // Lost to nobody: the job cannot be acquired, which is no normal skip.
+    case RunOutcomeKind::kSkipped: return o.contended ? kExitContended : skip_exit_code;
     case RunOutcomeKind::kFailed: return o.exit_code != 0 ? static_cast<int>(o.exit_code) : 1;
     case RunOutcomeKind::kTimedOut: return kExitTimedOut;
     case RunOutcomeKind::kLeaseLost: return kExitLeaseLost;

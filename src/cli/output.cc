@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/duration.h"
+#include "core/request_ledger.h"
 
 namespace jobgate::cli {
 
@@ -48,6 +49,7 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   j["next_allowed_run"] = Time(o.next_allowed_run);
   j["store_reads"] = o.store_reads;
   j["store_writes"] = o.store_writes;
+  if (o.contended) j["contended"] = true;  // lost_race to nobody: see Outcome::contended
   if (!o.error.empty()) j["error"] = o.error;
   if (o.clock_offset_ms) {
     j["clock_offset_ms"] = *o.clock_offset_ms;
@@ -84,6 +86,14 @@ nlohmann::ordered_json StateJson(const JobState& s) {
   j["last_outcome"] = s.last_outcome;
   j["last_fence"] = s.last_fence;
   j["last_request_id"] = s.last_request_id;
+  j["unsettled_requests"] = nlohmann::ordered_json::array();
+  for (const CommittedRun& r : ParseUnsettled(s.unsettled_requests)) {
+    j["unsettled_requests"].push_back({{"request_id", r.key},
+                                       {"fence", r.fence},
+                                       {"outcome", r.outcome},
+                                       {"exit_code", r.exit_code},
+                                       {"committed", Time(r.committed_ms)}});
+  }
   j["run_count"] = s.run_count;
   j["success_count"] = s.success_count;
   j["failure_count"] = s.failure_count;
@@ -152,6 +162,11 @@ std::string StatusDetail(const JobState& s, EpochMs now) {
   out += fmt::format("{:<22} runs {}, ok {}, failed {}, abandoned {}, consecutive failures {}\n", "counts",
                      s.run_count, s.success_count, s.failure_count, s.abandoned_count, s.consecutive_failures);
   if (s.last_slot != 0) out += fmt::format("{:<22} {}\n", "last_slot", FormatRfc3339(s.last_slot));
+  for (const CommittedRun& r : ParseUnsettled(s.unsettled_requests)) {
+    // Done, but its request record could not be completed yet (docs/design.md).
+    out += fmt::format("{:<22} {} (fence {}, {}; its record is not COMPLETED yet)\n", "unsettled_request", r.key,
+                       r.fence, r.outcome);
+  }
   out += fmt::format("{:<22} {} (version {})\n", "updated_at", when(s.updated_at), s.version);
   return out;
 }

@@ -38,6 +38,10 @@ Outcome NewOutcome(const RunRequest& req) {
 }
 
 // The outcome of the run `lease` holds, as of `now`; the caller sets its kind.
+std::optional<int64_t> VersionOf(const std::optional<JobState>& s) {
+  return s ? std::optional<int64_t>(s->version) : std::nullopt;
+}
+
 Outcome RunOutcome(const Lease& lease, const WorkResult& work, EpochMs now) {
   Outcome out;
   out.job = lease.job();
@@ -175,6 +179,7 @@ ControllerImpl::Verdict ControllerImpl::ReadAndGateRequest(Attempt& a) {
 // Gate and the acquiring CAS, re-read and re-decided on every conflict.
 ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
   int errors = 0;
+  bool changed = false;  // a re-read showed another version: somebody wrote
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const StoreTime now = clocks_.Now();
     won.gate = Gate(a.state, a.def, a.req.slot, now);
@@ -204,8 +209,25 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
       return std::nullopt;
     }
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return Result<Acquisition>(w.status());
+    changed = changed || VersionOf(*again) != VersionOf(a.state);
     a.state = std::move(*again);
   }
+  if (!changed) return LostToNobody(a, errors);
+  return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
+}
+
+// Every round lost, and every re-read showed the very version the CAS was
+// conditioned on: nobody won. Versions only grow, so that is no race but a
+// store or item that refuses the condition (a version attribute of another
+// type, a read that is not strongly consistent, a trigger...). It is
+// reported (`contended`, exit 75), not passed off as a normal skip, so a job
+// that can never be acquired does not look healthy.
+ControllerImpl::Verdict ControllerImpl::LostToNobody(Attempt& a, int errors) {
+  const std::string version = a.state ? std::to_string(a.state->version) : std::string("(no state item)");
+  a.out.contended = true;
+  a.out.error = fmt::format("every CAS round lost to nobody: {} attempts, state version {} never matched{}",
+                            opts_.cas_attempts, version,
+                            errors > 0 ? fmt::format(" ({} of them failed with a store error)", errors) : "");
   return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
 }
 
@@ -315,9 +337,11 @@ Result<Outcome> ControllerImpl::Commit(Lease& lease, const WorkResult& work) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   const EpochMs started_commit = clocks_.Now().best;
   // Our commit replaces last_request_id: the request it names must be
-  // completed first, or a duplicate of it could run again.
-  JOBGATE_RETURN_IF_ERROR(ledger_.SettlePending(f.last_written, f.def));
-  JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> next, WriteCommit(lease, work));
+  // completed first, or a duplicate of it could run again. One whose record
+  // cannot be completed now (corrupt, the store failing) our commit keeps
+  // naming instead, so this run's commit never depends on another's record.
+  const std::string unsettled = ledger_.SettlePending(f.last_written, f.def);
+  JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> next, WriteCommit(lease, work, unsettled));
   if (!next) {
     Outcome out = RunOutcome(lease, work, started_commit);
     out.kind = RunOutcomeKind::kLeaseLost;
@@ -329,7 +353,8 @@ Result<Outcome> ControllerImpl::Commit(Lease& lease, const WorkResult& work) {
 }
 
 // The commit's CAS, re-read and re-decided on every conflict.
-Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const WorkResult& work) {
+Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const WorkResult& work,
+                                                            const std::string& unsettled) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   const int64_t backoff = BackoffMs(f.last_written.consecutive_failures + 1, f.def.backoff_base_ms,
                                     f.def.backoff_cap_ms, random_);
@@ -338,7 +363,8 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
   bool unanswered = false;  // a write whose answer we never got (it may have applied)
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const StoreTime now = clocks_.Now();
-    const JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
+    JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
+    next.unsettled_requests = unsettled;
     const RunRecord run = FinishedRunRecord(lease, now.best, WorkOutcomeName(work.kind), work.exit_code,
                                             work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error);
     ++counts_.writes;
@@ -350,7 +376,17 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     // Only this run's commit writes last_fence = our fence; it stays until
     // the next commit, so an applied commit is recognised even after others
     // acquired, paused or triggered the job in between.
-    if (s && s->last_fence == f.fence) return std::optional<JobState>(next);
+    if (s && s->last_fence == f.fence) {
+      // Recognised on the re-read, so the store answered an error or a
+      // conflict: a backend that appends the run record after the CAS
+      // (DynamoDB without transactions, Store's default) stopped before
+      // it. Append it now, best effort like the backends' own append: a
+      // run record is keyed by (start, run id), so where the first write
+      // did append it this one replaces it (the conformance suite checks).
+      ++counts_.writes;
+      (void)store_.AppendRun(run);
+      return std::optional<JobState>(next);
+    }
     if (!s || s->status != JobStatus::kRunning || s->owner != f.run_id || s->fence != f.fence) {
       if (unanswered && s && s->last_fence > f.fence) {
         // A later run has committed over whatever we may have written.

@@ -75,12 +75,14 @@ class ControllerImpl {
   using Verdict = std::optional<Result<Acquisition>>;
   Verdict ReadAndGateRequest(Attempt& a);
   Verdict Lock(Attempt& a, Won& won);
+  Verdict LostToNobody(Attempt& a, int errors);
   Verdict Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const;
   Lease MakeLease(const Attempt& a, const Won& won) const;
   Verdict HoldOrGiveBack(Attempt& a, const Won& won, Lease& lease);
 
   // Commit's CAS loop: the state written, or nullopt when the lease was lost.
-  Result<std::optional<JobState>> WriteCommit(Lease& lease, const WorkResult& work);
+  // `unsettled`: the requests the state keeps naming (SettlePending).
+  Result<std::optional<JobState>> WriteCommit(Lease& lease, const WorkResult& work, const std::string& unsettled);
   Outcome Committed(Lease& lease, const WorkResult& work, const JobState& next);
 
   // A mutation of the state by an operator, retried on conflicts. `history`

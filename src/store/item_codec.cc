@@ -28,6 +28,7 @@ constexpr std::array kStateFields = {
     SF{"last_outcome", FieldType::kString, nullptr, &JobState::last_outcome},
     SF{"last_fence", FieldType::kInt, &JobState::last_fence},
     SF{"last_request_id", FieldType::kString, nullptr, &JobState::last_request_id},
+    SF{"unsettled_requests", FieldType::kString, nullptr, &JobState::unsettled_requests},
     SF{"run_count", FieldType::kInt, &JobState::run_count},
     SF{"success_count", FieldType::kInt, &JobState::success_count},
     SF{"failure_count", FieldType::kInt, &JobState::failure_count},

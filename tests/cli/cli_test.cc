@@ -504,6 +504,34 @@ TEST_F(CliTest, CorruptedRowIsAClearErrorAndIsLeftAlone) {
   EXPECT_EQ(st.exit_code, 2);
 }
 
+// A state row whose CAS never applies although nobody writes it (here a
+// trigger makes SQLite ignore every update): every round is lost to nobody.
+// That is a store or item problem, not a race: the run says so on stderr
+// and in --json, and exits 75 instead of 0 like a normal skip.
+TEST_F(CliTest, ARunThatLosesEveryCasRoundToNobodySaysSoAndExits75) {
+  ASSERT_EQ(Run({"run", "n", "--", "true"}).exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE UPDATE ON job_state BEGIN SELECT RAISE(IGNORE); END",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const std::string marker = Path("ran");
+  Proc p = Run({"run", "n", "--json", "--", "sh", "-c", "touch " + marker});
+  EXPECT_EQ(p.exit_code, 75) << p.out << p.err;
+  EXPECT_FALSE(fs::exists(marker));
+  EXPECT_NE(p.err.find("every CAS round lost to nobody: 8 attempts, state version 2 never matched"),
+            std::string::npos)
+      << p.err;
+  auto j = Json(p);
+  EXPECT_EQ(j["outcome"], "skipped");
+  EXPECT_EQ(j["reason"], "lost_race");
+  EXPECT_EQ(j["contended"], true);
+  EXPECT_NE(j.value("error", "").find("lost to nobody"), std::string::npos) << j.dump();
+  // Without --json, and whatever --skip-exit-code says: a skip that is not one.
+  EXPECT_EQ(Run({"run", "n", "--skip-exit-code", "0", "--", "true"}).exit_code, 75);
+}
+
 TEST_F(CliTest, PauseResumeTriggerFromTheCommandLine) {
   ASSERT_EQ(Run({"run", "p", "--cooldown", "1h", "--", "true"}).exit_code, 0);
   ASSERT_EQ(Run({"pause", "p", "--reason", "deploy"}).exit_code, 0);

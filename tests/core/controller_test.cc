@@ -26,6 +26,9 @@ class FlakyStore final : public StoreWrapper {
   int fail_next_reads = 0;
   int resend_next_writes = 0;
   int fail_next_request_writes = 0;
+  // State and run record in one write (SQLite, memory, DynamoDB with
+  // transactions) rather than the run record after the CAS.
+  bool atomic_commits = false;
   // Runs once, right after the next write applied and before its answer
   // returns: another invocation acting in between.
   std::function<void()> after_next_write;
@@ -49,6 +52,18 @@ class FlakyStore final : public StoreWrapper {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
     return target().ReadDefinition(j);
   }
+  // Request reads: the next ones fail (Unavailable), and those of one key
+  // always find a record that cannot be decoded.
+  int fail_next_request_reads = 0;
+  std::string corrupt_request_key;
+  Result<std::optional<RequestRecord>> ReadRequest(const std::string& j, const std::string& key,
+                                                   EpochMs now) override {
+    if (!corrupt_request_key.empty() && key == corrupt_request_key) {
+      return Status::Corrupt("request '" + key + "': field 'version' holds \"abc\", not an integer");
+    }
+    if (fail_next_request_reads > 0 && fail_next_request_reads--) return Status::Unavailable("injected read fault");
+    return target().ReadRequest(j, key, now);
+  }
   Result<WriteOutcome> CreateRequest(const RequestRecord& r, EpochMs n) override {
     if (fail_next_request_writes > 0 && fail_next_request_writes--) return Status::Unavailable("injected fault");
     return Write([&] { return target().CreateRequest(r, n); });
@@ -67,7 +82,10 @@ class FlakyStore final : public StoreWrapper {
   }
   Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& s, int64_t v, std::optional<EpochMs> due,
                                                   const RunRecord& r) override {
-    return Store::DoReplaceStateAndAppendRun(s, v, due, r);  // through DoReplaceState's faults
+    if (atomic_commits) return Write([&] { return target().ReplaceStateAndAppendRun(s, v, r); });
+    // As DynamoDB without transactions: the run record follows the CAS,
+    // only when the CAS answered "applied" (through DoReplaceState's faults).
+    return Store::DoReplaceStateAndAppendRun(s, v, due, r);
   }
 
  private:
@@ -566,6 +584,78 @@ TEST_F(ControllerTest, RequestIsDoneWhenItsCompletionWriteIsLost) {
   EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
 }
 
+// Run A commits with request exec-1, and its completion is lost: the state
+// alone (last_request_id) says exec-1 is done. Then run B, with no request,
+// commits over it. A's record cannot be completed first (`break_record`
+// makes it unreadable). B's commit must land all the same (B succeeded; it
+// must not be left RUNNING to be counted abandoned), and exec-1 must stay
+// done: B's state keeps naming it until a later commit settles its record.
+void CommitOverAnUnsettledRequest(ManualClock& clock, MemoryStore& store,
+                                  const std::function<void(FlakyStore&)>& break_record) {
+  SeededRandom random(7);
+  FlakyStore flaky(store);
+  Controller c(flaky, clock, random);
+  RunRequest r;
+  r.job = "j";
+  r.holder = "test:1";
+  r.request_id = "exec-1";
+  auto a = c.Acquire(r);
+  ASSERT_TRUE(a.ok() && a->lease) << a.status().ToString();
+  flaky.fail_next_request_writes = 1;  // A's completion is lost
+  ASSERT_TRUE(c.Commit(*a->lease, {WorkResult::Kind::kFailed, 3, "boom"}).ok());
+  clock.Advance(3600 * kSec);  // past the backoff
+
+  r.request_id.clear();
+  auto b = c.Acquire(r);
+  ASSERT_TRUE(b.ok() && b->lease) << b.status().ToString();
+  break_record(flaky);
+  auto out = c.Commit(*b->lease, {});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
+  JobState s = **store.ReadState("j");
+  EXPECT_EQ(s.status, JobStatus::kIdle);
+  EXPECT_EQ(s.success_count, 1);
+  EXPECT_EQ(s.failure_count, 1);
+  EXPECT_EQ(s.abandoned_count, 0);
+  EXPECT_TRUE(s.last_request_id.empty());
+  EXPECT_NE(s.unsettled_requests.find("exec-1"), std::string::npos) << s.unsettled_requests;
+
+  // Invariant 6: exec-1's record still says INPROGRESS, but it ran and was
+  // counted, so a duplicate is a duplicate, with the stored outcome.
+  Controller other(store, clock, random);
+  r.request_id = "exec-1";
+  auto dup = other.Acquire(r);
+  ASSERT_TRUE(dup.ok()) << dup.status().ToString();
+  EXPECT_EQ(dup->outcome.reason, SkipReason::kDuplicate);
+  ASSERT_TRUE(dup->outcome.previous.has_value());
+  EXPECT_EQ(dup->outcome.previous->outcome, "failed");
+  EXPECT_EQ(dup->outcome.previous->exit_code, 3);
+
+  // Once the record can be written, the next commit completes it and the
+  // state stops naming it.
+  r.request_id.clear();
+  auto next = other.Acquire(r);
+  ASSERT_TRUE(next.ok() && next->lease) << next.status().ToString();
+  ASSERT_TRUE(other.Commit(*next->lease, {}).ok());
+  EXPECT_TRUE((**store.ReadState("j")).unsettled_requests.empty());
+  auto rec = store.ReadRequest("j", "exec-1", clock.NowMs());
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->status, RequestStatus::kCompleted);
+  EXPECT_EQ((*rec)->outcome, "failed");
+  r.request_id = "exec-1";
+  auto again = other.Acquire(r);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome.reason, SkipReason::kDuplicate);
+}
+
+TEST_F(ControllerTest, ACorruptPreviousRequestRecordNeverBlocksTheCommit) {
+  CommitOverAnUnsettledRequest(clock_, store_, [](FlakyStore& f) { f.corrupt_request_key = "exec-1"; });
+}
+
+TEST_F(ControllerTest, APreviousRequestRecordThatCannotBeReadNeverBlocksTheCommit) {
+  CommitOverAnUnsettledRequest(clock_, store_, [](FlakyStore& f) { f.fail_next_request_reads = 3; });
+}
+
 // A acquires; before it claims the request it stalls past its lease, and B
 // takes over and claims the same request. A must not claim over B's newer
 // claim: it gives up (lost_race) and B's claim stands.
@@ -775,6 +865,38 @@ TEST_F(ControllerTest, CommitWriteThatFailedButAppliedIsRecognised) {
   EXPECT_EQ(State().success_count, 1);
 }
 
+// The commits above are recognised on the re-read. A store that writes the
+// run record after the CAS (DynamoDB without transactions) never wrote it,
+// as the CAS answered an error or a conflict: the history `jobgate history`
+// shows must still hold the run, once.
+TEST_F(ControllerTest, CommitRecognisedOnReReadWritesItsRunRecordOnce) {
+  for (const bool atomic : {false, true}) {
+    for (const bool resent : {false, true}) {
+      MemoryStore store;
+      FlakyStore flaky(store);
+      flaky.atomic_commits = atomic;
+      Controller c(flaky, clock_, random_);
+      Lease lease = MustAcquire(c, Req());
+      if (resent) {
+        flaky.resend_next_writes = 1;  // applied, then the copy answers "condition failed"
+      } else {
+        flaky.fail_next_writes = 1;  // applied, then answered Unavailable
+        flaky.apply_before_failing = true;
+      }
+      auto out = c.Commit(lease, Fail(3, "boom"));
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      EXPECT_EQ(out->kind, RunOutcomeKind::kFailed);
+      auto runs = store.ListRuns("j", 10);
+      ASSERT_TRUE(runs.ok());
+      ASSERT_EQ(runs->size(), 1u) << "atomic " << atomic << ", resent " << resent;
+      EXPECT_EQ((*runs)[0].run_id, lease.run_id());
+      EXPECT_EQ((*runs)[0].fence, lease.fence());
+      EXPECT_EQ((*runs)[0].outcome, "failed");
+      EXPECT_EQ((*runs)[0].exit_code, 3);
+    }
+  }
+}
+
 TEST_F(ControllerTest, StoreDownFailsClosed) {
   FlakyStore flaky(store_);
   Controller c(flaky, clock_, random_);
@@ -792,6 +914,78 @@ TEST_F(ControllerTest, PersistentWriteFailureReportsUnavailable) {
   auto a = c.Acquire(Req());
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+}
+
+// A store whose state CAS never applies although nobody writes (a version
+// attribute of another type, a trigger, a read that is not strongly
+// consistent), unless `interfere` is set: then another writer moves the
+// version first and the CAS loses a real race.
+class RefusingStore final : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  std::function<void()> interfere;
+
+ protected:
+  Result<WriteOutcome> DoCreateState(const JobState& s, std::optional<EpochMs>) override {
+    return Refuse([&] { return target().CreateState(s); });
+  }
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    return Refuse([&] { return target().ReplaceState(s, v); });
+  }
+
+ private:
+  template <typename F>
+  Result<WriteOutcome> Refuse(F write) {
+    if (!interfere) return WriteOutcome::kConditionFailed;
+    interfere();
+    return write();
+  }
+};
+
+// Every CAS round lost while the item never changed: nobody won, so this is
+// no race but a store or item that refuses the condition. The outcome says
+// so (contended, with the cause) instead of passing for a normal skip.
+TEST_F(ControllerTest, AcquireThatLosesEveryRoundToNobodyIsReportedContended) {
+  Lease first = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  RefusingStore refusing(store_);
+  Controller c(refusing, clock_, random_);
+  auto a = c.Acquire(Req());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kLostRace);
+  EXPECT_TRUE(a->outcome.contended);
+  EXPECT_NE(a->outcome.error.find("every CAS round lost to nobody: 8 attempts, state version 2 never matched"),
+            std::string::npos)
+      << a->outcome.error;
+  EXPECT_EQ(a->outcome.store_writes, 8);
+  // A job with no state item that can never be created: the same.
+  auto fresh = c.Acquire(Req("new"));
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_TRUE(fresh->outcome.contended);
+  EXPECT_NE(fresh->outcome.error.find("(no state item)"), std::string::npos) << fresh->outcome.error;
+}
+
+// Losing every round to writers that changed the item (here another writer
+// moving the version before each CAS) is a race, and stays a normal
+// lost_race skip.
+TEST_F(ControllerTest, AcquireThatLosesEveryRoundToOtherWritersIsANormalLostRace) {
+  Lease first = MustAcquire(controller_, Req());
+  ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  RefusingStore racing(store_);
+  racing.interfere = [&] {
+    JobState s = State();
+    s.version += 1;
+    s.updated_at += 1;
+    ASSERT_EQ(*store_.ReplaceState(s, s.version - 1), WriteOutcome::kApplied);
+  };
+  Controller c(racing, clock_, random_);
+  auto a = c.Acquire(Req());
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_FALSE(a->lease.has_value());
+  EXPECT_EQ(a->outcome.reason, SkipReason::kLostRace);
+  EXPECT_FALSE(a->outcome.contended);
+  EXPECT_TRUE(a->outcome.error.empty()) << a->outcome.error;
 }
 
 // A store whose state writes can be made to hang (a heartbeat stuck in a

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/request_ledger.h"
 #include "sim/state_text.h"
 
 namespace jobgate::sim {
@@ -242,9 +243,8 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
       // The last commit ran this request (the state names it) ...
       // (Expiry is judged with the skew allowance: the commit's stamp is
       // its writer's clock.)
-      bool committed = st && !req.request_id.empty() && st->last_request_id == req.request_id &&
-                       std::max(st->last_success_ts, st->last_failure_ts) + def.request_ttl_ms +
-                               def.max_clock_skew_ms > clock;
+      // The state names it: the last commit, or one kept unsettled.
+      bool committed = st && CommittedRunOf(*st, req.request_id, def.request_ttl_ms + def.max_clock_skew_ms, clock);
       // ... or its record says COMPLETED, or the live holder claimed it.
       ok = committed || (rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner)));
       break;
@@ -318,7 +318,10 @@ void Checker::OnCommit(const CallContext& c, const Lease& lease, const WorkResul
         auto st = TrueState(c.job);
         // (A completion the next commit settled over an expired claim does not name the run, only its fence.)
         bool completed = rec && rec->status == RequestStatus::kCompleted && rec->fence == lease.fence();
-        bool pending = st && st->last_fence == lease.fence() && st->last_request_id == lease.request_id();
+        bool pending = false;
+        for (const CommittedRun& named : st ? CommittedRuns(*st) : std::vector<CommittedRun>()) {
+          pending = pending || (named.fence == lease.fence() && named.key == lease.request_id());
+        }
         // A run that outlives request_ttl outlives its claim: once the
         // record has expired, invariant 6 no longer holds it.
         bool expired = rec && rec->owner == lease.run_id() && rec->expires_at_ms <= LatestAt(c.actor, c.clock_end);

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/request_ledger.h"
 #include "sim/checker.h"
 #include "sim/state_text.h"
 
@@ -236,6 +237,18 @@ void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState&
   }
   want.last_fence = before.fence;
   want.last_request_id = runs_[before.owner].request_id;
+  // The commit keeps naming the earlier requests it could not settle: only
+  // ones the state named before (dropping one is checked by its effect,
+  // invariant 6 at the next claim of it).
+  want.unsettled_requests = s.unsettled_requests;
+  if (!s.unsettled_requests.empty()) ++counters_["commits_keeping_unsettled_requests"];
+  const std::vector<CommittedRun> named_before = CommittedRuns(before);
+  for (const CommittedRun& kept : ParseUnsettled(s.unsettled_requests)) {
+    if (std::find(named_before.begin(), named_before.end(), kept) == named_before.end()) {
+      Fail(6, fmt::format("a commit names request {} (fence {}) as done, which the state did not", kept.key,
+                          kept.fence));
+    }
+  }
   if (success) {
     want.success_count += 1;
     want.consecutive_failures = 0;

@@ -48,6 +48,7 @@ std::string Diff(const JobState& want, const JobState& got) {
   field("last_outcome", want.last_outcome, got.last_outcome);
   field("last_fence", want.last_fence, got.last_fence);
   field("last_request_id", want.last_request_id, got.last_request_id);
+  field("unsettled_requests", want.unsettled_requests, got.unsettled_requests);
   field("run_count", want.run_count, got.run_count);
   field("success_count", want.success_count, got.success_count);
   field("failure_count", want.failure_count, got.failure_count);

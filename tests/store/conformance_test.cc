@@ -529,6 +529,21 @@ TEST_P(StoreConformance, AppendingTheSameRunAgainReplacesIt) {
   EXPECT_EQ(runs[0], retried);
 }
 
+// A commit recognised on the re-read appends its run record again (the
+// controller cannot tell whether the backend appended it with the CAS):
+// still one row for the run.
+TEST_P(StoreConformance, AppendingACommittedRunAgainKeepsOneRow) {
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateState(Idle("j", 1)));
+  ASSERT_EQ(created, WriteOutcome::kApplied);
+  const RunRecord run = RunAt("j", 100, "r1");
+  ASSERT_OK_AND_ASSIGN(auto applied, store_->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
+  ASSERT_EQ(applied, WriteOutcome::kApplied);
+  ASSERT_OK(store_->AppendRun(run));
+  ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], run);
+}
+
 TEST_P(StoreConformance, TrimRunsKeepsTheNewest) {
   for (int start = 1; start <= 5; ++start) ASSERT_OK(store_->AppendRun(RunAt("j", start * 100, "r")));
   ASSERT_OK(store_->AppendRun(RunAt("other", 100, "r")));
