@@ -360,7 +360,7 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
                                     f.def.backoff_cap_ms, random_);
   JobState base = f.last_written;
   int errors = 0;
-  bool unanswered = false;  // a write whose answer we never got (it may have applied)
+  bool unanswered = false;  // a write whose answer does not say whether it applied
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const StoreTime now = clocks_.Now();
     JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
@@ -371,7 +371,12 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     auto w = store_.ReplaceStateAndAppendRun(next, base.version, run);
     if (!w.ok() && !IsUnavailable(w.status())) return w.status();
     if (w.ok() && *w == WriteOutcome::kApplied) return std::optional<JobState>(next);
-    unanswered = unanswered || !w.ok();
+    // A conflict may hide an applied write too: an HTTP client re-sends a
+    // request whose connection died, and the copy loses the CAS to the
+    // original. Sent while our lease was live by our own clock, nobody can
+    // have taken the job from us before it landed, so a later commit seen
+    // below means ours applied, or an operator unlocked us: unknown.
+    unanswered = unanswered || !w.ok() || now.local < f.lease_until;
     JOBGATE_ASSIGN_OR_RETURN(std::optional<JobState> s, ReRead(f.job));
     // Only this run's commit writes last_fence = our fence; it stays until
     // the next commit, so an applied commit is recognised even after others
@@ -389,10 +394,17 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     }
     if (!s || s->status != JobStatus::kRunning || s->owner != f.run_id || s->fence != f.fence) {
       if (unanswered && s && s->last_fence > f.fence) {
-        // A later run has committed over whatever we may have written.
+        // A later run has committed over whatever we may have written. Our
+        // run's own record may tell: the commit's (ours applied, with it
+        // where the backend writes both at once) or "abandoned" (an
+        // operator released us first).
+        const std::optional<RunRecord> mine = FindOwnRun(f, s->run_count - f.last_written.run_count);
+        if (mine && mine->outcome == "abandoned") return std::optional<JobState>();
+        if (mine) return std::optional<JobState>(next);
         return Status::Unavailable(fmt::format(
-            "job '{}': the store never answered the commit of run {} (fence {}), and a later run has "
-            "committed since; whether this run was counted is unknown (see `jobgate history {}`)",
+            "job '{}': the store's answer to the commit of run {} (fence {}) does not say whether it applied, "
+            "and a later run has committed since; whether this run was counted is unknown (see `jobgate "
+            "history {}`)",
             f.job, f.run_id, f.fence, f.job));
       }
       return std::optional<JobState>();  // the lease was lost: nothing counted
@@ -401,6 +413,18 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
   }
   return Status::Contended(fmt::format("job '{}': commit kept conflicting", f.job));
+}
+
+// The run record of the run `f` holds, among the newest `later` + 2 (it is
+// followed by `later` runs at most); nullopt when not found or unreadable.
+std::optional<RunRecord> ControllerImpl::FindOwnRun(const LeaseAccess::Fields& f, int64_t later) {
+  ++counts_.reads;
+  auto runs = store_.ListRuns(f.job, static_cast<size_t>(std::max<int64_t>(0, later) + 2));
+  if (!runs.ok()) return std::nullopt;
+  for (const RunRecord& r : *runs) {
+    if (r.run_id == f.run_id && r.fence == f.fence) return r;
+  }
+  return std::nullopt;
 }
 
 // After the commit's CAS: the request's completion, history trimming, the

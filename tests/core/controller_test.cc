@@ -93,8 +93,9 @@ class FlakyStore final : public StoreWrapper {
   Result<WriteOutcome> Write(F f) {
     if (resend_next_writes > 0) {
       --resend_next_writes;
-      (void)f();   // the first copy lands; its response is lost ...
-      return f();  // ... and the client's silent re-send loses the CAS to it
+      (void)f();     // the first copy lands; its response is lost ...
+      Interleave();  // (others may act meanwhile)
+      return f();    // ... and the client's silent re-send loses the CAS to it
     }
     if (fail_next_writes > 0) {
       --fail_next_writes;
@@ -851,6 +852,27 @@ TEST_F(ControllerTest, CommitResentByTheClientIsRecognisedAsOurs) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->kind, RunOutcomeKind::kSucceeded);
   EXPECT_EQ(State().success_count, 1);
+}
+
+// The re-sent copy's conflict hides an applied commit, and before the
+// re-read another run acquired and committed: last_fence no longer names
+// ours. Sent within our lease, nobody could have taken the job from us, so
+// the commit may well have applied: "unknown", never lease_lost ("not
+// counted"). Found by the simulation (contention seed 3490).
+TEST_F(ControllerTest, CommitAnsweredConflictByItsOwnResentCopyAfterALaterCommitIsUnknown) {
+  FlakyStore flaky(store_);
+  Controller c(flaky, clock_, random_);
+  Lease lease = MustAcquire(c, Req());
+  flaky.resend_next_writes = 1;
+  flaky.after_next_write = [&] {
+    Lease later = MustAcquire(controller_, Req());
+    ASSERT_TRUE(controller_.Commit(later, Ok()).ok());
+  };
+  auto out = c.Commit(lease, Ok());
+  ASSERT_FALSE(out.ok()) << RunOutcomeName(out->kind);
+  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(out.status().message().find("unknown"), std::string::npos) << out.status().message();
+  EXPECT_EQ(State().success_count, 2);  // ours and the later one: both counted
 }
 
 TEST_F(ControllerTest, CommitWriteThatFailedButAppliedIsRecognised) {

@@ -67,19 +67,12 @@ struct Violation {
   std::string what;
 };
 
-// Controller bugs this checker has found and knows by name (one open,
-// below; the others found so far are fixed, each held in place by a
-// SimRegression test). With CheckerOptions::tolerate_known_bugs a named bug is counted (and
+// Controller bugs this checker has found are named here while they are
+// open (none is now; each fixed one is held in place by a SimRegression
+// test). With CheckerOptions::tolerate_known_bugs a named bug is counted (and
 // its first example kept) instead of stopping the run, so the suite can stay
 // green while a newly found bug waits for its fix; its SimRegression test
 // replays the seed strictly meanwhile.
-// Open: Commit reports lease_lost ("not counted") for a commit that applied
-// when the commit's answer was "condition failed" from a silent re-send (the
-// first copy applied) and a later run committed before Commit re-read, so
-// last_fence no longer names it. WriteCommit treats the conflict as certain;
-// only an error answer makes it say "unknown". Invariant 2 (reports and
-// counters disagree). SimRegression.DISABLED_CommitAnsweredConflictByItsOwnResentCopy.
-inline constexpr const char* kBugLeaseLostForAResentCommit = "lease_lost_for_a_resent_commit";
 
 struct CheckerOptions {
   bool tolerate_exclusion = false;   // kBeyondSkew: count invariant-1 violations and go on

@@ -120,7 +120,7 @@ TEST(SimRegression, AReportDelayedPastTheRequestTtlIsNotAReportBeforeCompletion)
   ExpectSeedHolds(ScenarioClass::kObservedOffset, 1150541);
 }
 
-// OPEN (kBugLeaseLostForAResentCommit): a commit applied; the connection
+// Fixed: a commit applied; the connection
 // died before its answer and the HTTP client's silent re-send of it lost
 // the CAS against it, so Commit saw "condition failed", not an error.
 // Before its re-read, the job (IDLE after our commit) was acquired and
@@ -131,8 +131,10 @@ TEST(SimRegression, AReportDelayedPastTheRequestTtlIsNotAReportBeforeCompletion)
 // Invariant 2. Contention seed 3490 (the shortest of 11 seeds in 5,000 of
 // each within-skew class; also store_faults 144, gates 814): a4's commit of
 // fence 2 applies; inside its call a3 acquires fence 3 and commits it,
-// settling a4's request exec-0-1 as COMPLETED; a4 is told lease_lost.
-TEST(SimRegression, DISABLED_CommitAnsweredConflictByItsOwnResentCopy) {
+// settling a4's request exec-0-1 as COMPLETED; a4 was told lease_lost.
+// Now a conflict answered while the commit was sent within its own lease
+// counts as unanswered too: Commit says "unknown" (an error).
+TEST(SimRegression, CommitAnsweredConflictByItsOwnResentCopy) {
   ExpectSeedHolds(ScenarioClass::kContention, 3490, /*later_faults=*/true);
 }
 
