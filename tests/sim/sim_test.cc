@@ -93,6 +93,15 @@ TEST(SimBeyondSkew, MutualExclusionBreaksWithoutTheAllowance) {
              Repro(r.seed, TestName()), r.exclusion_trace);
 }
 
+// A self-test class's run, with how many seeds each invariant caught.
+ClassRun RunSelfTest(ScenarioClass c, std::map<int, int>& by_invariant) {
+  ClassRun run = RunClass(c, Seeds());
+  PrintSummary(run, c);
+  for (const auto& r : run.failed) ++by_invariant[r.violation->invariant];
+  for (const auto& [inv, n] : by_invariant) fmt::print("[sim]   invariant {}: caught in {} seeds\n", inv, n);
+  return run;
+}
+
 // The store reports its time the way an HTTP Date header does (whole
 // seconds, read anywhere within the call), and hosts are up to twice
 // max_clock_skew off it, so up to four times the allowance apart. Each host
@@ -111,11 +120,8 @@ TEST(Sim, ObservedOffsetsKeepOneHolderHoweverFarClocksDrift) {
 // checker must see it as invariant violations, not harness errors.
 TEST(SimSelfTest, CheckerCatchesAClockModelThatIgnoresItsUncertainty) {
   const ScenarioClass c = ScenarioClass::kOverconfidentClock;
-  ClassRun run = RunClass(c, Seeds());
-  PrintSummary(run, c);
   std::map<int, int> by_invariant;
-  for (const auto& r : run.failed) ++by_invariant[r.violation->invariant];
-  for (const auto& [inv, n] : by_invariant) fmt::print("[sim]   invariant {}: caught in {} seeds\n", inv, n);
+  ClassRun run = RunSelfTest(c, by_invariant);
   if (SingleSeed()) return;
   EXPECT_GE(run.failed.size() * 10, static_cast<size_t>(run.seeds)) << "an overconfident clock went unnoticed";
   EXPECT_EQ(by_invariant.count(0), 0u) << "harness errors instead of invariant violations";
@@ -128,11 +134,8 @@ TEST(SimSelfTest, CheckerCatchesAClockModelThatIgnoresItsUncertainty) {
 // harness's own consistency checks.
 TEST(SimSelfTest, CheckerCatchesBrokenCas) {
   const ScenarioClass c = ScenarioClass::kBrokenCas;
-  ClassRun run = RunClass(c, Seeds());
-  PrintSummary(run, c);
   std::map<int, int> by_invariant;
-  for (const auto& r : run.failed) ++by_invariant[r.violation->invariant];
-  for (const auto& [inv, n] : by_invariant) fmt::print("[sim]   invariant {}: caught in {} seeds\n", inv, n);
+  ClassRun run = RunSelfTest(c, by_invariant);
   if (SingleSeed()) return;
   EXPECT_GE(run.failed.size() * 10, static_cast<size_t>(run.seeds) * 9) << "the checker missed a broken CAS";
   // On either bottom store: the broken CAS sits above it.

@@ -195,6 +195,24 @@ TEST_F(SqliteStoreTest, DamagedOtherRowsAreCorruptNamingTheField) {
   EXPECT_TRUE(Contains(req.status().message(), "DONE")) << req.status().message();
 }
 
+// Job 'x' of a hand-made table reads RUNNING at version 3 with 7 runs, and
+// a CAS at that version applies and reads back as written.
+void ExpectRunningAtVersion3AndWritable(Store& store) {
+  ASSERT_OK_AND_ASSIGN(auto x, store.ReadState("x"));
+  ASSERT_TRUE(x.has_value());
+  EXPECT_EQ(x->status, JobStatus::kRunning);
+  EXPECT_EQ(x->version, 3);
+  EXPECT_EQ(x->run_count, 7);
+  JobState next = *x;
+  next.version = 4;
+  next.status = JobStatus::kIdle;
+  next.success_count = 7;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store.ReplaceState(next, 3));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(x, store.ReadState("x"));
+  EXPECT_EQ(x, next);
+}
+
 TEST_F(SqliteStoreTest, TableMadeByHandWithTextColumnsWorks) {
   {
     RawDb raw(path_);
@@ -206,19 +224,7 @@ TEST_F(SqliteStoreTest, TableMadeByHandWithTextColumnsWorks) {
   }
   auto store = Open();  // adds the missing columns
   ASSERT_NE(store, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto x, store->ReadState("x"));
-  ASSERT_TRUE(x.has_value());
-  EXPECT_EQ(x->status, JobStatus::kRunning);
-  EXPECT_EQ(x->version, 3);
-  EXPECT_EQ(x->run_count, 7);
-  JobState next = *x;
-  next.version = 4;
-  next.status = JobStatus::kIdle;
-  next.success_count = 7;
-  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(next, 3));
-  EXPECT_EQ(outcome, WriteOutcome::kApplied);
-  ASSERT_OK_AND_ASSIGN(x, store->ReadState("x"));
-  EXPECT_EQ(x, next);
+  ExpectRunningAtVersion3AndWritable(*store);
 }
 
 // A column declared without a type converts nothing: '3' stays text, and
@@ -235,18 +241,7 @@ TEST_F(SqliteStoreTest, TableMadeByHandWithoutColumnTypesWorks) {
   }
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  ASSERT_OK_AND_ASSIGN(auto x, store->ReadState("x"));
-  ASSERT_TRUE(x.has_value());
-  EXPECT_EQ(x->status, JobStatus::kRunning);
-  EXPECT_EQ(x->version, 3);
-  JobState next = *x;
-  next.version = 4;
-  next.status = JobStatus::kIdle;
-  next.success_count = 7;
-  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(next, 3));
-  EXPECT_EQ(outcome, WriteOutcome::kApplied);
-  ASSERT_OK_AND_ASSIGN(x, store->ReadState("x"));
-  EXPECT_EQ(x, next);
+  ExpectRunningAtVersion3AndWritable(*store);
 
   // Not the decimal form of a number: '03' = '3' is false as text.
   auto y = store->ReadState("y");
