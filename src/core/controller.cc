@@ -186,7 +186,10 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
     if (won.gate.skip != SkipReason::kNone) return Skip(a, won.gate.skip, won.gate.retry_at);
     const JobState next = AcquiredState(a.state, a.req.job, a.def, won.gate,
                                         {a.run_id, a.req.holder, a.req.slot, now});
-    won.local_ms = now.local;
+    // Our deadline counts from the first attempt: the write a re-read
+    // recognises below may be any attempt's (a late one, a re-sent one),
+    // and the first is the earliest.
+    if (attempt == 0) won.local_ms = now.local;
     ++counts_.writes;
     auto w = a.state ? store_.ReplaceState(next, a.state->version) : store_.CreateState(next);
     if (w.ok() && *w == WriteOutcome::kApplied) {
@@ -393,26 +396,30 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
       return std::optional<JobState>(next);
     }
     if (!s || s->status != JobStatus::kRunning || s->owner != f.run_id || s->fence != f.fence) {
-      if (unanswered && s && s->last_fence > f.fence) {
-        // A later run has committed over whatever we may have written. Our
-        // run's own record may tell: the commit's (ours applied, with it
-        // where the backend writes both at once) or "abandoned" (an
-        // operator released us first).
-        const std::optional<RunRecord> mine = FindOwnRun(f, s->run_count - f.last_written.run_count);
-        if (mine && mine->outcome == "abandoned") return std::optional<JobState>();
-        if (mine) return std::optional<JobState>(next);
-        return Status::Unavailable(fmt::format(
-            "job '{}': the store's answer to the commit of run {} (fence {}) does not say whether it applied, "
-            "and a later run has committed since; whether this run was counted is unknown (see `jobgate "
-            "history {}`)",
-            f.job, f.run_id, f.fence, f.job));
-      }
+      if (s && s->last_fence > f.fence) return LaterCommitOver(f, *s, next, unanswered);
       return std::optional<JobState>();  // the lease was lost: nothing counted
     }
     base = *s;
     if (!w.ok() && ++errors >= opts_.store_error_attempts) return w.status();
   }
   return Status::Contended(fmt::format("job '{}': commit kept conflicting", f.job));
+}
+
+// Our commit's CAS failed or went unanswered, and a later run has committed
+// since (last_fence is past ours): was ours counted before it? Our run's own
+// record may tell: the commit's (ours applied; atomic backends write both at
+// once) or "abandoned" (an operator released us first). Without one, an
+// `unanswered` commit is unknown; another lost its lease.
+Result<std::optional<JobState>> ControllerImpl::LaterCommitOver(const LeaseAccess::Fields& f, const JobState& s,
+                                                                const JobState& next, bool unanswered) {
+  const std::optional<RunRecord> mine = FindOwnRun(f, s.run_count - f.last_written.run_count);
+  if (mine && mine->outcome == "abandoned") return std::optional<JobState>();
+  if (mine) return std::optional<JobState>(next);
+  if (!unanswered) return std::optional<JobState>();
+  return Status::Unavailable(fmt::format(
+      "job '{}': the store's answer to the commit of run {} (fence {}) does not say whether it applied, and a "
+      "later run has committed since; whether this run was counted is unknown (see `jobgate history {}`)",
+      f.job, f.run_id, f.fence, f.job));
 }
 
 // The run record of the run `f` holds, among the newest `later` + 2 (it is

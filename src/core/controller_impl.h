@@ -84,6 +84,8 @@ class ControllerImpl {
   // `unsettled`: the requests the state keeps naming (SettlePending).
   Result<std::optional<JobState>> WriteCommit(Lease& lease, const WorkResult& work, const std::string& unsettled);
   Outcome Committed(Lease& lease, const WorkResult& work, const JobState& next);
+  Result<std::optional<JobState>> LaterCommitOver(const LeaseAccess::Fields& f, const JobState& s,
+                                                  const JobState& next, bool unanswered);
   std::optional<RunRecord> FindOwnRun(const LeaseAccess::Fields& f, int64_t later);
 
   // A mutation of the state by an operator, retried on conflicts. `history`

@@ -223,8 +223,8 @@ class Checker final : public WriteObserver {
   void CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
   void CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w, const JobState& before);
   void NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp);
-  void CheckHeartbeatWrite(const JobTrack& j, const StateWrite& w, const JobState& before);
-  void CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState& before);
+  void CheckHeartbeatWrite(const JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before);
+  void CheckCommitWrite(JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before);
   void CheckRollback(JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckOperatorWrite(int job, ActorTrack& a, const StateWrite& w, const std::optional<JobState>& before);
   void EvictOwner(int job, const JobState& before, bool by_operator);

@@ -100,8 +100,8 @@ void Checker::CheckInvokerWrite(int job, ActorTrack& a, const StateWrite& w, con
   }
   JobTrack& j = jobs_[static_cast<size_t>(job)];
   if (w.after.run_count == before.run_count - 1) return CheckRollback(j, w, before);
-  if (w.after.status == JobStatus::kRunning) return CheckHeartbeatWrite(j, w, before);
-  CheckCommitWrite(j, w, before);
+  if (w.after.status == JobStatus::kRunning) return CheckHeartbeatWrite(j, a.write_view, w, before);
+  CheckCommitWrite(j, a.write_view, w, before);
 }
 
 void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before) {
@@ -207,24 +207,25 @@ void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobSta
   }
 }
 
-void Checker::CheckHeartbeatWrite(const JobTrack& j, const StateWrite& w, const JobState& before) {
+void Checker::CheckHeartbeatWrite(const JobTrack& j, const ClockView& view, const StateWrite& w,
+                                  const JobState& before) {
   const JobState& s = w.after;
   JobState want = before;
-  want.lease_until = s.updated_at + actors_.at(w.actor).write_view.u + j.def.lease_ms;
+  want.lease_until = s.updated_at + view.u + j.def.lease_ms;
   want.version = before.version + 1;
   want.updated_at = s.updated_at;
   if (s != want) Fail(2, "heartbeat wrote fields it must not: " + Diff(want, s));
   ++counters_["heartbeat_writes"];
 }
 
-void Checker::CheckCommitWrite(JobTrack& j, const StateWrite& w, const JobState& before) {
+void Checker::CheckCommitWrite(JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before) {
   const JobState& s = w.after;
   const JobDefinition& def = j.def;
   const bool success = s.success_count == before.success_count + 1 && s.failure_count == before.failure_count;
   const bool failure = s.failure_count == before.failure_count + 1 && s.success_count == before.success_count;
   if (!success && !failure) return Fail(2, "a commit must count exactly one success or failure: " + Brief(s));
   const EpochMs now = s.updated_at;
-  const int64_t u = actors_.at(w.actor).write_view.u;  // next_allowed_run counts from now + u
+  const int64_t u = view.u;  // next_allowed_run counts from now + u
   JobState want = before;
   want.status = before.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
   want.owner.clear();

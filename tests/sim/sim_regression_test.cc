@@ -138,6 +138,32 @@ TEST(SimRegression, CommitAnsweredConflictByItsOwnResentCopy) {
   ExpectSeedHolds(ScenarioClass::kContention, 3490, /*later_faults=*/true);
 }
 
+// Found by the 10-minute soak once writes could land late: an acquisition
+// timed out, was re-decided and sent again; the first copy landed late and
+// the re-read recognised "our" owner and fence, but the holder took its
+// deadline from the second attempt's clock, 47 ms after the first's, so it
+// worked past the lease_until the first had published, into a takeover.
+// Invariant 1. Fixed: the deadline counts from the first attempt.
+TEST(SimRegression, AcquisitionRecognisedFromALateCopyKeepsTheFirstAttemptsDeadline) {
+  ExpectSeedHolds(ScenarioClass::kStoreFaults, 1007041, /*later_faults=*/true);
+}
+
+// Soak: a commit sent after the holder's own deadline (it had stopped its
+// work) still applied, as nobody had taken over yet; its re-sent copy
+// answered "condition failed", a later run committed, and Commit reported
+// lease_lost for a counted run. Invariant 2. Fixed: whenever a later run
+// has committed, our run's record says whether ours was counted.
+TEST(SimRegression, CommitSentAfterItsOwnDeadlineThatAppliedIsNotReportedLost) {
+  ExpectSeedHolds(ScenarioClass::kStoreFaults, 1004062, /*later_faults=*/true);
+}
+
+// Soak, a checker bug: a commit landing late, after its call was over, was
+// judged with the clock view of the sender's next call, not the one it was
+// computed with.
+TEST(SimRegression, ALateCommitIsJudgedByTheClockViewItWasSentWith) {
+  ExpectSeedHolds(ScenarioClass::kObservedOffset, 1002490, /*later_faults=*/true);
+}
+
 // For each known bug, the seed (over the within-skew classes) at which it
 // shows earliest: the seeds used above.
 TEST(SimTools, DISABLED_FindEarliestKnownBugSeeds) {
