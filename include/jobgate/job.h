@@ -121,13 +121,17 @@ struct RunRecord {
   EpochMs slot = 0;
   EpochMs start_ms = 0;
   EpochMs end_ms = 0;
-  std::string outcome;            // succeeded | failed | timed_out | lease_lost | abandoned
+  // succeeded | failed | timed_out | lease_lost | abandoned | contended
+  // (an invocation that lost every CAS round to nobody: it never ran)
+  std::string outcome;
   int64_t exit_code = 0;
   std::string error;
   std::string holder;
 
   bool operator==(const RunRecord&) const = default;
 };
+
+inline constexpr const char* kContendedOutcome = "contended";
 
 enum class RequestStatus { kInProgress, kCompleted };
 const char* RequestStatusName(RequestStatus s);  // "INPROGRESS", "COMPLETED"

@@ -156,6 +156,26 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   return ExitCodeFor(*outcome, a.skip_exit_code);
 }
 
+namespace {
+
+// The newest run record, when it is an invocation that could not acquire
+// the job at all (lost every CAS round to nobody) after the state was last
+// written: the job is stuck, whatever the state says.
+std::optional<RunRecord> LastContended(Store& store, const std::string& job, EpochMs state_updated_at) {
+  auto runs = store.ListRuns(job, 1);
+  if (!runs.ok() || runs->empty()) return std::nullopt;
+  const RunRecord& last = runs->front();
+  if (last.outcome != kContendedOutcome || last.end_ms < state_updated_at) return std::nullopt;
+  return last;
+}
+
+std::string ContendedLine(const RunRecord& r) {
+  return fmt::format("{:<22} {}: the last invocation could not acquire the job: {}\n", "CONTENDED",
+                     FormatRfc3339(r.end_ms), r.error);
+}
+
+}  // namespace
+
 int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
   auto store = Open(g);
   if (!store.ok()) return Fail(store.status());
@@ -163,7 +183,11 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
   if (!a.job.empty()) {
     auto s = (*store)->ReadState(a.job);
     if (!s.ok()) return Fail(s.status());
-    if (!*s) return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
+    const std::optional<RunRecord> stuck = LastContended(**store, a.job, *s ? (*s)->updated_at : 0);
+    if (!*s) {
+      if (stuck) std::cerr << ContendedLine(*stuck);
+      return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
+    }
     auto clock = (*store)->ObservedClock();
     if (a.json) {
       auto j = StateJson(**s);
@@ -171,9 +195,11 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
         j["clock_offset_ms"] = clock->offset_ms;
         j["clock_uncertainty_ms"] = clock->uncertainty_ms;
       }
+      if (stuck) j["contended"] = {{"at", FormatRfc3339(stuck->end_ms)}, {"error", stuck->error}};
       PrintJson(j);
     } else {
       std::cout << StatusDetail(**s, now);
+      if (stuck) std::cout << ContendedLine(*stuck);
       if (clock) {
         std::cout << fmt::format("{:<22} {} ms +- {} ms (this host minus the store)\n", "clock_offset",
                                  clock->offset_ms, clock->uncertainty_ms);

@@ -231,6 +231,12 @@ ControllerImpl::Verdict ControllerImpl::LostToNobody(Attempt& a, int errors) {
   a.out.error = fmt::format("every CAS round lost to nobody: {} attempts, state version {} never matched{}",
                             opts_.cas_attempts, version,
                             errors > 0 ? fmt::format(" ({} of them failed with a store error)", errors) : "");
+  // The state item is what cannot be written; a run record is no CAS, so
+  // `jobgate status` and `history` can show that the job is stuck (best
+  // effort).
+  ++counts_.writes;
+  (void)store_.AppendRun(ContendedRunRecord(a.req.job, a.run_id, a.req.holder, a.state ? a.state->fence : 0,
+                                            clocks_.Now().best, a.out.error));
   return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
 }
 

@@ -34,4 +34,18 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why)
   return r;
 }
 
+RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
+                             int64_t fence, EpochMs now, std::string why) {
+  RunRecord r;
+  r.job = job;
+  r.run_id = run_id;
+  r.fence = fence;
+  r.start_ms = now;
+  r.end_ms = now;
+  r.outcome = kContendedOutcome;
+  r.error = std::move(why);
+  r.holder = holder;
+  return r;
+}
+
 }  // namespace jobgate

@@ -15,4 +15,9 @@ RunRecord FinishedRunRecord(const Lease& lease, EpochMs now, const std::string& 
 // The record of a run that never committed: `why` says who ended it.
 RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why);
 
+// The record of an invocation that could not acquire the job at all (every
+// CAS round lost to nobody): `why` says how.
+RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
+                             int64_t fence, EpochMs now, std::string why);
+
 }  // namespace jobgate

@@ -530,6 +530,20 @@ TEST_F(CliTest, ARunThatLosesEveryCasRoundToNobodySaysSoAndExits75) {
   EXPECT_NE(j.value("error", "").find("lost to nobody"), std::string::npos) << j.dump();
   // Without --json, and whatever --skip-exit-code says: a skip that is not one.
   EXPECT_EQ(Run({"run", "n", "--skip-exit-code", "0", "--", "true"}).exit_code, 75);
+  // `status` does not show the job as healthy: the state cannot say so (it
+  // is what cannot be written), the invocation's run record does.
+  Proc st = Run({"status", "n", "--json"});
+  EXPECT_EQ(st.exit_code, 0) << st.err;
+  auto sj = Json(st);
+  EXPECT_NE(sj["contended"].value("error", "").find("lost to nobody"), std::string::npos) << sj.dump();
+  EXPECT_NE(Run({"status", "n"}).out.find("CONTENDED"), std::string::npos);
+  EXPECT_NE(Run({"history", "n"}).out.find("contended"), std::string::npos);
+  // Once the store takes writes again, the next run clears it.
+  ASSERT_EQ(sqlite3_open((dir_ + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TRIGGER refuse", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(Run({"run", "n", "--", "true"}).exit_code, 0);
+  EXPECT_FALSE(Json(Run({"status", "n", "--json"})).contains("contended"));
 }
 
 TEST_F(CliTest, PauseResumeTriggerFromTheCommandLine) {

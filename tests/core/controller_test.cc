@@ -970,6 +970,7 @@ class RefusingStore final : public StoreWrapper {
 TEST_F(ControllerTest, AcquireThatLosesEveryRoundToNobodyIsReportedContended) {
   Lease first = MustAcquire(controller_, Req());
   ASSERT_TRUE(controller_.Commit(first, Ok()).ok());
+  clock_.Advance(kSec);
   RefusingStore refusing(store_);
   Controller c(refusing, clock_, random_);
   auto a = c.Acquire(Req());
@@ -980,7 +981,12 @@ TEST_F(ControllerTest, AcquireThatLosesEveryRoundToNobodyIsReportedContended) {
   EXPECT_NE(a->outcome.error.find("every CAS round lost to nobody: 8 attempts, state version 2 never matched"),
             std::string::npos)
       << a->outcome.error;
-  EXPECT_EQ(a->outcome.store_writes, 8);
+  EXPECT_EQ(a->outcome.store_writes, 8 + 1);  // the eight CAS rounds, and the run record saying so
+  auto runs = store_.ListRuns("j", 1);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().outcome, kContendedOutcome);
+  EXPECT_EQ(runs->front().error, a->outcome.error);
   // A job with no state item that can never be created: the same.
   auto fresh = c.Acquire(Req("new"));
   ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
