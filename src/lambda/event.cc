@@ -29,7 +29,7 @@ Result<std::optional<EpochMs>> Slot(const Json& event, const char* field) {
   if (!it->is_string()) {
     return Bad(fmt::format("\"{}\" must be an RFC 3339 time or epoch milliseconds, not {}", field, it->dump()));
   }
-  auto t = ParseTime(it->get<std::string>(), fmt::format("event \"{}\"", field));
+  auto t = ParseTime(it->get<std::string>(), fmt::format("event: \"{}\"", field));
   if (!t.ok()) return t.status();
   return std::optional<EpochMs>(*t);
 }
