@@ -279,5 +279,32 @@ TEST_F(LambdaRuntimeTest, TheTraceIdReachesTheWorkloadAndMetricsAreEmittedWhenAs
   (void)gated;
 }
 
+#ifdef JOBGATE_LAMBDA_HANDLER_EXAMPLE
+// examples/lambda_handler: the job in-process, through RunHandler.
+TEST_F(LambdaRuntimeTest, ACxxHandlerRunsInProcessOncePerSlotAndStopsByTheDeadline) {
+  auto start = [&](const std::string& steps, const std::string& step_ms) {
+    runtime_ = std::make_unique<Child>(
+        std::vector<std::string>{"env", "AWS_LAMBDA_RUNTIME_API=" + api_.address(), "JOBGATE_STORE=" + store_,
+                                 "JOBGATE_JOB=inproc", JOBGATE_LAMBDA_HANDLER_EXAMPLE, steps, step_ms, "1000"},
+        Path("runtime.out"), Path("runtime.err"));
+  };
+  start("2", "10");
+  const std::string event = R"({"slot": "2026-12-02T08:00:00Z", "request_id": "exec-1"})";
+  auto first = Invoke(event);
+  EXPECT_FALSE(first.is_error) << first.body << runtime_->Describe();
+  EXPECT_EQ(OutcomeOf(first)["outcome"], "succeeded");
+  EXPECT_EQ(OutcomeOf(Invoke(event))["reason"], "duplicate");
+  EXPECT_NE(runtime_->Out().find("job inproc: run "), std::string::npos) << runtime_->Describe();
+  runtime_.reset();
+
+  start("100000", "20");
+  auto slow = Invoke(R"({"request_id": "exec-2"})", 3'000);
+  EXPECT_TRUE(slow.is_error) << slow.body;
+  EXPECT_EQ(slow.error_type, "jobgate.RunTimedOut");
+  EXPECT_LT(slow.arrived_ms, slow.deadline_ms);
+  EXPECT_NE(OutcomeOf(slow).value("error", "").find("stopped after"), std::string::npos) << slow.body;
+}
+#endif
+
 }  // namespace
 }  // namespace jobgate
