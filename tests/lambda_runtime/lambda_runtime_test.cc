@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -45,6 +46,16 @@ class LambdaRuntimeTest : public ::testing::Test {
   }
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+  // Kills the runtime once it waits for its next invocation, and ends that
+  // wait, so that the next runtime gets the next invocation.
+  void StopRuntime() {
+    for (int i = 0; i < 500 && runtime_ && !runtime_->Poll() && api_.waiting() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    runtime_.reset();
+    api_.DropWaiting();
+  }
 
   // `jobgate lambda ARGS...` with AWS_LAMBDA_RUNTIME_API pointing at the
   // emulator and `env` added to the environment.
@@ -188,7 +199,7 @@ TEST_F(LambdaRuntimeTest, AFailedRunAnswersWithAnErrorUnlessToldOtherwise) {
   EXPECT_EQ(body["errorType"], "jobgate.RunFailed");
   EXPECT_NE(body["errorMessage"].get<std::string>().find("broken"), std::string::npos) << body;
   EXPECT_EQ(body["outcome"]["exit_code"], 3);
-  runtime_.reset();
+  StopRuntime();
 
   Start({"--job=fails2", "--failed-run-response=success", "--", "sh", "-c", "exit 3"});
   auto answered = Invoke(R"({"request_id": "f-2"})");
@@ -295,7 +306,7 @@ TEST_F(LambdaRuntimeTest, ACxxHandlerRunsInProcessOncePerSlotAndStopsByTheDeadli
   EXPECT_EQ(OutcomeOf(first)["outcome"], "succeeded");
   EXPECT_EQ(OutcomeOf(Invoke(event))["reason"], "duplicate");
   EXPECT_NE(runtime_->Out().find("job inproc: run "), std::string::npos) << runtime_->Describe();
-  runtime_.reset();
+  StopRuntime();
 
   start("100000", "20");
   auto slow = Invoke(R"({"request_id": "exec-2"})", 3'000);

@@ -51,9 +51,13 @@ std::string RuntimeApiEmulator::Push(const std::string& body, int64_t timeout_ms
 bool RuntimeApiEmulator::HandNext(Pending& out, int64_t& deadline_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   ++next_calls_;
+  next_arrivals_.push_back(std::chrono::steady_clock::now());
+  const int64_t epoch = epoch_;
+  ++waiting_;
   cv_.notify_all();
-  cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-  if (queue_.empty()) return false;
+  cv_.wait(lock, [&] { return stopping_ || epoch_ != epoch || !queue_.empty(); });
+  --waiting_;
+  if (stopping_ || epoch_ != epoch) return false;
   out = queue_.front();
   queue_.pop_front();
   deadline_ms = NowMs() + out.timeout_ms;
@@ -124,6 +128,27 @@ std::optional<std::string> RuntimeApiEmulator::WaitInitError(int64_t wait_ms) {
 bool RuntimeApiEmulator::WaitNextCalls(int count, int64_t wait_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return next_calls_ >= count; });
+}
+
+std::optional<std::chrono::steady_clock::time_point> RuntimeApiEmulator::WaitNextCall(int count, int64_t wait_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return next_calls_ >= count; })) {
+    return std::nullopt;
+  }
+  return next_arrivals_[count - 1];
+}
+
+int RuntimeApiEmulator::waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_;
+}
+
+void RuntimeApiEmulator::DropWaiting() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++epoch_;
+  }
+  cv_.notify_all();
 }
 
 int RuntimeApiEmulator::next_calls() const {

@@ -4,6 +4,7 @@
 // arrived. An in-process cpp-httplib server; the destructor stops it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -52,6 +53,16 @@ class RuntimeApiEmulator {
   // Waits until `count` invocation/next requests have arrived in all.
   bool WaitNextCalls(int count, int64_t wait_ms = 10'000);
   int next_calls() const;
+  // invocation/next requests waiting for an invocation now.
+  int waiting() const;
+  // Ends every invocation/next request waiting now without an invocation
+  // (HTTP 500). A runtime killed while it waited leaves its request here,
+  // and a waiting request would take the next invocation pushed: drop them
+  // after killing one, before the next runtime starts.
+  void DropWaiting();
+  // When the `count`-th invocation/next request (1-based, all runtimes
+  // counted) arrived, once it has.
+  std::optional<std::chrono::steady_clock::time_point> WaitNextCall(int count, int64_t wait_ms = 10'000);
 
  private:
   struct Pending {
@@ -71,6 +82,9 @@ class RuntimeApiEmulator {
   std::condition_variable cv_;
   bool stopping_ = false;
   int next_calls_ = 0;
+  int waiting_ = 0;
+  int64_t epoch_ = 0;  // DropWaiting() generations
+  std::vector<std::chrono::steady_clock::time_point> next_arrivals_;
   int pushed_ = 0;
   std::deque<Pending> queue_;
   std::map<std::string, int64_t> deadlines_;
