@@ -263,6 +263,21 @@ TEST_F(LambdaRuntimeTest, NoStoreAndBadSettingsGoToInitErrorNamingTheSetting) {
   EXPECT_EQ(runtime_->WaitFor(std::chrono::seconds(10)).value_or(-1), 2);
 }
 
+TEST_F(LambdaRuntimeTest, NoCredentialsGoToInitErrorAndNothingRuns) {
+  runtime_ = std::make_unique<Child>(
+      std::vector<std::string>{"env", "-i", "PATH=/usr/bin:/bin", "HOME=" + dir_, "AWS_EC2_METADATA_DISABLED=true",
+                               "AWS_LAMBDA_RUNTIME_API=" + api_.address(),
+                               "JOBGATE_STORE=dynamodb://job_control?region=eu-west-1", JOBGATE_BINARY, "lambda",
+                               "--job=j"},
+      Path("runtime.out"), Path("runtime.err"));
+  auto body = api_.WaitInitError();
+  ASSERT_TRUE(body.has_value()) << runtime_->Describe();
+  EXPECT_NE(body->find("credentials"), std::string::npos) << *body;
+  EXPECT_NE(body->find("AWS_ACCESS_KEY_ID"), std::string::npos) << *body;
+  EXPECT_NE(runtime_->WaitFor(std::chrono::seconds(10)).value_or(0), 0);
+  EXPECT_EQ(api_.next_calls(), 0);
+}
+
 TEST_F(LambdaRuntimeTest, ABadMetricsSettingGoesToInitError) {
   Start({"--job=j"}, {"JOBGATE_LAMBDA_METRICS=statsd"});
   auto body = api_.WaitInitError();
