@@ -190,6 +190,36 @@ TEST_F(LambdaRuntimeTest, AWorkloadThatOutlivesTheDeadlineIsStoppedCommittedAndA
   EXPECT_EQ(state["failure_count"], 1);
 }
 
+// Lambda may freeze or kill a sandbox mid-run: the lease keeps the job
+// until it expires, then the next invocation takes it over.
+TEST_F(LambdaRuntimeTest, ASandboxKilledMidRunHoldsTheJobUntilItsLeaseExpires) {
+  std::ofstream(Path("jobs.toml")) << fmt::format(
+      "[jobs.long]\ncommand = [\"sh\", \"-c\", \"echo started >> {}; sleep 30\"]\nlease = \"2s\"\n",
+      Path("ran.log"));
+  ASSERT_EQ(Jobgate({"apply", Path("jobs.toml")}).exit_code, 0) << test::ReadFile(Path("cli.err"));
+  Start({"--job=long"});
+  api_.Push(R"({"request_id": "a"})");
+  for (int i = 0; i < 500 && test::ReadFile(Path("ran.log")).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(test::ReadFile(Path("ran.log")), "started\n") << runtime_->Describe();
+  runtime_->Kill();  // SIGKILL: no commit, no answer
+  runtime_->Wait();
+  api_.DropWaiting();
+
+  Start({"--job=long", "--", "true"});
+  auto held = Invoke(R"({"request_id": "b"})");
+  EXPECT_EQ(OutcomeOf(held)["reason"], "running") << held.body;
+  // The lease, plus the clock-skew allowance a takeover waits for
+  // (next_allowed_run says when).
+  std::this_thread::sleep_for(std::chrono::milliseconds(4'300));
+  auto taken = Invoke(R"({"request_id": "c"})");
+  EXPECT_EQ(OutcomeOf(taken)["outcome"], "succeeded") << taken.body;
+  json state = json::parse(Jobgate({"status", "long", "--json"}).out, nullptr, false);
+  EXPECT_EQ(state["abandoned_count"], 1) << state;
+  EXPECT_EQ(state["run_count"], 2);
+}
+
 TEST_F(LambdaRuntimeTest, AFailedRunAnswersWithAnErrorUnlessToldOtherwise) {
   Start({"--job=fails", "--", "sh", "-c", "echo broken >&2; exit 3"});
   auto failed = Invoke(R"({"request_id": "f-1"})");
