@@ -1,7 +1,5 @@
 #include "cli/commands.h"
 
-#include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -20,12 +18,6 @@
 namespace jobgate::cli {
 
 namespace {
-
-std::string Holder() {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown");
-  return fmt::format("{}:{}", host, getpid());
-}
 
 // The library's Logger onto the CLI's log (spdlog's default logger, text or
 // JSON as --log-format says). Stateless.
@@ -103,23 +95,9 @@ int CmdInit(const GlobalOptions& g) {
   return kExitOk;
 }
 
-// Holds SIGTERM, SIGINT and SIGHUP from before the lock is taken: one that
-// arrives while the lock is being taken would otherwise kill jobgate and
-// leave the job RUNNING until its lease expires. Held, it stays pending and
-// the process runner's signalfd receives it as soon as the workload starts:
-// it is forwarded, and the run is committed as failed. A signal that
-// arrives on a skip path is simply dropped with the exit.
-static void HoldTerminationSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-}
-
 int CmdRun(const GlobalOptions& g, const RunArgs& a) {
-  HoldTerminationSignals();
+  // Held from before the lock (guarded_run.h).
+  HoldTerminationSignals(true);
   auto store = Open(g);
   if (!store.ok()) return Fail(store.status());
   SystemClock clock;
@@ -129,7 +107,7 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   req.job = a.job;
   req.request_id = a.request_id;
   req.slot = a.slot;
-  req.holder = Holder();
+  req.holder = ProcessHolder();
   req.overrides = a.overrides;
   if (a.command.empty()) {
     // Only this case costs a definition read before the gate.

@@ -1,7 +1,5 @@
 #include "lambda/runtime.h"
 
-#include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -17,30 +15,10 @@ namespace jobgate::lambda {
 
 namespace {
 
-std::string Holder() {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown");
-  return fmt::format("{}:{}", host, getpid());
-}
-
 void PrintLine(const std::string& line) {
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
-}
-
-// SIGTERM, SIGINT and SIGHUP are held while an invocation is handled (as
-// `jobgate run` holds them from before the lock): one that arrives then is
-// forwarded to the workload, which is stopped and committed; it takes
-// effect once the answer is sent. Between invocations the defaults apply:
-// the process just ends.
-void HoldTerminationSignals(bool hold) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
 std::string FromEnv(const Environment& env, const char* name) {
@@ -72,6 +50,10 @@ int Serve(RuntimeApi& api, const InvocationDeps& deps, Logger& logger) {
       Log(logger, LogLevel::kError, "{}", inv.status().message());
       return kExitStoreDown;
     }
+    // Held while an invocation is handled, as `jobgate run` holds them: one
+    // that comes is forwarded to the workload, which is stopped and
+    // committed, and takes effect once the answer is sent. Between
+    // invocations the defaults apply: the process just ends.
     HoldTerminationSignals(true);
     const Answer answer = HandleInvocation(deps, *inv);
     const Status sent = answer.is_error ? api.RespondError(inv->aws_request_id, answer.error)
@@ -113,7 +95,7 @@ int RunRuntime(const RuntimeOptions& given, const Environment& env, const Execut
   }
   SystemClock clock;
   auto random = MakeOsRandom();
-  InvocationDeps deps{**store, clock, *random, options, Holder(), execute, PrintLine};
+  InvocationDeps deps{**store, clock, *random, options, ProcessHolder(), execute, PrintLine};
   return Serve(api, deps, logger);
 }
 

@@ -1,11 +1,14 @@
 #include "run/guarded_run.h"
 
-#include "core/log.h"
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include <fmt/format.h>
 
+#include "core/log.h"
 #include "run/process_runner.h"
 #include "util/text.h"
 
@@ -66,6 +69,21 @@ bool StopBy(ProcessSpec& spec, int64_t stop_by_ms, Clock& clock) {
 }
 
 }  // namespace
+
+std::string ProcessHolder() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown");
+  return fmt::format("{}:{}", host, getpid());
+}
+
+void HoldTerminationSignals(bool hold) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
 
 Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger, const RunRequest& req,
                            const std::vector<std::string>& command, const GuardedRunOptions& options) {

@@ -33,6 +33,19 @@ struct GuardedRunOptions {
 Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger, const RunRequest& req,
                            const std::vector<std::string>& command, const GuardedRunOptions& options = {});
 
+// "host:pid": who holds a lease, for people (RunRequest::holder).
+std::string ProcessHolder();
+
+// Blocks (hold = true) or unblocks SIGTERM, SIGINT and SIGHUP for the
+// process. Held from before the lock is taken: one that arrived while the
+// lock was being taken would otherwise kill jobgate and leave the job
+// RUNNING until its lease expires. Held, it stays pending and the process
+// runner's signalfd receives it as soon as the workload starts: it is
+// forwarded, and the run is committed as failed. One that arrives on a
+// skip path takes effect when they are unblocked, or is dropped with the
+// exit.
+void HoldTerminationSignals(bool hold);
+
 // What a finished process means for the job (pure; tested on its own).
 struct ProcessResult;
 WorkResult ToWorkResult(const ProcessResult& result);
