@@ -88,8 +88,10 @@ resolve_soname() {
 # loader as a bare path. LD_LIBRARY_PATH unset: only the system's libraries.
 closure() {
   env -u LD_LIBRARY_PATH -u LD_PRELOAD ldd "$@" | awk '
+    $2 == "=>" && $3 == "not" { print "package-lambda.sh: " $1 " not found (ldd)" > "/dev/stderr"; missing = 1; next }
     $2 == "=>" && $3 ~ /^\// { print $1, $3; next }
-    $1 ~ /^\// && $1 ~ /ld-linux/ { n = $1; sub(/.*\//, "", n); print n, $1 }'
+    $1 ~ /^\// && $1 ~ /ld-linux/ { n = $1; sub(/.*\//, "", n); print n, $1 }
+    END { exit missing }'
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/jobgate-lambda.XXXXXX")
@@ -105,7 +107,7 @@ for so in "${dlopened[@]}"; do
   libs+=("$path")
   printf '%s %s\n' "$so" "$path" >>"$work/closure"
 done
-closure "${libs[@]}" >>"$work/closure"
+closure "${libs[@]}" >>"$work/closure" || die "a library of the closure is missing on this machine"
 while read -r soname path; do
   [[ -e "$lib/$soname" ]] && continue
   cp -L "$path" "$lib/$soname"
