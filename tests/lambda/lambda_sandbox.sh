@@ -4,6 +4,11 @@
 # stands for /var/task, and exactly the variables Lambda gives a custom
 # runtime, with that directory in place of /var/task.
 #
+#   lambda_sandbox.sh package JOBGATE DIR
+#                                        package that binary
+#                                        (scripts/package-lambda.sh) into
+#                                        DIR/jobgate-lambda.zip and unpack it
+#                                        into DIR/task, which stands for /var/task
 #   lambda_sandbox.sh unpack ZIP DIR     unzip the package into DIR (created)
 #   lambda_sandbox.sh env DIR            print the environment, one VAR=VALUE a line
 #   lambda_sandbox.sh exec DIR [VAR=VALUE...] -- PROGRAM [ARGS...]
@@ -11,10 +16,18 @@
 #                                        environment and the VAR=VALUEs (which
 #                                        override it), e.g. DIR/bootstrap
 #
-# Or source it and call lambda_sandbox_unpack / _env / _exec. The
+# Or source it and call lambda_sandbox_package / _unpack / _env / _exec. The
 # credentials are dummies and AWS_LAMBDA_RUNTIME_API is
 # $LAMBDA_SANDBOX_RUNTIME_API (default 127.0.0.1:9001): a test that serves a
 # fake Runtime API passes its own address there or as a VAR=VALUE.
+
+lambda_sandbox_package() {
+  local binary=$1 dir=$2
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  "$root/scripts/package-lambda.sh" --binary "$binary" --out "$dir/jobgate-lambda.zip" &&
+    lambda_sandbox_unpack "$dir/jobgate-lambda.zip" "$dir/task"
+}
 
 lambda_sandbox_unpack() {
   local zip=$1 dir=$2
@@ -70,9 +83,10 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   cmd=${1:-}
   shift || true
   case "$cmd" in
+    package) lambda_sandbox_package "$@" ;;
     unpack) lambda_sandbox_unpack "$@" ;;
     env) lambda_sandbox_env "$@" ;;
     exec) lambda_sandbox_exec "$@" ;;
-    *) echo "usage: $0 unpack ZIP DIR | env DIR | exec DIR [VAR=VALUE...] -- PROGRAM [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 package JOBGATE DIR | unpack ZIP DIR | env DIR | exec DIR [VAR=VALUE...] -- PROGRAM [ARGS...]" >&2; exit 2 ;;
   esac
 fi

@@ -40,9 +40,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # ---- package, unpack -----------------------------------------------------------------------
 
-"$root/scripts/package-lambda.sh" --binary "$binary" --out "$tmp/jobgate-lambda.zip"
+lambda_sandbox_package "$binary" "$tmp"
 task="$tmp/task"
-lambda_sandbox_unpack "$tmp/jobgate-lambda.zip" "$task"
 lib="$task/runtime/lib"
 
 # ---- 1. the bundle is closed ------------------------------------------------------------------
