@@ -340,6 +340,9 @@ TEST(StackTemplate, LambdaDoesNotRetryTheFunction) {
   EXPECT_EQ(RefTarget(p["FunctionName"]), "JobFunction");
   EXPECT_EQ(p["Qualifier"].as<std::string>(), "$LATEST");
   EXPECT_EQ(p["MaximumRetryAttempts"].as<int>(), 0);
+  // Throttled events are retried regardless, up to this age (default 6 h).
+  EXPECT_EQ(RefTarget(p["MaximumEventAgeInSeconds"]), "MaximumEventAgeSeconds");
+  EXPECT_LE(Template()["Parameters"]["MaximumEventAgeSeconds"]["Default"].as<int>(), 3600);
   auto dest = AsIf(p["DestinationConfig"]);
   ASSERT_TRUE(dest);
   EXPECT_EQ(dest->condition, "HasDeadLetterQueue");
