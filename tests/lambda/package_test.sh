@@ -13,7 +13,7 @@
 #    from runtime/lib (LD_DEBUG=libs of the loader, /proc/PID/maps), while
 #    a workload it starts maps none of them.
 #
-# A bash script rather than GoogleTest: what it checks is files (readelf)
+# A bash script rather than GoogleTest: what it checks is files (objdump)
 # and what a shell and the loader do with a shell script; C++ would only
 # spawn these same commands. Helpers for the end-to-end test of the runtime
 # are in lambda_sandbox.sh.
@@ -31,7 +31,7 @@ fail() {
 }
 pass() { echo "ok: $*"; }
 
-for tool in zip unzip readelf strip ldd; do
+for tool in zip unzip objdump readelf strip ldd; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
 done
 
