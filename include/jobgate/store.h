@@ -22,11 +22,15 @@ namespace jobgate {
 // Status (kUnavailable) may or may not have been applied: callers re-read.
 enum class WriteOutcome { kApplied, kConditionFailed };
 
-// A job's state and definition, read together (one round trip where the
-// backend allows: the gate needs both, and the skip path is one read).
+// A job's state and definition, and the record of the request an
+// invocation carries, read together (one round trip where the backend
+// allows: the gate needs them all, and the skip path is one read).
 struct JobRecord {
   std::optional<JobState> state;
   std::optional<JobDefinition> definition;
+  // Asked for by key: as stored, expired or not (the caller judges expiry
+  // against its own clock, as ReadRequest's now_ms would).
+  std::optional<RequestRecord> request;
 };
 
 // Thread-compatible: one Store per thread, or external locking. Every read
@@ -59,9 +63,10 @@ class Store {
   // commit of a run uses it so history and counters agree.
   Result<WriteOutcome> ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                 const RunRecord& run);
-  // State and definition in one round trip. The default does two reads;
+  // State and definition, and the request record `request_key` names
+  // (none when empty), in one round trip. The default makes a call each;
   // backends override it with one (a join, a BatchGetItem).
-  virtual Result<JobRecord> ReadJob(const std::string& job);
+  virtual Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key);
   // Names of jobs whose DueAt() <= now_ms, at most `limit`, soonest first.
   // Costs O(due jobs), not O(all jobs).
   virtual Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) = 0;
@@ -127,7 +132,9 @@ class StoreWrapper : public Store {
 
   Status Init() override { return target_.Init(); }
   Result<std::optional<JobState>> ReadState(const std::string& job) override { return target_.ReadState(job); }
-  Result<JobRecord> ReadJob(const std::string& job) override { return target_.ReadJob(job); }
+  Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override {
+    return target_.ReadJob(job, request_key);
+  }
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
     return target_.ListDue(now_ms, limit);
   }

@@ -10,9 +10,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "cli/exit_codes.h"
+#include "run/exit_codes.h"
 #include "cli/output.h"
+#include "core/duration.h"
 #include "core/jobs_file.h"
+#include "lambda/runtime.h"
 #include "run/guarded_run.h"
 
 namespace jobgate::cli {
@@ -283,6 +285,55 @@ int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArg
   if (!st.ok()) return Fail(st);
   std::cout << a.job << ": " << done << "\n";
   return kExitOk;
+}
+
+namespace {
+
+// A lambda setting: the flag, else the environment variable, else the default.
+std::string Setting(const std::string& flag, const Environment& env, const char* var, const char* fallback) {
+  if (!flag.empty()) return flag;
+  auto it = env.find(var);
+  return it != env.end() && !it->second.empty() ? it->second : fallback;
+}
+
+// The runtime's options from flags and environment; an error names the
+// flag or variable and its value.
+Status LambdaOptions(const LambdaArgs& a, const Environment& env, lambda::RuntimeOptions& o) {
+  const std::string margin = Setting(a.deadline_margin, env, "JOBGATE_LAMBDA_DEADLINE_MARGIN", "2s");
+  auto ms = ParseDurationMs(margin, a.deadline_margin.empty() ? "JOBGATE_LAMBDA_DEADLINE_MARGIN" : "--deadline-margin");
+  if (!ms.ok()) return ms.status();
+  o.deadline_margin_ms = *ms;
+  const std::string failed = Setting(a.failed_run_response, env, "JOBGATE_LAMBDA_FAILED_RUN_RESPONSE", "error");
+  if (failed != "error" && failed != "success") {
+    return Status::InvalidArgument(fmt::format(
+        "--failed-run-response / JOBGATE_LAMBDA_FAILED_RUN_RESPONSE: \"{}\" is not error or success", failed));
+  }
+  o.failed_run_is_error = failed == "error";
+  const std::string metrics = Setting(a.metrics, env, "JOBGATE_LAMBDA_METRICS", "none");
+  if (metrics != "none" && metrics != "emf") {
+    return Status::InvalidArgument(
+        fmt::format("--metrics / JOBGATE_LAMBDA_METRICS: \"{}\" is not none or emf", metrics));
+  }
+  o.emf_metrics = metrics == "emf";
+  return Status::Ok();
+}
+
+}  // namespace
+
+int CmdLambda(const GlobalOptions& g, const LambdaArgs& a) {
+  const Environment env = ProcessEnvironment();
+  lambda::RuntimeOptions options;
+  options.store_url = g.store_url;
+  options.default_job = a.job;
+  options.logger = &TheLogger();
+  const Status config = LambdaOptions(a, env, options);
+  std::vector<std::string> command = a.command;
+  auto inline_command = env.find("JOBGATE_LAMBDA_COMMAND");
+  if (command.empty() && inline_command != env.end() && !inline_command->second.empty()) {
+    command = {"/bin/sh", "-c", inline_command->second};
+  }
+  SystemClock clock;
+  return lambda::RunRuntime(options, env, lambda::ProcessExecutor(std::move(command), clock, TheLogger()), config);
 }
 
 }  // namespace jobgate::cli

@@ -41,6 +41,14 @@ struct ApplyArgs {
   bool dry_run = false;
 };
 
+struct LambdaArgs {
+  std::string job;
+  std::vector<std::string> command;
+  std::string deadline_margin;  // duration text; empty: $JOBGATE_LAMBDA_DEADLINE_MARGIN, else 2s
+  std::string failed_run_response;  // error|success; empty: $JOBGATE_LAMBDA_FAILED_RUN_RESPONSE, else error
+  std::string metrics;              // none|emf; empty: $JOBGATE_LAMBDA_METRICS, else none
+};
+
 enum class OperatorAction { kPause, kResume, kTrigger, kUnlock };
 struct OperatorArgs {
   std::string job;
@@ -57,6 +65,7 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a);
 int CmdHistory(const GlobalOptions& g, const HistoryArgs& a);
 int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArgs& a);
 int CmdApply(const GlobalOptions& g, const ApplyArgs& a);
+int CmdLambda(const GlobalOptions& g, const LambdaArgs& a);
 int CmdDemo(const GlobalOptions& g, const char* argv0);
 
 // Prints "jobgate: <message>" and returns the exit code for the status.

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "run/exit_codes.h"
 
 namespace jobgate::cli {
 

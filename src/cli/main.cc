@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "run/exit_codes.h"
 #include "core/duration.h"
 
 namespace jobgate::cli {
@@ -114,6 +114,20 @@ std::vector<std::pair<CLI::App*, OperatorAction>> AddOperatorCommands(CLI::App& 
           {unlock, OperatorAction::kUnlock}};
 }
 
+CLI::App* AddLambdaCommand(CLI::App& app, LambdaArgs& a) {
+  auto* cmd = app.add_subcommand("lambda", "an AWS Lambda custom runtime: one guarded run per invocation");
+  cmd->add_option("--job", a.job, "the job of events that name none (default $JOBGATE_JOB)");
+  cmd->add_option("command", a.command,
+                  "the command to run (after --); default $JOBGATE_LAMBDA_COMMAND (via /bin/sh -c), else the "
+                  "job's definition");
+  cmd->add_option("--deadline-margin", a.deadline_margin,
+                  "stop the run this long before the invocation's deadline (default 2s)");
+  cmd->add_option("--failed-run-response", a.failed_run_response,
+                  "error (default): a failed run answers with an error; success: with its outcome");
+  cmd->add_option("--metrics", a.metrics, "none (default) or emf: a CloudWatch Embedded Metric Format line");
+  return cmd;
+}
+
 CLI::App* AddApplyCommand(CLI::App& app, ApplyArgs& apply) {
   auto* cmd = app.add_subcommand("apply", "create or update job definitions from a TOML file");
   cmd->add_option("file", apply.file, "FILE.toml")->required();
@@ -154,12 +168,15 @@ int Main(int argc, char** argv) {
   const auto operators = AddOperatorCommands(app, op);
   ApplyArgs apply;
   auto* apply_cmd = AddApplyCommand(app, apply);
+  LambdaArgs lambda;
+  auto* lambda_cmd = AddLambdaCommand(app, lambda);
   auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
 
   if (auto code = Parse(app, argc, argv)) return *code;
   if (global.store_url.empty()) {
     const char* env = std::getenv("JOBGATE_STORE");
-    global.store_url = env && *env ? env : kDefaultStoreUrl;
+    // A Lambda function has no local store worth a default: it must be told.
+    global.store_url = env && *env ? env : (*lambda_cmd ? "" : kDefaultStoreUrl);
   }
   Status flags = ConfigureLogging(global);
   if (flags.ok() && *run_cmd) flags = run.Finish();
@@ -176,6 +193,7 @@ int Main(int argc, char** argv) {
     if (*cmd) return CmdOperator(global, action, op);
   }
   if (*apply_cmd) return CmdApply(global, apply);
+  if (*lambda_cmd) return CmdLambda(global, lambda);
   if (*demo_cmd) return CmdDemo(global, argv[0]);
   return kExitUsage;
 }

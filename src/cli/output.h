@@ -9,10 +9,10 @@
 
 #include "jobgate/controller.h"
 #include "jobgate/job.h"
+#include "run/outcome_json.h"
 
 namespace jobgate::cli {
 
-nlohmann::ordered_json OutcomeJson(const Outcome& o);
 // Keys are the state field names of DESIGN.md.
 nlohmann::ordered_json StateJson(const JobState& s);
 nlohmann::ordered_json RunJson(const RunRecord& r);

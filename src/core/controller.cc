@@ -140,14 +140,16 @@ Result<std::optional<JobState>> ControllerImpl::ReRead(const std::string& job) {
 Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   counts_ = {};
   ++counts_.reads;
-  JOBGATE_ASSIGN_OR_RETURN(JobRecord record, store_.ReadJob(req.job));
+  // The request record comes with the state: a repeated delivery costs the
+  // same one read as any skip.
+  JOBGATE_ASSIGN_OR_RETURN(JobRecord record, store_.ReadJob(req.job, req.request_id));
   Attempt a{req, ApplyOverrides(std::move(record.definition), req.job, req.overrides), std::move(record.state),
-            std::nullopt, "", NewOutcome(req)};
+            std::move(record.request), "", NewOutcome(req)};
   JOBGATE_RETURN_IF_ERROR(ValidateDefinition(a.def));
   // Placed against the store's clock by the read's answer, or refusing.
   JOBGATE_RETURN_IF_ERROR(clocks_.Usable(a.def));
   a.run_id = NewRunId(clock_, random_);
-  if (Verdict v = ReadAndGateRequest(a)) return std::move(*v);
+  if (Verdict v = GateRequest(a)) return std::move(*v);
   Won won;
   if (Verdict v = Lock(a, won)) return std::move(*v);
   Lease lease = MakeLease(a, won);
@@ -164,12 +166,11 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
 
 // A request id already done (or running under a live holder) skips before
 // any write.
-ControllerImpl::Verdict ControllerImpl::ReadAndGateRequest(Attempt& a) {
+ControllerImpl::Verdict ControllerImpl::GateRequest(Attempt& a) {
   if (a.req.request_id.empty()) return std::nullopt;
-  ++counts_.reads;
-  auto r = store_.ReadRequest(a.req.job, a.req.request_id, RequestExpiryNow(a.def, clocks_.Now().earliest));
-  if (!r.ok()) return Result<Acquisition>(r.status());
-  a.request = std::move(*r);
+  // Read with the state, as stored: expired is judged here, as ReadRequest
+  // would with the same time.
+  if (a.request && a.request->expires_at_ms <= RequestExpiryNow(a.def, clocks_.Now().earliest)) a.request.reset();
   const EpochMs now = clocks_.Now().earliest;  // "has the record expired?"
   if (!RequestBlocks(a.req.request_id, a.request, a.state, a.def, now)) return std::nullopt;
   a.out.previous = PreviousOutcome(a.req.request_id, a.request, a.state, a.def, now);

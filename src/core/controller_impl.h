@@ -73,7 +73,7 @@ class ControllerImpl {
   };
   // Loses or errs: the Acquisition to return; wins: nullopt.
   using Verdict = std::optional<Result<Acquisition>>;
-  Verdict ReadAndGateRequest(Attempt& a);
+  Verdict GateRequest(Attempt& a);
   Verdict Lock(Attempt& a, Won& won);
   Verdict LostToNobody(Attempt& a, int errors);
   Verdict Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const;

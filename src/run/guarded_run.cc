@@ -2,6 +2,8 @@
 
 #include "core/log.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "run/process_runner.h"
@@ -50,8 +52,23 @@ WorkResult ToWorkResult(const ProcessResult& r) {
   return w;
 }
 
+namespace {
+
+// Cuts the spec's timeout and grace so that the workload is gone by
+// `stop_by_ms`. True when the cut timeout is the one that binds.
+bool StopBy(ProcessSpec& spec, int64_t stop_by_ms, Clock& clock) {
+  const int64_t left = std::max<int64_t>(stop_by_ms - clock.MonotonicMs(), 2);
+  spec.kill_grace_ms = std::min(spec.kill_grace_ms, left / 4);
+  const int64_t cap = left - spec.kill_grace_ms;
+  if (spec.timeout_ms != 0 && spec.timeout_ms <= cap) return false;
+  spec.timeout_ms = cap;
+  return true;
+}
+
+}  // namespace
+
 Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger, const RunRequest& req,
-                           const std::vector<std::string>& command) {
+                           const std::vector<std::string>& command, const GuardedRunOptions& options) {
   auto acquisition = controller.Acquire(req);
   if (!acquisition.ok()) return acquisition.status();
   if (!acquisition->lease) return acquisition->outcome;
@@ -63,8 +80,10 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger,
               {"JOBGATE_RUN_ID", lease.run_id()},
               {"JOBGATE_JOB", lease.job()},
               {"JOBGATE_SLOT", lease.slot() == 0 ? "" : FormatRfc3339(lease.slot())}};
+  spec.env.insert(spec.env.end(), options.env.begin(), options.env.end());
   spec.timeout_ms = lease.timeout_ms();
   spec.kill_grace_ms = lease.kill_grace_ms();
+  const bool deadline_binds = options.stop_by_ms && StopBy(spec, *options.stop_by_ms, clock);
   spec.lease_ms = lease.lease_ms();
   spec.lease_left_ms = lease.lease_until() - clock.NowMs();
   spec.clock = &clock;
@@ -79,10 +98,19 @@ Result<Outcome> GuardedRun(Controller& controller, Clock& clock, Logger& logger,
     const bool held = !hb.ok() || *hb == HeartbeatResult::kExtended;
     return HeartbeatReply{held, lease.lease_until() - clock.NowMs()};
   };
-  auto result = RunProcess(spec, heartbeat);
+  // Checked here, not before the lock: the definition comes with the read
+  // the lock needs anyway. A job without a command fails visibly.
+  auto result = spec.argv.empty() ? Result<ProcessResult>(Status::InvalidArgument(
+                                        "no command: give one after -- or set 'command' in the job's definition"))
+                                  : RunProcess(spec, heartbeat);
   WorkResult work;
   if (result.ok()) {
     work = ToWorkResult(*result);
+    if (deadline_binds && result->kind == ProcessResult::Kind::kTimedOut) {
+      work.error = CleanTail(fmt::format("stopped {} ms into the run, before the invocation's deadline",
+                                         result->duration_ms),
+                             kMaxErrorBytes);
+    }
   } else {
     work = {WorkResult::Kind::kFailed, 70, CleanTail(result.status().message(), kMaxErrorBytes)};
   }

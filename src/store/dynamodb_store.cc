@@ -316,8 +316,10 @@ Result<WriteOutcome> DynamoDbStore::DoReplaceState(const JobState& state, int64_
   return WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
 }
 
-Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job) {
+Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job, const std::string& request_key) {
   Json keys = Json::array({Key(JobPk(job), kStateSk), Key(JobPk(job), kDefinitionSk)});
+  const std::string request_sk = request_key.empty() ? "" : RequestSk(request_key);
+  if (!request_key.empty()) keys.push_back(Key(JobPk(job), request_sk));
   JobRecord record;
   for (int attempt = 1;; ++attempt) {
     auto body = Call("BatchGetItem",
@@ -333,6 +335,10 @@ Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job) {
         auto def = DecodeDefinition(item, job);
         if (!def.ok()) return def.status();
         record.definition = std::move(def.value());
+      } else if (!request_sk.empty() && sk == request_sk) {
+        auto rec = DecodeRequest(item, job, request_key);
+        if (!rec.ok()) return rec.status();
+        record.request = std::move(rec.value());
       }
     }
     // BatchGetItem may leave keys unprocessed when throttled (it returns 200):

@@ -83,7 +83,7 @@ class DynamoDbStore final : public Store {
   Status Init() override;
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<JobRecord> ReadJob(const std::string& job) override;  // one BatchGetItem
+  Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;  // one BatchGetItem
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;  // kDueShards Queries
   Result<std::vector<JobState>> ListStates() override;  // a Scan: O(table), see the doc
 

@@ -50,11 +50,14 @@ Result<WriteOutcome> MemoryStore::DoReplaceStateAndAppendRun(const JobState& sta
   return outcome;
 }
 
-Result<JobRecord> MemoryStore::ReadJob(const std::string& job) {
+Result<JobRecord> MemoryStore::ReadJob(const std::string& job, const std::string& request_key) {
   std::lock_guard lock(mu_);
   JobRecord record;
   if (auto it = states_.find(job); it != states_.end()) record.state = it->second;
   if (auto it = definitions_.find(job); it != definitions_.end()) record.definition = it->second;
+  if (!request_key.empty()) {
+    if (auto it = requests_.find({job, request_key}); it != requests_.end()) record.request = it->second;
+  }
   return record;
 }
 

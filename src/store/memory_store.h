@@ -23,7 +23,7 @@ class MemoryStore final : public Store {
   Status Init() override { return Status::Ok(); }
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<JobRecord> ReadJob(const std::string& job) override;  // one consistent snapshot
+  Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;  // one consistent snapshot
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;
   Result<std::vector<JobState>> ListStates() override;
 

@@ -616,8 +616,18 @@ Result<WriteOutcome> SqliteStore::DoReplaceState(const JobState& state, int64_t 
   return WriteState(kReplaceState, state, expected_version, due_at);
 }
 
-Result<JobRecord> SqliteStore::ReadJob(const std::string& job) {
+Result<JobRecord> SqliteStore::ReadJob(const std::string& job, const std::string& request_key) {
   std::lock_guard lock(mu_);
+  auto record = ReadJobLocked(job);
+  if (!record.ok() || request_key.empty()) return record;
+  // A second primary-key lookup in this process: no round trip to save.
+  auto request = ReadRequestLocked(job, request_key, std::numeric_limits<EpochMs>::min());
+  if (!request.ok()) return request.status();
+  record->request = std::move(*request);
+  return record;
+}
+
+Result<JobRecord> SqliteStore::ReadJobLocked(const std::string& job) {
   auto stmt = Prepared(kReadJob);
   if (!stmt.ok()) return stmt.status();
   ResetOnExit reset(*stmt);
@@ -795,6 +805,11 @@ Status SqliteStore::TrimRuns(const std::string& job, size_t keep) {
 Result<std::optional<RequestRecord>> SqliteStore::ReadRequest(const std::string& job, const std::string& key,
                                                               EpochMs now_ms) {
   std::lock_guard lock(mu_);
+  return ReadRequestLocked(job, key, now_ms);
+}
+
+Result<std::optional<RequestRecord>> SqliteStore::ReadRequestLocked(const std::string& job, const std::string& key,
+                                                                    EpochMs now_ms) {
   auto stmt = Prepared(kReadRequest);
   if (!stmt.ok()) return stmt.status();
   ResetOnExit reset(*stmt);

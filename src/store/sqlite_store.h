@@ -52,7 +52,7 @@ class SqliteStore final : public Store {
   Status Init() override;
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<JobRecord> ReadJob(const std::string& job) override;  // one SELECT
+  Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;  // one read transaction
   Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;
   Result<std::vector<JobState>> ListStates() override;
 
@@ -98,6 +98,9 @@ class SqliteStore final : public Store {
   Status CreateSchema();
   Status AddColumnIfMissing(const std::string& table, const std::string& column_def);
   Status Exec(const std::string& sql);
+  Result<JobRecord> ReadJobLocked(const std::string& job);
+  Result<std::optional<RequestRecord>> ReadRequestLocked(const std::string& job, const std::string& key,
+                                                         EpochMs now_ms);
   Result<std::string> QueryText(const std::string& sql);
 
   Result<sqlite3_stmt*> Prepared(int query);

@@ -1,15 +1,23 @@
 #include "jobgate/store.h"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 namespace jobgate {
 
-Result<JobRecord> Store::ReadJob(const std::string& job) {
+Result<JobRecord> Store::ReadJob(const std::string& job, const std::string& request_key) {
   auto state = ReadState(job);
   if (!state.ok()) return state.status();
   auto def = ReadDefinition(job);
   if (!def.ok()) return def.status();
-  return JobRecord{std::move(*state), std::move(*def)};
+  JobRecord record{std::move(*state), std::move(*def), std::nullopt};
+  if (request_key.empty()) return record;
+  // The earliest time there is: nothing counts as expired.
+  auto request = ReadRequest(job, request_key, std::numeric_limits<EpochMs>::min());
+  if (!request.ok()) return request.status();
+  record.request = std::move(*request);
+  return record;
 }
 
 namespace {

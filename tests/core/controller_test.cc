@@ -47,7 +47,7 @@ class FlakyStore final : public StoreWrapper {
     return target().ReadState(j);
   }
   // Through the faults here: the contract's two-call defaults.
-  Result<JobRecord> ReadJob(const std::string& j) override { return Store::ReadJob(j); }
+  Result<JobRecord> ReadJob(const std::string& j, const std::string& key) override { return Store::ReadJob(j, key); }
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& j) override {
     if (fail_next_reads > 0 && fail_next_reads--) return Status::Unavailable("injected read fault");
     return target().ReadDefinition(j);

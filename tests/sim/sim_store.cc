@@ -271,8 +271,8 @@ Result<WriteOutcome> FaultyStore::DoReplaceState(const JobState& s, int64_t expe
                           [this, s, expected_version] { return inner_.ReplaceState(s, expected_version); });
 }
 
-Result<JobRecord> FaultyStore::ReadJob(const std::string& job) {
-  return Read<JobRecord>("ReadJob", [&] { return inner_.ReadJob(job); });
+Result<JobRecord> FaultyStore::ReadJob(const std::string& job, const std::string& request_key) {
+  return Read<JobRecord>("ReadJob", [&] { return inner_.ReadJob(job, request_key); });
 }
 
 Result<WriteOutcome> FaultyStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,

@@ -211,7 +211,7 @@ class FaultyStore final : public ForwardingStore {
       : ForwardingStore(static_cast<Store&>(recorder)), recorder_(recorder), faults_(faults), actor_(actor) {}
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
-  Result<JobRecord> ReadJob(const std::string& job) override;
+  Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;
   Status AppendRun(const RunRecord& run) override;
   Status TrimRuns(const std::string& job, size_t keep) override;

@@ -324,7 +324,7 @@ TEST_P(StoreConformance, EveryStateFieldRoundTripsExactly) {
   ASSERT_OK_AND_ASSIGN(auto listed, store_->ListStates());
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0], again);
-  ASSERT_OK_AND_ASSIGN(auto record, store_->ReadJob(unusual.job));
+  ASSERT_OK_AND_ASSIGN(auto record, store_->ReadJob(unusual.job, ""));
   EXPECT_EQ(record.state, again);
 }
 
@@ -422,21 +422,43 @@ TEST_P(StoreConformance, ListStatesReturnsEveryJobByName) {
 // ---- ReadJob / definitions ---------------------------------------------------------
 
 TEST_P(StoreConformance, ReadJobReturnsStateAndDefinitionEachIfPresent) {
-  ASSERT_OK_AND_ASSIGN(auto neither, store_->ReadJob("j"));
+  ASSERT_OK_AND_ASSIGN(auto neither, store_->ReadJob("j", ""));
   EXPECT_EQ(neither.state, std::nullopt);
   EXPECT_EQ(neither.definition, std::nullopt);
   ASSERT_OK(store_->PutDefinition(Definition("j")));
-  ASSERT_OK_AND_ASSIGN(auto def_only, store_->ReadJob("j"));
+  ASSERT_OK_AND_ASSIGN(auto def_only, store_->ReadJob("j", ""));
   EXPECT_EQ(def_only.state, std::nullopt);
   EXPECT_EQ(def_only.definition, Definition("j"));
   Create(Idle("j"));
   Create(Idle("state-only"));
-  ASSERT_OK_AND_ASSIGN(auto both, store_->ReadJob("j"));
+  ASSERT_OK_AND_ASSIGN(auto both, store_->ReadJob("j", ""));
   EXPECT_EQ(both.state, Idle("j"));
   EXPECT_EQ(both.definition, Definition("j"));
-  ASSERT_OK_AND_ASSIGN(auto state_only, store_->ReadJob("state-only"));
+  ASSERT_OK_AND_ASSIGN(auto state_only, store_->ReadJob("state-only", ""));
   EXPECT_EQ(state_only.state, Idle("state-only"));
   EXPECT_EQ(state_only.definition, std::nullopt);
+}
+
+TEST_P(StoreConformance, ReadJobReturnsTheRequestAskedForAsStoredExpiredOrNot) {
+  Create(Idle("j"));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->ReadJob("j", "exec-1"));
+  EXPECT_EQ(none.request, std::nullopt);
+  EXPECT_EQ(none.state, Idle("j"));
+  const RequestRecord rec = Request("j", "exec-1", 10'000);
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(rec, 1'000));
+  ASSERT_EQ(created, WriteOutcome::kApplied);
+  ASSERT_OK(store_->PutDefinition(Definition("j")));
+  ASSERT_OK_AND_ASSIGN(auto all, store_->ReadJob("j", "exec-1"));
+  EXPECT_EQ(all.state, Idle("j"));
+  EXPECT_EQ(all.definition, Definition("j"));
+  EXPECT_EQ(all.request, rec);  // expires at 10'000: the caller judges that
+  ASSERT_OK_AND_ASSIGN(auto other, store_->ReadJob("j", "exec-2"));
+  EXPECT_EQ(other.request, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(auto without, store_->ReadJob("j", ""));
+  EXPECT_EQ(without.request, std::nullopt);
+  // Another job's request of the same key is not this job's.
+  ASSERT_OK_AND_ASSIGN(auto elsewhere, store_->ReadJob("k", "exec-1"));
+  EXPECT_EQ(elsewhere.request, std::nullopt);
 }
 
 TEST_P(StoreConformance, DefinitionsArePutReplacedAndListedByName) {
@@ -826,7 +848,7 @@ TEST_P(StoreConformance, ForeignItemValueThatIsNoNumberOrNoStatusIsRefusedNaming
     EXPECT_NE(msg.find("'bad_job'"), std::string::npos) << msg;
     EXPECT_NE(msg.find(std::string("'") + c.field + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.shown), std::string::npos) << msg;
-    EXPECT_EQ(store_->ReadJob("bad_job").status().code(), StatusCode::kCorrupt);
+    EXPECT_EQ(store_->ReadJob("bad_job", "").status().code(), StatusCode::kCorrupt);
     EXPECT_EQ(store_->ListStates().status().code(), StatusCode::kCorrupt);
   }
 }

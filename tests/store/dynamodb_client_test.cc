@@ -279,7 +279,7 @@ TEST(DynamoDbClient, CredentialErrorsSaySoAndNeverLeakSecrets) {
 TEST(DynamoDbClient, MissingTableTellsTheUserToRunInit) {
   ScriptedStore s;
   s.transport->script = {AwsError(400, "ResourceNotFoundException", "Requested resource not found")};
-  auto job = s.store->ReadJob("j");
+  auto job = s.store->ReadJob("j", "");
   ASSERT_FALSE(job.ok());
   EXPECT_EQ(job.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(job.status().message().find("'job_control' not found"), std::string::npos) << job.status().message();
@@ -329,7 +329,7 @@ TEST(DynamoDbClient, ReadJobIsOneBatchGetItemAndAsksAgainForUnprocessedKeys) {
   Json def = DefinitionItem(hourly);
   Json second = {{"Responses", {{"job_control", Json::array({def})}}}, {"UnprocessedKeys", Json::object()}};
   s.transport->script = {Response(200, first.dump()), Response(200, second.dump())};
-  ASSERT_OK_AND_ASSIGN(JobRecord record, s.store->ReadJob("j"));
+  ASSERT_OK_AND_ASSIGN(JobRecord record, s.store->ReadJob("j", ""));
   EXPECT_EQ(record.state, Idle("j", 0));
   ASSERT_TRUE(record.definition.has_value());
   EXPECT_EQ(record.definition->schedule, "rate(1 hour)");

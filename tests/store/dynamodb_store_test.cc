@@ -309,7 +309,7 @@ TEST(DynamoDbStore, UnreachableEndpointIsUnavailableFast) {
   Environment env = {{"HOME", "/nonexistent"}, {"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", kSecret}};
   ASSERT_OK_AND_ASSIGN(auto store, DynamoDbStore::Open("dynamodb://job_control?region=us-east-1&endpoint=" + endpoint, WithEnvironment(env)));
   const auto start = std::chrono::steady_clock::now();
-  auto record = store->ReadJob("j");
+  auto record = store->ReadJob("j", "");
   const auto elapsed = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(record.ok());
   EXPECT_EQ(record.status().code(), StatusCode::kUnavailable);
@@ -572,7 +572,7 @@ TEST_F(DynamoDbServer, SkipCostsOneBatchGetItemAndARunOneReadAndThreeWrites) {
 }
 
 TEST_F(DynamoDbServer, MissingTableIsUnavailableAndSaysRunInit) {
-  auto record = store_->ReadJob("j");
+  auto record = store_->ReadJob("j", "");
   ASSERT_FALSE(record.ok());
   EXPECT_EQ(record.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(record.status().message().find("jobgate --store"), std::string::npos) << record.status().message();

@@ -165,7 +165,7 @@ TEST_F(SqliteStoreTest, DamagedStateRowIsCorruptNamingJobFieldAndValue) {
     EXPECT_TRUE(Contains(msg, d.field)) << msg;
     EXPECT_TRUE(Contains(msg, d.value)) << msg;
     EXPECT_EQ(store->ListStates().status().code(), StatusCode::kCorrupt);
-    EXPECT_EQ(store->ReadJob("x").status().code(), StatusCode::kCorrupt);
+    EXPECT_EQ(store->ReadJob("x", "").status().code(), StatusCode::kCorrupt);
   }
 }
 

@@ -4,7 +4,7 @@
 #include "jobgate/controller.h"
 #include "jobgate/status.h"
 
-namespace jobgate::cli {
+namespace jobgate {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 2;         // bad usage, config or input
@@ -39,4 +39,4 @@ inline int ExitCodeFor(const Outcome& o, int skip_exit_code) {
   return kExitInternal;
 }
 
-}  // namespace jobgate::cli
+}  // namespace jobgate
