@@ -163,15 +163,30 @@ if readelf -S "$task/bin/jobgate" | grep -qE '\.(symtab|debug_info)'; then fail 
 
 echo "== the bootstrap"
 # As Lambda runs it (LAMBDA_TASK_ROOT), and by its own path without it.
-if out=$(lambda_sandbox_exec "$task" -- "$task/bootstrap" --help 2>&1) && [[ "$out" == *jobgate* ]]; then
-  pass "bootstrap --help runs jobgate"
+if out=$(lambda_sandbox_exec "$task" -- "$task/bootstrap" --help 2>&1) && [[ "$out" == *"Usage: jobgate lambda"* ]]; then
+  pass "bootstrap --help is jobgate lambda's"
 else
   fail "bootstrap --help: $out"
 fi
-if out=$(cd "$tmp" && env -i PATH=/usr/bin:/bin ./task/bootstrap --help 2>&1) && [[ "$out" == *jobgate* ]]; then
+if out=$(cd "$tmp" && env -i PATH=/usr/bin:/bin ./task/bootstrap --help 2>&1) && [[ "$out" == *"Usage: jobgate lambda"* ]]; then
   pass "bootstrap finds its root without LAMBDA_TASK_ROOT"
 else
   fail "bootstrap without LAMBDA_TASK_ROOT: $out"
+fi
+
+# The runtime starts and asks the Runtime API of AWS_LAMBDA_RUNTIME_API for
+# an invocation, through the bundled libcurl: nothing listens on port 1, so
+# it fails closed (69). The end-to-end run against a Runtime API is
+# tests/lambda_runtime's.
+set +e
+LAMBDA_SANDBOX_RUNTIME_API=127.0.0.1:1 lambda_sandbox_exec "$task" JOBGATE_STORE="sqlite:$tmp/runtime.db" JOBGATE_JOB=probe \
+  -- "$task/bootstrap" >"$tmp/runtime.out" 2>&1
+runtime_rc=$?
+set -e
+if [[ $runtime_rc == 69 ]] && grep -q 'Runtime API' "$tmp/runtime.out"; then
+  pass "bootstrap runs jobgate lambda, which calls the Runtime API at AWS_LAMBDA_RUNTIME_API"
+else
+  fail "bootstrap with no Runtime API exited $runtime_rc: $(cat "$tmp/runtime.out")"
 fi
 
 # The bootstrap's exact loader line, with `lambda` taken out, to run other
