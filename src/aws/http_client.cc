@@ -1,5 +1,7 @@
 #include "aws/http_client.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -122,12 +124,32 @@ const char* TransportErrorKindName(TransportErrorKind kind) {
   return "transport error";
 }
 
+const std::vector<std::string>& CaFileCandidates() {
+  static const auto* paths = new std::vector<std::string>{
+      "/etc/ssl/certs/ca-certificates.crt",                 // Debian, Ubuntu
+      "/etc/pki/tls/certs/ca-bundle.crt",                   // Amazon Linux, RHEL, Fedora
+      "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",  // RHEL 7+, the same bundle
+      "/etc/ssl/ca-bundle.pem",                             // openSUSE
+      "/etc/ssl/cert.pem",                                  // Alpine
+  };
+  return *paths;
+}
+
+std::string FirstReadableFile(const std::vector<std::string>& candidates) {
+  for (const std::string& path : candidates) {
+    if (access(path.c_str(), R_OK) == 0) return path;
+  }
+  return "";
+}
+
 Result<std::unique_ptr<CurlHttpClient>> CurlHttpClient::Create(const HttpClientOptions& options) {
   auto api = LoadCurlApi();
   if (!api.ok()) return api.status();
   CURL* curl = (*api)->easy_init();
   if (curl == nullptr) return Status::Unavailable("cannot initialise libcurl");
-  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(*api, curl, options));
+  HttpClientOptions resolved = options;
+  if (resolved.ca_file.empty()) resolved.ca_file = FirstReadableFile(CaFileCandidates());
+  return std::unique_ptr<CurlHttpClient>(new CurlHttpClient(*api, curl, std::move(resolved)));
 }
 
 CurlHttpClient::~CurlHttpClient() { api_->easy_cleanup(static_cast<CURL*>(curl_)); }
@@ -163,6 +185,7 @@ HttpResult CurlHttpClient::Send(const HttpRequest& request) {
   api.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   api.easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, nullptr);  // the body is signed and parsed as sent
   api.easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  if (!options_.ca_file.empty()) api.easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
   api.easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
   api.easy_setopt(curl, CURLOPT_WRITEDATA, &ex);
   api.easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "aws/sigv4.h"
 #include "jobgate/status.h"
@@ -65,8 +66,20 @@ class HttpTransport {
 
 struct HttpClientOptions {
   int64_t connect_timeout_ms = 2'000;  // TCP + TLS handshake
-  int64_t total_timeout_ms = 10'000;   // the whole exchange, connect included
+  int64_t total_timeout_ms = 10'000;   // the whole exchange, connect included (0: none)
+  // The CA certificates TLS trusts; empty: the first of CaFileCandidates()
+  // that exists (libcurl's compiled-in path otherwise).
+  std::string ca_file;
 };
+
+// Where Linux distributions keep their CA bundle: Debian and Ubuntu first
+// (libcurl's own default here), then Amazon Linux, RHEL and Fedora (AWS
+// Lambda's provided.al2023 among them), then openSUSE and Alpine. The
+// packaged Lambda runtime carries Debian's libcurl, whose default is
+// missing on Amazon Linux: without this, every TLS connection there fails.
+const std::vector<std::string>& CaFileCandidates();
+// The first of `candidates` that is a readable file; empty if none is.
+std::string FirstReadableFile(const std::vector<std::string>& candidates);
 
 struct CurlApi;  // curl_api.h
 
@@ -84,8 +97,8 @@ class CurlHttpClient final : public HttpTransport {
   HttpResult Send(const HttpRequest& request) override;
 
  private:
-  CurlHttpClient(const CurlApi* api, void* curl, const HttpClientOptions& options)
-      : api_(api), curl_(curl), options_(options) {}
+  CurlHttpClient(const CurlApi* api, void* curl, HttpClientOptions options)
+      : api_(api), curl_(curl), options_(std::move(options)) {}
 
   const CurlApi* api_;
   void* curl_;  // CURL*; opaque here so that this header does not pull in curl.h

@@ -77,7 +77,7 @@ int RunRuntime(const RuntimeOptions& given, const Environment& env, const Execut
     return kExitUsage;
   }
   // No total timeout: invocation/next waits for as long as Lambda has no work.
-  auto http = CurlHttpClient::Create(HttpClientOptions{2'000, 0});
+  auto http = CurlHttpClient::Create(HttpClientOptions{2'000, 0, ""});
   if (!http.ok()) {
     Log(logger, LogLevel::kError, "{}", http.status().message());
     return kExitStoreDown;

@@ -136,7 +136,7 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   // libcurl and libcrypto are loaded here, not at start-up (curl_api.h,
   // crypto_api.h): a missing one fails the open, before any request.
   if (auto crypto = LoadCryptoApi(); !crypto.ok()) return crypto.status();
-  auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms});
+  auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms, ""});
   if (!http.ok()) return http.status();
   DynamoDbStoreOptions options;
   options.table = parsed->table;

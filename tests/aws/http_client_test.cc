@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -221,7 +223,7 @@ TEST(HttpClient, AServerThatNeverAnswersTimesOut) {
     while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return std::string();
   });
-  auto client = Client(HttpClientOptions{500, 800});
+  auto client = Client(HttpClientOptions{500, 800, ""});
   ASSERT_NE(client, nullptr);
   const auto start = std::chrono::steady_clock::now();
   HttpResult r = client->Send(Post(server.url(), "{}"));
@@ -231,6 +233,28 @@ TEST(HttpClient, AServerThatNeverAnswersTimesOut) {
   EXPECT_EQ(std::get<TransportError>(r).kind, TransportErrorKind::kTimedOut);
   EXPECT_TRUE(std::get<TransportError>(r).request_sent);
   EXPECT_LT(took, std::chrono::seconds(5)) << "the total timeout bounds the exchange";
+}
+
+}  // namespace
+}  // namespace jobgate
+
+namespace jobgate {
+namespace {
+
+TEST(CaFile, TheFirstReadableCandidateIsTrusted) {
+  char tmpl[] = "/tmp/jobgate-ca-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string second = dir + "/b.pem", third = dir + "/c.pem";
+  std::ofstream(second) << "x";
+  std::ofstream(third) << "x";
+  EXPECT_EQ(FirstReadableFile({dir + "/a.pem", second, third}), second);
+  EXPECT_EQ(FirstReadableFile({dir + "/a.pem"}), "");
+  std::filesystem::remove_all(dir);
+  // Debian's path (this machine's) comes first, then Amazon Linux's.
+  ASSERT_GE(CaFileCandidates().size(), 2u);
+  EXPECT_EQ(CaFileCandidates()[0], "/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_EQ(CaFileCandidates()[1], "/etc/pki/tls/certs/ca-bundle.crt");
 }
 
 }  // namespace
