@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "aws/credential_sources.h"
+
 extern char** environ;
 
 namespace jobgate {
@@ -252,59 +254,169 @@ std::string ProfileLabel(const SharedFile& f, const char* kind, const std::strin
   return FileLabel(f, kind) + " [profile " + profile + "]";
 }
 
-std::string TriedNote(const SharedFile& f, const std::optional<IniSection>& s) {
+std::string TriedNote(const SharedFile& f, const std::optional<IniSection>& s, const char* what) {
   if (f.path.empty()) return "";
   if (!f.ini) return " (file not found)";
-  return s ? " (no aws_access_key_id / aws_secret_access_key)" : " (no such profile)";
+  return s ? std::string(" (no ") + what + ")" : " (no such profile)";
 }
 
 // Why the chain found nothing, with a way out; never a value.
-std::string NoCredentialsMessage(const Environment& env, const Profile& p) {
-  std::string msg =
-      "no AWS credentials found; tried: environment variables AWS_ACCESS_KEY_ID and "
-      "AWS_SECRET_ACCESS_KEY (not set); " +
-      ProfileLabel(p.credentials_file, "shared credentials file", p.name) +
-      TriedNote(p.credentials_file, p.credentials) + "; " +
-      ProfileLabel(p.config_file, "config file", p.name) + TriedNote(p.config_file, p.config) + ".";
-  static constexpr std::array<std::string_view, 6> kProfileKeys = {
-      "role_arn", "source_profile", "credential_process", "sso_session", "sso_start_url",
-      "web_identity_token_file"};
-  for (std::string_view key : kProfileKeys) {
-    if (!Get(p.config, std::string(key)).empty()) {
-      msg += fmt::format(" Profile {} uses {}, which jobgate does not support.", p.name, key);
-      break;
-    }
-  }
-  static constexpr std::array<std::string_view, 3> kEnvProviders = {
-      "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-      "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
-  for (std::string_view var : kEnvProviders) {
-    if (!EnvValue(env, var).empty()) msg += fmt::format(" {} is set, but that provider is not supported.", var);
-  }
-  return msg + " Export static or temporary credentials into the environment, for example with "
-               "`eval \"$(aws configure export-credentials --format env)\"`.";
+std::string NoCredentialsMessage(const Profile& p) {
+  return "no AWS credentials found; tried: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+         "(not set); web identity (AWS_WEB_IDENTITY_TOKEN_FILE not set); " +
+         ProfileLabel(p.credentials_file, "shared credentials file", p.name) +
+         TriedNote(p.credentials_file, p.credentials, "aws_access_key_id / aws_secret_access_key") + "; " +
+         ProfileLabel(p.config_file, "config file", p.name) +
+         TriedNote(p.config_file, p.config,
+                   "aws_access_key_id / aws_secret_access_key, credential_process, sso_session or sso_start_url") +
+         "; container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI not set)";
 }
 
-// The chain stops at the first source that has credentials, so a broken
-// later source cannot fail a run that the environment already configures.
-Status ResolveCredentials(const Environment& env, const Profile& p, AwsConfig& out) {
-  AwsCredentials from_env{EnvValue(env, "AWS_ACCESS_KEY_ID"), EnvValue(env, "AWS_SECRET_ACCESS_KEY"),
-                          EnvValue(env, "AWS_SESSION_TOKEN")};
-  std::string label = "environment";
-  Result<std::optional<AwsCredentials>> found =
-      PairedCredentials(std::move(from_env), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "the environment");
-  if (found.ok() && !found->has_value()) {
-    label = ProfileLabel(p.credentials_file, "shared credentials file", p.name);
-    found = SectionCredentials(p.credentials, label);
-  }
-  if (found.ok() && !found->has_value()) {
-    label = ProfileLabel(p.config_file, "config file", p.name);
-    found = SectionCredentials(p.config, label);
-  }
+constexpr const char* kWayOut =
+    ". Configure one of them, or export credentials into the environment, for example with "
+    "`eval \"$(aws configure export-credentials --format env)\"`.";
+
+// What a source needs besides its settings, and what resolution knows.
+struct ChainContext {
+  const Environment& env;
+  const Profile& p;
+  const std::string& region;  // configured region, possibly empty (STS then uses its global endpoint)
+  CredentialSourceDeps deps;
+};
+
+using MaybeSource = Result<std::unique_ptr<CredentialSource>>;  // null: not configured
+
+MaybeSource StaticFrom(Result<std::optional<AwsCredentials>> found, const std::string& label) {
   if (!found.ok()) return found.status();
-  if (!found->has_value()) return Status::Unavailable(NoCredentialsMessage(env, p));
-  out.credentials = std::move(**found);
-  out.credentials_source = label;
+  if (!found->has_value()) return std::unique_ptr<CredentialSource>();
+  return MakeStaticSource(std::move(**found), label);
+}
+
+Status MissingSetting(const std::string& where, const char* have, const char* missing) {
+  return Status::InvalidArgument(fmt::format("{} sets {} but not {}", where, have, missing));
+}
+
+// "Assume role with web identity" from the environment.
+MaybeSource EnvWebIdentity(const ChainContext& c) {
+  WebIdentitySettings w{EnvValue(c.env, "AWS_WEB_IDENTITY_TOKEN_FILE"), EnvValue(c.env, "AWS_ROLE_ARN"),
+                        EnvValue(c.env, "AWS_ROLE_SESSION_NAME"), StsEndpoint(c.env, c.region), "environment"};
+  if (w.token_file.empty()) return std::unique_ptr<CredentialSource>();
+  if (w.role_arn.empty()) return MissingSetting("the environment", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN");
+  return MakeWebIdentitySource(std::move(w), c.deps);
+}
+
+// The profile's IAM Identity Center settings: an [sso-session NAME]
+// section, or the legacy sso_start_url / sso_region in the profile.
+MaybeSource ProfileSso(const ChainContext& c) {
+  const Profile& p = c.p;
+  const std::string where = ProfileLabel(p.config_file, "config file", p.name);
+  SsoSettings s{p.name, Get(p.config, "sso_session"), Get(p.config, "sso_account_id"),
+                Get(p.config, "sso_role_name"), "", ""};
+  std::string sso_region = Get(p.config, "sso_region");
+  if (!s.cache_key.empty()) {
+    std::optional<IniSection> session = Section(p.config_file.ini, "sso-session " + s.cache_key);
+    if (!session) {
+      return Status::InvalidArgument(fmt::format("{} names sso_session {}, but there is no [sso-session {}] section",
+                                                 where, s.cache_key, s.cache_key));
+    }
+    sso_region = Get(session, "sso_region");
+  } else {
+    s.cache_key = Get(p.config, "sso_start_url");
+    if (s.cache_key.empty()) return std::unique_ptr<CredentialSource>();
+  }
+  if (sso_region.empty()) return MissingSetting(where, "SSO", "sso_region");
+  if (s.account_id.empty()) return MissingSetting(where, "SSO", "sso_account_id");
+  if (s.role_name.empty()) return MissingSetting(where, "SSO", "sso_role_name");
+  const std::string home = EnvValue(c.env, "HOME");
+  if (home.empty()) return Status::InvalidArgument(where + " uses SSO, but HOME is not set (the token cache is in ~/.aws/sso/cache)");
+  s.cache_dir = home + "/.aws/sso/cache";
+  s.portal_endpoint = EnvValue(c.env, "AWS_ENDPOINT_URL_SSO");
+  if (s.portal_endpoint.empty()) s.portal_endpoint = "https://portal.sso." + sso_region + ".amazonaws.com";
+  while (s.portal_endpoint.ends_with('/')) s.portal_endpoint.pop_back();
+  return MakeSsoSource(std::move(s), c.deps);
+}
+
+// role_arn in the profile: with web_identity_token_file it is web identity;
+// with source_profile or credential_source it needs STS AssumeRole, which
+// jobgate does not do yet.
+MaybeSource ProfileRole(const ChainContext& c) {
+  const Profile& p = c.p;
+  const std::string where = ProfileLabel(p.config_file, "config file", p.name);
+  WebIdentitySettings w{Get(p.config, "web_identity_token_file"), Get(p.config, "role_arn"),
+                        Get(p.config, "role_session_name"), StsEndpoint(c.env, c.region), "profile " + p.name};
+  if (w.role_arn.empty()) {
+    if (w.token_file.empty()) return std::unique_ptr<CredentialSource>();
+    return MissingSetting(where, "web_identity_token_file", "role_arn");
+  }
+  if (!w.token_file.empty()) return MakeWebIdentitySource(std::move(w), c.deps);
+  return Status::InvalidArgument(fmt::format(
+      "{} uses role_arn with {}, which jobgate does not support (only with web_identity_token_file); export the "
+      "role's credentials into the environment, for example with `eval \"$(aws configure export-credentials "
+      "--profile {} --format env)\"`",
+      where, Get(p.config, "source_profile").empty() ? "credential_source" : "source_profile", p.name));
+}
+
+MaybeSource ProfileSource(const ChainContext& c) {
+  const Profile& p = c.p;
+  const std::string in_credentials = ProfileLabel(p.credentials_file, "shared credentials file", p.name);
+  const std::string in_config = ProfileLabel(p.config_file, "config file", p.name);
+  for (auto [section, label] : {std::pair{&p.credentials, &in_credentials}, std::pair{&p.config, &in_config}}) {
+    MaybeSource keys = StaticFrom(SectionCredentials(*section, *label), *label);
+    if (!keys.ok() || *keys) return keys;
+  }
+  std::string process = Get(p.config, "credential_process");
+  if (process.empty()) process = Get(p.credentials, "credential_process");
+  if (!process.empty()) return MakeProcessSource(ProcessSettings{process, p.name, c.env});
+  MaybeSource sso = ProfileSso(c);
+  if (!sso.ok() || *sso) return sso;
+  return ProfileRole(c);
+}
+
+MaybeSource ContainerSource(const ChainContext& c) {
+  ContainerSettings s{"", "", EnvValue(c.env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                      EnvValue(c.env, "AWS_CONTAINER_AUTHORIZATION_TOKEN")};
+  if (std::string relative = EnvValue(c.env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); !relative.empty()) {
+    // The ECS agent's fixed address ("Container credential provider").
+    s.url = "http://169.254.170.2" + (relative.starts_with('/') ? relative : "/" + relative);
+    s.url_origin = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+  } else if (std::string full = EnvValue(c.env, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); !full.empty()) {
+    JOBGATE_RETURN_IF_ERROR(CheckContainerUrl(full, "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    s.url = full;
+    s.url_origin = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
+  } else {
+    return std::unique_ptr<CredentialSource>();
+  }
+  return MakeContainerSource(std::move(s), c.deps);
+}
+
+// The chain stops at the first source that is configured, so a broken
+// later source cannot fail a run that an earlier one already configures.
+// Deciding needs no network: only IMDS, the last resort, is "configured"
+// by the absence of everything else.
+MaybeSource SelectCredentialSource(const ChainContext& c) {
+  AwsCredentials from_env{EnvValue(c.env, "AWS_ACCESS_KEY_ID"), EnvValue(c.env, "AWS_SECRET_ACCESS_KEY"),
+                          EnvValue(c.env, "AWS_SESSION_TOKEN")};
+  MaybeSource source = StaticFrom(
+      PairedCredentials(std::move(from_env), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "the environment"),
+      "environment");
+  for (auto next : {&EnvWebIdentity, &ProfileSource, &ContainerSource}) {
+    if (!source.ok() || *source) return source;
+    source = next(c);
+  }
+  if (!source.ok() || *source) return source;
+  if (ImdsDisabled(c.env)) {
+    return Status::Unavailable(NoCredentialsMessage(c.p) +
+                               "; EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)" + kWayOut);
+  }
+  return MakeImdsSource(ImdsSettings{ImdsEndpoint(c.env), NoCredentialsMessage(c.p)}, c.deps);
+}
+
+Status ResolveCredentials(const ChainContext& c, const AwsResolveOptions& options, AwsConfig& out) {
+  MaybeSource source = SelectCredentialSource(c);
+  if (!source.ok()) return source.status();
+  out.credentials = std::make_shared<CredentialsProvider>(std::move(source).value(),
+                                                          CredentialsProviderOptions{options.clock, options.logger});
+  out.credentials_source = out.credentials->description();
   return Status::Ok();
 }
 
@@ -331,17 +443,34 @@ bool IsRegionName(std::string_view r) {
   return true;
 }
 
-Status ResolveRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides,
-                     AwsConfig& out) {
+std::optional<Setting> ConfiguredRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides) {
   std::string profile_label = ProfileLabel(p.config_file, "config file", p.name) + " region";
-  std::optional<Setting> region = FirstSet({{overrides.region, "store URL region"},
-                                            {EnvValue(env, "AWS_REGION"), "AWS_REGION"},
-                                            {EnvValue(env, "AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"},
-                                            {Get(p.config, "region"), profile_label}});
+  return FirstSet({{overrides.region, "store URL region"},
+                   {EnvValue(env, "AWS_REGION"), "AWS_REGION"},
+                   {EnvValue(env, "AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"},
+                   {Get(p.config, "region"), profile_label}});
+}
+
+// "AWS Region": the configured places, then (the SDKs' last resort) the
+// region of the EC2 instance we run on.
+Status ResolveRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides,
+                     const CredentialSourceDeps& deps, AwsConfig& out) {
+  std::optional<Setting> region = ConfiguredRegion(env, p, overrides);
+  std::string imds_note = " (EC2 instance metadata disabled by AWS_EC2_METADATA_DISABLED)";
+  if (!region && !ImdsDisabled(env)) {
+    const std::string endpoint = ImdsEndpoint(env);
+    Result<std::string> from_imds = ImdsRegion(endpoint, deps);
+    if (from_imds.ok() && !from_imds->empty()) {
+      region = Setting{*from_imds, "EC2 instance metadata " + endpoint};
+    } else {
+      imds_note = " (EC2 instance metadata: " +
+                  (from_imds.ok() ? std::string("empty answer") : from_imds.status().message()) + ")";
+    }
+  }
   if (!region) {
     return Status::InvalidArgument(
         "no AWS region: set region= in the store URL, AWS_REGION, AWS_DEFAULT_REGION, or region in " +
-        ProfileLabel(p.config_file, "config file", p.name));
+        ProfileLabel(p.config_file, "config file", p.name) + imds_note);
   }
   if (!IsRegionName(region->value)) {
     return Status::InvalidArgument("AWS region \"" + region->value + "\" from " + region->source +
@@ -444,13 +573,19 @@ Result<std::optional<IniFile>> LoadIniFile(const std::string& path) {
   return std::optional<IniFile>(std::move(ini).value());
 }
 
-Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides) {
+Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides,
+                                   const AwsResolveOptions& options) {
   Result<Profile> profile = LoadProfile(env);
   if (!profile.ok()) return profile.status();
   AwsConfig out;
   out.profile = profile->name;
-  JOBGATE_RETURN_IF_ERROR(ResolveCredentials(env, *profile, out));
-  JOBGATE_RETURN_IF_ERROR(ResolveRegion(env, *profile, overrides, out));
+  const CredentialSourceDeps deps{options.http, options.clock};
+  // STS is regional: web identity uses the configured region when there is
+  // one (never IMDS's: that call is made only if nothing else names one).
+  std::optional<Setting> configured = ConfiguredRegion(env, *profile, overrides);
+  const std::string sts_region = configured && IsRegionName(configured->value) ? configured->value : "";
+  JOBGATE_RETURN_IF_ERROR(ResolveCredentials(ChainContext{env, *profile, sts_region, deps}, options, out));
+  JOBGATE_RETURN_IF_ERROR(ResolveRegion(env, *profile, overrides, deps, out));
   JOBGATE_RETURN_IF_ERROR(ResolveEndpoint(env, *profile, overrides, out));
   return out;
 }
