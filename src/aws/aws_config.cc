@@ -1,5 +1,6 @@
 #include "aws/aws_config.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "aws/credential_sources.h"
 
@@ -336,40 +338,135 @@ MaybeSource ProfileSso(const ChainContext& c) {
   return MakeSsoSource(std::move(s), c.deps);
 }
 
-// role_arn in the profile: with web_identity_token_file it is web identity;
-// with source_profile or credential_source it needs STS AssumeRole, which
-// jobgate does not do yet.
-MaybeSource ProfileRole(const ChainContext& c) {
-  const Profile& p = c.p;
-  const std::string where = ProfileLabel(p.config_file, "config file", p.name);
-  WebIdentitySettings w{Get(p.config, "web_identity_token_file"), Get(p.config, "role_arn"),
-                        Get(p.config, "role_session_name"), StsEndpoint(c.env, c.region), "profile " + p.name};
-  if (w.role_arn.empty()) {
-    if (w.token_file.empty()) return std::unique_ptr<CredentialSource>();
-    return MissingSetting(where, "web_identity_token_file", "role_arn");
-  }
-  if (!w.token_file.empty()) return MakeWebIdentitySource(std::move(w), c.deps);
-  return Status::InvalidArgument(fmt::format(
-      "{} uses role_arn with {}, which jobgate does not support (only with web_identity_token_file); export the "
-      "role's credentials into the environment, for example with `eval \"$(aws configure export-credentials "
-      "--profile {} --format env)\"`",
-      where, Get(p.config, "source_profile").empty() ? "credential_source" : "source_profile", p.name));
+// A key of the profile: the config file's, else the credentials file's
+// (the CLI merges the two files' sections of a profile).
+std::string ProfileValue(const Profile& p, const std::string& key) {
+  std::string v = Get(p.config, key);
+  return v.empty() ? Get(p.credentials, key) : v;
 }
 
-MaybeSource ProfileSource(const ChainContext& c) {
-  const Profile& p = c.p;
+// The profile `name` of the same two files (a source_profile).
+Profile OtherProfile(const Profile& p, const std::string& name) {
+  Profile o;
+  o.name = name;
+  o.credentials_file = p.credentials_file;
+  o.config_file = p.config_file;
+  o.credentials = Section(o.credentials_file.ini, name);
+  o.config = ConfigProfile(o.config_file.ini, name);
+  return o;
+}
+
+MaybeSource ProfileKeys(const Profile& p) {
   const std::string in_credentials = ProfileLabel(p.credentials_file, "shared credentials file", p.name);
   const std::string in_config = ProfileLabel(p.config_file, "config file", p.name);
   for (auto [section, label] : {std::pair{&p.credentials, &in_credentials}, std::pair{&p.config, &in_config}}) {
     MaybeSource keys = StaticFrom(SectionCredentials(*section, *label), *label);
     if (!keys.ok() || *keys) return keys;
   }
-  std::string process = Get(p.config, "credential_process");
-  if (process.empty()) process = Get(p.credentials, "credential_process");
-  if (!process.empty()) return MakeProcessSource(ProcessSettings{process, p.name, c.env});
+  return std::unique_ptr<CredentialSource>();
+}
+
+MaybeSource ContainerSource(const ChainContext& c);
+MaybeSource ProfileSourceOf(const ChainContext& c, std::vector<std::string>& visited);
+
+// What signs a role's AssumeRole call: the source_profile's credentials
+// (its own keys when it names itself, as the SDKs do), or credential_source.
+MaybeSource RoleBase(const ChainContext& c, std::vector<std::string>& visited, const std::string& where) {
+  const Profile& p = c.p;
+  const std::string source_profile = ProfileValue(p, "source_profile");
+  const std::string credential_source = ProfileValue(p, "credential_source");
+  if (!source_profile.empty() && !credential_source.empty()) {
+    return Status::InvalidArgument(where + " sets both source_profile and credential_source");
+  }
+  MaybeSource base = std::unique_ptr<CredentialSource>();
+  std::string missing = "credentials";
+  if (source_profile == p.name) {
+    base = ProfileKeys(p);
+    missing = "aws_access_key_id / aws_secret_access_key (it is its own source_profile)";
+  } else if (!source_profile.empty()) {
+    if (std::find(visited.begin(), visited.end(), source_profile) != visited.end()) {
+      return Status::InvalidArgument(fmt::format("{}: source_profile {} leads back to a profile already on the "
+                                                 "way ({})", where, source_profile, fmt::join(visited, " -> ")));
+    }
+    Profile other = OtherProfile(p, source_profile);
+    if (!other.credentials && !other.config) {
+      return Status::InvalidArgument(where + ": source_profile " + source_profile + " does not exist");
+    }
+    base = ProfileSourceOf(ChainContext{c.env, other, c.region, c.deps}, visited);
+  } else if (credential_source == "Environment") {
+    AwsCredentials e{EnvValue(c.env, "AWS_ACCESS_KEY_ID"), EnvValue(c.env, "AWS_SECRET_ACCESS_KEY"),
+                     EnvValue(c.env, "AWS_SESSION_TOKEN")};
+    base = StaticFrom(PairedCredentials(std::move(e), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "the environment"),
+                      "environment");
+  } else if (credential_source == "EcsContainer") {
+    base = ContainerSource(c);
+  } else if (credential_source == "Ec2InstanceMetadata") {
+    base = MakeImdsSource(ImdsSettings{ImdsEndpoint(c.env), ""}, c.deps);
+  } else {
+    return Status::InvalidArgument(
+        credential_source.empty()
+            ? where + " sets role_arn without source_profile, credential_source or web_identity_token_file"
+            : where + ": credential_source \"" + credential_source +
+                  "\" is not one of Environment, Ec2InstanceMetadata, EcsContainer");
+  }
+  if (base.ok() && !*base) {
+    return Status::InvalidArgument(fmt::format("{}: the role's source ({}) has no {}", where,
+                                               source_profile.empty() ? credential_source : source_profile, missing));
+  }
+  return base;
+}
+
+// role_arn in the profile: with web_identity_token_file it is web identity,
+// otherwise STS AssumeRole signed with RoleBase's credentials.
+MaybeSource ProfileRole(const ChainContext& c, std::vector<std::string>& visited) {
+  const Profile& p = c.p;
+  const std::string where = ProfileLabel(p.config_file, "config file", p.name);
+  const std::string role_arn = ProfileValue(p, "role_arn");
+  WebIdentitySettings w{ProfileValue(p, "web_identity_token_file"), role_arn, ProfileValue(p, "role_session_name"),
+                        StsEndpoint(c.env, c.region), "profile " + p.name};
+  if (!w.token_file.empty()) return MakeWebIdentitySource(std::move(w), c.deps);
+  if (!ProfileValue(p, "mfa_serial").empty()) {
+    return Status::InvalidArgument(where + " uses mfa_serial, which needs a code typed in: jobgate does not "
+                                   "support it; export the role's credentials into the environment, for example "
+                                   "with `eval \"$(aws configure export-credentials --profile " + p.name +
+                                   " --format env)\"`");
+  }
+  AssumeRoleSettings s{role_arn, w.session_name, ProfileValue(p, "external_id"), 0, w.sts_endpoint,
+                       c.region.empty() ? "us-east-1" : c.region, p.name};
+  if (std::string d = ProfileValue(p, "duration_seconds"); !d.empty()) {
+    s.duration_s = d.size() <= 5 && d.find_first_not_of("0123456789") == std::string::npos ? std::stoi(d) : 0;
+    if (s.duration_s < 900 || s.duration_s > 43200) {
+      return Status::InvalidArgument(where + ": duration_seconds \"" + d + "\" must be 900 to 43200");
+    }
+  }
+  MaybeSource base = RoleBase(c, visited, where);
+  if (!base.ok()) return base.status();
+  return MakeAssumeRoleSource(std::move(s), std::move(base).value(), c.deps);
+}
+
+// The profile's own way to credentials, the SDKs' order: an assumed role
+// (role_arn), its keys (credentials file, then config file), its
+// credential_process, its SSO settings.
+MaybeSource ProfileSourceOf(const ChainContext& c, std::vector<std::string>& visited) {
+  const Profile& p = c.p;
+  visited.push_back(p.name);
+  if (!ProfileValue(p, "role_arn").empty()) return ProfileRole(c, visited);
+  MaybeSource keys = ProfileKeys(p);
+  if (!keys.ok() || *keys) return keys;
+  if (std::string process = ProfileValue(p, "credential_process"); !process.empty()) {
+    return MakeProcessSource(ProcessSettings{process, p.name, c.env});
+  }
   MaybeSource sso = ProfileSso(c);
   if (!sso.ok() || *sso) return sso;
-  return ProfileRole(c);
+  if (!ProfileValue(p, "web_identity_token_file").empty()) {
+    return MissingSetting(ProfileLabel(p.config_file, "config file", p.name), "web_identity_token_file", "role_arn");
+  }
+  return std::unique_ptr<CredentialSource>();
+}
+
+MaybeSource ProfileSource(const ChainContext& c) {
+  std::vector<std::string> visited;
+  return ProfileSourceOf(c, visited);
 }
 
 MaybeSource ContainerSource(const ChainContext& c) {

@@ -93,7 +93,9 @@ struct AwsResolveOptions {
 //       sections "[NAME]"), then in the config file (AWS_CONFIG_FILE or
 //       ~/.aws/config, "[profile NAME]" and "[default]"), then its
 //       credential_process, its SSO settings (sso_session or
-//       sso_start_url), its role_arn with web_identity_token_file;
+//       sso_start_url); but a profile with role_arn assumes that role, with
+//       its web_identity_token_file (AssumeRoleWithWebIdentity) or with the
+//       credentials of its source_profile or credential_source (AssumeRole);
 //    4. AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI;
 //    5. EC2 instance metadata, unless AWS_EC2_METADATA_DISABLED is true.
 //  - region: override, AWS_REGION, AWS_DEFAULT_REGION, the profile's region,
@@ -104,8 +106,8 @@ struct AwsResolveOptions {
 //    is true), else https://dynamodb.REGION.amazonaws.com.
 // Errors: kUnavailable when no source is configured (naming every source
 // tried) or a shared file cannot be read; kInvalidArgument for partial
-// credentials, a source configured incompletely or unsupported (role_arn
-// with source_profile), an explicitly named profile that does not exist, a
+// credentials, a source configured incompletely or unsupported (an
+// mfa_serial, a source_profile loop), an explicitly named profile that does not exist, a
 // missing or malformed region or endpoint, or a malformed shared file.
 // Errors of the sources themselves come from the provider's Get().
 Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides = {},

@@ -38,6 +38,23 @@ struct WebIdentitySettings {
 };
 std::unique_ptr<CredentialSource> MakeWebIdentitySource(WebIdentitySettings settings, CredentialSourceDeps deps);
 
+// ---- assumed role (STS AssumeRole, SigV4-signed with a source's credentials) ----
+
+struct AssumeRoleSettings {
+  std::string role_arn;      // role_arn
+  std::string session_name;  // role_session_name; empty: generated
+  std::string external_id;   // external_id; empty: none (never put in a message)
+  int duration_s = 0;        // duration_seconds; 0: STS's default (1 hour)
+  std::string sts_endpoint;  // as StsEndpoint gives it
+  std::string sts_region;    // the signature's region ("us-east-1" for the global endpoint)
+  std::string profile;       // the profile with role_arn, for messages
+};
+// `base` gives the credentials that sign the AssumeRole call (the
+// source_profile's, or credential_source's); it is asked on every fetch.
+std::unique_ptr<CredentialSource> MakeAssumeRoleSource(AssumeRoleSettings settings,
+                                                       std::unique_ptr<CredentialSource> base,
+                                                       CredentialSourceDeps deps);
+
 // The STS endpoint: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else the
 // regional one (the global one when no region is known).
 std::string StsEndpoint(const Environment& env, const std::string& region);

@@ -1,5 +1,8 @@
 // STS AssumeRoleWithWebIdentity (the Query API, unsigned: the web identity
-// token is the proof) and the few elements of its XML answer we need.
+// token is the proof), AssumeRole (signed with SigV4 by a source
+// credential), and the few elements of their XML answers we need.
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "aws/credential_sources.h"
@@ -110,7 +113,80 @@ class WebIdentitySource final : public CredentialSource {
   CredentialSourceDeps deps_;
 };
 
+// The authority ("host[:port]") of an http(s) URL.
+std::string Authority(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  std::string_view rest = scheme_end == std::string_view::npos ? url : url.substr(scheme_end + 3);
+  return std::string(rest.substr(0, rest.find_first_of("/?#")));
+}
+
+// "Assume a role" (profile role_arn with source_profile or
+// credential_source): STS AssumeRole, signed with the base credentials.
+class AssumeRoleSource final : public CredentialSource {
+ public:
+  AssumeRoleSource(AssumeRoleSettings settings, std::unique_ptr<CredentialSource> base, CredentialSourceDeps deps)
+      : s_(std::move(settings)), base_(std::move(base)), deps_(std::move(deps)) {}
+
+  Result<TimedCredentials> Fetch() override {
+    const std::string what = Describe();
+    auto base = base_->Fetch();
+    if (!base.ok()) return Status(base.status().code(), what + ": " + base.status().message());
+    const EpochMs now_ms = SourceClock(deps_).NowMs();
+    auto request = SignedRequest(base->credentials, now_ms);
+    if (!request.ok()) return Status(request.status().code(), what + ": " + request.status().message());
+    auto response = SendCredentialRequest(deps_, HttpClientOptions{}, *request, what);
+    if (!response.ok()) return response.status();
+    auto parsed = ParseStsResponse(response->status, response->body, what);
+    if (parsed.ok()) return parsed;
+    std::string message = parsed.status().message();
+    ScrubSecret(message, base->credentials.secret_access_key);
+    ScrubSecret(message, base->credentials.session_token);
+    return Status(parsed.status().code(), std::move(message));
+  }
+
+  std::string Describe() const override {
+    return fmt::format("assumed role {} (profile {}, with credentials from {}; STS {})", s_.role_arn, s_.profile,
+                       base_->Describe(), s_.sts_endpoint);
+  }
+
+ private:
+  Result<HttpRequest> SignedRequest(const AwsCredentials& base, EpochMs now_ms) const {
+    std::string session = s_.session_name.empty() ? fmt::format("jobgate-{}", now_ms) : s_.session_name;
+    std::string body = FormEncode({{"Action", "AssumeRole"},
+                                   {"Version", "2011-06-15"},
+                                   {"RoleArn", s_.role_arn},
+                                   {"RoleSessionName", session}});
+    if (!s_.external_id.empty()) body += "&" + FormEncode({{"ExternalId", s_.external_id}});
+    if (s_.duration_s > 0) body += "&" + FormEncode({{"DurationSeconds", std::to_string(s_.duration_s)}});
+    SigningRequest signing;
+    signing.method = "POST";
+    signing.path = "/";
+    signing.headers = {{"Host", Authority(s_.sts_endpoint)},
+                       {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    signing.body = body;
+    SigV4Params params;
+    params.region = s_.sts_region;
+    params.service = "sts";
+    params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
+    auto signer_headers = SigV4Headers(signing, base, params);
+    if (!signer_headers.ok()) return signer_headers.status();
+    HttpRequest request{s_.sts_endpoint + "/", "POST", std::move(signing.headers), std::move(body)};
+    for (auto& h : *signer_headers) request.headers.push_back(std::move(h));
+    return request;
+  }
+
+  AssumeRoleSettings s_;
+  std::unique_ptr<CredentialSource> base_;
+  CredentialSourceDeps deps_;
+};
+
 }  // namespace
+
+std::unique_ptr<CredentialSource> MakeAssumeRoleSource(AssumeRoleSettings settings,
+                                                       std::unique_ptr<CredentialSource> base,
+                                                       CredentialSourceDeps deps) {
+  return std::make_unique<AssumeRoleSource>(std::move(settings), std::move(base), std::move(deps));
+}
 
 std::string StsEndpoint(const Environment& env, const std::string& region) {
   std::string url = EnvValue(env, "AWS_ENDPOINT_URL_STS");

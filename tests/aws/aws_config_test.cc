@@ -295,13 +295,12 @@ TEST_F(AwsConfigTest, NoHomeAndNoVariablesMeansNoSharedFiles) {
   EXPECT_NE(missing.status().message().find("not located"), std::string::npos) << missing.status().message();
 }
 
-TEST_F(AwsConfigTest, RoleArnWithSourceProfileIsNamedAsUnsupported) {
+TEST_F(AwsConfigTest, RoleArnWithAMissingSourceProfileIsAnError) {
   WriteConfig("[default]\nregion = us-east-1\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n");
   auto cfg = Resolve();
   ASSERT_FALSE(cfg.ok());
   EXPECT_EQ(cfg.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(cfg.status().message().find("uses role_arn with source_profile, which jobgate does not support"),
-            std::string::npos)
+  EXPECT_NE(cfg.status().message().find("[profile default]: source_profile base does not exist"), std::string::npos)
       << cfg.status().message();
 }
 

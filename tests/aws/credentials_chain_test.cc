@@ -7,6 +7,7 @@
 #include "aws/aws_config.h"
 #include "aws/credential_sources.h"
 #include "aws/credentials_test_support.h"
+#include "aws/sigv4.h"
 #include "store/dynamodb_client.h"
 
 namespace jobgate {
@@ -254,6 +255,136 @@ TEST_F(CredentialsChainTest, RegionComesFromImdsWhenNothingElseGivesOne) {
   Result<AwsConfig> none = Resolve();
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("no AWS region"), std::string::npos);
+}
+
+// ---- assumed roles (STS AssumeRole) ------------------------------------------------------
+
+// An STS that checks each AssumeRole's SigV4 signature by signing the
+// request it received again, and answers with credentials named after the
+// role (the role "arn:aws:iam::1:role/NAME" gets access key id "ASIA-NAME").
+class AssumeRoleTest : public CredentialsChainTest {
+ protected:
+  void SetUp() override {
+    CredentialsChainTest::SetUp();
+    sts_.server().Post("/", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      calls_.push_back(req.get_param_value("RoleArn") + " signed by " + SignerKeyId(req));
+      if (req.get_param_value("RoleArn").ends_with("/denied")) {
+        res.status = 403;
+        res.set_content("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not "
+                        "authorized to perform: sts:AssumeRole</Message></Error></ErrorResponse>",
+                        "text/xml");
+        return;
+      }
+      const std::string role = req.get_param_value("RoleArn").substr(req.get_param_value("RoleArn").rfind('/') + 1);
+      session_names_.push_back(req.get_param_value("RoleSessionName"));
+      external_ids_.push_back(req.get_param_value("ExternalId"));
+      res.set_content("<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA-" + role +
+                          "</AccessKeyId><SecretAccessKey>" + kSecretKey + "</SecretAccessKey><SessionToken>" +
+                          kSessionToken + "</SessionToken><Expiration>" + FormatRfc3339(kStart + 3'600'000) +
+                          "</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>",
+                      "text/xml");
+    });
+    sts_.Start();
+    env_["AWS_ENDPOINT_URL_STS"] = sts_.url();
+    env_["AWS_EC2_METADATA_DISABLED"] = "true";
+  }
+
+  // The key id of the request's signature, after checking the signature:
+  // "bad signature" if it is not what SigV4 gives for what arrived.
+  std::string SignerKeyId(const httplib::Request& req) {
+    const std::string auth = req.get_header_value("Authorization");
+    const size_t at = auth.find("Credential=");
+    if (at == std::string::npos) return "nobody";
+    const std::string key_id = auth.substr(at + 11, auth.find('/', at) - at - 11);
+    SigningRequest signing;
+    signing.method = "POST";
+    signing.path = "/";
+    signing.headers = {{"Host", req.get_header_value("Host")}, {"Content-Type", req.get_header_value("Content-Type")}};
+    signing.body = req.body;
+    SigV4Params params;
+    params.region = "us-east-1";
+    params.service = "sts";
+    params.amz_date = req.get_header_value("X-Amz-Date");
+    // The secret of every key in these tests is kSecretKey; a session token
+    // is sent with temporary ones.
+    AwsCredentials creds{key_id, kSecretKey, req.get_header_value("X-Amz-Security-Token")};
+    Result<SigV4Signature> expected = SignRequest(signing, creds, params);
+    if (!expected.ok() || expected->authorization != auth) return "bad signature";
+    return key_id;
+  }
+
+  std::vector<std::string> Calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+  LocalServer sts_;
+  std::vector<std::string> calls_, session_names_, external_ids_;
+};
+
+TEST_F(AssumeRoleTest, SourceProfileKeysSignTheAssumeRoleCall) {
+  dir_.Write(".aws/credentials", std::string("[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = ") +
+                                     kSecretKey + "\n");
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/app\nsource_profile = base\n"
+                            "role_session_name = nightly\nexternal_id = xyz\nduration_seconds = 1800\n");
+  EXPECT_EQ(Winner(), "ASIA-app");
+  EXPECT_EQ(Calls(), std::vector<std::string>{"arn:aws:iam::1:role/app signed by AKIDBASE"});
+  EXPECT_EQ(session_names_, std::vector<std::string>{"nightly"});
+  EXPECT_EQ(external_ids_, std::vector<std::string>{"xyz"});
+}
+
+TEST_F(AssumeRoleTest, RolesChainThroughSourceProfiles) {
+  dir_.Write(".aws/config", std::string("[default]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = mid\n"
+                                        "[profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = root\n"
+                                        "[profile root]\naws_access_key_id = AKIDROOT\naws_secret_access_key = ") +
+                                kSecretKey + "\n");
+  EXPECT_EQ(Winner(), "ASIA-top");
+  EXPECT_EQ(Calls(), (std::vector<std::string>{"arn:aws:iam::1:role/mid signed by AKIDROOT",
+                                               "arn:aws:iam::1:role/top signed by ASIA-mid"}));
+}
+
+TEST_F(AssumeRoleTest, AProfileThatIsItsOwnSourceUsesItsKeys) {
+  dir_.Write(".aws/config", std::string("[default]\nrole_arn = arn:aws:iam::1:role/self\nsource_profile = default\n"
+                                        "aws_access_key_id = AKIDSELF\naws_secret_access_key = ") +
+                                kSecretKey + "\n");
+  EXPECT_EQ(Winner(), "ASIA-self");
+  EXPECT_EQ(Calls(), std::vector<std::string>{"arn:aws:iam::1:role/self signed by AKIDSELF"});
+}
+
+TEST_F(AssumeRoleTest, CredentialSourceNamesAPlatformSourceToSignWith) {
+  SetContainer();  // the profile comes first in the chain, and takes the container's credentials to sign
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/task\ncredential_source = EcsContainer\n");
+  EXPECT_EQ(Winner(), "ASIA-task");
+  EXPECT_EQ(Calls(), std::vector<std::string>{"arn:aws:iam::1:role/task signed by ASIACONTAINER"});
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/ci\ncredential_source = Environment\n");
+  EXPECT_NE(Winner().find("the role's source (Environment) has no credentials"), std::string::npos);
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/ci\ncredential_source = Laptop\n");
+  EXPECT_NE(Winner().find("credential_source \"Laptop\" is not one of"), std::string::npos);
+}
+
+TEST_F(AssumeRoleTest, LoopsMfaAndStsRefusalsAreClearErrors) {
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+                            "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = default\n");
+  EXPECT_NE(Winner().find("source_profile default leads back to a profile already on the way (default -> b)"),
+            std::string::npos);
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = default\n"
+                            "mfa_serial = arn:aws:iam::1:mfa/me\n");
+  EXPECT_NE(Winner().find("uses mfa_serial"), std::string::npos);
+  dir_.Write(".aws/config", "[default]\nrole_arn = arn:aws:iam::1:role/a\n");
+  EXPECT_NE(Winner().find("sets role_arn without source_profile, credential_source or web_identity_token_file"),
+            std::string::npos);
+  dir_.Write(".aws/config", std::string("[default]\nrole_arn = arn:aws:iam::1:role/denied\nsource_profile = k\n"
+                                        "[profile k]\naws_access_key_id = AKIDK\naws_secret_access_key = ") +
+                                kSecretKey + "\n");
+  const std::string denied = Winner();
+  EXPECT_NE(denied.find("assumed role arn:aws:iam::1:role/denied (profile default, with credentials from config "
+                        "file"),
+            std::string::npos)
+      << denied;
+  EXPECT_NE(denied.find("HTTP 403: AccessDenied: User is not authorized to perform: sts:AssumeRole"),
+            std::string::npos)
+      << denied;
 }
 
 // ---- refresh through the DynamoDB client -------------------------------------------------
