@@ -107,8 +107,9 @@ struct AwsResolveOptions {
 // Errors: kUnavailable when no source is configured (naming every source
 // tried) or a shared file cannot be read; kInvalidArgument for partial
 // credentials, a source configured incompletely or unsupported (an
-// mfa_serial, a source_profile loop), an explicitly named profile that does not exist, a
-// missing or malformed region or endpoint, or a malformed shared file.
+// mfa_serial, a source_profile loop), an explicitly named profile that
+// does not exist, a missing or malformed region or endpoint, or a
+// malformed shared file.
 // Errors of the sources themselves come from the provider's Get().
 Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides = {},
                                    const AwsResolveOptions& options = {});
