@@ -70,6 +70,15 @@ std::string BodySnippet(std::string_view body, std::string_view secret) {
   return out;
 }
 
+std::string RawBodySnippet(std::string_view body, std::string_view secret) {
+  std::string lower(body);
+  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (lower.find("secret") != std::string::npos || lower.find("token") != std::string::npos) {
+    return fmt::format("({} bytes, not shown: they mention a secret or a token)", body.size());
+  }
+  return BodySnippet(body, secret);
+}
+
 Clock& SourceClock(const CredentialSourceDeps& deps) {
   // SystemClock has no state: one instance serves every source.
   static SystemClock system_clock;

@@ -35,9 +35,14 @@ Result<TimedCredentials> ParseJsonCredentials(std::string_view body, const JsonC
 // kUnavailable "cannot read WHAT PATH: reason".
 Result<std::string> ReadSmallFile(const std::string& path, std::string_view what);
 
-// The first line of an HTTP error body, at most 200 bytes, with `secret`
-// scrubbed: enough of a server's own message to say what went wrong.
+// The first line of a server's error message, at most 200 bytes, with
+// `secret` scrubbed: enough to say what went wrong.
 std::string BodySnippet(std::string_view body, std::string_view secret = {});
+
+// The same for a raw HTTP error body, which a broken server could fill
+// with anything, a credentials document included: one that mentions a
+// secret or a token is not quoted at all.
+std::string RawBodySnippet(std::string_view body, std::string_view secret = {});
 
 // The clock a source reads: the injected one or the system's.
 Clock& SourceClock(const CredentialSourceDeps& deps);

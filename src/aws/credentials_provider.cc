@@ -131,6 +131,14 @@ Result<AwsCredentials> CredentialsProvider::Refresh(EpochMs now_ms) {
     fetched = Status::Unavailable(fmt::format("credentials from {} had already expired at {}", description_,
                                               FormatRfc3339(*fetched->expires_at_ms)));
   }
+  if (!fetched.ok() && cached_) {
+    // A source's message never holds what it read, but a server may echo
+    // what we sent it: the credentials we hold are scrubbed here too.
+    std::string message = fetched.status().message();
+    ScrubSecret(message, cached_->credentials.secret_access_key);
+    ScrubSecret(message, cached_->credentials.session_token);
+    fetched = Status(fetched.status().code(), std::move(message));
+  }
   if (!fetched.ok()) {
     const bool still_valid = cached_ && (!cached_->expires_at_ms || now_ms < *cached_->expires_at_ms);
     if (!still_valid) return fetched.status();

@@ -70,7 +70,7 @@ class ContainerSource final : public CredentialSource {
     if (!response.ok()) return response.status();
     if (response->status != 200) {
       return Status::Unavailable(
-          fmt::format("{}: HTTP {}: {}", Describe(), response->status, BodySnippet(response->body, token)));
+          fmt::format("{}: HTTP {}: {}", Describe(), response->status, RawBodySnippet(response->body, token)));
     }
     return ParseJsonCredentials(response->body, JsonCredentialNames{}, Describe());
   }

@@ -37,7 +37,7 @@ class SsoSource final : public CredentialSource {
     }
     if (response->status != 200) {
       return Status::Unavailable(fmt::format("{}: HTTP {}: {}", Describe(), response->status,
-                                             BodySnippet(response->body, *token)));
+                                             RawBodySnippet(response->body, *token)));
     }
     return ParseRoleCredentials(response->body);
   }

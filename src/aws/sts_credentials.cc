@@ -204,7 +204,7 @@ Result<TimedCredentials> ParseStsResponse(int http_status, std::string_view xml,
     std::string_view error = Element(xml, "Error");
     auto code = ElementText(error, "Code");
     auto message = ElementText(error, "Message");
-    if (!code) return Status::Unavailable(fmt::format("{}: HTTP {}: {}", what, http_status, BodySnippet(xml)));
+    if (!code) return Status::Unavailable(fmt::format("{}: HTTP {}: {}", what, http_status, RawBodySnippet(xml)));
     return Status::Unavailable(fmt::format("{}: HTTP {}: {}: {}", what, http_status, *code,
                                            BodySnippet(message.value_or(""))));
   }

@@ -402,7 +402,11 @@ TEST(CredentialsContainer, HttpErrorsAndBadJsonAreUnavailableWithoutTheToken) {
   ContainerFixture f;
   f.status = 403;
   Result<TimedCredentials> denied = f.Fetch("", kContainerToken);
-  EXPECT_NE(ErrorOf(denied).find("HTTP 403: denied for [redacted]"), std::string::npos) << ErrorOf(denied);
+  EXPECT_NE(ErrorOf(denied).find("HTTP 403: (39 bytes, not shown: they mention a secret or a token)"),
+            std::string::npos)
+      << ErrorOf(denied);
+  Result<TimedCredentials> echoed = f.Fetch("", "opaque-0123456789");
+  EXPECT_NE(ErrorOf(echoed).find("HTTP 403: denied for [redacted]"), std::string::npos) << ErrorOf(echoed);
   f.status = 200;
   f.body = "{\"AccessKeyId\": ";
   Result<TimedCredentials> bad = f.Fetch("", kContainerToken);

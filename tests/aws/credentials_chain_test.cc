@@ -387,6 +387,41 @@ TEST_F(AssumeRoleTest, LoopsMfaAndStsRefusalsAreClearErrors) {
       << denied;
 }
 
+// ---- secrets --------------------------------------------------------------------------------
+
+// A container agent that hands out credentials once, then fails with a
+// body quoting every secret it knows; the provider keeps the old
+// credentials (logging why) until they expire, then errs. Neither the log
+// lines nor the errors may hold a secret.
+TEST_F(CredentialsChainTest, NoSecretInAnyErrorOrLogLineAcrossAFailingRefresh) {
+  server_.server().Get("/flaky", [this](const httplib::Request& req, httplib::Response& res) {
+    Hit("flaky");
+    if (Hits("flaky") == 1) {
+      res.set_content(CredentialsJson("ASIAFLAKY", Expiration()), "application/json");
+      return;
+    }
+    res.status = 500;
+    res.set_content(req.get_header_value("Authorization") + " " + kSecretKey + " " + kSessionToken, "text/plain");
+  });
+  env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = server_.url() + "/flaky";
+  env_["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = kContainerToken;
+  Result<AwsConfig> cfg = Resolve();
+  ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
+  ASSERT_TRUE(cfg->credentials->Get().ok());
+  clock_.Advance(56 * 60'000);  // 4 minutes left: a refresh is due and fails
+  Result<AwsCredentials> kept = cfg->credentials->Get();
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->access_key_id, "ASIAFLAKY");
+  clock_.Advance(5 * 60'000);  // expired: the failure is the answer now
+  Result<AwsCredentials> failed = cfg->credentials->Get();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("HTTP 500"), std::string::npos) << failed.status().message();
+  ExpectNoSecret(failed.status().message());
+  ASSERT_FALSE(logger_.lines().empty());
+  for (const std::string& line : logger_.lines()) ExpectNoSecret(line);
+  EXPECT_EQ(Hits("flaky"), 3);
+}
+
 // ---- refresh through the DynamoDB client -------------------------------------------------
 
 // Answers every DynamoDB request with {} and keeps its Authorization.

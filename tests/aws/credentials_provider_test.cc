@@ -100,6 +100,23 @@ TEST(CredentialsProvider, FailedRefreshKeepsValidCredentialsLogsAndRetriesLater)
   for (const std::string& line : f.logger.lines()) ExpectNoSecret(line);
 }
 
+TEST(CredentialsProvider, AFailureQuotingTheHeldCredentialsIsScrubbedBeforeItIsLoggedOrReturned) {
+  ProviderFixture f;
+  f.script->push_back(Temporary("AKID1", kStart + 60 * kMinute));
+  f.script->push_back(Status::Unavailable(std::string("server said: ") + kSecretKey + " / " + kSessionToken));
+  f.script->push_back(Status::Unavailable(std::string("server said: ") + kSecretKey));
+  EXPECT_EQ(f.Id(), "AKID1");
+  f.clock.Advance(56 * kMinute);
+  EXPECT_EQ(f.Id(), "AKID1");
+  f.clock.Advance(5 * kMinute);
+  Result<AwsCredentials> c = f.provider->Get();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "server said: [redacted]");
+  ASSERT_EQ(f.logger.lines().size(), 1u);
+  EXPECT_NE(f.logger.lines()[0].find("server said: [redacted] / [redacted]"), std::string::npos)
+      << f.logger.lines()[0];
+}
+
 TEST(CredentialsProvider, FailedRefreshAfterExpiryIsAnError) {
   ProviderFixture f;
   f.script->push_back(Temporary("AKID1", kStart + 60 * kMinute));
