@@ -88,7 +88,9 @@ MaybeSource ProfileSso(const ChainContext& c) {
   if (s.account_id.empty()) return MissingSetting(where, "SSO", "sso_account_id");
   if (s.role_name.empty()) return MissingSetting(where, "SSO", "sso_role_name");
   const std::string home = EnvValue(c.env, "HOME");
-  if (home.empty()) return Status::InvalidArgument(where + " uses SSO, but HOME is not set (the token cache is in ~/.aws/sso/cache)");
+  if (home.empty()) {
+    return Status::InvalidArgument(where + " uses SSO, but HOME is not set (the token cache is in ~/.aws/sso/cache)");
+  }
   s.cache_dir = home + "/.aws/sso/cache";
   s.portal_endpoint = EnvValue(c.env, "AWS_ENDPOINT_URL_SSO");
   if (s.portal_endpoint.empty()) s.portal_endpoint = "https://portal.sso." + sso_region + ".amazonaws.com";

@@ -164,7 +164,8 @@ Status CheckContainerUrl(std::string_view url, std::string_view variable) {
   const std::string lower = LowerAscii(url);
   const std::string host = UrlHost(lower);
   if (!(lower.starts_with("http://") || lower.starts_with("https://")) || host.empty()) {
-    return Status::InvalidArgument(fmt::format("{} \"{}\": must be an http:// or https:// URL with a host", variable, url));
+    return Status::InvalidArgument(
+        fmt::format("{} \"{}\": must be an http:// or https:// URL with a host", variable, url));
   }
   if (lower.starts_with("https://")) return Status::Ok();
   // The SDKs allow plain http only where no one else can listen: this host,

@@ -31,9 +31,9 @@ class SsoSource final : public CredentialSource {
     auto response = SendCredentialRequest(deps_, HttpClientOptions{}, request, Describe());
     if (!response.ok()) return response.status();
     if (response->status == 401 || response->status == 403) {
-      return Status::Unavailable(fmt::format("{}: the SSO portal refused the cached access token (HTTP {}); run `aws sso "
-                                             "login --profile {}`",
-                                             Describe(), response->status, s_.profile));
+      return Status::Unavailable(
+          fmt::format("{}: the SSO portal refused the cached access token (HTTP {}); run `aws sso login --profile {}`",
+                      Describe(), response->status, s_.profile));
     }
     if (response->status != 200) {
       return Status::Unavailable(fmt::format("{}: HTTP {}: {}", Describe(), response->status,
