@@ -10,7 +10,7 @@ namespace jobgate {
 
 namespace {
 
-// Long-term keys handed in by the caller.
+// Long-term keys handed in by the caller. Immutable, so thread-safe.
 class StaticSource final : public CredentialSource {
  public:
   StaticSource(AwsCredentials credentials, std::string description)

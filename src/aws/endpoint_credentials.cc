@@ -46,6 +46,9 @@ bool IsLoopbackV4(std::string_view host) {
   return dots == 3;
 }
 
+// "Container credential provider": GET the agent's URL, with the
+// authorization token read per fetch (EKS Pod Identity rotates its file).
+// Thread-compatible: the provider calls it under its lock.
 class ContainerSource final : public CredentialSource {
  public:
   ContainerSource(ContainerSettings settings, CredentialSourceDeps deps)
@@ -85,6 +88,8 @@ class ContainerSource final : public CredentialSource {
 };
 
 // IMDSv2: a session token from PUT /latest/api/token, then GETs with it.
+// One per fetch (the session token is not kept between fetches); not
+// thread-safe.
 class ImdsClient {
  public:
   ImdsClient(std::string endpoint, const CredentialSourceDeps& deps, std::string what)
@@ -119,6 +124,9 @@ class ImdsClient {
   std::string token_;
 };
 
+// "IMDS credential provider": the first role the instance profile lists,
+// and its credentials. Thread-compatible: the provider calls it under its
+// lock.
 class ImdsSource final : public CredentialSource {
  public:
   ImdsSource(ImdsSettings settings, CredentialSourceDeps deps) : s_(std::move(settings)), deps_(std::move(deps)) {}

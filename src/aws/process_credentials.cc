@@ -76,6 +76,8 @@ std::string HowItEnded(int wait_status) {
   return "ended abnormally";
 }
 
+// Runs the command on every fetch (the tool does its own caching, as the
+// SDKs assume). Thread-compatible: the provider calls it under its lock.
 class ProcessSource final : public CredentialSource {
  public:
   explicit ProcessSource(ProcessSettings settings) : s_(std::move(settings)) {}

@@ -16,6 +16,8 @@ namespace jobgate {
 
 namespace {
 
+// One profile's SSO role credentials. Thread-compatible: the provider
+// calls it under its lock.
 class SsoSource final : public CredentialSource {
  public:
   SsoSource(SsoSettings settings, CredentialSourceDeps deps) : s_(std::move(settings)), deps_(std::move(deps)) {}

@@ -72,7 +72,8 @@ std::string FormEncode(std::initializer_list<std::pair<std::string_view, std::st
 }
 
 // "Assume role with web identity": the token file is read on every fetch,
-// because EKS and other issuers rotate it in place.
+// because EKS and other issuers rotate it in place. Thread-compatible: the
+// provider calls it under its lock.
 class WebIdentitySource final : public CredentialSource {
  public:
   WebIdentitySource(WebIdentitySettings settings, CredentialSourceDeps deps)
@@ -121,7 +122,9 @@ std::string Authority(std::string_view url) {
 }
 
 // "Assume a role" (profile role_arn with source_profile or
-// credential_source): STS AssumeRole, signed with the base credentials.
+// credential_source): STS AssumeRole, signed with the base credentials,
+// which are fetched afresh each time. Thread-compatible: the provider
+// calls it under its lock.
 class AssumeRoleSource final : public CredentialSource {
  public:
   AssumeRoleSource(AssumeRoleSettings settings, std::unique_ptr<CredentialSource> base, CredentialSourceDeps deps)
