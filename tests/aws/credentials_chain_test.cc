@@ -440,7 +440,11 @@ class RecordingTransport final : public HttpTransport {
 };
 
 TEST_F(CredentialsChainTest, DynamoDbClientSignsWithRefreshedCredentials) {
-  SetContainer();
+  server_.server().Get("/rotating", [this](const httplib::Request&, httplib::Response& res) {
+    Hit("rotating");
+    res.set_content(CredentialsJson("ASIAROT" + std::to_string(Hits("rotating")), Expiration()), "application/json");
+  });
+  env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = server_.url() + "/rotating";
   Result<AwsConfig> cfg = Resolve();
   ASSERT_TRUE(cfg.ok()) << cfg.status().ToString();
   auto transport = std::make_unique<RecordingTransport>();
@@ -449,13 +453,14 @@ TEST_F(CredentialsChainTest, DynamoDbClientSignsWithRefreshedCredentials) {
   ASSERT_TRUE(client.Call("GetItem", nlohmann::json::object()).ok());
   clock_.Advance(30 * 60'000);
   ASSERT_TRUE(client.Call("GetItem", nlohmann::json::object()).ok());
-  EXPECT_EQ(Hits("container"), 1);  // still 30 minutes left
-  clock_.Advance(26 * 60'000);       // 4 minutes left: refreshed before the call
+  EXPECT_EQ(Hits("rotating"), 1);  // still 30 minutes left
+  clock_.Advance(26 * 60'000);      // 4 minutes left: refreshed before the call
   ASSERT_TRUE(client.Call("GetItem", nlohmann::json::object()).ok());
-  EXPECT_EQ(Hits("container"), 2);
+  EXPECT_EQ(Hits("rotating"), 2);
   ASSERT_EQ(sent->authorizations.size(), 3u);
-  EXPECT_NE(sent->authorizations[0].find("Credential=ASIACONTAINER/20231114/"), std::string::npos);
-  EXPECT_NE(sent->authorizations[2].find("Credential=ASIACONTAINER/20231114/"), std::string::npos);
+  EXPECT_NE(sent->authorizations[0].find("Credential=ASIAROT1/20231114/"), std::string::npos);
+  EXPECT_NE(sent->authorizations[1].find("Credential=ASIAROT1/20231114/"), std::string::npos);
+  EXPECT_NE(sent->authorizations[2].find("Credential=ASIAROT2/20231114/"), std::string::npos);
 }
 
 TEST_F(CredentialsChainTest, DynamoDbCallWithoutCredentialsIsUnavailableAndNamesTheSource) {
