@@ -11,6 +11,9 @@
 
 #include <fmt/format.h>
 
+#include "aws/aws_profile.h"
+#include "aws/credential_sources.h"
+
 extern char** environ;
 
 namespace jobgate {
@@ -120,22 +123,10 @@ class IniParser {
   size_t last_indent_ = 0;
 };
 
-std::string EnvValue(const Environment& env, std::string_view name) {
-  auto it = env.find(name);
-  return it == env.end() ? std::string() : it->second;
-}
+}  // namespace
 
-std::string Get(const std::optional<IniSection>& section, const std::string& key) {
-  if (!section) return "";
-  auto it = section->find(key);
-  return it == section->end() ? std::string() : it->second;
-}
-
-// A shared file: where it is, and its contents when it exists.
-struct SharedFile {
-  std::string path;            // empty when it cannot be located (no HOME)
-  std::optional<IniFile> ini;  // nullopt when it does not exist
-};
+namespace aws_profile {
+namespace {
 
 // "Location of the shared config and credentials files": the variable when
 // set, else ~/.aws/NAME; "~" is the HOME of the given environment.
@@ -165,6 +156,19 @@ std::optional<std::string> ConfigSectionProfile(std::string_view section) {
   return std::string(Trim(section.substr(7)));
 }
 
+}  // namespace
+
+std::string EnvValue(const Environment& env, std::string_view name) {
+  auto it = env.find(name);
+  return it == env.end() ? std::string() : it->second;
+}
+
+std::string Get(const std::optional<IniSection>& section, const std::string& key) {
+  if (!section) return "";
+  auto it = section->find(key);
+  return it == section->end() ? std::string() : it->second;
+}
+
 // The profile's section of the config file. "[profile default]" overrides
 // a bare "[default]" key by key.
 std::optional<IniSection> ConfigProfile(const std::optional<IniFile>& file, std::string_view profile) {
@@ -186,16 +190,6 @@ std::optional<IniSection> Section(const std::optional<IniFile>& file, const std:
   auto it = file->find(name);
   return it == file->end() ? std::nullopt : std::optional<IniSection>(it->second);
 }
-
-// The selected profile as both shared files describe it.
-struct Profile {
-  std::string name;
-  bool named_by_env = false;  // AWS_PROFILE was set
-  SharedFile credentials_file, config_file;
-  std::optional<IniSection> credentials;  // [NAME] in the credentials file
-  std::optional<IniSection> config;       // [profile NAME] / [default] in the config file
-  std::optional<IniSection> services;     // [services X], X = the profile's `services`
-};
 
 std::string FileLabel(const SharedFile& f, const char* kind) {
   return std::string(kind) + " " + (f.path.empty() ? std::string("(no HOME, not located)") : f.path);
@@ -252,59 +246,20 @@ std::string ProfileLabel(const SharedFile& f, const char* kind, const std::strin
   return FileLabel(f, kind) + " [profile " + profile + "]";
 }
 
-std::string TriedNote(const SharedFile& f, const std::optional<IniSection>& s) {
-  if (f.path.empty()) return "";
-  if (!f.ini) return " (file not found)";
-  return s ? " (no aws_access_key_id / aws_secret_access_key)" : " (no such profile)";
-}
+}  // namespace aws_profile
 
-// Why the chain found nothing, with a way out; never a value.
-std::string NoCredentialsMessage(const Environment& env, const Profile& p) {
-  std::string msg =
-      "no AWS credentials found; tried: environment variables AWS_ACCESS_KEY_ID and "
-      "AWS_SECRET_ACCESS_KEY (not set); " +
-      ProfileLabel(p.credentials_file, "shared credentials file", p.name) +
-      TriedNote(p.credentials_file, p.credentials) + "; " +
-      ProfileLabel(p.config_file, "config file", p.name) + TriedNote(p.config_file, p.config) + ".";
-  static constexpr std::array<std::string_view, 6> kProfileKeys = {
-      "role_arn", "source_profile", "credential_process", "sso_session", "sso_start_url",
-      "web_identity_token_file"};
-  for (std::string_view key : kProfileKeys) {
-    if (!Get(p.config, std::string(key)).empty()) {
-      msg += fmt::format(" Profile {} uses {}, which jobgate does not support.", p.name, key);
-      break;
-    }
-  }
-  static constexpr std::array<std::string_view, 3> kEnvProviders = {
-      "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-      "AWS_CONTAINER_CREDENTIALS_FULL_URI"};
-  for (std::string_view var : kEnvProviders) {
-    if (!EnvValue(env, var).empty()) msg += fmt::format(" {} is set, but that provider is not supported.", var);
-  }
-  return msg + " Export static or temporary credentials into the environment, for example with "
-               "`eval \"$(aws configure export-credentials --format env)\"`.";
-}
+namespace {
 
-// The chain stops at the first source that has credentials, so a broken
-// later source cannot fail a run that the environment already configures.
-Status ResolveCredentials(const Environment& env, const Profile& p, AwsConfig& out) {
-  AwsCredentials from_env{EnvValue(env, "AWS_ACCESS_KEY_ID"), EnvValue(env, "AWS_SECRET_ACCESS_KEY"),
-                          EnvValue(env, "AWS_SESSION_TOKEN")};
-  std::string label = "environment";
-  Result<std::optional<AwsCredentials>> found =
-      PairedCredentials(std::move(from_env), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "the environment");
-  if (found.ok() && !found->has_value()) {
-    label = ProfileLabel(p.credentials_file, "shared credentials file", p.name);
-    found = SectionCredentials(p.credentials, label);
-  }
-  if (found.ok() && !found->has_value()) {
-    label = ProfileLabel(p.config_file, "config file", p.name);
-    found = SectionCredentials(p.config, label);
-  }
-  if (!found.ok()) return found.status();
-  if (!found->has_value()) return Status::Unavailable(NoCredentialsMessage(env, p));
-  out.credentials = std::move(**found);
-  out.credentials_source = label;
+using namespace aws_profile;
+
+Status ResolveCredentials(const Environment& env, const Profile& p, const std::string& sts_region,
+                          const AwsResolveOptions& options, AwsConfig& out) {
+  Result<std::unique_ptr<CredentialSource>> source =
+      SelectCredentialSource(env, p, sts_region, CredentialSourceDeps{options.http, options.clock});
+  if (!source.ok()) return source.status();
+  out.credentials = std::make_shared<CredentialsProvider>(std::move(source).value(),
+                                                          CredentialsProviderOptions{options.clock, options.logger});
+  out.credentials_source = out.credentials->description();
   return Status::Ok();
 }
 
@@ -331,17 +286,34 @@ bool IsRegionName(std::string_view r) {
   return true;
 }
 
-Status ResolveRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides,
-                     AwsConfig& out) {
+std::optional<Setting> ConfiguredRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides) {
   std::string profile_label = ProfileLabel(p.config_file, "config file", p.name) + " region";
-  std::optional<Setting> region = FirstSet({{overrides.region, "store URL region"},
-                                            {EnvValue(env, "AWS_REGION"), "AWS_REGION"},
-                                            {EnvValue(env, "AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"},
-                                            {Get(p.config, "region"), profile_label}});
+  return FirstSet({{overrides.region, "store URL region"},
+                   {EnvValue(env, "AWS_REGION"), "AWS_REGION"},
+                   {EnvValue(env, "AWS_DEFAULT_REGION"), "AWS_DEFAULT_REGION"},
+                   {Get(p.config, "region"), profile_label}});
+}
+
+// "AWS Region": the configured places, then (the SDKs' last resort) the
+// region of the EC2 instance we run on.
+Status ResolveRegion(const Environment& env, const Profile& p, const AwsConfigOverrides& overrides,
+                     const CredentialSourceDeps& deps, AwsConfig& out) {
+  std::optional<Setting> region = ConfiguredRegion(env, p, overrides);
+  std::string imds_note = " (EC2 instance metadata disabled by AWS_EC2_METADATA_DISABLED)";
+  if (!region && !ImdsDisabled(env)) {
+    const std::string endpoint = ImdsEndpoint(env);
+    Result<std::string> from_imds = ImdsRegion(endpoint, deps);
+    if (from_imds.ok() && !from_imds->empty()) {
+      region = Setting{*from_imds, "EC2 instance metadata " + endpoint};
+    } else {
+      imds_note = " (EC2 instance metadata: " +
+                  (from_imds.ok() ? std::string("empty answer") : from_imds.status().message()) + ")";
+    }
+  }
   if (!region) {
     return Status::InvalidArgument(
         "no AWS region: set region= in the store URL, AWS_REGION, AWS_DEFAULT_REGION, or region in " +
-        ProfileLabel(p.config_file, "config file", p.name));
+        ProfileLabel(p.config_file, "config file", p.name) + imds_note);
   }
   if (!IsRegionName(region->value)) {
     return Status::InvalidArgument("AWS region \"" + region->value + "\" from " + region->source +
@@ -444,13 +416,19 @@ Result<std::optional<IniFile>> LoadIniFile(const std::string& path) {
   return std::optional<IniFile>(std::move(ini).value());
 }
 
-Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides) {
+Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides,
+                                   const AwsResolveOptions& options) {
   Result<Profile> profile = LoadProfile(env);
   if (!profile.ok()) return profile.status();
   AwsConfig out;
   out.profile = profile->name;
-  JOBGATE_RETURN_IF_ERROR(ResolveCredentials(env, *profile, out));
-  JOBGATE_RETURN_IF_ERROR(ResolveRegion(env, *profile, overrides, out));
+  const CredentialSourceDeps deps{options.http, options.clock};
+  // STS is regional: web identity uses the configured region when there is
+  // one (never IMDS's: that call is made only if nothing else names one).
+  std::optional<Setting> configured = ConfiguredRegion(env, *profile, overrides);
+  const std::string sts_region = configured && IsRegionName(configured->value) ? configured->value : "";
+  JOBGATE_RETURN_IF_ERROR(ResolveCredentials(env, *profile, sts_region, options, out));
+  JOBGATE_RETURN_IF_ERROR(ResolveRegion(env, *profile, overrides, deps, out));
   JOBGATE_RETURN_IF_ERROR(ResolveEndpoint(env, *profile, overrides, out));
   return out;
 }

@@ -1,23 +1,29 @@
 // AWS credentials, region and DynamoDB endpoint, found the way the AWS CLI
 // and SDKs find them (AWS SDKs and Tools Reference Guide: "Shared config and
 // credentials files", "AWS Region", "Service-specific endpoints", and the
-// "Standardized credential providers" chain, limited to its static parts:
-// environment variables, then the shared credentials file, then the shared
-// config file). Assumed roles, SSO, credential_process, web identity,
-// container and instance-metadata credentials are not supported; the error
-// says so and suggests exporting credentials into the environment.
+// "Standardized credential providers" chain).
+//
+// The credentials are not a value but a CredentialsProvider
+// (credentials_provider.h): which source of the chain applies is decided
+// here, from the environment and the shared files, without any network
+// call; temporary credentials are fetched when first needed and refreshed
+// before they expire. The one network call resolution itself may make is
+// the instance's region from EC2 instance metadata, when nothing else
+// names a region and IMDS is not disabled.
 //
 // The environment is a parameter (tests never touch the process env). The
-// functions are pure apart from reading the two shared files, and safe to
-// call from any thread. No message ever contains a secret key or a token.
+// functions are safe to call from any thread. No message ever contains a
+// secret key or a token.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "aws/credentials_provider.h"
 #include "aws/sigv4.h"
 #include "jobgate/status.h"
 
@@ -60,7 +66,8 @@ struct AwsConfigOverrides {
 // messages and `status` output; the sources never include secret values).
 struct AwsConfig {
   std::string profile;  // the profile consulted: AWS_PROFILE or "default"
-  AwsCredentials credentials;
+  // Never null after ResolveAwsConfig; shared by every client of the config.
+  std::shared_ptr<CredentialsProvider> credentials;
   std::string credentials_source;  // "environment", "shared credentials file PATH [profile P]", ...
   std::string region;
   std::string region_source;
@@ -68,21 +75,43 @@ struct AwsConfig {
   std::string endpoint_source;
 };
 
+// What resolution and the credential sources it sets up use besides the
+// environment; the defaults are the real ones.
+struct AwsResolveOptions {
+  HttpTransportFactory http;  // empty: CurlHttpClient (loaded on the first fetch, never before)
+  Clock* clock = nullptr;     // expirations and refresh; nullptr: the system clock (must outlive the provider)
+  Logger* logger = nullptr;   // refresh failures; nullptr: DefaultLogger()
+};
+
 // Resolves credentials, region and endpoint:
-//  - credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
-//    else profile AWS_PROFILE (default "default") in the shared credentials
-//    file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, sections
-//    "[NAME]"); else that profile in the config file (AWS_CONFIG_FILE or
-//    ~/.aws/config, sections "[profile NAME]" and "[default]").
-//  - region: override, AWS_REGION, AWS_DEFAULT_REGION, the profile's region.
+//  - credentials, the first source configured, in the SDKs' order:
+//    1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
+//    2. AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME):
+//       STS AssumeRoleWithWebIdentity;
+//    3. profile AWS_PROFILE (default "default"): its keys in the shared
+//       credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
+//       sections "[NAME]"), then in the config file (AWS_CONFIG_FILE or
+//       ~/.aws/config, "[profile NAME]" and "[default]"), then its
+//       credential_process, its SSO settings (sso_session or
+//       sso_start_url); but a profile with role_arn assumes that role, with
+//       its web_identity_token_file (AssumeRoleWithWebIdentity) or with the
+//       credentials of its source_profile or credential_source (AssumeRole);
+//    4. AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI;
+//    5. EC2 instance metadata, unless AWS_EC2_METADATA_DISABLED is true.
+//  - region: override, AWS_REGION, AWS_DEFAULT_REGION, the profile's region,
+//    the instance's region from IMDS (unless disabled).
 //  - endpoint: override, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, the
 //    profile's services section (dynamodb endpoint_url), the profile's
 //    endpoint_url (configured ones skipped when ignore_configured_endpoint_urls
 //    is true), else https://dynamodb.REGION.amazonaws.com.
-// Errors: kUnavailable when no credentials were found (naming every source
+// Errors: kUnavailable when no source is configured (naming every source
 // tried) or a shared file cannot be read; kInvalidArgument for partial
-// credentials, an explicitly named profile that does not exist, a missing
-// or malformed region or endpoint, or a malformed shared file.
-Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides = {});
+// credentials, a source configured incompletely or unsupported (an
+// mfa_serial, a source_profile loop), an explicitly named profile that
+// does not exist, a missing or malformed region or endpoint, or a
+// malformed shared file.
+// Errors of the sources themselves come from the provider's Get().
+Result<AwsConfig> ResolveAwsConfig(const Environment& env, const AwsConfigOverrides& overrides = {},
+                                   const AwsResolveOptions& options = {});
 
 }  // namespace jobgate

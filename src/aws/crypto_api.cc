@@ -11,6 +11,7 @@ Result<CryptoApi> Load() {
   if (!lib.ok()) return lib.status();
   CryptoApi api{};
   JOBGATE_RETURN_IF_ERROR(lib->Resolve("EVP_sha256", &api.evp_sha256));
+  JOBGATE_RETURN_IF_ERROR(lib->Resolve("EVP_sha1", &api.evp_sha1));
   JOBGATE_RETURN_IF_ERROR(lib->Resolve("EVP_Digest", &api.evp_digest));
   JOBGATE_RETURN_IF_ERROR(lib->Resolve("HMAC", &api.hmac));
   JOBGATE_RETURN_IF_ERROR(lib->Resolve("OPENSSL_cleanse", &api.openssl_cleanse));

@@ -13,6 +13,7 @@ namespace jobgate {
 
 struct CryptoApi {
   decltype(&::EVP_sha256) evp_sha256;
+  decltype(&::EVP_sha1) evp_sha1;  // the SSO token cache's file names
   decltype(&::EVP_Digest) evp_digest;
   decltype(&::HMAC) hmac;
   decltype(&::OPENSSL_cleanse) openssl_cleanse;

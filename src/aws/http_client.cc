@@ -172,7 +172,9 @@ HttpResult CurlHttpClient::Send(const HttpRequest& request) {
 
   api.easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   api.easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  if (request.method == "POST" || !request.body.empty()) {
+  // A PUT or POST without a body still says "Content-Length: 0" (the IMDSv2
+  // token PUT), so that the server does not wait for a body.
+  if (request.method == "POST" || request.method == "PUT" || !request.body.empty()) {
     api.easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
     api.easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   }

@@ -71,14 +71,6 @@ DynamoDbErrorKind KindOf(int http_status, std::string_view type, std::string_vie
   return DynamoDbErrorKind::kOther;
 }
 
-// Replaces every occurrence of `secret` in `text`.
-void Scrub(std::string& text, const std::string& secret) {
-  if (secret.size() < 4) return;  // nothing that short is a real key; avoid mangling text
-  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "[redacted]");
-  }
-}
-
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 // days_from_civil), so that parsing needs neither timegm nor the locale.
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
@@ -196,6 +188,8 @@ Status ErrorStatus(const DynamoDbError& e, std::string_view op, const AwsConfig&
       return Status::Unavailable(fmt::format("the endpoint {} does not support DynamoDB {} ({})",
                                              config.endpoint_url, op, e.type));
     case DynamoDbErrorKind::kLocal: return Status::InvalidArgument(fmt::format("DynamoDB {}: {}", op, e.message));
+    case DynamoDbErrorKind::kNoCredentials:
+      return Status::Unavailable(fmt::format("DynamoDB {}: no AWS credentials: {}", op, e.message));
     case DynamoDbErrorKind::kConditionFailed:
       return Status::Internal(fmt::format("DynamoDB {}: unexpected ConditionalCheckFailedException", op));
     case DynamoDbErrorKind::kTransactionCanceled:
@@ -228,7 +222,7 @@ DynamoDbClient::DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> 
 }
 
 HttpRequest DynamoDbClient::BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms,
-                                         Status* error) const {
+                                         const AwsCredentials& credentials, Status* error) const {
   SigningRequest signing;
   signing.method = "POST";
   signing.path = path_;
@@ -240,7 +234,7 @@ HttpRequest DynamoDbClient::BuildRequest(std::string_view op, const std::string&
   params.region = config_.region;
   params.service = "dynamodb";
   params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
-  auto signer_headers = SigV4Headers(signing, config_.credentials, params);
+  auto signer_headers = SigV4Headers(signing, credentials, params);
   if (!signer_headers.ok()) {
     *error = signer_headers.status();
     return {};
@@ -267,8 +261,18 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
   DynamoDbReply reply;
   const EpochMs sent_ms = clock_.NowMs();
   const int64_t sent_mono = clock_.MonotonicMs();
+  Result<AwsCredentials> credentials =
+      config_.credentials ? config_.credentials->Get() : Status::Unavailable("no credentials provider configured");
+  if (!credentials.ok()) {
+    DynamoDbError e;
+    e.kind = DynamoDbErrorKind::kNoCredentials;
+    e.type = "NoCredentials";
+    e.message = credentials.status().message();  // credentials_provider.h: never a secret
+    reply.error = e;
+    return reply;
+  }
   Status build_error;
-  HttpRequest request = BuildRequest(op, body, sent_ms, &build_error);
+  HttpRequest request = BuildRequest(op, body, sent_ms, *credentials, &build_error);
   if (!build_error.ok()) {
     DynamoDbError e;
     e.kind = DynamoDbErrorKind::kLocal;
@@ -303,6 +307,10 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
   }
   reply.error = ClassifyErrorResponse(response.status, response.body);
   reply.error->request_id = response.Header("x-amzn-RequestId").value_or("");
+  // An InvalidSignatureException can quote the canonical request, session
+  // token included: no message leaves with the credentials it was signed with.
+  ScrubSecret(reply.error->message, credentials->secret_access_key);
+  ScrubSecret(reply.error->message, credentials->session_token);
   return reply;
 }
 
@@ -316,8 +324,6 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
     DynamoDbReply reply = Attempt(op, body);
     if (reply.ok()) return reply;
     DynamoDbError& e = *reply.error;
-    Scrub(e.message, config_.credentials.secret_access_key);
-    Scrub(e.message, config_.credentials.session_token);
     e.attempts = attempt;
     maybe_applied = maybe_applied || e.maybe_applied;
     if (!e.retryable() || attempt >= options_.retry.max_attempts) {

@@ -62,11 +62,12 @@ enum class DynamoDbErrorKind {
   kUnknownOperation,     // the endpoint lacks the operation (dynalite: TTL, transactions)
   kBadResponse,          // a 200 whose body is not JSON
   kLocal,                // the request could not be built or signed (bad region, ...)
+  kNoCredentials,        // the credentials provider had none to give (its message says why)
   kOther,                // any other 4xx
 };
 
 // One failed call, after classification. `message` is cut to one line;
-// DynamoDbClient::Call also scrubs its credentials out of it, so a message
+// DynamoDbClient::Call also scrubs the attempt's credentials out of it, so a message
 // it returns never holds a secret (an InvalidSignatureException can quote
 // the canonical request, session token included).
 struct DynamoDbError {
@@ -127,6 +128,8 @@ struct DynamoDbReply {
 
 // A signed, retrying DynamoDB caller. Thread-safe: calls are serialised
 // (one connection), the clock offset and counters may be read any time.
+// Each attempt asks the config's CredentialsProvider for credentials, so
+// temporary ones are refreshed as they near expiry, mid-process.
 class DynamoDbClient {
  public:
   DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
@@ -155,7 +158,8 @@ class DynamoDbClient {
   void Sleep(int64_t ms);
 
  private:
-  HttpRequest BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms, Status* error) const;
+  HttpRequest BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms,
+                           const AwsCredentials& credentials, Status* error) const;
   DynamoDbReply Attempt(std::string_view op, const std::string& body);
   void ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono);
   uint64_t NextRandom();

@@ -131,7 +131,10 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   auto parsed = ParseDynamoDbUrl(url);
   if (!parsed.ok()) return parsed.status();
   const Environment env = store_options.environment ? *store_options.environment : ProcessEnvironment();
-  auto config = ResolveAwsConfig(env, AwsConfigOverrides{parsed->region, parsed->endpoint});
+  // The credentials provider refreshes on the store's clock and logs a
+  // failed refresh to the store's logger.
+  auto config = ResolveAwsConfig(env, AwsConfigOverrides{parsed->region, parsed->endpoint},
+                                 AwsResolveOptions{{}, store_options.clock, store_options.logger});
   if (!config.ok()) return config.status();
   // libcurl and libcrypto are loaded here, not at start-up (curl_api.h,
   // crypto_api.h): a missing one fails the open, before any request.

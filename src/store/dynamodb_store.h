@@ -65,7 +65,9 @@ struct DynamoDbStoreOptions {
 };
 
 // The DynamoDB store. Thread-safe (its client serialises calls on one
-// connection). Opening makes no network call; the first operation does.
+// connection). Opening makes no network call (except asking EC2 instance
+// metadata for the region when nothing else names one); the first
+// operation does, fetching temporary credentials first if it needs them.
 class DynamoDbStore final : public Store {
  public:
   // From a dynamodb:// URL; credentials, region and endpoint as aws_config.h

@@ -2,6 +2,11 @@
 // job, and a table made by hand the classic way, read back with the
 // official AWS SDK for JavaScript (an independent implementation of the
 // wire format).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -129,6 +134,38 @@ TEST_F(DynamoCli, InitIsIdempotentAndKeepsTheData) {
   Proc again = Jobgate({"init"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(StateOf("keep")["success_count"], 1);
+}
+
+// The binary takes its credentials from the chain, not only from the
+// environment: here a profile's credential_process (dynalite accepts any
+// key), and a failing one fails closed, naming the profile, quoting nothing.
+TEST_F(DynamoCli, CredentialsFromAProfilesCredentialProcess) {
+  const std::string helper = Path("creds.sh");
+  const std::string config = Path("aws-config");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  setenv("AWS_CONFIG_FILE", config.c_str(), 1);
+  auto write = [](const std::string& path, const std::string& text) { std::ofstream(path) << text; };
+  write(helper, "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"procid\", \"SecretAccessKey\": "
+                "\"procSECRETprocSECRET\", \"SessionToken\": \"procTOKENprocTOKEN\", \"Expiration\": "
+                "\"2999-01-01T00:00:00Z\"}'\n");
+  chmod(helper.c_str(), 0700);
+  write(config, "[default]\ncredential_process = " + helper + "\n");
+  Proc init = Jobgate({"init"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  Proc run = Jobgate({"run", "proc", "--json", "--", "true"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(LastJsonLine(run.out)["outcome"], "succeeded") << run.out;
+
+  write(helper, "#!/bin/sh\necho procSECRETprocSECRET\nexit 1\n");
+  const std::string marker = Path("ran");
+  Proc refused = Jobgate({"run", "proc2", "--", "touch", marker});
+  EXPECT_EQ(refused.exit_code, 69) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("credential_process of profile default: the command exited with status 1"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(refused.err.find("procSECRET"), std::string::npos) << refused.err;
+  EXPECT_EQ(access(marker.c_str(), F_OK), -1);  // nothing ran
 }
 
 }  // namespace

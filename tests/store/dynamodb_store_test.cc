@@ -98,12 +98,13 @@ TEST(DynamoDbUrl, OpenStoreRejectsAMalformedUrlWithoutTouchingTheNetwork) {
 }
 
 TEST(DynamoDbUrl, OpenFollowsAwsConfigForCredentialsAndRegion) {
-  Environment none = {{"HOME", "/nonexistent"}, {"AWS_REGION", "us-east-1"}};
+  Environment none = {{"HOME", "/nonexistent"}, {"AWS_REGION", "us-east-1"}, {"AWS_EC2_METADATA_DISABLED", "true"}};
   auto no_credentials = DynamoDbStore::Open("dynamodb://job_control", WithEnvironment(none));
   ASSERT_FALSE(no_credentials.ok());
   EXPECT_EQ(no_credentials.status().code(), StatusCode::kUnavailable);
 
-  Environment no_region = {{"HOME", "/nonexistent"}, {"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", kSecret}};
+  Environment no_region = {{"HOME", "/nonexistent"}, {"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", kSecret},
+                           {"AWS_EC2_METADATA_DISABLED", "true"}};
   auto missing_region = DynamoDbStore::Open("dynamodb://job_control", WithEnvironment(no_region));
   ASSERT_FALSE(missing_region.ok());
   EXPECT_EQ(missing_region.status().code(), StatusCode::kInvalidArgument);

@@ -29,7 +29,7 @@ inline constexpr const char* kToken = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN0123456789
 
 inline AwsConfig TestConfig(const std::string& endpoint = "http://127.0.0.1:8123") {
   AwsConfig c;
-  c.credentials = {"AKIDEXAMPLE", kSecret, kToken};
+  c.credentials = CredentialsProvider::Static({"AKIDEXAMPLE", kSecret, kToken}, "environment");
   c.credentials_source = "environment";
   c.region = "us-east-1";
   c.endpoint_url = endpoint;
