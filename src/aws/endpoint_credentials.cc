@@ -12,8 +12,8 @@ namespace {
 
 // IMDS is link-local: on a host that is not EC2 the connect must fail fast
 // (the SDKs use 1 s), or every chain that ends there would hang.
-constexpr HttpClientOptions kImdsHttp{1'000, 2'000};
-constexpr HttpClientOptions kContainerHttp{2'000, 5'000};
+const HttpClientOptions kImdsHttp{1'000, 2'000, ""};
+const HttpClientOptions kContainerHttp{2'000, 5'000, ""};
 
 std::string EnvValue(const Environment& env, std::string_view name) {
   auto it = env.find(name);
