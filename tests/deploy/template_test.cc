@@ -364,8 +364,19 @@ TEST(StackTemplate, FunctionRunsTheBootstrapOnAl2023WithTheStoreOfTheTable) {
   EXPECT_EQ(RefTarget(p["LoggingConfig"]["LogGroup"]), "FunctionLogGroup");
 
   const YAML::Node env = p["Environment"]["Variables"];
-  EXPECT_EQ(Keys(env), (std::set<std::string>{"JOBGATE_STORE", "JOBGATE_JOB", "JOBGATE_LAMBDA_COMMAND"}));
+  EXPECT_EQ(Keys(env), (std::set<std::string>{"JOBGATE_STORE", "JOBGATE_JOB", "JOBGATE_LAMBDA_COMMAND",
+                                               "JOBGATE_LAMBDA_FAILED_RUN_RESPONSE", "JOBGATE_LAMBDA_METRICS",
+                                               "JOBGATE_LAMBDA_DEADLINE_MARGIN"}));
   EXPECT_EQ(RefTarget(env["JOBGATE_JOB"]), "JobName");
+  EXPECT_EQ(RefTarget(env["JOBGATE_LAMBDA_FAILED_RUN_RESPONSE"]), "FailedRunResponse");
+  EXPECT_EQ(RefTarget(env["JOBGATE_LAMBDA_METRICS"]), "Metrics");
+  EXPECT_EQ(RefTarget(env["JOBGATE_LAMBDA_DEADLINE_MARGIN"]), "DeadlineMargin");
+  // The values jobgate lambda takes (cli.md), and their defaults.
+  const YAML::Node params = Template()["Parameters"];
+  EXPECT_EQ(params["FailedRunResponse"]["Default"].as<std::string>(), "error");
+  EXPECT_EQ(params["FailedRunResponse"]["AllowedValues"].size(), 2u);
+  EXPECT_EQ(params["Metrics"]["Default"].as<std::string>(), "none");
+  EXPECT_EQ(params["DeadlineMargin"]["Default"].as<std::string>(), "2s");
   auto command = AsIf(env["JOBGATE_LAMBDA_COMMAND"]);
   ASSERT_TRUE(command);
   EXPECT_EQ(command->condition, "HasCommand");
