@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -334,6 +335,38 @@ TEST_F(LambdaRuntimeTest, TheTraceIdReachesTheWorkloadAndMetricsAreEmittedWhenAs
   EXPECT_EQ(lines[0]["request_id"].get<std::string>().rfind("lambda:req-", 0), 0u) << lines[0];
   (void)gated;
 }
+
+#ifdef JOBGATE_LAMBDA_SANDBOX
+// The zip of scripts/package-lambda.sh, unpacked, started as Lambda starts
+// it: `bootstrap`, with `env -i` and only the variables Lambda sets (the
+// unpacked directory in place of /var/task), answers an invocation and runs
+// the job's command with the system's own programs.
+TEST_F(LambdaRuntimeTest, ThePackagedBootstrapAnswersWithLambdasEnvironmentAlone) {
+  auto packaged = test::RunToFiles({"bash", JOBGATE_LAMBDA_SANDBOX, "package", JOBGATE_BINARY, dir_},
+                                   Path("package.out"), Path("package.err"));
+  ASSERT_EQ(packaged.exit_code, 0) << packaged.out << packaged.err;
+  const std::string task = Path("task");
+  auto env = test::RunToFiles({"bash", JOBGATE_LAMBDA_SANDBOX, "env", task}, Path("env.out"), Path("env.err"));
+  ASSERT_EQ(env.exit_code, 0) << env.err;
+  std::vector<std::string> argv = {"env", "-i"};
+  std::istringstream lines(env.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.rfind("AWS_LAMBDA_RUNTIME_API=", 0) != 0) argv.push_back(line);
+  }
+  argv.insert(argv.end(), {"AWS_LAMBDA_RUNTIME_API=" + api_.address(), "JOBGATE_STORE=" + store_,
+                           "JOBGATE_JOB=packaged", "JOBGATE_LAMBDA_COMMAND=echo \"$JOBGATE_JOB\" > " + Path("ran"),
+                           task + "/bootstrap"});
+  runtime_ = std::make_unique<Child>(argv, Path("runtime.out"), Path("runtime.err"));
+  auto answer = Invoke(R"({"slot": "2026-12-02T08:00:00Z"})");
+  EXPECT_FALSE(answer.is_error) << answer.body << runtime_->Describe();
+  EXPECT_EQ(OutcomeOf(answer)["outcome"], "succeeded") << answer.body;
+  EXPECT_EQ(test::ReadFile(Path("ran")), "packaged\n");
+  // The runtime is the bundled loader running the bundled binary.
+  const std::string maps = test::ReadFile("/proc/" + std::to_string(runtime_->pid()) + "/maps");
+  EXPECT_NE(maps.find(task + "/runtime/lib/ld-linux-x86-64.so.2"), std::string::npos) << maps;
+  EXPECT_NE(maps.find(task + "/bin/jobgate"), std::string::npos);
+}
+#endif
 
 #ifdef JOBGATE_LAMBDA_HANDLER_EXAMPLE
 // examples/lambda_handler: the job in-process, through RunHandler.
