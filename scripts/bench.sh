@@ -5,6 +5,8 @@
 #   scripts/bench.sh            everything
 #   scripts/bench.sh sqlite     only bench/sqlite_bench (library, kept connection)
 #   scripts/bench.sh cli        only bench/cli_bench.sh (whole processes)
+#   scripts/bench.sh lambda     only bench/lambda_cold_start (the Lambda runtime's
+#                               cold start, `jobgate lambda` and the packaged bootstrap)
 # Knobs: SQLITE_BENCH_ARGS (extra Google Benchmark flags, e.g.
 # --benchmark_repetitions=15), CLI_ROUNDS (default 150).
 # Ratios are only meaningful within one run: do not compare absolute times
@@ -28,7 +30,7 @@ if ((${#missing[@]} > 0)); then
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_linked_curl \
-  startup_probe_sqlite
+  startup_probe_sqlite lambda_floor lambda_cold_start
 
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $what == all || $what == sqlite ]]; then
@@ -39,5 +41,17 @@ fi
 if [[ $what == all || $what == cli ]]; then
   echo "== bench/cli_bench.sh: jobgate run as a process vs flock and the floor process"
   "$root/bench/cli_bench.sh" "$build" "${CLI_ROUNDS:-150}"
+fi
+if [[ $what == all || $what == lambda ]]; then
+  echo "== bench/lambda_cold_start: init to the first invocation/next and RSS, vs a minimal libcurl runtime"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  bash "$root/tests/lambda/lambda_sandbox.sh" package "$build/jobgate" "$tmp" >/dev/null
+  "$build/jobgate" --store "sqlite:$tmp/bench.db" init >/dev/null
+  # One run first: every measured invocation is then a gated one (its slot is done).
+  "$build/bench/lambda_cold_start" --rounds 1 --store "sqlite:$tmp/bench.db" "prime:$build/jobgate lambda -- true" \
+    >/dev/null
+  "$build/bench/lambda_cold_start" --rounds "${LAMBDA_ROUNDS:-40}" --store "sqlite:$tmp/bench.db" \
+    "floor:$build/bench/lambda_floor" "jobgate:$build/jobgate lambda -- true" "bootstrap:$tmp/task/bootstrap -- true"
 fi
 echo "== done, load average $(cut -d' ' -f1-3 /proc/loadavg)"
