@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/log.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 
@@ -23,34 +24,12 @@ class StaticSource final : public CredentialSource {
   std::string description_;
 };
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-// days_from_civil).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
 // The zone suffix at `pos`: "Z" or "+hh:mm"/"-hh:mm"; its offset in ms.
 std::optional<int64_t> ZoneOffsetMs(std::string_view s, size_t pos) {
   if (pos + 1 == s.size() && (s[pos] == 'Z' || s[pos] == 'z')) return 0;
   int hh = 0, mm = 0;
-  if (pos + 6 != s.size() || (s[pos] != '+' && s[pos] != '-') || !Digits(s, pos + 1, 2, &hh) || s[pos + 3] != ':' ||
-      !Digits(s, pos + 4, 2, &mm) || hh > 23 || mm > 59) {
+  if (pos + 6 != s.size() || (s[pos] != '+' && s[pos] != '-') || !ParseFixedDigits(s, pos + 1, 2, &hh) ||
+      s[pos + 3] != ':' || !ParseFixedDigits(s, pos + 4, 2, &mm) || hh > 23 || mm > 59) {
     return std::nullopt;
   }
   const int64_t offset = (int64_t{hh} * 60 + mm) * 60'000;
@@ -73,9 +52,10 @@ HttpTransportFactory CurlTransportFactory() {
 
 std::optional<EpochMs> ParseIso8601Ms(std::string_view s) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!Digits(s, 0, 4, &year) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, &month) || s[7] != '-' ||
-      !Digits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !Digits(s, 11, 2, &hour) ||
-      s[13] != ':' || !Digits(s, 14, 2, &minute) || s[16] != ':' || !Digits(s, 17, 2, &second)) {
+  if (!ParseFixedDigits(s, 0, 4, &year) || s.size() < 20 || s[4] != '-' || !ParseFixedDigits(s, 5, 2, &month) ||
+      s[7] != '-' || !ParseFixedDigits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !ParseFixedDigits(s, 11, 2, &hour) || s[13] != ':' || !ParseFixedDigits(s, 14, 2, &minute) || s[16] != ':' ||
+      !ParseFixedDigits(s, 17, 2, &second)) {
     return std::nullopt;
   }
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
@@ -87,7 +67,7 @@ std::optional<EpochMs> ParseIso8601Ms(std::string_view s) {
   }
   std::optional<int64_t> offset = ZoneOffsetMs(s, pos);
   if (!offset) return std::nullopt;
-  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days = DaysFromCivil(year, month, day);
   return ((days * 24 + hour) * 60 + minute) * 60'000 + int64_t{second} * 1000 + millis - *offset;
 }
 

@@ -91,16 +91,6 @@ std::string FormatDuration(int64_t ms) {
 // fixed-position scanner plus arithmetic: no regex, no locale, no tz
 // database, and no allocation unless it fails.
 
-int64_t DaysFromCivil(int64_t year, int month, int day) {
-  // http://howardhinnant.github.io/date_algorithms.html#days_from_civil
-  const int64_t y = year - (month <= 2);
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;                                     // [0, 399]
-  const int64_t doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;  // [0, 365]
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;             // [0, 146096]
-  return era * 146097 + doe - 719468;
-}
-
 int DaysInMonth(int64_t year, int month) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);

@@ -7,6 +7,7 @@
 
 #include "jobgate/clock.h"
 #include "jobgate/status.h"
+#include "util/numbers.h"  // DaysFromCivil
 
 namespace jobgate {
 
@@ -32,10 +33,6 @@ std::string FormatDuration(int64_t ms);
 // Refuses a missing offset and leap seconds (:60): epoch time has none.
 Result<EpochMs> ParseTime(const std::string& text, const std::string& field);
 
-// Days from 1970-01-01 to the given proleptic Gregorian date (negative
-// before it). Howard Hinnant's days_from_civil: no tables, no time zone
-// database. `month` is 1-12, `day` 1-31; the date is not validated.
-int64_t DaysFromCivil(int64_t year, int month, int day);
 
 // Days in `month` (1-12) of `year`, Gregorian leap years.
 int DaysInMonth(int64_t year, int month);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "aws/sigv4.h"
+#include "util/numbers.h"
 
 namespace jobgate {
 
@@ -71,28 +72,6 @@ DynamoDbErrorKind KindOf(int http_status, std::string_view type, std::string_vie
   return DynamoDbErrorKind::kOther;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-// days_from_civil), so that parsing needs neither timegm nor the locale.
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 int64_t RetryPolicy::DelayMs(int retry, uint64_t random) const {
@@ -142,12 +121,12 @@ DynamoDbError ClassifyTransportError(const TransportError& error) {
 std::optional<EpochMs> ParseHttpDateMs(std::string_view v) {
   // "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate), 29 bytes.
   static constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+                                                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   if (v.size() != 29 || v.substr(3, 2) != ", " || v.substr(25) != " GMT") return std::nullopt;
   int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  if (!Digits(v, 5, 2, &day) || v[7] != ' ' || v[11] != ' ' || !Digits(v, 12, 4, &year) || v[16] != ' ' ||
-      !Digits(v, 17, 2, &hour) || v[19] != ':' || !Digits(v, 20, 2, &minute) || v[22] != ':' ||
-      !Digits(v, 23, 2, &second)) {
+  if (!ParseFixedDigits(v, 5, 2, &day) || v[7] != ' ' || v[11] != ' ' || !ParseFixedDigits(v, 12, 4, &year) ||
+      v[16] != ' ' || !ParseFixedDigits(v, 17, 2, &hour) || v[19] != ':' || !ParseFixedDigits(v, 20, 2, &minute) ||
+      v[22] != ':' || !ParseFixedDigits(v, 23, 2, &second)) {
     return std::nullopt;
   }
   unsigned month = 0;
@@ -155,7 +134,7 @@ std::optional<EpochMs> ParseHttpDateMs(std::string_view v) {
     if (v.substr(8, 3) == kMonths[i]) month = i + 1;
   }
   if (month == 0 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  const int64_t days = DaysFromCivil(year, month, static_cast<unsigned>(day));
+  const int64_t days = DaysFromCivil(year, static_cast<int>(month), day);
   return ((days * 24 + hour) * 60 + minute) * 60'000 + int64_t{second} * 1000;
 }
 
@@ -331,8 +310,8 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
       return reply;
     }
     const int64_t delay_ms = options_.retry.DelayMs(attempt, NextRandom());
-    Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kDebug, "dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message,
-                  delay_ms);
+    Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kDebug,
+        "dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message, delay_ms);
     options_.sleep(delay_ms);
   }
 }

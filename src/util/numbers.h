@@ -2,11 +2,23 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace jobgate {
 
 // Parses a decimal integer exactly (no trailing junk, no overflow).
 bool ParseInt64(const std::string& text, int64_t* out);
+
+// Exactly `n` decimal digits of `s` from `pos` (a field of a fixed-layout
+// time stamp); false if any is missing or no digit.
+bool ParseFixedDigits(std::string_view s, size_t pos, size_t n, int* out);
+
+// Days from 1970-01-01 to the given proleptic Gregorian date (negative
+// before it). Howard Hinnant's days_from_civil: no tables, no time zone
+// database, no locale. `month` is 1-12, `day` 1-31; the date is not
+// validated.
+int64_t DaysFromCivil(int64_t year, int month, int day);
 
 }  // namespace jobgate
