@@ -31,6 +31,11 @@ struct RunRequest {
   std::string job;
   std::string request_id;           // idempotency key; empty = none
   std::optional<EpochMs> slot;      // schedule slot this invocation claims
+  // Claim the slot the job's schedule has due now (`tick`, `serve`): the
+  // controller picks it by the job's catch_up policy, records the slots it
+  // passes over and keeps next_fire_ts, all in the acquiring CAS. `slot`
+  // must be unset; the definition must have a schedule.
+  bool scheduled = false;
   std::string holder;               // who we are, for people (host:pid, ...)
   RunOverrides overrides;
 };
@@ -174,6 +179,14 @@ class Controller {
   // acquired the job since). Returns the fence released; 0 when nothing was
   // RUNNING under it.
   Result<int64_t> Unlock(const std::string& job, std::optional<int64_t> fence = std::nullopt);
+
+  // Writes a job's definition (create or replace) and places its schedule:
+  // a new or changed schedule's next fire time after now becomes the
+  // state's next_fire_ts (the due index); an unchanged one keeps its place;
+  // none takes the job out of the index. Returns the next fire time (0:
+  // unscheduled, or no more fire times). kInvalidArgument for a bad
+  // definition or schedule, before anything is written.
+  Result<EpochMs> Apply(const JobDefinition& def);
 
   // The effective definition of a job: the stored one, or defaults.
   Result<JobDefinition> EffectiveDefinition(const std::string& job, const RunOverrides& o);

@@ -57,6 +57,14 @@ struct JobState {
   std::string rate_history;       // rate limiter: comma-separated acquisition times (ms), newest last
   std::string paused_reason;      // non-empty while PAUSED, or pause requested while RUNNING
   EpochMs next_fire_ts = 0;       // next schedule fire time kept by the scheduler; 0 = unscheduled
+  // Schedule slots that did not run (docs/schedules.md): passed over by the
+  // catch-up policy or the starting deadline, skipped because a run was
+  // still going (overlap = skip) or the rate limit was reached, and fired
+  // again after they had been claimed (a second scheduler, a duplicate
+  // delivery).
+  int64_t slots_missed = 0;
+  int64_t slots_skipped = 0;
+  int64_t slots_deduplicated = 0;
   EpochMs updated_at = 0;
 
   bool operator==(const JobState&) const = default;
@@ -68,7 +76,9 @@ inline constexpr size_t kMaxErrorBytes = 1024;
 bool CountersConsistent(const JobState& s);
 
 // The time from which the job is due for a scheduler pass, or nullopt when it
-// is not due on its own (PAUSED). RUNNING jobs are due when their lease ends.
+// is not due on its own: unscheduled (next_fire_ts 0) or PAUSED. An IDLE job
+// is due at its next fire time or, later, when its cooldown or backoff
+// ends; a RUNNING one at its next fire time (its overlap policy decides).
 std::optional<EpochMs> DueAt(const JobState& s);
 
 // How a job behaves. Durations in milliseconds; 0 means "none" where noted.
@@ -87,7 +97,9 @@ struct JobDefinition {
   int64_t rate_limit_count = 0;   // at most this many acquisitions ...
   int64_t rate_limit_window_ms = 0;  // ... in any window of this length; 0 = no limit
   int64_t starting_deadline_ms = 0;  // a slot older than this is not started; 0 = no limit
-  std::string overlap = "skip";   // what to do when a run is due while one runs: skip
+  std::string catch_up = "latest";  // due slots after downtime: latest | all | none
+  int64_t catch_up_limit = 100;     // catch_up = all: at most this many past slots run
+  std::string overlap = "skip";   // a slot due while a run goes on: skip | replace
   int64_t kill_grace_ms = 10'000; // SIGTERM -> SIGKILL on timeout/stop
   int64_t request_ttl_ms = 7LL * 24 * 3600 * 1000;  // how long request records live
   int64_t keep_runs = 100;        // run records kept per job
@@ -102,7 +114,10 @@ const char* RunOutcomeName(RunOutcomeKind k);  // "succeeded", ... "lease_lost"
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text);
 
 // Why an invocation did not run (RunOutcomeKind::kSkipped).
-enum class SkipReason { kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace };
+enum class SkipReason {
+  kNone, kRunning, kPaused, kCooldown, kRateLimited, kSlotDone, kDuplicate, kLostRace,
+  kMissed,  // a scheduled invocation whose due slots were all passed over (starting_deadline, catch_up)
+};
 const char* SkipReasonName(SkipReason r);  // "running", ... ; "" for kNone
 
 // What the workload did.

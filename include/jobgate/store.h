@@ -33,6 +33,13 @@ struct JobRecord {
   std::optional<RequestRecord> request;
 };
 
+// A job in the due index and the time it is due from (DueAt).
+struct DueJob {
+  std::string job;
+  EpochMs due_at = 0;
+  bool operator==(const DueJob&) const = default;
+};
+
 // Thread-compatible: one Store per thread, or external locking. Every read
 // is strongly consistent (sees every write that returned kApplied).
 class Store {
@@ -67,9 +74,11 @@ class Store {
   // (none when empty), in one round trip. The default makes a call each;
   // backends override it with one (a join, a BatchGetItem).
   virtual Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key);
-  // Names of jobs whose DueAt() <= now_ms, at most `limit`, soonest first.
-  // Costs O(due jobs), not O(all jobs).
-  virtual Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) = 0;
+  // Jobs whose DueAt() <= now_ms with their due times, at most `limit`,
+  // soonest first (ties by name). Costs O(due jobs), not O(all jobs). A
+  // scheduler asks with a `now_ms` ahead of its clock to learn how long it
+  // may sleep.
+  virtual Result<std::vector<DueJob>> ListDue(EpochMs now_ms, size_t limit) = 0;
   // Every state item, by job name (for `status`).
   virtual Result<std::vector<JobState>> ListStates() = 0;
 
@@ -135,7 +144,7 @@ class StoreWrapper : public Store {
   Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override {
     return target_.ReadJob(job, request_key);
   }
-  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override {
+  Result<std::vector<DueJob>> ListDue(EpochMs now_ms, size_t limit) override {
     return target_.ListDue(now_ms, limit);
   }
   Result<std::vector<JobState>> ListStates() override { return target_.ListStates(); }

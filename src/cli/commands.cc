@@ -1,6 +1,10 @@
 #include "cli/commands.h"
 
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 
@@ -43,6 +47,25 @@ CliLogger& TheLogger() {
   return logger;
 }
 
+void PrintJson(const nlohmann::ordered_json& j) {
+  // Output from workloads and users is cleaned before it is stored, but a
+  // hand-edited store may still hold invalid UTF-8: replace, never throw.
+  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+}
+
+// The outcome to a descriptor of the caller's (a scheduler's pipe).
+void WriteJson(int fd, const nlohmann::ordered_json& j) {
+  std::string line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  for (size_t off = 0; off < line.size();) {
+    ssize_t n = write(fd, line.data() + off, line.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the scheduler is gone: the outcome is in the store
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
   StoreOptions options;
   options.logger = &TheLogger();
@@ -52,14 +75,6 @@ Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
   }
   return store;
 }
-
-void PrintJson(const nlohmann::ordered_json& j) {
-  // Output from workloads and users is cleaned before it is stored, but a
-  // hand-edited store may still hold invalid UTF-8: replace, never throw.
-  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
-}
-
-}  // namespace
 
 int Fail(const Status& s) {
   std::cerr << "jobgate: " << s.message() << "\n";
@@ -98,6 +113,9 @@ int CmdInit(const GlobalOptions& g) {
 int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   // Held from before the lock (guarded_run.h).
   HoldTerminationSignals(true);
+  if (a.json_fd >= 0 && fcntl(a.json_fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return Fail(Status::InvalidArgument(fmt::format("--json-fd {}: not an open file descriptor", a.json_fd)));
+  }
   auto store = Open(g);
   if (!store.ok()) return Fail(store.status());
   SystemClock clock;
@@ -107,6 +125,7 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   req.job = a.job;
   req.request_id = a.request_id;
   req.slot = a.slot;
+  req.scheduled = a.scheduled;
   req.holder = ProcessHolder();
   req.overrides = a.overrides;
   if (a.command.empty()) {
@@ -120,7 +139,11 @@ int CmdRun(const GlobalOptions& g, const RunArgs& a) {
   }
   auto outcome = GuardedRun(controller, clock, TheLogger(), req, a.command);
   if (!outcome.ok()) return Fail(outcome.status());
-  if (a.json) PrintJson(OutcomeJson(*outcome));
+  if (a.json_fd >= 0) {
+    WriteJson(a.json_fd, OutcomeJson(*outcome));
+  } else if (a.json) {
+    PrintJson(OutcomeJson(*outcome));
+  }
   if (outcome->clock_skew_exceeded) {
     spdlog::warn("this host's clock is {} ms off the store's (+-{} ms), more than half of max_clock_skew: "
                  "fix NTP (meanwhile this host works in the store's time, as its answers place it)",
@@ -228,10 +251,18 @@ int CmdApply(const GlobalOptions& g, const ApplyArgs& a) {
   }
   auto store = Open(g);
   if (!store.ok()) return Fail(store.status());
+  SystemClock clock;
+  auto random = MakeOsRandom();
+  Controller controller(**store, clock, *random);
   for (const auto& def : *defs) {
-    Status st = (*store)->PutDefinition(def);
-    if (!st.ok()) return Fail(st);
-    std::cout << "applied " << def.job << "\n";
+    auto next_fire = controller.Apply(def);
+    if (!next_fire.ok()) return Fail(next_fire.status());
+    std::cout << "applied " << def.job;
+    if (!def.schedule.empty()) {
+      std::cout << fmt::format(" ({}; next fire {})", def.schedule,
+                               *next_fire == 0 ? std::string("none") : FormatRfc3339(*next_fire));
+    }
+    std::cout << "\n";
   }
   return kExitOk;
 }

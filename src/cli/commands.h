@@ -1,6 +1,7 @@
 // One function a subcommand. Each returns the process exit code.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ struct RunArgs {
   RunOverrides overrides;
   int skip_exit_code = 0;
   bool json = false;
+  bool scheduled = false;  // claim the due slot of the job's schedule (tick, serve)
+  int json_fd = -1;        // >= 0: the --json outcome goes to this descriptor instead of stdout
 };
 
 struct StatusArgs {
@@ -49,6 +52,13 @@ struct LambdaArgs {
   std::string metrics;              // none|emf; empty: $JOBGATE_LAMBDA_METRICS, else none
 };
 
+// tick and serve.
+struct SchedulerArgs {
+  int max_concurrent = 8;
+  int64_t poll_ms = 1'000;
+  int64_t grace_ms = 30'000;
+};
+
 enum class OperatorAction { kPause, kResume, kTrigger, kUnlock };
 struct OperatorArgs {
   std::string job;
@@ -67,6 +77,11 @@ int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArg
 int CmdApply(const GlobalOptions& g, const ApplyArgs& a);
 int CmdLambda(const GlobalOptions& g, const LambdaArgs& a);
 int CmdDemo(const GlobalOptions& g, const char* argv0);
+int CmdTick(const GlobalOptions& g, const SchedulerArgs& a);
+int CmdServe(const GlobalOptions& g, const SchedulerArgs& a);
+
+// The store the global options name, its errors naming --store.
+Result<std::unique_ptr<Store>> Open(const GlobalOptions& g);
 
 // Prints "jobgate: <message>" and returns the exit code for the status.
 int Fail(const Status& s);

@@ -77,7 +77,41 @@ CLI::App* AddRunCommand(CLI::App& app, RunFlags& f) {
   cmd->add_option("--skip-exit-code", f.args.skip_exit_code, "exit code when gated (default 0)")
       ->check(CLI::Range(0, 255));
   cmd->add_flag("--json", f.args.json, "print the outcome as one JSON object");
+  cmd->add_flag("--scheduled", f.args.scheduled,
+                "claim the slot the job's schedule has due now, by its catch_up and overlap policies (what tick "
+                "and serve start)")
+      ->excludes("--slot");
+  cmd->add_option("--json-fd", f.args.json_fd, "write the --json outcome to this file descriptor instead of stdout")
+      ->check(CLI::Range(3, 1 << 20));
   return cmd;
+}
+
+// tick and serve: the scheduler's flags, durations parsed after CLI11.
+struct SchedulerFlags {
+  SchedulerArgs args;
+  std::string poll, grace;
+  Status Finish() {
+    if (!poll.empty()) {
+      JOBGATE_ASSIGN_OR_RETURN(args.poll_ms, ParseDurationMs(poll, "--poll"));
+      if (args.poll_ms < 100) return Status::InvalidArgument(fmt::format("--poll: \"{}\" is below 100ms", poll));
+    }
+    if (!grace.empty()) {
+      JOBGATE_ASSIGN_OR_RETURN(args.grace_ms, ParseDurationMs(grace, "--grace"));
+    }
+    return Status::Ok();
+  }
+};
+
+std::pair<CLI::App*, CLI::App*> AddSchedulerCommands(CLI::App& app, SchedulerFlags& f) {
+  auto* tick = app.add_subcommand("tick", "one scheduler pass: start every due job once and wait for them");
+  auto* serve = app.add_subcommand("serve", "the scheduler loop: start jobs at their scheduled times");
+  for (CLI::App* cmd : {tick, serve}) {
+    cmd->add_option("--max-concurrent", f.args.max_concurrent, "jobs running at once from this process (default 8)")
+        ->check(CLI::Range(1, 10000));
+  }
+  serve->add_option("--poll", f.poll, "read the due index at least this often (default 1s)");
+  serve->add_option("--grace", f.grace, "on SIGTERM: how long running jobs get to finish (default 30s)");
+  return {tick, serve};
 }
 
 CLI::App* AddStatusCommand(CLI::App& app, StatusArgs& status) {
@@ -171,6 +205,8 @@ int Main(int argc, char** argv) {
   LambdaArgs lambda;
   auto* lambda_cmd = AddLambdaCommand(app, lambda);
   auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
+  SchedulerFlags sched;
+  auto [tick_cmd, serve_cmd] = AddSchedulerCommands(app, sched);
 
   if (auto code = Parse(app, argc, argv)) return *code;
   if (global.store_url.empty()) {
@@ -180,6 +216,7 @@ int Main(int argc, char** argv) {
   }
   Status flags = ConfigureLogging(global);
   if (flags.ok() && *run_cmd) flags = run.Finish();
+  if (flags.ok() && (*tick_cmd || *serve_cmd)) flags = sched.Finish();
   if (!flags.ok()) {
     std::cerr << "jobgate: " << flags.message() << "\n";
     return kExitUsage;
@@ -195,6 +232,8 @@ int Main(int argc, char** argv) {
   if (*apply_cmd) return CmdApply(global, apply);
   if (*lambda_cmd) return CmdLambda(global, lambda);
   if (*demo_cmd) return CmdDemo(global, argv[0]);
+  if (*tick_cmd) return CmdTick(global, sched.args);
+  if (*serve_cmd) return CmdServe(global, sched.args);
   return kExitUsage;
 }
 

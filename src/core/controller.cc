@@ -6,10 +6,13 @@
 #include "jobgate/controller.h"
 
 #include <algorithm>
+#include <limits>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "core/controller_impl.h"
+#include "core/duration.h"
 #include "core/gate.h"
 #include "core/keeper_thread.h"
 #include "core/lease_keeper.h"
@@ -20,6 +23,16 @@ namespace jobgate {
 namespace {
 
 constexpr int64_t kTrimEvery = 16;  // trim run history every N runs
+
+// Why a due slot was skipped, for its run record.
+std::string SkippedWhy(const JobState& s, const JobDefinition& def, const GateDecision& gate) {
+  if (gate.skip == SkipReason::kRateLimited) {
+    return fmt::format("rate limit of {} starts per {} reached", def.rate_limit_count,
+                       FormatDuration(def.rate_limit_window_ms));
+  }
+  return fmt::format("overlap = skip: run {} (fence {}, {}) is still running", s.owner, s.fence,
+                     s.holder.empty() ? "holder unknown" : s.holder);
+}
 
 RunOutcomeKind WorkOutcomeKind(WorkResult::Kind k) {
   switch (k) {
@@ -83,6 +96,17 @@ JobDefinition ApplyOverrides(std::optional<JobDefinition> stored, const std::str
   return def;
 }
 
+// The schedule a scheduled invocation follows.
+Result<Schedule> ScheduleOf(const JobDefinition& def, const RunRequest& req) {
+  if (req.slot) return Status::InvalidArgument("a scheduled invocation claims the due slot: it takes no --slot");
+  if (def.schedule.empty()) {
+    return Status::InvalidArgument(fmt::format("job '{}' has no schedule (set `schedule` and `jobgate apply`)", def.job));
+  }
+  auto schedule = Schedule::Parse(def.schedule, def.time_zone);
+  if (!schedule.ok()) return Status::InvalidArgument(fmt::format("job '{}': {}", def.job, schedule.status().message()));
+  return schedule;
+}
+
 // --------------------------------------------------------------- Controller
 
 Controller::Controller(Store& store, Clock& clock, Random& random, ControllerOptions opts)
@@ -102,6 +126,7 @@ Result<int64_t> Controller::Unlock(const std::string& job, std::optional<int64_t
 Result<JobDefinition> Controller::EffectiveDefinition(const std::string& job, const RunOverrides& o) {
   return impl_->EffectiveDefinition(job, o);
 }
+Result<EpochMs> Controller::Apply(const JobDefinition& def) { return impl_->Apply(def); }
 int64_t Controller::reads() const { return impl_->counts().reads; }
 int64_t Controller::writes() const { return impl_->counts().writes; }
 
@@ -128,6 +153,7 @@ Outcome ControllerImpl::Skipped(Outcome o, SkipReason reason, EpochMs next_allow
 
 ControllerImpl::Verdict ControllerImpl::Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const {
   Outcome out = Skipped(a.out, reason, next_allowed_run);
+  if (a.slot) out.slot = *a.slot;
   out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
   return Result<Acquisition>(Acquisition{std::nullopt, std::move(out)});
 }
@@ -144,8 +170,12 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   // same one read as any skip.
   JOBGATE_ASSIGN_OR_RETURN(JobRecord record, store_.ReadJob(req.job, req.request_id));
   Attempt a{req, ApplyOverrides(std::move(record.definition), req.job, req.overrides), std::move(record.state),
-            std::move(record.request), "", NewOutcome(req)};
+            std::move(record.request), "", NewOutcome(req), std::nullopt, SlotPlan{}, std::nullopt, false};
   JOBGATE_RETURN_IF_ERROR(ValidateDefinition(a.def));
+  if (req.scheduled) {
+    JOBGATE_ASSIGN_OR_RETURN(Schedule schedule, ScheduleOf(a.def, req));
+    a.schedule = std::move(schedule);
+  }
   // Placed against the store's clock by the read's answer, or refusing.
   JOBGATE_RETURN_IF_ERROR(clocks_.Usable(a.def));
   a.run_id = NewRunId(clock_, random_);
@@ -156,6 +186,7 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   if (Verdict v = HoldOrGiveBack(a, won, lease)) return std::move(*v);
   a.out.run_id = a.run_id;
   a.out.fence = lease.fence();
+  a.out.slot = lease.slot();
   a.out.clock_offset_ms = clocks_.OffsetMs();
   a.out.clock_uncertainty_ms = clocks_.UncertaintyMs();
   a.out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
@@ -177,37 +208,52 @@ ControllerImpl::Verdict ControllerImpl::GateRequest(Attempt& a) {
   return Skip(a, SkipReason::kDuplicate, a.state ? a.state->next_allowed_run : 0);
 }
 
-// Gate and the acquiring CAS, re-read and re-decided on every conflict.
+// Gate and the acquiring CAS, re-read and re-decided on every conflict. A
+// round that does not acquire may still write: what became of the due
+// slots (SlotBookkeeping), by the same CAS.
 ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
   int errors = 0;
   bool changed = false;  // a re-read showed another version: somebody wrote
   for (int attempt = 0; attempt < opts_.cas_attempts; ++attempt) {
     const StoreTime now = clocks_.Now();
-    won.gate = Gate(a.state, a.def, a.req.slot, now);
-    if (won.gate.skip != SkipReason::kNone) return Skip(a, won.gate.skip, won.gate.retry_at);
-    const JobState next = AcquiredState(a.state, a.req.job, a.def, won.gate,
-                                        {a.run_id, a.req.holder, a.req.slot, now});
+    won.gate = GateRound(a, now);
+    std::vector<RunRecord> history;
+    std::optional<JobState> next;
+    if (won.gate.skip == SkipReason::kNone) {
+      next = AcquiredState(a.state, a.req.job, a.def, won.gate, {a.run_id, a.req.holder, a.slot, now});
+      if (a.schedule) {
+        next->next_fire_ts = a.plan.next_fire;
+        next->slots_missed += a.plan.missed;
+        if (a.plan.missed > 0) history.push_back(MissedRunRecord(a.req.job, a.plan, now.best));
+      }
+    } else {
+      next = SlotBookkeeping(a, won.gate, now, history);
+      if (!next) return Skip(a, won.gate.skip, won.gate.retry_at);
+    }
     // Our deadline counts from the first attempt: the write a re-read
     // recognises below may be any attempt's (a late one, a re-sent one),
     // and the first is the earliest.
     if (attempt == 0) won.local_ms = now.local;
     ++counts_.writes;
-    auto w = a.state ? store_.ReplaceState(next, a.state->version) : store_.CreateState(next);
-    if (w.ok() && *w == WriteOutcome::kApplied) {
-      won.before = a.state;
-      won.acquired = next;
-      return std::nullopt;
-    }
+    auto w = a.state ? store_.ReplaceState(*next, a.state->version) : store_.CreateState(*next);
     if (!w.ok() && !IsUnavailable(w.status())) return Result<Acquisition>(w.status());
-    auto again = ReRead(a.req.job);
+    auto again = w.ok() && *w == WriteOutcome::kApplied ? Result<std::optional<JobState>>(next) : ReRead(a.req.job);
     // Fail closed: if our write did apply, nobody runs and the lease expires.
     if (!again.ok()) return Result<Acquisition>(again.status());
     // Our write may have landed even when the answer was a conflict: an HTTP
     // client that silently re-sends a request whose connection died (libcurl
     // does, on a reused connection) turns "applied, response lost" into
     // "applied, then the copy lost the CAS against it". Recognise our own
-    // owner and fence after every failed attempt, not only after errors.
-    if (*again && (*again)->owner == a.run_id && (*again)->fence == next.fence) {
+    // write after every failed attempt, not only after errors.
+    if (*again && **again == *next) {
+      AppendHistory(history);
+      if (won.gate.skip != SkipReason::kNone) return Skip(a, won.gate.skip, won.gate.retry_at);
+      won.before = a.state;
+      won.acquired = **again;
+      return std::nullopt;
+    }
+    if (*again && won.gate.skip == SkipReason::kNone && (*again)->owner == a.run_id &&
+        (*again)->fence == next->fence) {
       won.before = a.state;
       won.acquired = **again;
       return std::nullopt;
@@ -218,6 +264,80 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
   }
   if (!changed) return LostToNobody(a, errors);
   return Skip(a, SkipReason::kLostRace, a.state ? a.state->next_allowed_run : 0);
+}
+
+// This round's gate. A scheduled invocation first plans its slot: none
+// to claim skips (missed, or dealt with already); overlap = replace takes
+// the job from a live holder as from a dead one.
+GateDecision ControllerImpl::GateRound(Attempt& a, const StoreTime& now) {
+  a.slot = a.req.slot;
+  if (!a.schedule) return Gate(a.state, a.def, a.slot, now);
+  a.plan = PlanSlots(a.state.value_or(JobState{}), a.def, *a.schedule, now.earliest);
+  a.slot = a.plan.run;
+  GateDecision d;
+  if (!a.slot) {
+    // Nothing due. A duplicate if the latest fire time by now was claimed
+    // (by another scheduler); else simply early (this host's clock ahead).
+    const EpochMs last_slot = a.state ? a.state->last_slot : 0;
+    a.claimed_already = last_slot != 0 && a.schedule->LatestAtOrBefore(now.earliest) == last_slot;
+    d.skip = a.plan.missed > 0 ? SkipReason::kMissed : SkipReason::kSlotDone;
+    d.retry_at = a.plan.next_fire;
+    return d;
+  }
+  if (a.def.overlap == "replace" && a.state && a.state->status == JobStatus::kRunning &&
+      a.state->paused_reason.empty()) {
+    JobState lapsed = *a.state;  // the live holder, judged as one whose lease is over
+    lapsed.lease_until = std::numeric_limits<EpochMs>::min() / 2;
+    d = Gate(lapsed, a.def, a.slot, now);
+    a.replacing = d.skip == SkipReason::kNone && !LeaseExpired(*a.state, a.def, now.earliest);
+    return d;
+  }
+  return Gate(a.state, a.def, a.slot, now);
+}
+
+// A round that skips, and what it records of the slots: the state to write
+// (with `history` to append once it applied), or nullopt when nothing is to
+// be recorded. Recorded: a slot fired again after it was claimed
+// (deduplicated), due slots passed over (missed), and a due slot that
+// cannot run now: a run still going (overlap = skip) or the rate limit
+// (skipped; it would otherwise stay due and be fired again and again).
+std::optional<JobState> ControllerImpl::SlotBookkeeping(const Attempt& a, const GateDecision& gate,
+                                                        const StoreTime& now, std::vector<RunRecord>& history) const {
+  JobState next = a.state.value_or(JobState{});
+  next.job = a.req.job;
+  const SlotPlan& plan = a.plan;
+  const bool due = a.schedule && plan.run;
+  const bool duplicate = a.schedule ? a.claimed_already && !plan.Changes(next) : gate.skip == SkipReason::kSlotDone;
+  if (duplicate) {
+    const EpochMs slot = a.req.slot.value_or(next.last_slot);
+    next.slots_deduplicated += 1;
+    history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, slot, now.best, "deduplicated",
+                                   fmt::format("slot {} was claimed already (last_slot {})", FormatRfc3339(slot),
+                                               FormatRfc3339(next.last_slot))));
+  } else if (!a.schedule || !plan.Changes(next)) {
+    return std::nullopt;
+  } else if (due && gate.skip != SkipReason::kRunning && gate.skip != SkipReason::kRateLimited) {
+    return std::nullopt;  // paused, cooldown: the slot waits (a paused job is out of the due index)
+  } else {
+    next.next_fire_ts = plan.next_fire;
+    next.slots_missed += plan.missed;
+    if (plan.missed > 0) history.push_back(MissedRunRecord(a.req.job, plan, now.best));
+    if (due) {
+      next.slots_skipped += 1;
+      history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, *plan.run, now.best, "skipped",
+                                     SkippedWhy(next, a.def, gate)));
+    }
+  }
+  next.version += 1;
+  next.updated_at = now.best;
+  return next;
+}
+
+void ControllerImpl::AppendHistory(const std::vector<RunRecord>& history) {
+  for (const RunRecord& r : history) {
+    ++counts_.writes;
+    (void)store_.AppendRun(r);  // best effort: the counters already say it
+  }
 }
 
 // Every round lost, and every re-read showed the very version the CAS was
@@ -247,7 +367,7 @@ Lease ControllerImpl::MakeLease(const Attempt& a, const Won& won) const {
   f.run_id = a.run_id;
   f.holder = a.req.holder;
   f.fence = won.acquired.fence;
-  f.slot = a.req.slot.value_or(0);
+  f.slot = a.slot.value_or(0);
   f.started_ms = won.acquired.last_run_ts;
   // Ours, by our own clock from when we stamped the lease: the published
   // one counts from the latest the store's clock could read then.
@@ -267,8 +387,11 @@ ControllerImpl::Verdict ControllerImpl::HoldOrGiveBack(Attempt& a, const Won& wo
   if (won.gate.takeover && won.before) {
     // History of the dead run; best effort (the counters already say it).
     ++counts_.writes;
-    (void)store_.AppendRun(AbandonedRunRecord(*won.before, lease.started_ms(),
-                                              fmt::format("lease expired, taken over by fence {}", lease.fence())));
+    (void)store_.AppendRun(AbandonedRunRecord(
+        *won.before, lease.started_ms(),
+        a.replacing ? fmt::format("replaced by fence {}, the run of slot {} (overlap = replace)", lease.fence(),
+                                  FormatRfc3339(lease.slot()))
+                    : fmt::format("lease expired, taken over by fence {}", lease.fence())));
   }
   if (!a.req.request_id.empty()) {
     auto claimed = ledger_.ClaimFor(lease, a.request, a.out.previous);

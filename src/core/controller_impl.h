@@ -9,9 +9,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/gate.h"
 #include "core/request_ledger.h"
+#include "core/slots.h"
 #include "core/store_clock.h"
 #include "jobgate/controller.h"
 
@@ -50,6 +52,7 @@ class ControllerImpl {
   Status Resume(const std::string& job);
   Status Trigger(const std::string& job);
   Result<int64_t> Unlock(const std::string& job, std::optional<int64_t> fence);
+  Result<EpochMs> Apply(const JobDefinition& def);
   Result<JobDefinition> EffectiveDefinition(const std::string& job, const RunOverrides& o);
 
   const CallCounts& counts() const { return counts_; }
@@ -70,12 +73,21 @@ class ControllerImpl {
     std::optional<RequestRecord> request;
     std::string run_id;
     Outcome out;
+    std::optional<Schedule> schedule;  // req.scheduled: the definition's
+    SlotPlan plan;                     // req.scheduled: this round's plan
+    std::optional<EpochMs> slot;       // the slot this round claims
+    bool replacing = false;            // overlap = replace, taking the job from a live holder
+    bool claimed_already = false;      // req.scheduled: nothing due, the latest slot claimed by another
   };
   // Loses or errs: the Acquisition to return; wins: nullopt.
   using Verdict = std::optional<Result<Acquisition>>;
   Verdict GateRequest(Attempt& a);
   Verdict Lock(Attempt& a, Won& won);
   Verdict LostToNobody(Attempt& a, int errors);
+  GateDecision GateRound(Attempt& a, const StoreTime& now);
+  std::optional<JobState> SlotBookkeeping(const Attempt& a, const GateDecision& gate, const StoreTime& now,
+                                          std::vector<RunRecord>& history) const;
+  void AppendHistory(const std::vector<RunRecord>& history);
   Verdict Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const;
   Lease MakeLease(const Attempt& a, const Won& won) const;
   Verdict HoldOrGiveBack(Attempt& a, const Won& won, Lease& lease);

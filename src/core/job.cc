@@ -30,8 +30,10 @@ bool CountersConsistent(const JobState& s) {
 std::optional<EpochMs> DueAt(const JobState& s) {
   switch (s.status) {
     case JobStatus::kPaused: return std::nullopt;
-    case JobStatus::kRunning: return s.lease_until;
-    case JobStatus::kIdle: return std::max(s.next_allowed_run, s.next_fire_ts);
+    case JobStatus::kRunning: return s.next_fire_ts == 0 ? std::nullopt : std::optional<EpochMs>(s.next_fire_ts);
+    case JobStatus::kIdle:
+      if (s.next_fire_ts == 0) return std::nullopt;
+      return std::max(s.next_allowed_run, s.next_fire_ts);
   }
   return std::nullopt;
 }
@@ -63,8 +65,14 @@ Status ValidateDefinition(const JobDefinition& d) {
   if (d.kill_grace_ms < 0) return bad("kill_grace", d.kill_grace_ms, "must not be negative");
   if (d.request_ttl_ms <= 0) return bad("request_ttl", d.request_ttl_ms, "must be positive");
   if (d.keep_runs < 0) return bad("keep_runs", d.keep_runs, "must not be negative");
-  if (d.overlap != "skip")
-    return Status::InvalidArgument(fmt::format("job '{}': overlap = \"{}\" is not supported (only \"skip\")", d.job, d.overlap));
+  if (d.overlap != "skip" && d.overlap != "replace")
+    return Status::InvalidArgument(
+        fmt::format("job '{}': overlap = \"{}\" is not a policy (skip or replace)", d.job, d.overlap));
+  if (d.catch_up != "latest" && d.catch_up != "all" && d.catch_up != "none")
+    return Status::InvalidArgument(
+        fmt::format("job '{}': catch_up = \"{}\" is not a policy (latest, all or none)", d.job, d.catch_up));
+  if (d.catch_up_limit < 1 || d.catch_up_limit > 10000)
+    return bad("catch_up_limit", d.catch_up_limit, "must be between 1 and 10000");
   return Status::Ok();
 }
 
@@ -97,6 +105,7 @@ const char* SkipReasonName(SkipReason r) {
     case SkipReason::kSlotDone: return "slot_done";
     case SkipReason::kDuplicate: return "duplicate";
     case SkipReason::kLostRace: return "lost_race";
+    case SkipReason::kMissed: return "missed";
   }
   return "";
 }

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "core/duration.h"
+#include "schedule/schedule.h"
 #include "util/numbers.h"
 #include "util/text.h"
 
@@ -86,6 +87,11 @@ const std::map<std::string, Setter>& Keys() {
       {"park_after", IntKey(&JobDefinition::park_after)},
       {"rate_limit", SetRateLimit},
       {"overlap", StringKey(&JobDefinition::overlap)},
+      {"schedule", StringKey(&JobDefinition::schedule)},
+      {"time_zone", StringKey(&JobDefinition::time_zone)},
+      {"starting_deadline", DurationKey(&JobDefinition::starting_deadline_ms)},
+      {"catch_up", StringKey(&JobDefinition::catch_up)},
+      {"catch_up_limit", IntKey(&JobDefinition::catch_up_limit)},
       {"kill_grace", DurationKey(&JobDefinition::kill_grace_ms)},
       {"request_ttl", DurationKey(&JobDefinition::request_ttl_ms)},
       {"keep_runs", IntKey(&JobDefinition::keep_runs)},
@@ -107,18 +113,23 @@ Result<JobDefinition> ParseJob(const std::string& name, const toml::table& t, co
     std::string where = fmt::format("{}: jobs.{}.{}", source, name, k);
     auto it = Keys().find(k);
     if (it == Keys().end()) {
-      if (k == "schedule" || k == "time_zone") {
-        return Status::InvalidArgument(
-            fmt::format("{}: schedules are not supported by this release yet; trigger the job with "
-                        "cron or EventBridge calling `jobgate run`",
-                        where));
-      }
       return Status::InvalidArgument(fmt::format("{}: unknown key {} (known: {})", where, Quote(k), KnownKeys()));
     }
     JOBGATE_RETURN_IF_ERROR(it->second(node, where, d));
   }
   Status valid = ValidateDefinition(d);
   if (!valid.ok()) return Status::InvalidArgument(fmt::format("{}: {}", source, valid.message()));
+  if (!d.schedule.empty() || t.contains("time_zone")) {
+    // The expression and its zone are checked together: a zone alone is
+    // refused, as a typo for a schedule the job does not have.
+    if (d.schedule.empty()) {
+      return Status::InvalidArgument(fmt::format("{}: jobs.{}.time_zone is set but the job has no schedule", source, name));
+    }
+    auto schedule = Schedule::Parse(d.schedule, d.time_zone);
+    if (!schedule.ok()) {
+      return Status::InvalidArgument(fmt::format("{}: jobs.{}.schedule: {}", source, name, schedule.status().message()));
+    }
+  }
   return d;
 }
 

@@ -1,9 +1,11 @@
-// The operator's transitions of DESIGN.md: pause, resume, trigger, unlock.
-// Each is a CAS on the state, retried by re-reading on a conflict.
+// The operator's transitions of DESIGN.md: pause, resume, trigger, unlock,
+// and the schedule's placement by `apply`. Each is a CAS on the state,
+// retried by re-reading on a conflict.
 #include <fmt/format.h>
 
 #include "core/controller_impl.h"
 #include "core/run_records.h"
+#include "core/slots.h"
 
 namespace jobgate {
 
@@ -59,6 +61,36 @@ Status ControllerImpl::Trigger(const std::string& job) {
     s->next_allowed_run = 0;
     return Status::Ok();
   });
+}
+
+Result<EpochMs> ControllerImpl::Apply(const JobDefinition& def) {
+  JOBGATE_RETURN_IF_ERROR(ValidateDefinition(def));
+  std::optional<Schedule> schedule;
+  if (!def.schedule.empty()) {
+    auto parsed = Schedule::Parse(def.schedule, def.time_zone);
+    if (!parsed.ok()) return Status::InvalidArgument(fmt::format("job '{}': {}", def.job, parsed.status().message()));
+    schedule = std::move(*parsed);
+  }
+  ++counts_.reads;
+  JOBGATE_ASSIGN_OR_RETURN(std::optional<JobDefinition> before, store_.ReadDefinition(def.job));
+  ++counts_.writes;
+  JOBGATE_RETURN_IF_ERROR(store_.PutDefinition(def));
+  const bool moved = !before || before->schedule != def.schedule || before->time_zone != def.time_zone;
+  EpochMs next_fire = 0;
+  Status st = Mutate(def.job, [&](std::optional<JobState>& s, EpochMs, std::optional<RunRecord>&) {
+    if (!schedule) {
+      if (s) s->next_fire_ts = 0;  // unscheduled: out of the due index
+      return Status::Ok();
+    }
+    if (!s) s = JobState{};
+    // A new or changed schedule starts from its next fire time after now:
+    // slots of the old one are not owed. An unchanged one keeps its place.
+    if (moved || s->next_fire_ts == 0) s->next_fire_ts = FirstFireAfter(*schedule, clocks_.Now().latest);
+    next_fire = s->next_fire_ts;
+    return Status::Ok();
+  });
+  if (!st.ok()) return st;
+  return next_fire;
 }
 
 Result<int64_t> ControllerImpl::Unlock(const std::string& job, std::optional<int64_t> fence) {

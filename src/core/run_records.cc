@@ -34,18 +34,24 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why)
   return r;
 }
 
-RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
-                             int64_t fence, EpochMs now, std::string why) {
+RunRecord NotRunRecord(const std::string& job, const std::string& run_id, const std::string& holder, int64_t fence,
+                       EpochMs slot, EpochMs now, std::string outcome, std::string why) {
   RunRecord r;
   r.job = job;
   r.run_id = run_id;
   r.fence = fence;
+  r.slot = slot;
   r.start_ms = now;
   r.end_ms = now;
-  r.outcome = kContendedOutcome;
+  r.outcome = std::move(outcome);
   r.error = std::move(why);
   r.holder = holder;
   return r;
+}
+
+RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
+                             int64_t fence, EpochMs now, std::string why) {
+  return NotRunRecord(job, run_id, holder, fence, 0, now, kContendedOutcome, std::move(why));
 }
 
 }  // namespace jobgate

@@ -17,6 +17,11 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why)
 
 // The record of an invocation that could not acquire the job at all (every
 // CAS round lost to nobody): `why` says how.
+// A record of an invocation that did not run (outcome "contended",
+// "missed", "skipped", "deduplicated"): start and end are `now`.
+RunRecord NotRunRecord(const std::string& job, const std::string& run_id, const std::string& holder, int64_t fence,
+                       EpochMs slot, EpochMs now, std::string outcome, std::string why);
+
 RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
                              int64_t fence, EpochMs now, std::string why);
 

@@ -425,8 +425,8 @@ Result<WriteOutcome> DynamoDbStore::TransactStateAndRun(const JobState& state, i
   return Error("TransactWriteItems", e);
 }
 
-Result<std::vector<std::string>> DynamoDbStore::ListDue(EpochMs now_ms, size_t limit) {
-  if (limit == 0) return std::vector<std::string>();
+Result<std::vector<DueJob>> DynamoDbStore::ListDue(EpochMs now_ms, size_t limit) {
+  if (limit == 0) return std::vector<DueJob>();
   std::vector<std::pair<EpochMs, std::string>> due;
   // One Query per shard, each returning at most `limit` of its soonest:
   // the soonest `limit` overall are among them.
@@ -459,9 +459,9 @@ Result<std::vector<std::string>> DynamoDbStore::ListDue(EpochMs now_ms, size_t l
     }
   }
   std::sort(due.begin(), due.end());
-  std::vector<std::string> names;
-  for (size_t i = 0; i < due.size() && i < limit; ++i) names.push_back(std::move(due[i].second));
-  return names;
+  std::vector<DueJob> out;
+  for (size_t i = 0; i < due.size() && i < limit; ++i) out.push_back(DueJob{std::move(due[i].second), due[i].first});
+  return out;
 }
 
 Result<std::vector<JobState>> DynamoDbStore::ListStates() {

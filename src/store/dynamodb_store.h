@@ -86,7 +86,7 @@ class DynamoDbStore final : public Store {
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
   Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;  // one BatchGetItem
-  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;  // kDueShards Queries
+  Result<std::vector<DueJob>> ListDue(EpochMs now_ms, size_t limit) override;  // kDueShards Queries
   Result<std::vector<JobState>> ListStates() override;  // a Scan: O(table), see the doc
 
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;

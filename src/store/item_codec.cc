@@ -39,6 +39,9 @@ constexpr std::array kStateFields = {
     SF{"rate_history", FieldType::kString, nullptr, &JobState::rate_history},
     SF{"paused_reason", FieldType::kString, nullptr, &JobState::paused_reason},
     SF{"next_fire_ts", FieldType::kInt, &JobState::next_fire_ts},
+    SF{"slots_missed", FieldType::kInt, &JobState::slots_missed},
+    SF{"slots_skipped", FieldType::kInt, &JobState::slots_skipped},
+    SF{"slots_deduplicated", FieldType::kInt, &JobState::slots_deduplicated},
     SF{"updated_at", FieldType::kInt, &JobState::updated_at},
 };
 
@@ -166,6 +169,7 @@ constexpr std::array kIntKeys = {
     IntKey{"rate_limit_count", &JobDefinition::rate_limit_count},
     IntKey{"rate_limit_window_ms", &JobDefinition::rate_limit_window_ms},
     IntKey{"starting_deadline_ms", &JobDefinition::starting_deadline_ms},
+    IntKey{"catch_up_limit", &JobDefinition::catch_up_limit},
     IntKey{"kill_grace_ms", &JobDefinition::kill_grace_ms},
     IntKey{"request_ttl_ms", &JobDefinition::request_ttl_ms},
     IntKey{"keep_runs", &JobDefinition::keep_runs},
@@ -175,6 +179,7 @@ constexpr std::array kStringKeys = {
     StringKey{"schedule", &JobDefinition::schedule},
     StringKey{"time_zone", &JobDefinition::time_zone},
     StringKey{"overlap", &JobDefinition::overlap},
+    StringKey{"catch_up", &JobDefinition::catch_up},
 };
 constexpr const char* kCommandKey = "command";
 

@@ -69,11 +69,11 @@ Result<WriteOutcome> MemoryStore::ReplaceStateLocked(const JobState& state, int6
   return WriteOutcome::kApplied;
 }
 
-Result<std::vector<std::string>> MemoryStore::ListDue(EpochMs now_ms, size_t limit) {
+Result<std::vector<DueJob>> MemoryStore::ListDue(EpochMs now_ms, size_t limit) {
   std::lock_guard lock(mu_);
-  std::vector<std::string> out;
+  std::vector<DueJob> out;
   for (auto it = due_.begin(); it != due_.end() && it->first <= now_ms && out.size() < limit; ++it) {
-    out.push_back(it->second);
+    out.push_back(DueJob{it->second, it->first});
   }
   return out;
 }

@@ -163,7 +163,7 @@ std::array<std::string, kQueryCount> BuildSql() {
                   Join(StateWriteColumns()), Params(2, StateWriteColumns().size()));
   sql[kReplaceState] = fmt::format("UPDATE job_state SET {} WHERE job = ?1 AND {}",
                                                 Assignments(StateWriteColumns(), 2), VersionMatches(StateExpectedParam()));
-  sql[kListDue] = "SELECT job FROM job_state WHERE due_at <= ?1 ORDER BY due_at, job LIMIT ?2";
+  sql[kListDue] = "SELECT job, due_at FROM job_state WHERE due_at <= ?1 ORDER BY due_at, job LIMIT ?2";
   sql[kListStates] = fmt::format("SELECT job, status, {} FROM job_state ORDER BY job", state_cols);
   sql[kReadDefinition] = "SELECT definition FROM job_definition WHERE job = ?1";
   sql[kPutDefinition] =
@@ -668,7 +668,7 @@ Result<WriteOutcome> SqliteStore::DoReplaceStateAndAppendRun(const JobState& sta
   return outcome;
 }
 
-Result<std::vector<std::string>> SqliteStore::ListDue(EpochMs now_ms, size_t limit) {
+Result<std::vector<DueJob>> SqliteStore::ListDue(EpochMs now_ms, size_t limit) {
   std::lock_guard lock(mu_);
   auto stmt = Prepared(kListDue);
   if (!stmt.ok()) return stmt.status();
@@ -677,12 +677,12 @@ Result<std::vector<std::string>> SqliteStore::ListDue(EpochMs now_ms, size_t lim
   bind.Int(1, now_ms);
   bind.Int(2, ClampLimit(limit));
   if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
-  std::vector<std::string> jobs;
+  std::vector<DueJob> jobs;
   for (;;) {
     auto row = Step(*stmt, "list due jobs");
     if (!row.ok()) return row.status();
     if (!*row) return jobs;
-    jobs.push_back(ColumnText(*stmt, 0));
+    jobs.push_back(DueJob{ColumnText(*stmt, 0), sqlite3_column_int64(*stmt, 1)});
   }
 }
 

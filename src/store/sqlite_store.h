@@ -53,7 +53,7 @@ class SqliteStore final : public Store {
 
   Result<std::optional<JobState>> ReadState(const std::string& job) override;
   Result<JobRecord> ReadJob(const std::string& job, const std::string& request_key) override;  // one read transaction
-  Result<std::vector<std::string>> ListDue(EpochMs now_ms, size_t limit) override;
+  Result<std::vector<DueJob>> ListDue(EpochMs now_ms, size_t limit) override;
   Result<std::vector<JobState>> ListStates() override;
 
   Result<std::optional<JobDefinition>> ReadDefinition(const std::string& job) override;

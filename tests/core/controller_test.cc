@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/gate.h"
+#include "store/conformance.h"  // ASSERT_OK_AND_ASSIGN
 #include "store/memory_store.h"
 
 namespace jobgate {
@@ -1132,6 +1133,157 @@ TEST(Gate, TakeOverOnlyAfterLeasePlusSkew) {
   GateDecision g = Gate(s, def, std::nullopt, 10'501);
   EXPECT_EQ(g.skip, SkipReason::kNone);
   EXPECT_TRUE(g.takeover);
+}
+
+// ---- scheduled invocations (tick, serve): slots, catch-up, overlap ---------------
+
+class ScheduledTest : public ControllerTest {
+ protected:
+  static constexpr int64_t kMin = 60 * kSec;
+  static constexpr EpochMs kT = 30'000'000 * kMin;  // a fire time of rate(1 minute)
+
+  void SetUp() override {
+    clock_.Set(kT - 10 * kSec);
+    JobDefinition def;
+    def.job = "j";
+    def.schedule = "rate(1 minute)";
+    def.command = {"true"};
+    ASSERT_OK_AND_ASSIGN(EpochMs next, controller_.Apply(def));
+    EXPECT_EQ(next, kT);
+  }
+  void Define(const std::function<void(JobDefinition&)>& change) {
+    ASSERT_OK_AND_ASSIGN(auto def, store_.ReadDefinition("j"));
+    ASSERT_TRUE(def.has_value());
+    change(*def);
+    ASSERT_TRUE(controller_.Apply(*def).ok());
+  }
+  RunRequest Scheduled() {
+    RunRequest r = Req();
+    r.scheduled = true;
+    return r;
+  }
+  std::vector<RunRecord> Runs() {
+    auto runs = store_.ListRuns("j", 100);
+    EXPECT_TRUE(runs.ok());
+    return *runs;
+  }
+};
+
+TEST_F(ScheduledTest, ApplyPlacesTheScheduleInTheDueIndex) {
+  ASSERT_OK_AND_ASSIGN(auto due, store_.ListDue(kT, 10));
+  EXPECT_EQ(due, (std::vector<DueJob>{{"j", kT}}));
+  EXPECT_EQ(State().next_fire_ts, kT);
+  // Applied again unchanged, it keeps its place; removed, it leaves the index.
+  clock_.Set(kT + 5 * kMin);
+  Define([](JobDefinition&) {});
+  EXPECT_EQ(State().next_fire_ts, kT);
+  Define([](JobDefinition& d) { d.schedule.clear(); });
+  EXPECT_EQ(State().next_fire_ts, 0);
+  ASSERT_OK_AND_ASSIGN(due, store_.ListDue(kT + 10 * kMin, 10));
+  EXPECT_TRUE(due.empty());
+}
+
+TEST_F(ScheduledTest, TheDueSlotIsClaimedInTheAcquiringWrite) {
+  EXPECT_EQ(MustSkip(controller_, Scheduled()), SkipReason::kSlotDone);  // not due yet: no write
+  clock_.Set(kT + 2 * kSec);
+  Lease lease = MustAcquire(controller_, Scheduled());
+  EXPECT_EQ(lease.slot(), kT);
+  JobState s = State();
+  EXPECT_EQ(s.last_slot, kT);
+  EXPECT_EQ(s.next_fire_ts, kT + kMin);
+  EXPECT_EQ(s.version, 2);  // apply, then the acquisition: one write claims the slot
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  ASSERT_OK_AND_ASSIGN(auto due, store_.ListDue(kT + 2 * kSec, 10));
+  EXPECT_TRUE(due.empty());
+}
+
+TEST_F(ScheduledTest, ASecondFiringOfAClaimedSlotIsCountedDeduplicated) {
+  clock_.Set(kT + 2 * kSec);
+  SeededRandom other_random{7};
+  Controller other(store_, clock_, other_random);
+  Lease lease = MustAcquire(controller_, Scheduled());
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  clock_.Set(kT + 3 * kSec);
+  EXPECT_EQ(MustSkip(other, Scheduled()), SkipReason::kSlotDone);
+  EXPECT_EQ(State().slots_deduplicated, 1);
+  EXPECT_EQ(State().run_count, 1);
+  EXPECT_EQ(Runs().front().outcome, "deduplicated");
+  // A duplicate delivery of `run --slot` counts the same way.
+  RunRequest dup = Req();
+  dup.slot = kT;
+  EXPECT_EQ(MustSkip(other, dup), SkipReason::kSlotDone);
+  EXPECT_EQ(State().slots_deduplicated, 2);
+}
+
+TEST_F(ScheduledTest, DowntimeRunsTheLatestSlotOnceAndRecordsTheMissed) {
+  clock_.Set(kT + 5 * kMin + kSec);
+  Lease lease = MustAcquire(controller_, Scheduled());
+  EXPECT_EQ(lease.slot(), kT + 5 * kMin);
+  JobState s = State();
+  EXPECT_EQ(s.slots_missed, 5);
+  EXPECT_EQ(s.next_fire_ts, kT + 6 * kMin);
+  ASSERT_FALSE(Runs().empty());
+  EXPECT_EQ(Runs().front().outcome, "missed");
+  EXPECT_EQ(Runs().front().slot, kT);
+}
+
+TEST_F(ScheduledTest, SlotsPastTheStartingDeadlineAreMissedWithoutRunning) {
+  Define([](JobDefinition& d) { d.starting_deadline_ms = 30 * kSec; });
+  clock_.Set(kT + 45 * kSec);
+  EXPECT_EQ(MustSkip(controller_, Scheduled()), SkipReason::kMissed);
+  JobState s = State();
+  EXPECT_EQ(s.slots_missed, 1);
+  EXPECT_EQ(s.run_count, 0);
+  EXPECT_EQ(s.next_fire_ts, kT + kMin);
+}
+
+TEST_F(ScheduledTest, OverlapSkipRecordsTheSlotAndLeavesTheRunAlone) {
+  Define([](JobDefinition& d) { d.lease_ms = 10 * kMin; });
+  clock_.Set(kT + kSec);
+  Lease lease = MustAcquire(controller_, Scheduled());
+  clock_.Set(kT + kMin + kSec);
+  SeededRandom other_random{7};
+  Controller other(store_, clock_, other_random);
+  EXPECT_EQ(MustSkip(other, Scheduled()), SkipReason::kRunning);
+  JobState s = State();
+  EXPECT_EQ(s.slots_skipped, 1);
+  EXPECT_EQ(s.next_fire_ts, kT + 2 * kMin);
+  EXPECT_EQ(s.owner, lease.run_id());
+  EXPECT_EQ(Runs().front().outcome, "skipped");
+  ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(lease));
+  EXPECT_EQ(hb, HeartbeatResult::kExtended);
+  ASSERT_OK_AND_ASSIGN(auto done, controller_.Commit(lease, Ok()));
+  EXPECT_EQ(done.kind, RunOutcomeKind::kSucceeded);
+  EXPECT_EQ(State().slots_skipped, 1);
+}
+
+TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
+  Define([](JobDefinition& d) {
+    d.lease_ms = 10 * kMin;
+    d.overlap = "replace";
+  });
+  clock_.Set(kT + kSec);
+  Lease old = MustAcquire(controller_, Scheduled());
+  clock_.Set(kT + kMin + kSec);
+  SeededRandom other_random{7};
+  Controller other(store_, clock_, other_random);
+  Lease lease = MustAcquire(other, Scheduled());
+  EXPECT_EQ(lease.slot(), kT + kMin);
+  EXPECT_GT(lease.fence(), old.fence());
+  EXPECT_EQ(State().abandoned_count, 1);
+  ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(old));
+  EXPECT_EQ(hb, HeartbeatResult::kLost);
+  bool replaced = false;
+  for (const RunRecord& r : Runs()) replaced |= r.outcome == "abandoned" && r.error.find("overlap = replace") != std::string::npos;
+  EXPECT_TRUE(replaced);
+}
+
+TEST_F(ScheduledTest, AScheduledInvocationOfAJobWithoutScheduleIsABadRequest) {
+  Define([](JobDefinition& d) { d.schedule.clear(); });
+  auto a = controller_.Acquire(Scheduled());
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(a.status().message().find("no schedule"), std::string::npos);
 }
 
 }  // namespace

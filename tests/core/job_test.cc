@@ -17,15 +17,22 @@ TEST(JobState, CounterInvariantCountsTheRunningAcquisition) {
   EXPECT_TRUE(CountersConsistent(s));
 }
 
-TEST(JobState, DueAtFollowsStatus) {
+TEST(JobState, DueAtFollowsStatusAndSchedule) {
   JobState s;
   s.next_allowed_run = 50;
   s.next_fire_ts = 70;
   EXPECT_EQ(DueAt(s), 70);
-  s.status = JobStatus::kRunning;
+  s.next_allowed_run = 80;  // a cooldown or backoff holds the slot back
+  EXPECT_EQ(DueAt(s), 80);
+  s.status = JobStatus::kRunning;  // the overlap policy decides at the fire time
   s.lease_until = 99;
-  EXPECT_EQ(DueAt(s), 99);
+  EXPECT_EQ(DueAt(s), 70);
   s.status = JobStatus::kPaused;
+  EXPECT_EQ(DueAt(s), std::nullopt);
+  s.status = JobStatus::kIdle;
+  s.next_fire_ts = 0;  // on demand: never due on its own
+  EXPECT_EQ(DueAt(s), std::nullopt);
+  s.status = JobStatus::kRunning;
   EXPECT_EQ(DueAt(s), std::nullopt);
 }
 

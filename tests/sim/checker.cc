@@ -249,6 +249,7 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
       ok = committed || (rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner)));
       break;
     }
+    case SkipReason::kMissed:  // only scheduled invocations miss slots; these ones claim given slots
     case SkipReason::kLostRace:
     case SkipReason::kNone:
       ok = false;  // nobody else acted, so there was no race to lose

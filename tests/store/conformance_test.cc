@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <string>
 #include <thread>
@@ -342,9 +343,10 @@ TEST_P(StoreConformance, StateIsKeptPerJob) {
 
 // ---- ListDue / ListStates ---------------------------------------------------------
 
-// At now = 1000: a due at 100, e (RUNNING, lease expired) at 200, b at 300
-// (its schedule), g exactly at 1000. c is in cooldown, d PAUSED, f RUNNING
-// under a live lease.
+// At now = 1000: a due at 100 (its fire time), e at 200 (a fire time while
+// it runs: its overlap policy decides), b at 300 (a fire time at 50, its
+// cooldown until 300), g exactly at 1000. c fires later, d is PAUSED, f is
+// unscheduled (on demand: never due on its own, whatever its cooldown).
 void CreateDueFixture(Store* store) {
   auto make = [](const std::string& job, JobStatus status, EpochMs next_allowed, EpochMs next_fire, EpochMs lease) {
     JobState s = Idle(job);
@@ -354,56 +356,52 @@ void CreateDueFixture(Store* store) {
     s.lease_until = lease;
     return s;
   };
-  for (const JobState& s : {make("a", JobStatus::kIdle, 100, 0, 0), make("b", JobStatus::kIdle, 50, 300, 0),
-                            make("c", JobStatus::kIdle, 5'000, 0, 0), make("d", JobStatus::kPaused, 0, 0, 0),
-                            make("e", JobStatus::kRunning, 0, 0, 200), make("f", JobStatus::kRunning, 0, 0, 9'000),
-                            make("g", JobStatus::kIdle, 1'000, 0, 0)}) {
+  for (const JobState& s : {make("a", JobStatus::kIdle, 0, 100, 0), make("b", JobStatus::kIdle, 300, 50, 0),
+                            make("c", JobStatus::kIdle, 0, 5'000, 0), make("d", JobStatus::kPaused, 0, 10, 0),
+                            make("e", JobStatus::kRunning, 0, 200, 9'000), make("f", JobStatus::kIdle, 0, 0, 0),
+                            make("g", JobStatus::kIdle, 1'000, 1'000, 0)}) {
     auto outcome = store->CreateState(s);
     ASSERT_TRUE(outcome.ok() && *outcome == WriteOutcome::kApplied) << s.job;
   }
 }
 
-using Names = std::vector<std::string>;
+using Due = std::vector<DueJob>;
 
 TEST_P(StoreConformance, ListDueReturnsOnlyDueJobsSoonestFirst) {
   CreateDueFixture(store_);
   ASSERT_OK_AND_ASSIGN(auto due, store_->ListDue(1'000, 100));
-  EXPECT_EQ(due, (Names{"a", "e", "b", "g"}));
+  EXPECT_EQ(due, (Due{{"a", 100}, {"e", 200}, {"b", 300}, {"g", 1'000}}));
   ASSERT_OK_AND_ASSIGN(auto none, store_->ListDue(10, 100));
-  EXPECT_EQ(none, Names{});
+  EXPECT_EQ(none, Due{});
+  // Asked ahead of the clock: what falls due later, for a scheduler's sleep.
+  ASSERT_OK_AND_ASSIGN(auto ahead, store_->ListDue(9'000, 100));
+  EXPECT_EQ(ahead.back(), (DueJob{"c", 5'000}));
 }
 
 TEST_P(StoreConformance, ListDueRespectsTheLimit) {
   CreateDueFixture(store_);
   ASSERT_OK_AND_ASSIGN(auto two, store_->ListDue(1'000, 2));
-  EXPECT_EQ(two, (Names{"a", "e"}));
+  EXPECT_EQ(two, (Due{{"a", 100}, {"e", 200}}));
   ASSERT_OK_AND_ASSIGN(auto zero, store_->ListDue(1'000, 0));
-  EXPECT_EQ(zero, Names{});
+  EXPECT_EQ(zero, Due{});
 }
 
 TEST_P(StoreConformance, ListDueFollowsEveryWrite) {
   CreateDueFixture(store_);
-  ASSERT_OK_AND_ASSIGN(auto a, store_->ReadState("a"));
-  ASSERT_TRUE(a.has_value());
-  a->version = 2;
-  a->status = JobStatus::kPaused;  // paused: never due
-  ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(*a, 1));
-  ASSERT_EQ(outcome, WriteOutcome::kApplied);
-  ASSERT_OK_AND_ASSIGN(auto c, store_->ReadState("c"));
-  ASSERT_TRUE(c.has_value());
-  c->version = 2;
-  c->next_allowed_run = 0;  // triggered: due at once
-  ASSERT_OK_AND_ASSIGN(outcome, store_->ReplaceState(*c, 1));
-  ASSERT_EQ(outcome, WriteOutcome::kApplied);
-  ASSERT_OK_AND_ASSIGN(auto f, store_->ReadState("f"));
-  ASSERT_TRUE(f.has_value());
-  f->version = 2;
-  f->lease_until = 250;  // its holder stopped heartbeating
-  ASSERT_OK_AND_ASSIGN(outcome, store_->ReplaceState(*f, 1));
-  ASSERT_EQ(outcome, WriteOutcome::kApplied);
-
+  auto replace = [&](const std::string& job, const std::function<void(JobState&)>& change) {
+    ASSERT_OK_AND_ASSIGN(auto s, store_->ReadState(job));
+    ASSERT_TRUE(s.has_value());
+    s->version = 2;
+    change(*s);
+    ASSERT_OK_AND_ASSIGN(auto outcome, store_->ReplaceState(*s, 1));
+    ASSERT_EQ(outcome, WriteOutcome::kApplied);
+  };
+  replace("a", [](JobState& s) { s.status = JobStatus::kPaused; });  // paused: never due
+  replace("c", [](JobState& s) { s.next_fire_ts = 150; });           // rescheduled sooner
+  replace("f", [](JobState& s) { s.next_fire_ts = 250; });           // given a schedule
+  replace("g", [](JobState& s) { s.next_fire_ts = 0; });             // its schedule removed
   ASSERT_OK_AND_ASSIGN(auto due, store_->ListDue(1'000, 100));
-  EXPECT_EQ(due, (Names{"c", "e", "f", "b", "g"}));
+  EXPECT_EQ(due, (Due{{"c", 150}, {"e", 200}, {"f", 250}, {"b", 300}}));
 }
 
 TEST_P(StoreConformance, ListStatesReturnsEveryJobByName) {

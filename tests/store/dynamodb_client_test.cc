@@ -535,7 +535,7 @@ TEST(DynamoDbClient, ListDueQueriesEveryShardOfTheIndexAndMerges) {
     s.transport->script.push_back(Response(200, Json{{"Items", items}}.dump()));
   }
   ASSERT_OK_AND_ASSIGN(auto due, s.store->ListDue(1'000, 3));
-  EXPECT_EQ(due, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(due, (std::vector<DueJob>{{"a", 100}, {"b", 300}, {"c", 300}}));
   ASSERT_EQ(s.transport->sent.size(), static_cast<size_t>(kDueShards));
   for (size_t i = 0; i < s.transport->sent.size(); ++i) {
     EXPECT_EQ(s.transport->Target(i), "DynamoDB_20120810.Query");

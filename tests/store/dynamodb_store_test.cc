@@ -527,14 +527,15 @@ TEST_F(DynamoDbServer, ListDueUsesTheIndexAndNeverScans) {
   ASSERT_OK(store_->Init());
   for (int i = 0; i < 12; ++i) {
     JobState s = Idle(fmt::format("job{:02}", i), 1);
-    s.next_allowed_run = 100 * i;
+    s.next_fire_ts = 100 * i + 1;  // 0 would be unscheduled
     if (i % 4 == 3) s.status = JobStatus::kPaused;
     ASSERT_OK_AND_ASSIGN(auto outcome, store_->CreateState(s));
     ASSERT_EQ(outcome, WriteOutcome::kApplied);
   }
   store_->client().ResetRequestCounts();
   ASSERT_OK_AND_ASSIGN(auto due, store_->ListDue(650, 100));
-  EXPECT_EQ(due, (std::vector<std::string>{"job00", "job01", "job02", "job04", "job05", "job06"}));
+  EXPECT_EQ(due, (std::vector<DueJob>{{"job00", 1}, {"job01", 101}, {"job02", 201}, {"job04", 401}, {"job05", 501},
+                                      {"job06", 601}}));
   EXPECT_EQ(store_->client().RequestCount("Scan"), 0);
   EXPECT_EQ(store_->client().RequestCount("Query"), kDueShards);
   EXPECT_EQ(store_->client().RequestCounts().size(), 1u);

@@ -130,10 +130,12 @@ TEST_F(SqliteStoreTest, HandMadeRowIsNotDueUntilJobgateWritesIt) {
   ASSERT_EQ(raw.Exec("INSERT INTO job_state (job, status) VALUES ('x', 'IDLE')"), "");
   ASSERT_OK_AND_ASSIGN(auto due, store->ListDue(1'000, 10));
   EXPECT_TRUE(due.empty());
-  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(Idle("x", 1), 0));
+  JobState x = Idle("x", 1);
+  x.next_fire_ts = 500;
+  ASSERT_OK_AND_ASSIGN(auto outcome, store->ReplaceState(x, 0));
   ASSERT_EQ(outcome, WriteOutcome::kApplied);
   ASSERT_OK_AND_ASSIGN(due, store->ListDue(1'000, 10));
-  EXPECT_EQ(due, std::vector<std::string>{"x"});
+  EXPECT_EQ(due, (std::vector<DueJob>{{"x", 500}}));
 }
 
 struct Damage {
