@@ -44,4 +44,8 @@ class Schedule {
   std::shared_ptr<const Impl> impl_;
 };
 
+// `ms` as RFC 3339 in `time_zone`'s wall time with its offset, to the
+// second: "2026-03-08T03:00:00-04:00"; "Z" when the offset is zero.
+std::string FormatLocalRfc3339(EpochMs ms, const TimeZone& time_zone);
+
 }  // namespace jobgate
