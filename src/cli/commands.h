@@ -56,6 +56,12 @@ struct OperatorArgs {
   std::optional<int64_t> fence;  // unlock: only this run
 };
 
+struct NextArgs {
+  std::string expression;
+  std::string time_zone = "UTC";
+  std::string from;  // RFC 3339 or epoch ms; empty: now
+  int count = 5;
+};
 
 Status ConfigureLogging(const GlobalOptions& g);
 
@@ -67,6 +73,8 @@ int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArg
 int CmdApply(const GlobalOptions& g, const ApplyArgs& a);
 int CmdLambda(const GlobalOptions& g, const LambdaArgs& a);
 int CmdDemo(const GlobalOptions& g, const char* argv0);
+// Needs no store: the schedule's arithmetic only.
+int CmdNext(const NextArgs& a);
 
 // Prints "jobgate: <message>" and returns the exit code for the status.
 int Fail(const Status& s);
