@@ -66,6 +66,12 @@ struct OperatorArgs {
   std::optional<int64_t> fence;  // unlock: only this run
 };
 
+struct NextArgs {
+  std::string expression;
+  std::string time_zone = "UTC";
+  std::string from;  // RFC 3339 or epoch ms; empty: now
+  int count = 5;
+};
 
 Status ConfigureLogging(const GlobalOptions& g);
 
@@ -82,6 +88,8 @@ int CmdServe(const GlobalOptions& g, const SchedulerArgs& a);
 
 // The store the global options name, its errors naming --store.
 Result<std::unique_ptr<Store>> Open(const GlobalOptions& g);
+// Needs no store: the schedule's arithmetic only.
+int CmdNext(const NextArgs& a);
 
 // Prints "jobgate: <message>" and returns the exit code for the status.
 int Fail(const Status& s);

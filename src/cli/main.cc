@@ -169,6 +169,15 @@ CLI::App* AddApplyCommand(CLI::App& app, ApplyArgs& apply) {
   return cmd;
 }
 
+CLI::App* AddNextCommand(CLI::App& app, NextArgs& next) {
+  auto* cmd = app.add_subcommand("next", "print the upcoming fire times of a schedule expression");
+  cmd->add_option("expression", next.expression, "cron(...), rate(...), at(...) or a crontab line")->required();
+  cmd->add_option("--tz", next.time_zone, "IANA time zone of the expression (default UTC)");
+  cmd->add_option("--from", next.from, "after this time (RFC 3339 or epoch ms; default now)");
+  cmd->add_option("--count", next.count, "how many (default 5, at most 10000)")->check(CLI::Range(1, 10000));
+  return cmd;
+}
+
 // nullopt when the command line parsed; else the exit code (help, version,
 // a usage error).
 std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
@@ -204,11 +213,14 @@ int Main(int argc, char** argv) {
   auto* apply_cmd = AddApplyCommand(app, apply);
   LambdaArgs lambda;
   auto* lambda_cmd = AddLambdaCommand(app, lambda);
+  NextArgs next;
+  auto* next_cmd = AddNextCommand(app, next);
   auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
   SchedulerFlags sched;
   auto [tick_cmd, serve_cmd] = AddSchedulerCommands(app, sched);
 
   if (auto code = Parse(app, argc, argv)) return *code;
+  if (*next_cmd) return CmdNext(next);  // no store, no logging to set up
   if (global.store_url.empty()) {
     const char* env = std::getenv("JOBGATE_STORE");
     // A Lambda function has no local store worth a default: it must be told.
