@@ -71,6 +71,9 @@ nlohmann::ordered_json StateJson(const JobState& s) {
   j["last_slot"] = Time(s.last_slot);
   j["paused_reason"] = s.paused_reason;
   j["next_fire_ts"] = Time(s.next_fire_ts);
+  j["slots_missed"] = s.slots_missed;
+  j["slots_skipped"] = s.slots_skipped;
+  j["slots_deduplicated"] = s.slots_deduplicated;
   j["updated_at"] = Time(s.updated_at);
   return j;
 }
@@ -130,6 +133,11 @@ std::string StatusDetail(const JobState& s, EpochMs now) {
   out += fmt::format("{:<22} runs {}, ok {}, failed {}, abandoned {}, consecutive failures {}\n", "counts",
                      s.run_count, s.success_count, s.failure_count, s.abandoned_count, s.consecutive_failures);
   if (s.last_slot != 0) out += fmt::format("{:<22} {}\n", "last_slot", FormatRfc3339(s.last_slot));
+  if (s.next_fire_ts != 0) out += fmt::format("{:<22} {}\n", "next_fire_ts", when(s.next_fire_ts));
+  if (s.next_fire_ts != 0 || s.slots_missed + s.slots_skipped + s.slots_deduplicated > 0) {
+    out += fmt::format("{:<22} missed {}, skipped {}, deduplicated {} (`jobgate history` says why)\n", "slots",
+                       s.slots_missed, s.slots_skipped, s.slots_deduplicated);
+  }
   for (const CommittedRun& r : ParseUnsettled(s.unsettled_requests)) {
     // Done, but its request record could not be completed yet (docs/design.md).
     out += fmt::format("{:<22} {} (fence {}, {}; its record is not COMPLETED yet)\n", "unsettled_request", r.key,

@@ -1,0 +1,127 @@
+// `jobgate serve` and `jobgate tick` as people run them: real processes on
+// one SQLite store. Three schedulers share a rate(2 seconds) job with no
+// leader; every slot runs exactly once while one of them lives, and a
+// scheduler killed with SIGKILL in the middle of a run loses no slot and
+// runs none twice (its run, a process of its own, goes on and commits).
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/duration.h"
+#include "support/subprocess.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using jobgate::test::Child;
+using jobgate::test::Proc;
+using jobgate::test::RunToFiles;
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jobgate-serve-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    store_ = "sqlite:" + dir_ + "/jobs.db";
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  Proc Jobgate(std::vector<std::string> args, const std::string& name = "cmd") {
+    args.insert(args.begin(), {JOBGATE_BINARY, "--store", store_});
+    return RunToFiles(args, dir_ + "/" + name + ".out", dir_ + "/" + name + ".err");
+  }
+  Child Serve(int n) {
+    return Child({JOBGATE_BINARY, "--store", store_, "--log-format", "json", "serve", "--grace", "5s"},
+                 dir_ + "/serve" + std::to_string(n) + ".out", dir_ + "/serve" + std::to_string(n) + ".err");
+  }
+  void Apply(const std::string& toml) {
+    std::ofstream(dir_ + "/jobs.toml") << toml;
+    Proc p = Jobgate({"apply", dir_ + "/jobs.toml"});
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+  }
+  // The slots the workload saw ($JOBGATE_SLOT), one line each, in order.
+  std::vector<std::string> Slots() {
+    std::vector<std::string> out;
+    std::istringstream in(jobgate::test::ReadFile(dir_ + "/slots.txt"));
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+  nlohmann::json Status(const std::string& job) {
+    Proc p = Jobgate({"status", job, "--json"}, "status");
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return nlohmann::json::parse(p.out, nullptr, false);
+  }
+
+  std::string dir_;
+  std::string store_;
+};
+
+TEST_F(ServeTest, ThreeSchedulersRunEverySlotOnceAndSurviveAKill) {
+  Apply(
+      "[jobs.beat]\n"
+      "schedule = \"rate(2 seconds)\"\n"
+      "command = \"echo $JOBGATE_SLOT >> " + dir_ + "/slots.txt; sleep 0.8\"\n"
+      "lease = \"5s\"\n");
+  std::vector<Child> serves;
+  for (int i = 0; i < 3; ++i) serves.push_back(Serve(i));
+  // Kill one scheduler while a run it started is going: the run is a process
+  // of its own and commits; the others go on.
+  bool killed = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(14);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (killed) continue;
+    for (int i = 0; i < 3 && !killed; ++i) {
+      const std::string log = serves[static_cast<size_t>(i)].Out();
+      // A start and no end yet: its run is in the middle.
+      const auto count = [&](const std::string& what) {
+        size_t n = 0;
+        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
+      };
+      if (count("\"event\":\"start\"") > count("\"event\":\"end\"") && count("\"outcome\":\"succeeded\"") >= 1) {
+        serves[static_cast<size_t>(i)].Kill();
+        killed = true;
+      }
+    }
+  }
+  ASSERT_TRUE(killed) << "no scheduler was ever caught in the middle of a run";
+  for (auto& s : serves) kill(s.pid(), SIGTERM);
+  for (auto& s : serves) ASSERT_TRUE(s.WaitFor(std::chrono::seconds(20)).has_value()) << s.Describe();
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the killed one's orphaned run commits
+
+  const std::vector<std::string> slots = Slots();
+  ASSERT_GE(slots.size(), 5u) << jobgate::test::ReadFile(dir_ + "/slots.txt");
+  std::set<std::string> unique(slots.begin(), slots.end());
+  EXPECT_EQ(unique.size(), slots.size()) << "a slot ran twice:\n" << jobgate::test::ReadFile(dir_ + "/slots.txt");
+  // No slot lost between the first and the last: consecutive, 2 s apart.
+  for (size_t i = 1; i < slots.size(); ++i) {
+    auto a = jobgate::ParseTime(slots[i - 1], "slot");
+    auto b = jobgate::ParseTime(slots[i], "slot");
+    ASSERT_TRUE(a.ok() && b.ok()) << slots[i - 1] << ", " << slots[i];
+    EXPECT_EQ(*b - *a, 2000) << slots[i - 1] << " -> " << slots[i];
+  }
+  nlohmann::json st = Status("beat");
+  EXPECT_EQ(st["run_count"], static_cast<int64_t>(slots.size()));
+  EXPECT_EQ(st["success_count"], static_cast<int64_t>(slots.size()));
+  EXPECT_EQ(st["status"], "IDLE");
+  EXPECT_EQ(st["slots_missed"], 0);
+  EXPECT_EQ(st["slots_skipped"], 0);
+}
+
+}  // namespace
