@@ -5,10 +5,10 @@
 #   scripts/deps.sh build      only what building jobgate needs
 set -euo pipefail
 
-build_pkgs=(g++ cmake ninja-build pkg-config libsqlite3-dev nlohmann-json3-dev libcli11-dev
+build_pkgs=(g++ cmake ninja-build pkg-config libsqlite3-dev nlohmann-json3-dev libcli11-dev tzdata
             libfmt-dev libspdlog-dev libcurl4-openssl-dev libssl-dev libtomlplusplus-dev)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev sqlite3 util-linux curl nodejs npm libcpp-httplib-dev
-           libyaml-cpp-dev zip unzip)
+           libyaml-cpp-dev zip unzip libhowardhinnant-date-dev)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test_pkgs[@]}")
