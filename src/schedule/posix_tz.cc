@@ -202,7 +202,11 @@ bool PosixTzNextTransition(const PosixTz& tz, int64_t utc_s, int64_t* at_s) {
   if (!tz.has_dst || utc_s >= kMaxAbsSeconds) return false;
   const int32_t current = PosixTzOffsetAt(tz, utc_s);
   const int64_t year = YearOfInstant(tz, utc_s);
-  for (const PosixTzTransition& t : PosixTzTransitions(tz, year - 2, year + 2)) {
+  const auto transitions = PosixTzTransitions(tz, year - 2, year + 2);
+  // Not the last: it ends the range, with no next year's start to cancel it
+  // (DST all year), and a real change is found years before it.
+  for (size_t i = 0; i + 1 < transitions.size(); ++i) {
+    const PosixTzTransition& t = transitions[i];
     if (t.at_s > utc_s && t.offset_s != current) {
       *at_s = t.at_s;
       return true;
