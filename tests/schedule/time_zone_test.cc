@@ -186,6 +186,27 @@ TEST(TimeZone, UtcNeedsNoZoneinfo) {
   EXPECT_TRUE(TimeZone::Load("UTC").ok());
 }
 
+TEST(TimeZone, LoadLooksUnderTzdir) {
+  // setenv is process-wide: the tests of one binary run one after another,
+  // and this one puts TZDIR back as it was.
+  TempDir dir;
+  dir.Write("Test/Zone", ReadBytes(std::string(kZoneInfo) + "/Asia/Kolkata"));
+  const char* old = getenv("TZDIR");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("TZDIR", dir.path().c_str(), 1);
+  auto zone = TimeZone::Load("Test/Zone");
+  auto missing = TimeZone::Load("America/New_York");
+  if (old != nullptr) {
+    setenv("TZDIR", saved.c_str(), 1);
+  } else {
+    unsetenv("TZDIR");
+  }
+  ASSERT_TRUE(zone.ok()) << zone.status().message();
+  EXPECT_EQ(zone->OffsetAt(Civil(2026, 1, 1)), 19800);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find(dir.path()), std::string::npos) << missing.status().message();
+}
+
 TEST(TimeZone, RejectsNamesOutsideTheDatabase) {
   for (const char* name : {"", "/etc/localtime", "../zoneinfo/UTC", "America/../Europe/London", "Europe/London ", "a\nb"}) {
     auto zone = TimeZone::LoadFromDirectory(kZoneInfo, name);
