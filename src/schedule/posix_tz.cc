@@ -1,6 +1,7 @@
 #include "schedule/posix_tz.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include <fmt/format.h>
@@ -133,6 +134,44 @@ int64_t YearOfInstant(const PosixTz& tz, int64_t utc_s) {
   return YearFromDays(days);
 }
 
+// The raw transitions of the years [first_year, last_year]: two a year, in
+// order within the year, into `out` (room for two a year).
+void FillTransitions(const PosixTz& tz, int64_t first_year, int64_t last_year, PosixTzTransition* out) {
+  for (int64_t year = first_year; year <= last_year; ++year) {
+    const PosixTzTransition start{RuleDay(tz.start, year) * kSecondsPerDay + tz.start.time_s - tz.std_offset_s,
+                                  tz.dst_offset_s};
+    const PosixTzTransition end{RuleDay(tz.end, year) * kSecondsPerDay + tz.end.time_s - tz.dst_offset_s,
+                                tz.std_offset_s};
+    *out++ = start.at_s < end.at_s ? start : end;
+    *out++ = start.at_s < end.at_s ? end : start;
+  }
+}
+
+// Sorts the `n` transitions at `t` by instant and keeps the real changes;
+// returns how many remain. Stable (an insertion sort: the input is nearly
+// in order): where one year's end meets the next year's start (DST all
+// year), the later rule, filled last, decides the offset at that instant.
+size_t SortAndCollapse(PosixTzTransition* t, size_t n) {
+  for (size_t i = 1; i < n; ++i) {
+    for (size_t j = i; j > 0 && t[j - 1].at_s > t[j].at_s; --j) std::swap(t[j - 1], t[j]);
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (kept > 0 && t[kept - 1].at_s == t[i].at_s) --kept;
+    if (kept == 0 || t[kept - 1].offset_s != t[i].offset_s) t[kept++] = t[i];
+  }
+  return kept;
+}
+
+// Up to five years of transitions without the heap: OffsetAt runs for every
+// instant a schedule asks about.
+using YearsOfTransitions = std::array<PosixTzTransition, 10>;
+
+size_t FillWindow(const PosixTz& tz, int64_t first_year, int64_t last_year, YearsOfTransitions* window) {
+  FillTransitions(tz, first_year, last_year, window->data());
+  return SortAndCollapse(window->data(), static_cast<size_t>(last_year - first_year + 1) * 2);
+}
+
 }  // namespace
 
 Result<PosixTz> ParsePosixTz(std::string_view text) {
@@ -164,24 +203,10 @@ Result<PosixTz> ParsePosixTz(std::string_view text) {
 }
 
 std::vector<PosixTzTransition> PosixTzTransitions(const PosixTz& tz, int64_t first_year, int64_t last_year) {
-  std::vector<PosixTzTransition> all;
-  if (!tz.has_dst) return all;
-  for (int64_t year = first_year; year <= last_year; ++year) {
-    const PosixTzTransition start{RuleDay(tz.start, year) * kSecondsPerDay + tz.start.time_s - tz.std_offset_s,
-                                  tz.dst_offset_s};
-    const PosixTzTransition end{RuleDay(tz.end, year) * kSecondsPerDay + tz.end.time_s - tz.dst_offset_s,
-                                tz.std_offset_s};
-    all.push_back(start.at_s < end.at_s ? start : end);
-    all.push_back(start.at_s < end.at_s ? end : start);
-  }
-  // Stable: where one year's end meets the next year's start (DST all year),
-  // the later rule, pushed last, decides the offset at that instant.
-  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.at_s < b.at_s; });
-  std::vector<PosixTzTransition> out;
-  for (const PosixTzTransition& t : all) {
-    if (!out.empty() && out.back().at_s == t.at_s) out.pop_back();
-    if (out.empty() || out.back().offset_s != t.offset_s) out.push_back(t);
-  }
+  if (!tz.has_dst || last_year < first_year) return {};
+  std::vector<PosixTzTransition> out(static_cast<size_t>(last_year - first_year + 1) * 2);
+  FillTransitions(tz, first_year, last_year, out.data());
+  out.resize(SortAndCollapse(out.data(), out.size()));
   return out;
 }
 
@@ -189,12 +214,10 @@ int32_t PosixTzOffsetAt(const PosixTz& tz, int64_t utc_s) {
   if (!tz.has_dst) return tz.std_offset_s;
   const int64_t year = YearOfInstant(tz, utc_s);
   // Two years back: a rule time may be up to 167 hours past its day.
-  const auto transitions = PosixTzTransitions(tz, year - 2, year + 1);
+  YearsOfTransitions window;
+  const size_t n = FillWindow(tz, year - 2, year + 1, &window);
   int32_t offset = tz.std_offset_s;
-  for (const PosixTzTransition& t : transitions) {
-    if (t.at_s > utc_s) break;
-    offset = t.offset_s;
-  }
+  for (size_t i = 0; i < n && window[i].at_s <= utc_s; ++i) offset = window[i].offset_s;
   return offset;
 }
 
@@ -202,11 +225,12 @@ bool PosixTzNextTransition(const PosixTz& tz, int64_t utc_s, int64_t* at_s) {
   if (!tz.has_dst || utc_s >= kMaxAbsSeconds) return false;
   const int32_t current = PosixTzOffsetAt(tz, utc_s);
   const int64_t year = YearOfInstant(tz, utc_s);
-  const auto transitions = PosixTzTransitions(tz, year - 2, year + 2);
+  YearsOfTransitions window;
+  const size_t n = FillWindow(tz, year - 2, year + 2, &window);
   // Not the last: it ends the range, with no next year's start to cancel it
   // (DST all year), and a real change is found years before it.
-  for (size_t i = 0; i + 1 < transitions.size(); ++i) {
-    const PosixTzTransition& t = transitions[i];
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const PosixTzTransition& t = window[i];
     if (t.at_s > utc_s && t.offset_s != current) {
       *at_s = t.at_s;
       return true;
