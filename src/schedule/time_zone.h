@@ -21,6 +21,10 @@ class TimeZone {
   // $TZDIR, else /usr/share/zoneinfo. kInvalidArgument naming the zone when
   // it is unknown or its file is not TZif.
   static Result<TimeZone> Load(std::string_view name);
+  // As Load, from the zoneinfo directory `dir` rather than the environment's:
+  // for tests (a directory of broken files, no shared $TZDIR) and callers
+  // that carry their own database.
+  static Result<TimeZone> LoadFromDirectory(std::string_view dir, std::string_view name);
   static TimeZone Utc();
 
   const std::string& name() const;
