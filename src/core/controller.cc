@@ -295,11 +295,11 @@ GateDecision ControllerImpl::GateRound(Attempt& a, const StoreTime& now) {
   return Gate(a.state, a.def, a.slot, now);
 }
 
-// A round that skips, and what it records of the slots: the state to write
-// (with `history` to append once it applied), or nullopt when nothing is to
-// be recorded. Recorded: a slot fired again after it was claimed
-// (deduplicated), due slots passed over (missed), and a due slot that
-// cannot run now: a run still going (overlap = skip) or the rate limit
+// A scheduled round that skips, and what it records of the slots: the
+// state to write (with `history` to append once it applied), or nullopt
+// when nothing is to be recorded. Recorded: a slot fired again after it was
+// claimed (deduplicated), due slots passed over (missed), and a due slot
+// that cannot run now: a run still going (overlap = skip) or the rate limit
 // (skipped; it would otherwise stay due and be fired again and again).
 std::optional<JobState> ControllerImpl::SlotBookkeeping(const Attempt& a, const GateDecision& gate,
                                                         const StoreTime& now, std::vector<RunRecord>& history) const {
@@ -307,14 +307,15 @@ std::optional<JobState> ControllerImpl::SlotBookkeeping(const Attempt& a, const 
   next.job = a.req.job;
   const SlotPlan& plan = a.plan;
   const bool due = a.schedule && plan.run;
-  const bool duplicate = a.schedule ? a.claimed_already && !plan.Changes(next) : gate.skip == SkipReason::kSlotDone;
-  if (duplicate) {
-    const EpochMs slot = a.req.slot.value_or(next.last_slot);
+  // Scheduled invocations only: an explicit `run --slot` that finds its
+  // slot claimed (a duplicate delivery) stays the one-read skip path, and
+  // its outcome says slot_done.
+  if (!a.schedule) return std::nullopt;
+  if (a.claimed_already && !plan.Changes(next)) {
     next.slots_deduplicated += 1;
-    history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, slot, now.best, "deduplicated",
-                                   fmt::format("slot {} was claimed already (last_slot {})", FormatRfc3339(slot),
-                                               FormatRfc3339(next.last_slot))));
-  } else if (!a.schedule || !plan.Changes(next)) {
+    history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, next.last_slot, now.best, "deduplicated",
+                                   fmt::format("slot {} was claimed already", FormatRfc3339(next.last_slot))));
+  } else if (!plan.Changes(next)) {
     return std::nullopt;
   } else if (due && gate.skip != SkipReason::kRunning && gate.skip != SkipReason::kRateLimited) {
     return std::nullopt;  // paused, cooldown: the slot waits (a paused job is out of the due index)
