@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -122,6 +123,59 @@ TEST_F(ServeTest, ThreeSchedulersRunEverySlotOnceAndSurviveAKill) {
   EXPECT_EQ(st["status"], "IDLE");
   EXPECT_EQ(st["slots_missed"], 0);
   EXPECT_EQ(st["slots_skipped"], 0);
+}
+
+TEST_F(ServeTest, TickStartsEveryDueJobOnceWaitsAndSaysWhetherAllSucceeded) {
+  Apply(
+      "[jobs.a]\nschedule = \"rate(2 seconds)\"\ncommand = \"echo a >> " + dir_ + "/slots.txt\"\n"
+      "[jobs.b]\nschedule = \"rate(2 seconds)\"\ncommand = \"echo b >> " + dir_ + "/slots.txt\"\n"
+      "[jobs.c]\nschedule = \"rate(2 seconds)\"\ncommand = \"exit 3\"\n"
+      "[jobs.manual]\ncommand = \"echo manual >> " + dir_ + "/slots.txt\"\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2'100));  // every schedule's first fire time passed
+  Proc tick = Jobgate({"tick", "--max-concurrent", "2"}, "tick");
+  EXPECT_EQ(tick.exit_code, 1) << tick.out << tick.err;  // c failed
+  std::vector<std::string> ran = Slots();
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{"a", "b"})) << "an unscheduled job is never due";
+  size_t starts = 0;
+  for (size_t at = tick.out.find(" start job="); at != std::string::npos; at = tick.out.find(" start job=", at + 1)) {
+    ++starts;
+  }
+  EXPECT_EQ(starts, 3u) << tick.out;
+  EXPECT_NE(tick.out.find("end job=c"), std::string::npos) << tick.out;
+  EXPECT_EQ(Status("c")["failure_count"], 1);
+}
+
+TEST_F(ServeTest, SigtermLetsARunningJobFinishWithinTheGraceThenStopsTheRest) {
+  Apply(
+      "[jobs.slow]\nschedule = \"rate(1 second)\"\ncommand = \"sleep 1.5; echo done >> " + dir_ +
+      "/slots.txt\"\nlease = \"10s\"\n"
+      "[jobs.stuck]\nschedule = \"rate(1 second)\"\ncommand = \"sleep 60\"\nlease = \"10s\"\n"
+      "kill_grace = \"1s\"\n");
+  Child serve({JOBGATE_BINARY, "--store", store_, "serve", "--grace", "3s"}, dir_ + "/serve.out",
+              dir_ + "/serve.err");
+  // Wait until both run.
+  for (int i = 0; i < 100; ++i) {
+    const std::string out = serve.Out();
+    if (out.find("start job=slow") != std::string::npos && out.find("start job=stuck") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string before = serve.Out();
+  ASSERT_NE(before.find("start job=slow"), std::string::npos) << serve.Describe();
+  ASSERT_NE(before.find("start job=stuck"), std::string::npos) << serve.Describe();
+  kill(serve.pid(), SIGTERM);
+  auto code = serve.WaitFor(std::chrono::seconds(20));
+  ASSERT_TRUE(code.has_value()) << serve.Describe();
+  EXPECT_EQ(*code, 0) << serve.Describe();
+  const std::string log = serve.Out();
+  // slow finished within the grace; stuck was stopped after it and committed.
+  EXPECT_NE(log.find("end job=slow"), std::string::npos) << log;
+  EXPECT_NE(log.find("terminating"), std::string::npos) << log;
+  EXPECT_EQ(Slots(), std::vector<std::string>{"done"});
+  nlohmann::json stuck = Status("stuck");
+  EXPECT_EQ(stuck["status"], "IDLE") << stuck.dump();
+  EXPECT_EQ(stuck["failure_count"], 1) << stuck.dump();
+  EXPECT_EQ(Status("slow")["success_count"], 1);
 }
 
 }  // namespace
