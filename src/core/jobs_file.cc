@@ -125,6 +125,10 @@ Result<JobDefinition> ParseJob(const std::string& name, const toml::table& t, co
     if (d.schedule.empty()) {
       return Status::InvalidArgument(fmt::format("{}: jobs.{}.time_zone is set but the job has no schedule", source, name));
     }
+    if (d.command.empty()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: jobs.{}.schedule is set but the job has no command for the scheduler to run", source, name));
+    }
     auto schedule = Schedule::Parse(d.schedule, d.time_zone);
     if (!schedule.ok()) {
       return Status::InvalidArgument(fmt::format("{}: jobs.{}.schedule: {}", source, name, schedule.status().message()));

@@ -18,6 +18,7 @@ using Json = nlohmann::ordered_json;
 // within this long: its store may place that time in the future still (a
 // remote store's clock), and the index would list it again and again.
 constexpr int64_t kRestartMs = 1'000;
+constexpr int64_t kMaxHoldOffMs = 60'000;
 // How often a waiting scheduler looks at its stop flag.
 constexpr int64_t kStopCheckMs = 100;
 
@@ -74,6 +75,11 @@ std::optional<EpochMs> Scheduler::StartDue(const std::vector<DueJob>& due, Epoch
     // overlap policy).
     auto run = running_.find(d.job);
     if (run != running_.end() && run->second.second >= d.due_at) continue;
+    auto held = hold_off_.find(d.job);
+    if (held != hold_off_.end() && now < held->second.until) {
+      later = Sooner(later, held->second.until);
+      continue;
+    }
     auto end = last_end_.find(d.job);
     if (end != last_end_.end() && end->second.first == d.due_at && now - end->second.second < kRestartMs) {
       later = Sooner(later, end->second.second + kRestartMs);
@@ -102,6 +108,13 @@ void Scheduler::Ended(const std::vector<EndedRun>& ended, TickReport* report) {
       if (--run->second.first <= 0) running_.erase(run);
     }
     Event("end", e.job, OutcomeFields(e));
+    if (e.outcome_json.empty()) {
+      HoldOff& h = hold_off_[e.job];
+      h.failures += 1;
+      h.until = now + std::min<int64_t>(kMaxHoldOffMs, kRestartMs << std::min(h.failures - 1, 6));
+    } else {
+      hold_off_.erase(e.job);
+    }
     if (!report) continue;
     if (e.exit_code == 0) {
       ++report->succeeded;

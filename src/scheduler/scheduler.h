@@ -103,6 +103,14 @@ class Scheduler {
   // host's clock may still place it in the future).
   std::map<std::string, std::pair<int, EpochMs>> running_;  // job -> (count, latest due time started)
   std::map<std::string, std::pair<EpochMs, EpochMs>> last_end_;  // job -> (due_at, ended at)
+  // Jobs whose invocations ended without an outcome (a bad definition, a
+  // store that refused, a corrupt item): held back, doubling up to a
+  // minute, so a broken job is not started every second.
+  struct HoldOff {
+    int failures = 0;
+    EpochMs until = 0;
+  };
+  std::map<std::string, HoldOff> hold_off_;
 };
 
 }  // namespace jobgate

@@ -6,7 +6,7 @@ namespace jobgate {
 namespace {
 
 TEST(JobsFile, ParsesEveryKey) {
-  auto defs = ParseJobsToml(R"(
+  auto defs = ParseJobsToml(R"toml(
 [jobs.nightly]
 command = ["./report.sh", "--full"]
 cooldown = "20h"
@@ -17,14 +17,19 @@ backoff_base = "30s"
 backoff_cap = "2h"
 park_after = 5
 rate_limit = "10/1h"
-overlap = "skip"
+overlap = "replace"
 kill_grace = "15s"
 request_ttl = "2d"
 keep_runs = 50
+schedule = "cron(30 2 ? * MON-FRI *)"
+time_zone = "Europe/London"
+starting_deadline = "30m"
+catch_up = "all"
+catch_up_limit = 10
 
 [jobs.shell]
 command = "echo hi | tee /tmp/x"
-)",
+)toml",
                             "jobs.toml");
   ASSERT_TRUE(defs.ok()) << defs.status().ToString();
   ASSERT_EQ(defs->size(), 2u);
@@ -43,6 +48,12 @@ command = "echo hi | tee /tmp/x"
   EXPECT_EQ(d.kill_grace_ms, 15000);
   EXPECT_EQ(d.request_ttl_ms, 2 * 86400 * 1000LL);
   EXPECT_EQ(d.keep_runs, 50);
+  EXPECT_EQ(d.overlap, "replace");
+  EXPECT_EQ(d.schedule, "cron(30 2 ? * MON-FRI *)");
+  EXPECT_EQ(d.time_zone, "Europe/London");
+  EXPECT_EQ(d.starting_deadline_ms, 30 * 60 * 1000LL);
+  EXPECT_EQ(d.catch_up, "all");
+  EXPECT_EQ(d.catch_up_limit, 10);
   EXPECT_EQ((*defs)[1].command, (std::vector<std::string>{"/bin/sh", "-c", "echo hi | tee /tmp/x"}));
 }
 
@@ -72,7 +83,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"[jobs.a]\nlease = \"10ms\"\n", "lease"},
                       BadCase{"[jobs.a]\ncommand = []\n", "jobs.a.command"},
                       BadCase{"[jobs.a]\ncommand = [1]\n", "jobs.a.command"},
-                      BadCase{"[jobs.a]\nschedule = \"rate(0 hours)\"\n", "jobs.a.schedule"},
+                      BadCase{"[jobs.a]\nschedule = \"rate(0 hours)\"\ncommand = \"true\"\n", "jobs.a.schedule"},
+                      BadCase{"[jobs.a]\nschedule = \"rate(1 hour)\"\n", "no command"},
+                      BadCase{"[jobs.a]\nschedule = \"rate(1 hour)\"\ntime_zone = \"Mars/Base\"\ncommand = \"true\"\n",
+                              "Mars/Base"},
                       BadCase{"[jobs.a]\ntime_zone = \"UTC\"\n", "no schedule"},
                       BadCase{"[jobs.a]\nschedule = \"rate(1 hour)\"\ncatch_up = \"some\"\n", "some"},
                       BadCase{"[jobs.a]\nschedule = \"rate(1 hour)\"\noverlap = \"queue\"\n", "queue"},
