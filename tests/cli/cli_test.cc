@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace {
 
@@ -57,13 +58,9 @@ int64_t NowMs() {
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jobgate-cli-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = "sqlite:" + dir_ + "/state.db";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  jobgate::test::TempDir temp_{"jobgate-cli-test"};
+  std::string dir_ = temp_.path();
+  std::string store_ = "sqlite:" + dir_ + "/state.db";
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 
@@ -184,8 +181,6 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(s["status"], "IDLE");
   }
 
-  std::string dir_;
-  std::string store_;
 
  private:
   static std::vector<std::string> Argv(const std::vector<std::string>& args) {

@@ -10,26 +10,21 @@
 #include <gtest/gtest.h>
 
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 
 class NextCommand : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jobgate-next-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  jobgate::test::TempDir temp_{"jobgate-next-test"};
+  std::string dir_ = temp_.path();
 
   jobgate::test::Proc Next(std::vector<std::string> args) {
     args.insert(args.begin(), {JOBGATE_BINARY, "next"});
     return jobgate::test::RunToFiles(args, dir_ + "/out", dir_ + "/err");
   }
 
-  std::string dir_;
 };
 
 TEST_F(NextCommand, PrintsTheNextFireTimesWithTheZoneOffset) {

@@ -22,25 +22,19 @@
 
 #include "core/duration.h"
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 using jobgate::test::Child;
 using jobgate::test::Proc;
 using jobgate::test::RunToFiles;
 
 class ServeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jobgate-serve-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = "sqlite:" + dir_ + "/jobs.db";
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
+  jobgate::test::TempDir temp_{"jobgate-serve-test"};
+  std::string dir_ = temp_.path();
+  std::string store_ = "sqlite:" + dir_ + "/jobs.db";
 
   Proc Jobgate(std::vector<std::string> args, const std::string& name = "cmd") {
     args.insert(args.begin(), {JOBGATE_BINARY, "--store", store_});
@@ -68,8 +62,6 @@ class ServeTest : public ::testing::Test {
     return nlohmann::json::parse(p.out, nullptr, false);
   }
 
-  std::string dir_;
-  std::string store_;
 };
 
 TEST_F(ServeTest, ThreeSchedulersRunEverySlotOnceAndSurviveAKill) {

@@ -19,6 +19,7 @@
 
 #include "support/runtime_api_emulator.h"
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace jobgate {
 namespace {
@@ -35,15 +36,8 @@ int Lines(const std::string& text) {
 
 class LambdaRuntimeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/jobgate-lambda-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    store_ = "sqlite:" + dir_ + "/jobgate.db";
-  }
   void TearDown() override {
     runtime_.reset();  // kills the runtime before the emulator goes
-    std::filesystem::remove_all(dir_);
   }
 
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
@@ -119,10 +113,11 @@ class LambdaRuntimeTest : public ::testing::Test {
         .dump();
   }
 
+  jobgate::test::TempDir temp_{"jobgate-lambda"};
+  std::string dir_ = temp_.path();
+  std::string store_ = "sqlite:" + dir_ + "/jobgate.db";
   RuntimeApiEmulator api_;
   std::unique_ptr<Child> runtime_;
-  std::string dir_;
-  std::string store_;
 };
 
 TEST_F(LambdaRuntimeTest, AnHourlyEventRunsOnceHoweverItIsDelivered) {

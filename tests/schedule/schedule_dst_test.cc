@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "schedule/schedule_testing.h"
+
 #include "core/duration.h"
 #include "schedule/cron_spec.h"
 #include "schedule/schedule.h"
@@ -28,17 +30,6 @@ namespace {
 
 using V = std::vector<std::string>;
 
-EpochMs T(const std::string& rfc3339) {
-  auto ms = ParseTime(rfc3339, "test");
-  EXPECT_TRUE(ms.ok()) << rfc3339;
-  return ms.ok() ? *ms : 0;
-}
-
-std::string Show(std::optional<EpochMs> ms) {
-  if (!ms) return "never";
-  const auto c = schedule::ToCivil(*ms / 1000);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second);
-}
 
 std::optional<Schedule> Load(const std::string& expr, const std::string& tz) {
   auto s = Schedule::Parse(expr, tz);

@@ -11,23 +11,14 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "schedule/schedule_testing.h"
+
 #include "core/duration.h"
 #include "schedule/cron_spec.h"
 
 namespace jobgate {
 namespace {
 
-EpochMs T(const std::string& rfc3339) {
-  auto ms = ParseTime(rfc3339, "test");
-  EXPECT_TRUE(ms.ok()) << rfc3339;
-  return ms.ok() ? *ms : 0;
-}
-
-std::string Show(std::optional<EpochMs> ms) {
-  if (!ms) return "never";
-  const auto c = schedule::ToCivil(*ms / 1000);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour, c.minute, c.second);
-}
 
 Schedule Must(const std::string& expr, const std::string& tz = "UTC") {
   auto s = Schedule::Parse(expr, tz);
