@@ -170,4 +170,29 @@ TEST_F(ServeTest, SigtermLetsARunningJobFinishWithinTheGraceThenStopsTheRest) {
   EXPECT_EQ(Status("slow")["success_count"], 1);
 }
 
+TEST_F(ServeTest, AfterDowntimeTheLatestSlotRunsOnceAndTheMissedAreInStatusAndHistory) {
+  Apply("[jobs.tick]\nschedule = \"rate(1 second)\"\ncommand = \"echo $JOBGATE_SLOT >> " + dir_ +
+        "/slots.txt\"\n[jobs.manual]\ncommand = \"true\"\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(3'300));  // three or four slots pass unserved
+  Proc tick = Jobgate({"tick"}, "tick");
+  ASSERT_EQ(tick.exit_code, 0) << tick.out << tick.err;
+  ASSERT_EQ(Slots().size(), 1u);
+  nlohmann::json st = Status("tick");
+  EXPECT_GE(st["slots_missed"], 2) << st.dump();
+  EXPECT_EQ(st["last_slot"], Slots()[0]) << st.dump();
+  Proc history = Jobgate({"history", "tick", "--json"}, "history");
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  nlohmann::json runs = nlohmann::json::parse(history.out, nullptr, false);
+  ASSERT_TRUE(runs.is_array()) << history.out;
+  bool missed = false;
+  for (const auto& r : runs) {
+    missed |= r["outcome"] == "missed" && r["error"].get<std::string>().find("catch_up = latest") != std::string::npos;
+  }
+  EXPECT_TRUE(missed) << history.out;
+  // A scheduled invocation of a job without a schedule is a usage error.
+  Proc bad = Jobgate({"run", "manual", "--scheduled"}, "bad");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("no schedule"), std::string::npos) << bad.err;
+}
+
 }  // namespace
