@@ -41,8 +41,8 @@ class SystemdNotifier {
     if (getenv("NOTIFY_SOCKET") == nullptr) return;
     auto lib = SharedLibrary::Open("libsystemd.so.0", "serve under systemd (Type=notify)");
     if (!lib.ok() || !lib->Resolve("sd_notify", &notify_).ok()) {
-      std::cerr << "jobgate: warn: $NOTIFY_SOCKET is set but " << (lib.ok() ? "sd_notify is missing" : lib.status().message())
-                << "; not notifying systemd\n";
+      std::cerr << "jobgate: warn: $NOTIFY_SOCKET is set but "
+                << (lib.ok() ? "sd_notify is missing" : lib.status().message()) << "; not notifying systemd\n";
       notify_ = nullptr;
     }
   }

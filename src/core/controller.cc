@@ -100,7 +100,8 @@ JobDefinition ApplyOverrides(std::optional<JobDefinition> stored, const std::str
 Result<Schedule> ScheduleOf(const JobDefinition& def, const RunRequest& req) {
   if (req.slot) return Status::InvalidArgument("a scheduled invocation claims the due slot: it takes no --slot");
   if (def.schedule.empty()) {
-    return Status::InvalidArgument(fmt::format("job '{}' has no schedule (set `schedule` and `jobgate apply`)", def.job));
+    return Status::InvalidArgument(
+        fmt::format("job '{}' has no schedule (set `schedule` and `jobgate apply`)", def.job));
   }
   auto schedule = Schedule::Parse(def.schedule, def.time_zone);
   if (!schedule.ok()) return Status::InvalidArgument(fmt::format("job '{}': {}", def.job, schedule.status().message()));

@@ -123,7 +123,8 @@ Result<JobDefinition> ParseJob(const std::string& name, const toml::table& t, co
     // The expression and its zone are checked together: a zone alone is
     // refused, as a typo for a schedule the job does not have.
     if (d.schedule.empty()) {
-      return Status::InvalidArgument(fmt::format("{}: jobs.{}.time_zone is set but the job has no schedule", source, name));
+      return Status::InvalidArgument(
+          fmt::format("{}: jobs.{}.time_zone is set but the job has no schedule", source, name));
     }
     if (d.command.empty()) {
       return Status::InvalidArgument(
@@ -131,7 +132,8 @@ Result<JobDefinition> ParseJob(const std::string& name, const toml::table& t, co
     }
     auto schedule = Schedule::Parse(d.schedule, d.time_zone);
     if (!schedule.ok()) {
-      return Status::InvalidArgument(fmt::format("{}: jobs.{}.schedule: {}", source, name, schedule.status().message()));
+      return Status::InvalidArgument(
+          fmt::format("{}: jobs.{}.schedule: {}", source, name, schedule.status().message()));
     }
   }
   return d;

@@ -1278,7 +1278,8 @@ TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
   ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(old));
   EXPECT_EQ(hb, HeartbeatResult::kLost);
   bool replaced = false;
-  for (const RunRecord& r : Runs()) replaced |= r.outcome == "abandoned" && r.error.find("overlap = replace") != std::string::npos;
+  for (const RunRecord& r : Runs())
+    replaced |= r.outcome == "abandoned" && r.error.find("overlap = replace") != std::string::npos;
   EXPECT_TRUE(replaced);
 }
 

@@ -117,7 +117,8 @@ TEST_F(SchedulerTest, AStoreThatIsDownStartsNothing) {
   ServeFor(s, 3);
   EXPECT_TRUE(launcher_.starts.empty());
   bool logged = false;
-  for (const auto& l : lines_) logged |= l.find("error") != std::string::npos && l.find("store down") != std::string::npos;
+  for (const auto& l : lines_)
+    logged |= l.find("error") != std::string::npos && l.find("store down") != std::string::npos;
   EXPECT_TRUE(logged);
 }
 
