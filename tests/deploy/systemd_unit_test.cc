@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "deploy/serve_deploy_support.h"
+#include "run/exit_codes.h"
 
 namespace jobgate::deploy_test {
 namespace {
@@ -94,6 +95,8 @@ TEST(SystemdUnit, IsANotifyServiceWithAWatchdogWellAbovePoll) {
   EXPECT_GE(watchdog_ms, 10 * poll_ms);
   EXPECT_GT(watchdog_ms, store_call_ms + poll_ms);
   EXPECT_EQ(ServiceValue("Restart"), "on-failure");
+  // A usage error (bad flags, a bad store URL) is not worth a restart loop.
+  EXPECT_EQ(ServiceValue("RestartPreventExitStatus"), std::to_string(kExitUsage));
 }
 
 TEST(SystemdUnit, ExecStartRunsJobgateServe) {
