@@ -34,7 +34,9 @@ void HandleStopSignals() {
 
 // systemd's notify protocol through libsystemd, loaded only when systemd
 // asks for it ($NOTIFY_SOCKET): READY=1 once serving, WATCHDOG=1 every
-// loop, STOPPING=1 on the way out. Without it, every call does nothing.
+// loop, STOPPING=1 when the stop begins (sd_notify(3): "the service is
+// beginning its shutdown"), so that systemd stops expecting WATCHDOG=1
+// during the grace. Without $NOTIFY_SOCKET, every call does nothing.
 class SystemdNotifier {
  public:
   SystemdNotifier() {
@@ -107,11 +109,13 @@ int CmdServe(const GlobalOptions& g, const SchedulerArgs& a) {
   SystemdNotifier systemd;
   Scheduler scheduler(**store, clock, *launcher, Options(g, a), Lines());
   bool ready = false;
-  Status st = scheduler.Serve(g_stop, [&] {
-    systemd.Send(ready ? "WATCHDOG=1" : "READY=1");
-    ready = true;
-  });
-  systemd.Send("STOPPING=1");
+  Status st = scheduler.Serve(
+      g_stop,
+      [&] {
+        systemd.Send(ready ? "WATCHDOG=1" : "READY=1");
+        ready = true;
+      },
+      [&] { systemd.Send("STOPPING=1"); });
   if (!st.ok()) return Fail(st);
   return kExitOk;
 }

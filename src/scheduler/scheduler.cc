@@ -142,7 +142,8 @@ Result<TickReport> Scheduler::Tick() {
   return report;
 }
 
-Status Scheduler::Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat) {
+Status Scheduler::Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat,
+                        const std::function<void()>& stopping) {
   Event("serving", "", {{"max_concurrent", std::to_string(options_.max_concurrent)}});
   while (!stop) {
     if (heartbeat) heartbeat();
@@ -165,6 +166,7 @@ Status Scheduler::Serve(const std::atomic<bool>& stop, const std::function<void(
       break;  // a place is free: look at the index again
     }
   }
+  if (stopping) stopping();
   Shutdown();
   return Status::Ok();
 }

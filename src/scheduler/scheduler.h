@@ -81,8 +81,11 @@ class Scheduler {
   // due jobs, reaps the ended. Then starts nothing more, gives running jobs
   // grace_ms to finish, SIGTERMs them (they stop their workloads and
   // commit), and SIGKILLs what is left after kill_after_ms. `heartbeat` is
-  // called every loop (the systemd watchdog).
-  Status Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat = {});
+  // called every loop (the systemd watchdog); `stopping` once `stop` is
+  // seen, before the grace (systemd's STOPPING=1, which ends the watchdog:
+  // the grace sends no heartbeat).
+  Status Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat = {},
+               const std::function<void()>& stopping = {});
 
  private:
   // Starts what is due of `due` (listed at `now`); returns the soonest

@@ -21,9 +21,39 @@ int ExitCodeOf(int wait_status) {
   return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
 }
 
+std::string NameOf(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+// This process's environment with `changes` applied, built before fork: the
+// child of a threaded parent may only call async-signal-safe functions, and
+// setenv is not one.
+std::vector<std::string> ChildEnvironment(const EnvChanges& changes) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    bool changed = false;
+    for (const auto& c : changes) changed = changed || NameOf(c) == NameOf(entry);
+    if (!changed) env.push_back(entry);
+  }
+  for (const auto& c : changes) {
+    if (c.find('=') != std::string::npos) env.push_back(c);
+  }
+  return env;
+}
+
+std::vector<char*> Pointers(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (const auto& s : strings) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file,
+            const EnvChanges& env) {
+  const std::vector<std::string> environment = ChildEnvironment(env);
+  std::vector<char*> args = Pointers(argv);
+  std::vector<char*> envp = Pointers(environment);
   pid_t pid = fork();
   if (pid == 0) {
     int in = open("/dev/null", O_RDONLY);
@@ -33,10 +63,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, c
     dup2(in, 0);
     dup2(out, 1);
     dup2(err, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
+    execvpe(args[0], args.data(), envp.data());
     _exit(127);
   }
   return pid;
@@ -82,10 +109,11 @@ bool Alive(pid_t pid) {
 
 // ---- Child -------------------------------------------------------------------
 
-Child::Child(const std::vector<std::string>& argv, std::string out_file, std::string err_file)
+Child::Child(const std::vector<std::string>& argv, std::string out_file, std::string err_file, const EnvChanges& env)
     : out_file_(std::move(out_file)), err_file_(std::move(err_file)) {
-  for (const auto& a : argv) command_ += (command_.empty() ? "" : " ") + a;
-  pid_ = Spawn(argv, out_file_, err_file_);
+  for (const auto& e : env) command_ += e + " ";
+  for (const auto& a : argv) command_ += (command_.empty() || command_.back() == ' ' ? "" : " ") + a;
+  pid_ = Spawn(argv, out_file_, err_file_, env);
 }
 
 Child::~Child() { Release(); }

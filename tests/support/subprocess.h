@@ -20,10 +20,15 @@ struct Proc {
   std::string err;
 };
 
+// Changes to the environment a child starts with: "NAME=VALUE" sets NAME,
+// "NAME" alone removes it; everything else is inherited.
+using EnvChanges = std::vector<std::string>;
+
 // Starts argv (argv[0] looked up on PATH unless it holds a '/') with stdin
 // from /dev/null and stdout/stderr to files, so no pipe can fill up and
 // block it.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file);
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file, const std::string& err_file,
+            const EnvChanges& env = {});
 // Waits for pid; its exit code, or 128 + signal (-1 if it is not our child).
 int Wait(pid_t pid);
 // Spawn, Wait, and read both files.
@@ -44,7 +49,7 @@ bool Alive(pid_t pid);
 class Child {
  public:
   Child() = default;
-  Child(const std::vector<std::string>& argv, std::string out_file, std::string err_file);
+  Child(const std::vector<std::string>& argv, std::string out_file, std::string err_file, const EnvChanges& env = {});
   ~Child();
   Child(Child&& other) noexcept;
   Child& operator=(Child&& other) noexcept;
