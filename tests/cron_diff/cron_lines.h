@@ -15,7 +15,8 @@ namespace jobgate::cron_diff {
 // distributions are not), so a seed reproduces a case anywhere.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed | 1) {}
+  // splitmix64's finalizer: distinct seeds start distinct (never 0) states.
+  explicit Rng(uint64_t seed);
   uint64_t Next();
   // Uniform in [lo, hi].
   int64_t Between(int64_t lo, int64_t hi);
@@ -32,9 +33,10 @@ std::string RandomCrontabLine(Rng& rng);
 // UTC most often; fixed-offset zones; zones with DST, north and south, and
 // Lord Howe's 30-minute DST.
 std::string RandomZone(Rng& rng);
-// 1970-2100; a third on whole minutes, some on whole hours (a start that is
-// itself a fire time must not be returned).
-int64_t RandomStartMs(Rng& rng);
+// 1970-2100, a third of those in DST zones near a transition; a third on
+// whole minutes, some on whole hours (a start that is itself a fire time
+// must not be returned).
+int64_t RandomStartMs(Rng& rng, const TimeZone& tz);
 
 enum class Window { kNoTransition, kThroughTransitions, kCutAtTransition };
 // Trims both lists to the fire times the engines must agree on (see the
