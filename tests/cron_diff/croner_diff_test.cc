@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -119,7 +120,9 @@ class NodeTools : public ::testing::Test {
     if (required) FAIL() << "missing " << missing << " and JOBGATE_REQUIRE_NODE_TOOLS=1";
     GTEST_SKIP() << "missing " << missing;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
 
   std::string Tmp(const std::string& name) {
     if (dir_.empty()) {
