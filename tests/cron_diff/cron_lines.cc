@@ -109,6 +109,9 @@ std::string RandomCrontabLine(Rng& rng) {
                      Field(rng, kDow));
 }
 
+// croner converts with node's ICU, which carries its own copy of the tz
+// database, older than the system's that jobgate reads: only zones whose
+// rules no recent tzdata release changed.
 std::string RandomZone(Rng& rng) {
   static constexpr std::array<const char*, 8> kZones = {
       "Asia/Kolkata",  "Asia/Tokyo",       "Etc/GMT+5",          "America/New_York",

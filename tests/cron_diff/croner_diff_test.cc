@@ -108,8 +108,8 @@ class NodeTools : public ::testing::Test {
   void SetUp() override {
     const fs::path tools = JOBGATE_CRON_TOOLS_DIR;
     script_ = (tools / "next.mjs").string();
-    const bool required = getenv("JOBGATE_REQUIRE_NODE_TOOLS") != nullptr &&
-                          std::string(getenv("JOBGATE_REQUIRE_NODE_TOOLS")) == "1";
+    const char* require = getenv("JOBGATE_REQUIRE_NODE_TOOLS");
+    const bool required = require != nullptr && std::string(require) == "1";
     std::string missing;
     if (!fs::exists(tools / "node_modules" / "croner" / "package.json")) {
       missing = "tools/cron/node_modules (scripts/npm-tools.sh tools/cron installs it)";
