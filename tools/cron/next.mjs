@@ -1,5 +1,5 @@
 // Fire times from croner, an independent cron engine, for jobgate's
-// differential schedule test (tests/schedule_diff/croner_diff_test.cc) and
+// differential schedule test (tests/cron_diff/croner_diff_test.cc) and
 // the schedule benchmark (scripts/bench.sh schedule).
 //
 //   node next.mjs              reads `expr<TAB>tz<TAB>start_epoch_ms<TAB>count`
