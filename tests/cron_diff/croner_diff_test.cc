@@ -15,7 +15,6 @@
 // JOBGATE_REQUIRE_NODE_TOOLS=1 (set by scripts/test.sh, so CI cannot
 // silently skip it).
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -33,6 +32,7 @@
 #include "cron_diff/cron_lines.h"
 #include "schedule/schedule.h"
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace jobgate {
 namespace {
@@ -120,18 +120,7 @@ class NodeTools : public ::testing::Test {
     if (required) FAIL() << "missing " << missing << " and JOBGATE_REQUIRE_NODE_TOOLS=1";
     GTEST_SKIP() << "missing " << missing;
   }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-
-  std::string Tmp(const std::string& name) {
-    if (dir_.empty()) {
-      std::string tmpl = (fs::temp_directory_path() / "jobgate-crondiff.XXXXXX").string();
-      EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
-      dir_ = tmpl;
-    }
-    return (fs::path(dir_) / name).string();
-  }
+  std::string Tmp(const std::string& name) const { return (fs::path(dir_.path()) / name).string(); }
 
   // croner's answer to each case, one line each (next.mjs's output format).
   std::vector<std::string> Croner(const std::vector<Case>& cases) {
@@ -150,8 +139,8 @@ class NodeTools : public ::testing::Test {
     return lines;
   }
 
+  test::TempDir dir_{"jobgate-crondiff"};
   std::string script_;
-  std::string dir_;
 };
 
 std::string Show(const std::vector<int64_t>& fires, const TimeZone& tz) {
