@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Builds jobgate and passes every test: unit, store conformance, simulation,
 # real multi-process tests, DynamoDB tests against dynalite, the crontab
-# engine against croner (npm); then the unit
-# tests and the simulation again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. Installs what is missing first. Warnings are
-# errors.
+# engine against croner (npm); then the unit tests and the simulation again
+# under AddressSanitizer + UndefinedBehaviorSanitizer. Installs what is
+# missing first. Warnings are errors.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
