@@ -7,8 +7,12 @@
 #   scripts/bench.sh cli        only bench/cli_bench.sh (whole processes)
 #   scripts/bench.sh lambda     only bench/lambda_cold_start (the Lambda runtime's
 #                               cold start, `jobgate lambda` and the packaged bootstrap)
-# Knobs: SQLITE_BENCH_ARGS (extra Google Benchmark flags, e.g.
-# --benchmark_repetitions=15), CLI_ROUNDS (default 150).
+#   scripts/bench.sh schedule   only bench/due_bench (`tick` with 1,000,000 jobs, 100
+#                               due, on SQLite) and bench/next_bench (NextAfter fire
+#                               times per second against croner, npm; installs
+#                               tools/cron's packages)
+# Knobs: SQLITE_BENCH_ARGS, DUE_BENCH_ARGS, NEXT_BENCH_ARGS (extra Google
+# Benchmark flags, e.g. --benchmark_repetitions=15), CLI_ROUNDS (default 150).
 # Ratios are only meaningful within one run: do not compare absolute times
 # across runs, and prefer a quiet machine (the load average is printed).
 set -euo pipefail
@@ -29,8 +33,14 @@ if ((${#missing[@]} > 0)); then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target jobgate sqlite_bench floor_cli cli_bench startup_probe_linked_curl \
-  startup_probe_sqlite lambda_floor lambda_cold_start
+# Only what the chosen part runs; one compiler per core.
+targets=()
+[[ $what == all || $what == sqlite ]] && targets+=(sqlite_bench)
+[[ $what == all || $what == cli ]] && targets+=(jobgate floor_cli cli_bench startup_probe_linked_curl startup_probe_sqlite)
+[[ $what == all || $what == lambda ]] && targets+=(jobgate lambda_floor lambda_cold_start)
+[[ $what == all || $what == schedule ]] && targets+=(due_bench next_bench)
+((${#targets[@]} > 0)) || { echo "usage: $0 [sqlite|cli|lambda|schedule]" >&2; exit 2; }
+cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $what == all || $what == sqlite ]]; then
@@ -53,5 +63,14 @@ if [[ $what == all || $what == lambda ]]; then
     >/dev/null
   "$build/bench/lambda_cold_start" --rounds "${LAMBDA_ROUNDS:-40}" --store "sqlite:$tmp/bench.db" \
     "floor:$build/bench/lambda_floor" "jobgate:$build/jobgate lambda -- true" "bootstrap:$tmp/task/bootstrap -- true"
+fi
+if [[ $what == all || $what == schedule ]]; then
+  echo "== bench/due_bench: tick with 1,000,000 jobs (100 due) on SQLite, ListDue vs the same query on the C API"
+  # shellcheck disable=SC2086  # DUE_BENCH_ARGS is a list of flags
+  "$build/bench/due_bench" ${DUE_BENCH_ARGS:-}
+  echo "== bench/next_bench: Schedule::NextAfter fire times per second vs croner (npm) in the same run"
+  "$root/scripts/npm-tools.sh" tools/cron
+  # shellcheck disable=SC2086  # NEXT_BENCH_ARGS is a list of flags
+  "$build/bench/next_bench" ${NEXT_BENCH_ARGS:-}
 fi
 echo "== done, load average $(cut -d' ' -f1-3 /proc/loadavg)"

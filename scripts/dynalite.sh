@@ -27,24 +27,9 @@ die() {
   exit 1
 }
 
-# Installs tools/dynamo/node_modules from the lock when it is missing or older
-# than the lock. npm writes node_modules/.package-lock.json on every install,
-# so its age says when the tree was last made. One npm at a time per checkout.
-ensure_packages() {
-  local marker="$tools/node_modules/.package-lock.json"
-  if [[ -f "$marker" && ! "$tools/package-lock.json" -nt "$marker" ]]; then return 0; fi
-  command -v npm >/dev/null || die "npm not found (scripts/deps.sh installs it)"
-  local lock
-  lock="${TMPDIR:-/tmp}/jobgate-npm-$(printf '%s' "$tools" | cksum | cut -d' ' -f1).lock"
-  (
-    flock -w 600 9 || die "timed out waiting for another npm ci in $tools"
-    if [[ -f "$marker" && ! "$tools/package-lock.json" -nt "$marker" ]]; then exit 0; fi
-    echo "dynalite.sh: npm ci in tools/dynamo" >&2
-    cd "$tools"
-    npm ci --no-audit --no-fund --loglevel=error </dev/null >&2
-    touch "$marker"
-  ) 9>"$lock"
-}
+# Installs tools/dynamo/node_modules from the lock when it is missing or
+# outdated (scripts/npm-tools.sh, shared with tools/cron).
+ensure_packages() { "$root/scripts/npm-tools.sh" "$tools"; }
 
 # The pid of our running dynalite, or nothing. A stale pid file (the process
 # died, or the pid was reused by something else) counts as not running.

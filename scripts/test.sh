@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds jobgate and passes every test: unit, store conformance, simulation,
-# real multi-process tests, DynamoDB tests against dynalite; then the unit
-# tests and the simulation again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. Installs what is missing first. Warnings are
-# errors.
+# real multi-process tests, DynamoDB tests against dynalite, the crontab
+# engine against croner (npm); then the unit tests and the simulation again
+# under AddressSanitizer + UndefinedBehaviorSanitizer. Installs what is
+# missing first. Warnings are errors.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,6 +33,12 @@ echo "== dynalite"
 dynalite_env=$("$root/scripts/dynalite.sh" env)
 eval "$dynalite_env"
 echo "DynamoDB tests against $JOBGATE_TEST_DYNAMODB_ENDPOINT"
+
+# croner for the differential schedule test (tests/cron_diff); required
+# here, so that a missing install fails the run instead of skipping the test.
+echo "== npm tools"
+"$root/scripts/npm-tools.sh" tools/cron
+export JOBGATE_REQUIRE_NODE_TOOLS=1
 
 echo "== tests"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300

@@ -144,6 +144,16 @@ TEST(ScheduleCrontab, FieldsStepsAndSundayAsZeroOrSeven) {
             (V{"2026-02-01T12:00:00Z", "2026-12-01T12:00:00Z"}));
 }
 
+// `a/n` is a-max/n, an extension (cronie refuses it, EventBridge has it).
+// In day-of-week max is 7, as for `*`: `2/5` is Tuesday and Sunday. croner's
+// extension stops at 6 (Tuesday only), so tests/cron_diff draws no `a/n` there.
+TEST(ScheduleCrontab, StartSlashStepRunsToTheFieldsEndWhichIsSevenInDayOfWeek) {
+  EXPECT_EQ(Next("5/20 * * * *", "2026-01-01T00:00:00Z", 3),
+            (V{"2026-01-01T00:05:00Z", "2026-01-01T00:25:00Z", "2026-01-01T00:45:00Z"}));
+  EXPECT_EQ(Next("0 0 * * 2/5", "2026-01-01T00:00:00Z", 3),
+            (V{"2026-01-04T00:00:00Z", "2026-01-06T00:00:00Z", "2026-01-11T00:00:00Z"}));
+}
+
 TEST(ScheduleCrontab, DayOfMonthOrDayOfWeekWhenBothRestricted) {
   // 13th or any Friday (Vixie cron / cronie): Jan 2026 Fridays 2, 9, 16.
   EXPECT_EQ(Next("0 0 13 * 5", "2026-01-01T00:00:00Z", 4),
