@@ -121,6 +121,17 @@ void Checker::CheckBookkeeping(int job, const ActorTrack& a, const StateWrite& w
       Fail(3, fmt::format("a{} counted a duplicate firing of {}, whose latest fire time at {} is {}: {}", w.actor,
                           j.def.job, FormatRfc3339(earliest), latest ? FormatRfc3339(*latest) : "none", Diff(before, s)));
     }
+    // A firing of the next slot by a clock ahead of this one (another
+    // host's, within the allowance, or the store's within this host's
+    // uncertainty) is early, not a duplicate of the claimed one.
+    const std::optional<EpochMs> next = j.schedule->NextAfter(before.last_slot);
+    const EpochMs latest_ms = s.updated_at + a.write_view.u;
+    if (next && *next <= latest_ms + j.def.max_clock_skew_ms) {
+      Fail(3, fmt::format("a{} counted a firing of {} as a duplicate of slot {}, but the next slot {} may be due by "
+                          "then (store time {} at the latest, + max_clock_skew {}): an early firing",
+                          w.actor, j.def.job, FormatRfc3339(before.last_slot), FormatRfc3339(*next),
+                          FormatRfc3339(latest_ms), j.def.max_clock_skew_ms));
+    }
     return;
   }
   // Skipped only while a run goes on (overlap = skip, or a pause was
@@ -196,8 +207,13 @@ bool Checker::ScheduledSkipJustified(const CallContext& c, const Outcome& out) {
   const auto& st = c.state_before;
   if (!j.schedule) return false;
   if (!st || st->next_fire_ts == 0) return out.reason == SkipReason::kSlotDone;  // never placed: nothing due
-  const EpochMs lo = EarliestAt(c.actor, c.clock_start);
-  const EpochMs hi = LatestAt(c.actor, c.clock_end);
+  // The view the controller gated with may be older than the one the
+  // checker sees now (answers during the call refine it): in the store's
+  // time, allow for it.
+  const ActorTrack& a = actors_.at(c.actor);
+  const int64_t slack = a.clock ? 2 * (ViewOf(c.actor).u + 1'000) : 0;
+  const EpochMs lo = EarliestAt(c.actor, c.clock_start) - slack;
+  const EpochMs hi = LatestAt(c.actor, c.clock_end) + slack;
   const EpochMs from = std::max(st->next_fire_ts, st->last_slot + 1);
   const std::optional<EpochMs> first_due = j.schedule->NextAfter(from - 1);
   if (out.reason == SkipReason::kSlotDone) return !first_due || *first_due > lo;
