@@ -92,6 +92,10 @@ void Checker::Fail(int invariant, std::string what, const char* known_bug) {
   trace_at_violation_ = trace_.Tail();
 }
 
+int64_t Checker::ViewSlack(int actor) const {
+  return actors_.at(actor).clock ? 2 * (ViewOf(actor).u + 1'000) : 0;
+}
+
 bool Checker::Working(const ActorTrack& a) const {
   return a.holder && !a.holder->stopped && !a.holder->evicted &&
          time_.now() + a.skew_ms < a.holder->lease_until;
@@ -230,8 +234,9 @@ void Checker::CheckRateLimit(int job, EpochMs stamp) {
 void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, const Outcome& out) {
   const JobDefinition& def = jobs_[static_cast<size_t>(c.job)].def;
   const auto& st = c.state_before;
-  // The gate read the earliest store time its view allowed, at or after this.
-  const EpochMs clock = EarliestAt(c.actor, c.clock_start);
+  // The gate read the earliest store time its view allowed, at or after this
+  // (for scheduled invocations, allowing for a view refined since).
+  const EpochMs clock = EarliestAt(c.actor, c.clock_start) - (req.scheduled ? ViewSlack(c.actor) : 0);
   bool live_holder = st && st->status == JobStatus::kRunning && clock <= st->lease_until + def.max_clock_skew_ms;
   bool ok = false;
   switch (out.reason) {

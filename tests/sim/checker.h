@@ -221,6 +221,10 @@ class Checker final : public WriteObserver {
   // its current view allows.
   EpochMs EarliestAt(int actor, EpochMs local) const;
   EpochMs LatestAt(int actor, EpochMs local) const;
+  // How far the view a controller gated with may differ from the one the
+  // actor's store shows now (answers during the call refine it): 0 for an
+  // actor on its own clock.
+  int64_t ViewSlack(int actor) const;
   bool Working(const ActorTrack& a) const;
   int JobIndex(const std::string& name) const;
   std::optional<JobState> TrueState(int job) const;
@@ -234,6 +238,7 @@ class Checker final : public WriteObserver {
   void CheckCommonWrite(const JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckInvokerWrite(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
   void CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
+  void NoteAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before, EpochMs slot);
   void CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w, const JobState& before);
   void NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp);
   void CheckHeartbeatWrite(const JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before);

@@ -124,7 +124,8 @@ void Checker::CheckBookkeeping(int job, const ActorTrack& a, const StateWrite& w
     // A firing of the next slot by a clock ahead of this one (another
     // host's, within the allowance, or the store's within this host's
     // uncertainty) is early, not a duplicate of the claimed one.
-    const std::optional<EpochMs> next = j.schedule->NextAfter(before.last_slot);
+    const std::optional<EpochMs> next =
+        j.schedule->NextAfter(std::max(before.next_fire_ts, before.last_slot + 1) - 1);  // the first not dealt with
     const EpochMs latest_ms = s.updated_at + a.write_view.u;
     if (next && *next <= latest_ms + j.def.max_clock_skew_ms) {
       Fail(3, fmt::format("a{} counted a firing of {} as a duplicate of slot {}, but the next slot {} may be due by "
@@ -210,8 +211,7 @@ bool Checker::ScheduledSkipJustified(const CallContext& c, const Outcome& out) {
   // The view the controller gated with may be older than the one the
   // checker sees now (answers during the call refine it): in the store's
   // time, allow for it.
-  const ActorTrack& a = actors_.at(c.actor);
-  const int64_t slack = a.clock ? 2 * (ViewOf(c.actor).u + 1'000) : 0;
+  const int64_t slack = ViewSlack(c.actor);
   const EpochMs lo = EarliestAt(c.actor, c.clock_start) - slack;
   const EpochMs hi = LatestAt(c.actor, c.clock_end) + slack;
   const EpochMs from = std::max(st->next_fire_ts, st->last_slot + 1);

@@ -119,8 +119,7 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   const EpochMs earliest = t - v.u;
   const bool takeover = before.status == JobStatus::kRunning;
   const bool scheduled = a.scheduled && j.schedule;
-  // overlap = replace: a scheduled run takes the job from a live holder
-  // (not from one whose job was paused meanwhile).
+  // overlap = replace: a scheduled run takes the job from a live holder.
   const bool replace = scheduled && def.overlap == "replace" && before.paused_reason.empty();
   if (s.fence != before.fence + 1) Fail(1, fmt::format("fence jumped {} -> {}", before.fence, s.fence));
   if (before.status == JobStatus::kPaused) Fail(4, fmt::format("a{} acquired a PAUSED job: {}", w.actor, Brief(before)));
@@ -155,10 +154,8 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   want.abandoned_count = before.abandoned_count + (takeover ? 1 : 0);
   want.last_run_ts = t;
   want.last_slot = s.last_slot;
-  if (scheduled) {
-    want.next_fire_ts = s.next_fire_ts;  // checked by CheckScheduledClaim
-    want.slots_missed = s.slots_missed;
-  }
+  want.next_fire_ts = scheduled ? s.next_fire_ts : want.next_fire_ts;  // checked by CheckScheduledClaim
+  want.slots_missed = scheduled ? s.slots_missed : want.slots_missed;
   want.rate_history = s.rate_history;
   want.version = before.version + 1;
   want.updated_at = t;
@@ -172,18 +169,26 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
     if (replace && live) ++counters_["slots_replacing_a_live_run"];
     EvictOwner(job, before, /*by_design=*/replace && live, "replace");
   }
+  NoteAcquisition(job, a, w, before, scheduled ? s.last_slot : 0);
+}
+
+// The run an acquisition started, as the checks of its later writes and
+// reports need it.
+void Checker::NoteAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before, EpochMs slot) {
+  const JobState& s = w.after;
+  const ClockView v = a.write_view;
   a.log_run = s.owner;
   a.log_fence = s.fence;
-  j.acquired_from[s.fence] = before;
+  jobs_[static_cast<size_t>(job)].acquired_from[s.fence] = before;
   RunTrack run;
   run.job = job;
   run.actor = w.actor;
   run.fence = s.fence;
-  run.local_start = t + v.offset;
-  run.rate_stamp = t + v.u;
-  run.slot = scheduled ? s.last_slot : 0;
+  run.local_start = s.last_run_ts + v.offset;
+  run.rate_stamp = s.last_run_ts + v.u;
+  run.slot = slot;
   runs_[s.owner] = run;  // a fresh run (a re-acquisition under the same id starts over)
-  ++counters_[takeover ? "takeovers" : "acquisitions_from_idle"];
+  ++counters_[before.status == JobStatus::kRunning ? "takeovers" : "acquisitions_from_idle"];
 }
 
 // An actor whose store reports time works in it, so the gate holds in the
