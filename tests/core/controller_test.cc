@@ -1219,7 +1219,7 @@ TEST_F(ScheduledTest, ASecondFiringOfAClaimedSlotIsCountedDeduplicated) {
   EXPECT_EQ(State().version, version);
 }
 
-// Found by the simulation (schedules class, e.g. seed 15): a scheduler
+// Found by the simulation (schedules class, seed 8): a scheduler
 // whose clock is ahead (or a store whose time this host places within an
 // uncertainty) fires the next slot a moment before this host's earliest
 // reading reaches it. That firing is early, not a second firing of the slot

@@ -216,7 +216,12 @@ bool Checker::ScheduledSkipJustified(const CallContext& c, const Outcome& out) {
   const EpochMs hi = LatestAt(c.actor, c.clock_end) + slack;
   const EpochMs from = std::max(st->next_fire_ts, st->last_slot + 1);
   const std::optional<EpochMs> first_due = j.schedule->NextAfter(from - 1);
-  if (out.reason == SkipReason::kSlotDone) return !first_due || *first_due > lo;
+  if (out.reason == SkipReason::kSlotDone) {
+    // Fired a moment early (a clock ahead): once counted as a duplicate.
+    const bool early = first_due && *first_due <= hi + j.def.max_clock_skew_ms && st->last_slot != 0;
+    if (early) ++counters_["early_firings_of_the_next_slot"];
+    return !first_due || *first_due > lo;
+  }
   const JobDefinition& def = j.def;
   int64_t late_ms = def.starting_deadline_ms;
   if (late_ms == 0 && def.catch_up == "none") late_ms = kDefaultMisfireMs;

@@ -97,7 +97,7 @@ TEST(Sim, SchedulesOneRunPerSlotAcrossTickersCrashesAndSkew) {
                    {"scheduled_grants", "slots_claimed", "slots_missed", "slots_skipped", "slot_dedup_writes",
                     "slot_skip_writes", "slot_missed_writes", "slots_replacing_a_live_run",
                     "replace_evicted_working_holder", "skip_slot_done", "skip_missed", "skip_running",
-                    "list_due_calls", "crashes", "takeovers", "commit_succeeded", "commit_lease_lost",
+                    "early_firings_of_the_next_slot", "list_due_calls", "crashes", "takeovers", "commit_succeeded", "commit_lease_lost",
                     "heartbeats_lost", "request_claims", "rollbacks", "store_faults"},
                    seeds);
 }
