@@ -176,7 +176,8 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
                         lease.fence(), slot, runs_[lease.run_id()].slot));
   }
   if (slot != 0 && !j.granted_slots.insert(slot).second) {
-    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", FormatRfc3339(slot), j.def.job, lease.fence()));
+    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", FormatRfc3339(slot), j.def.job,
+                        lease.fence()));
   }
   if (req.scheduled) ++counters_["scheduled_grants"];
   if (!req.request_id.empty()) {

@@ -59,12 +59,21 @@ void Checker::CheckScheduledClaim(int job, const ActorTrack& a, const StateWrite
   }
   const EpochMs true_stamp = w.after.last_run_ts + a.write_view.offset - a.skew_ms;
   if (a.clock && slot > true_stamp) {
-    Fail(3, fmt::format("{} claimed by a{} at true time {}, before it fired", name, w.actor, FormatRfc3339(true_stamp)));
+    Fail(3, fmt::format("{} claimed by a{} at true time {}, before it fired", name, w.actor,
+                        FormatRfc3339(true_stamp)));
   }
   if (!j.claimed_slots.insert(slot).second) {
     Fail(3, fmt::format("{} claimed a second time, by a{} (fence {})", name, w.actor, w.after.fence));
   }
   ++counters_["slots_claimed"];
+  // Across a DST change: the zone's offset differs from a day before.
+  auto offset = [&](EpochMs t) {
+    const std::string local = FormatLocalRfc3339(t, j.schedule->time_zone());
+    return local.substr(local.size() - 6);
+  };
+  if (j.def.time_zone != "UTC" && offset(slot) != offset(slot - 24 * 3'600'000)) {
+    ++counters_["slots_claimed_across_dst"];
+  }
   CheckClaimPolicy(j, before, slot, earliest);
   CheckSlotAdvance(j, before, w.after, slot, earliest);
 }
@@ -108,18 +117,23 @@ void Checker::CheckBookkeeping(int job, const ActorTrack& a, const StateWrite& w
   want.slots_deduplicated = s.slots_deduplicated;
   want.version = before.version + 1;
   want.updated_at = s.updated_at;
-  if (s != want) return Fail(2, fmt::format("a{}'s slot bookkeeping wrote fields it must not: {}", w.actor, Diff(want, s)));
+  if (s != want) {
+    return Fail(2, fmt::format("a{}'s slot bookkeeping wrote fields it must not: {}", w.actor, Diff(want, s)));
+  }
   const EpochMs earliest = s.updated_at - a.write_view.u;
   const int64_t dedup = s.slots_deduplicated - before.slots_deduplicated;
   const int64_t skipped = s.slots_skipped - before.slots_skipped;
-  if (dedup < 0 || dedup > 1) Fail(2, fmt::format("slots_deduplicated {} -> {}", before.slots_deduplicated, s.slots_deduplicated));
+  if (dedup < 0 || dedup > 1) {
+    Fail(2, fmt::format("slots_deduplicated {} -> {}", before.slots_deduplicated, s.slots_deduplicated));
+  }
   if (dedup == 1) {
     ++counters_["slot_dedup_writes"];
     const std::optional<EpochMs> latest = j.schedule->LatestAtOrBefore(earliest);
     if (s.next_fire_ts != before.next_fire_ts || s.slots_missed != before.slots_missed || skipped != 0 ||
         before.last_slot == 0 || latest != before.last_slot) {
       Fail(3, fmt::format("a{} counted a duplicate firing of {}, whose latest fire time at {} is {}: {}", w.actor,
-                          j.def.job, FormatRfc3339(earliest), latest ? FormatRfc3339(*latest) : "none", Diff(before, s)));
+                          j.def.job, FormatRfc3339(earliest), latest ? FormatRfc3339(*latest) : "none",
+                          Diff(before, s)));
     }
     // A firing of the next slot by a clock ahead of this one (another
     // host's, within the allowance, or the store's within this host's
@@ -180,8 +194,8 @@ void Checker::CheckSlotAdvance(JobTrack& j, const JobState& before, const JobSta
   }
   const int64_t accounted = missed + skipped + (claimed ? 1 : 0);
   if (passed != accounted && missed < kMissedBound) {
-    Fail(3, fmt::format("{} passes {} fire times from {}, but accounts for {} (claimed {}, missed {}, skipped {})", what,
-                        passed, FormatRfc3339(from), accounted, claimed ? 1 : 0, missed, skipped));
+    Fail(3, fmt::format("{} passes {} fire times from {}, but accounts for {} (claimed {}, missed {}, skipped {})",
+                        what, passed, FormatRfc3339(from), accounted, claimed ? 1 : 0, missed, skipped));
   }
   counters_["slots_missed"] += missed;
   counters_["slots_skipped"] += skipped;

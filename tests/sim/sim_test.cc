@@ -94,11 +94,12 @@ TEST(Sim, SchedulesOneRunPerSlotAcrossTickersCrashesAndSkew) {
   for (int64_t s = 1; s <= n; ++s) seeds.push_back(static_cast<uint64_t>(s));
   if (SingleSeed()) seeds = Seeds();
   ExpectClassHolds(ScenarioClass::kSchedules,
-                   {"scheduled_grants", "slots_claimed", "slots_missed", "slots_skipped", "slot_dedup_writes",
-                    "slot_skip_writes", "slot_missed_writes", "slots_replacing_a_live_run",
-                    "replace_evicted_working_holder", "skip_slot_done", "skip_missed", "skip_running",
-                    "early_firings_of_the_next_slot", "list_due_calls", "crashes", "takeovers", "commit_succeeded", "commit_lease_lost",
-                    "heartbeats_lost", "request_claims", "rollbacks", "store_faults"},
+                   {"scheduled_grants", "slots_claimed", "slots_claimed_across_dst", "slots_missed",
+                    "slots_skipped", "slot_dedup_writes", "slot_skip_writes", "slot_missed_writes",
+                    "slots_replacing_a_live_run", "replace_evicted_working_holder", "skip_slot_done",
+                    "skip_missed", "skip_running", "early_firings_of_the_next_slot", "list_due_calls", "crashes",
+                    "takeovers", "commit_succeeded", "commit_lease_lost", "heartbeats_lost", "request_claims",
+                    "rollbacks", "store_faults"},
                    seeds);
 }
 

@@ -356,7 +356,8 @@ void Simulation::StartInvocation(Host& h) {
   } else if (r->lease) {
     Log(h, [&] {
       return fmt::format("{} -> LEASE fence {} slot {} until {}", what(), r->lease->fence(),
-                         r->lease->slot() != 0 ? FormatRfc3339(r->lease->slot()) : "-", r->lease->lease_until() - kSimEpochMs);
+                         r->lease->slot() != 0 ? FormatRfc3339(r->lease->slot()) : "-",
+                         r->lease->lease_until() - kSimEpochMs);
     });
   } else {
     Log(h, [&] { return fmt::format("{} -> skipped {}", what(), SkipReasonName(r->outcome.reason)); });
