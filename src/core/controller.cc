@@ -373,7 +373,10 @@ Lease ControllerImpl::MakeLease(const Attempt& a, const Won& won) const {
   f.run_id = a.run_id;
   f.holder = a.req.holder;
   f.fence = won.acquired.fence;
-  f.slot = a.slot.value_or(0);
+  // A scheduled lease's slot is the one the store holds as claimed: the
+  // write that applied may be an earlier round's (a late one, recognised
+  // by our owner and fence) whose plan claimed another slot than this one.
+  f.slot = a.schedule ? won.acquired.last_slot : a.slot.value_or(0);
   f.started_ms = won.acquired.last_run_ts;
   // Ours, by our own clock from when we stamped the lease: the published
   // one counts from the latest the store's clock could read then.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "core/gate.h"
 #include "store/conformance.h"  // ASSERT_OK_AND_ASSIGN
@@ -1239,6 +1240,55 @@ TEST_F(ScheduledTest, AnEarlyFiringOfTheNextSlotIsNotCountedDeduplicated) {
   Lease next = MustAcquire(other, Scheduled());
   EXPECT_EQ(next.slot(), kT + kMin);
   EXPECT_EQ(State().slots_deduplicated, 0);
+}
+
+// A state write that times out unapplied and lands later, just before the
+// caller's next write (a request delayed in the network); the re-read in
+// between takes `advance_ms` of the caller's clock.
+class LateFirstStateWrite final : public StoreWrapper {
+ public:
+  LateFirstStateWrite(Store& inner, ManualClock& clock, int64_t advance_ms)
+      : StoreWrapper(inner), clock_(clock), advance_ms_(advance_ms) {}
+  Result<std::optional<JobState>> ReadState(const std::string& j) override {
+    if (late_) clock_.Set(clock_.NowMs() + std::exchange(advance_ms_, 0));
+    return target().ReadState(j);
+  }
+
+ protected:
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    if (!sent_) {
+      sent_ = true;
+      late_ = std::make_pair(s, v);
+      return Status::Unavailable("timed out");
+    }
+    if (late_) (void)target().ReplaceState(late_->first, late_->second);
+    late_.reset();
+    return target().ReplaceState(s, v);
+  }
+
+ private:
+  ManualClock& clock_;
+  int64_t advance_ms_;
+  bool sent_ = false;
+  std::optional<std::pair<JobState, int64_t>> late_;
+};
+
+// Found by the simulation (schedules class, seed 491): the acquiring write
+// times out and lands late, after the re-read; the next round, its clock
+// now past the next fire time, plans that slot, and its write loses to the
+// first one, which the re-read recognises as ours (our owner and fence).
+// The lease named the second round's slot while the store had claimed the
+// first round's: the run went under a slot still due (to be run again by
+// the next scheduler), and the claimed one under another's name.
+TEST_F(ScheduledTest, ALateAcquiringWriteGivesTheLeaseTheSlotTheStoreClaimed) {
+  clock_.Set(kT + kMin - kSec / 2);  // kT is the latest due slot; after the re-read, kT + 1 min is
+  LateFirstStateWrite late(store_, clock_, kSec);
+  SeededRandom late_random{7};
+  Controller c(late, clock_, late_random);
+  Lease lease = MustAcquire(c, Scheduled());
+  EXPECT_EQ(State().last_slot, kT);
+  EXPECT_EQ(State().next_fire_ts, kT + kMin);
+  EXPECT_EQ(lease.slot(), kT);
 }
 
 TEST_F(ScheduledTest, DowntimeRunsTheLatestSlotOnceAndRecordsTheMissed) {

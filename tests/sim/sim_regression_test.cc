@@ -180,6 +180,17 @@ TEST(SimRegression, AnEarlyFiringOfTheNextSlotIsCountedAsADuplicate) {
   ExpectSeedHolds(ScenarioClass::kSchedules, 8, /*later_faults=*/true);
 }
 
+// The acquiring write times out and lands late, after the re-read; the
+// next round, its clock past the next fire time, plans that later slot,
+// and its write loses to the first, which the re-read recognises as ours
+// (owner and fence). The lease named the later slot, the store had claimed
+// the earlier one: the later slot, still due, was run again by another
+// ticker. Invariant 3. Fixed: a scheduled lease's slot is the store's
+// last_slot as its acquisition wrote it.
+TEST(SimRegression, ALateAcquiringWriteLeasesTheSlotTheStoreClaimed) {
+  ExpectSeedHolds(ScenarioClass::kSchedules, 491, /*later_faults=*/true);
+}
+
 TEST(SimTools, DISABLED_FindEarliestKnownBugSeeds) {
   struct Best {
     ScenarioClass c;
