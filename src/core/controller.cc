@@ -278,9 +278,13 @@ GateDecision ControllerImpl::GateRound(Attempt& a, const StoreTime& now) {
   GateDecision d;
   if (!a.slot) {
     // Nothing due. A duplicate if the latest fire time by now was claimed
-    // (by another scheduler); else simply early (this host's clock ahead).
+    // (by another scheduler); else simply early: the next fire time may
+    // already be due by the clock that fired it (a scheduler's, up to
+    // max_clock_skew ahead, or the store's, within our uncertainty), and
+    // that firing duplicates nothing.
     const EpochMs last_slot = a.state ? a.state->last_slot : 0;
-    a.claimed_already = last_slot != 0 && a.schedule->LatestAtOrBefore(now.earliest) == last_slot;
+    const bool early = a.plan.next_fire != 0 && a.plan.next_fire <= now.latest + a.def.max_clock_skew_ms;
+    a.claimed_already = last_slot != 0 && !early && a.schedule->LatestAtOrBefore(now.earliest) == last_slot;
     d.skip = a.plan.missed > 0 ? SkipReason::kMissed : SkipReason::kSlotDone;
     d.retry_at = a.plan.next_fire;
     return d;
@@ -369,7 +373,10 @@ Lease ControllerImpl::MakeLease(const Attempt& a, const Won& won) const {
   f.run_id = a.run_id;
   f.holder = a.req.holder;
   f.fence = won.acquired.fence;
-  f.slot = a.slot.value_or(0);
+  // A scheduled lease's slot is the one the store holds as claimed: the
+  // write that applied may be an earlier round's (a late one, recognised
+  // by our owner and fence) whose plan claimed another slot than this one.
+  f.slot = a.schedule ? won.acquired.last_slot : a.slot.value_or(0);
   f.started_ms = won.acquired.last_run_ts;
   // Ours, by our own clock from when we stamped the lease: the published
   // one counts from the latest the store's clock could read then.

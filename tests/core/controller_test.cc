@@ -7,6 +7,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "core/gate.h"
 #include "store/conformance.h"  // ASSERT_OK_AND_ASSIGN
@@ -1217,6 +1218,77 @@ TEST_F(ScheduledTest, ASecondFiringOfAClaimedSlotIsCountedDeduplicated) {
   EXPECT_EQ(skipped->outcome.reason, SkipReason::kSlotDone);
   EXPECT_EQ(skipped->outcome.store_writes, 0);
   EXPECT_EQ(State().version, version);
+}
+
+// Found by the simulation (schedules class, seed 8): a scheduler
+// whose clock is ahead (or a store whose time this host places within an
+// uncertainty) fires the next slot a moment before this host's earliest
+// reading reaches it. That firing is early, not a second firing of the slot
+// claimed before: it writes nothing and counts nothing, and the slot runs
+// once it is due.
+TEST_F(ScheduledTest, AnEarlyFiringOfTheNextSlotIsNotCountedDeduplicated) {
+  clock_.Set(kT + 2 * kSec);
+  Lease lease = MustAcquire(controller_, Scheduled());
+  ASSERT_TRUE(controller_.Commit(lease, Ok()).ok());
+  const JobState committed = State();
+  clock_.Set(kT + kMin - kSec);  // fired by a scheduler 1 s ahead; max_clock_skew is 2 s
+  SeededRandom other_random{7};
+  Controller other(store_, clock_, other_random);
+  EXPECT_EQ(MustSkip(other, Scheduled()), SkipReason::kSlotDone);
+  EXPECT_EQ(State(), committed);  // slots_deduplicated 0, nothing written
+  clock_.Set(kT + kMin);
+  Lease next = MustAcquire(other, Scheduled());
+  EXPECT_EQ(next.slot(), kT + kMin);
+  EXPECT_EQ(State().slots_deduplicated, 0);
+}
+
+// A state write that times out unapplied and lands later, just before the
+// caller's next write (a request delayed in the network); the re-read in
+// between takes `advance_ms` of the caller's clock.
+class LateFirstStateWrite final : public StoreWrapper {
+ public:
+  LateFirstStateWrite(Store& inner, ManualClock& clock, int64_t advance_ms)
+      : StoreWrapper(inner), clock_(clock), advance_ms_(advance_ms) {}
+  Result<std::optional<JobState>> ReadState(const std::string& j) override {
+    if (late_) clock_.Set(clock_.NowMs() + std::exchange(advance_ms_, 0));
+    return target().ReadState(j);
+  }
+
+ protected:
+  Result<WriteOutcome> DoReplaceState(const JobState& s, int64_t v, std::optional<EpochMs>) override {
+    if (!sent_) {
+      sent_ = true;
+      late_ = std::make_pair(s, v);
+      return Status::Unavailable("timed out");
+    }
+    if (late_) (void)target().ReplaceState(late_->first, late_->second);
+    late_.reset();
+    return target().ReplaceState(s, v);
+  }
+
+ private:
+  ManualClock& clock_;
+  int64_t advance_ms_;
+  bool sent_ = false;
+  std::optional<std::pair<JobState, int64_t>> late_;
+};
+
+// Found by the simulation (schedules class, seed 491): the acquiring write
+// times out and lands late, after the re-read; the next round, its clock
+// now past the next fire time, plans that slot, and its write loses to the
+// first one, which the re-read recognises as ours (our owner and fence).
+// The lease named the second round's slot while the store had claimed the
+// first round's: the run went under a slot still due (to be run again by
+// the next scheduler), and the claimed one under another's name.
+TEST_F(ScheduledTest, ALateAcquiringWriteGivesTheLeaseTheSlotTheStoreClaimed) {
+  clock_.Set(kT + kMin - kSec / 2);  // kT is the latest due slot; after the re-read, kT + 1 min is
+  LateFirstStateWrite late(store_, clock_, kSec);
+  SeededRandom late_random{7};
+  Controller c(late, clock_, late_random);
+  Lease lease = MustAcquire(c, Scheduled());
+  EXPECT_EQ(State().last_slot, kT);
+  EXPECT_EQ(State().next_fire_ts, kT + kMin);
+  EXPECT_EQ(lease.slot(), kT);
 }
 
 TEST_F(ScheduledTest, DowntimeRunsTheLatestSlotOnceAndRecordsTheMissed) {

@@ -23,6 +23,7 @@ const char* OperatorOpName(OperatorOp op) {
     case OperatorOp::kResume: return "resume";
     case OperatorOp::kTrigger: return "trigger";
     case OperatorOp::kUnlock: return "unlock";
+    case OperatorOp::kApply: return "apply";
   }
   return "none";
 }
@@ -34,6 +35,10 @@ Checker::Checker(const SimTime& time, Store& truth, Trace& trace, std::vector<Jo
   for (auto& def : defs) {
     job_index_[def.job] = static_cast<int>(jobs_.size());
     JobTrack j;
+    if (!def.schedule.empty()) {
+      auto schedule = Schedule::Parse(def.schedule, def.time_zone);
+      if (schedule.ok()) j.schedule = std::move(*schedule);
+    }
     j.def = std::move(def);
     jobs_.push_back(std::move(j));
   }
@@ -87,6 +92,10 @@ void Checker::Fail(int invariant, std::string what, const char* known_bug) {
   trace_at_violation_ = trace_.Tail();
 }
 
+int64_t Checker::ViewSlack(int actor) const {
+  return actors_.at(actor).clock ? 2 * (ViewOf(actor).u + 1'000) : 0;
+}
+
 bool Checker::Working(const ActorTrack& a) const {
   return a.holder && !a.holder->stopped && !a.holder->evicted &&
          time_.now() + a.skew_ms < a.holder->lease_until;
@@ -109,9 +118,10 @@ std::optional<RequestRecord> Checker::TrueRequest(int job, const std::string& ke
 
 // ------------------------------------------------------------ reports
 
-void Checker::BeginInvocation(int actor, int job) {
+void Checker::BeginInvocation(int actor, int job, bool scheduled) {
   EndInvocation(actor);
   actors_.at(actor).job = job;
+  actors_.at(actor).scheduled = scheduled;
 }
 
 void Checker::EndInvocation(int actor) {
@@ -159,9 +169,17 @@ void Checker::CheckGrant(const CallContext& c, const RunRequest& req, const Leas
                           st->fence == lease.fence())) {
     Fail(7, "Acquire granted a lease the store does not show: " + Brief(st));
   }
-  if (req.slot && !j.granted_slots.insert(*req.slot).second) {
-    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", *req.slot - kSimEpochMs, j.def.job, lease.fence()));
+  // A scheduled invocation's slot is the one its acquisition claimed.
+  const EpochMs slot = req.slot ? *req.slot : lease.slot();
+  if (req.scheduled && (slot == 0 || slot != runs_[lease.run_id()].slot)) {
+    Fail(3, fmt::format("a scheduled lease of {} (fence {}) names slot {}, its acquisition claimed {}", j.def.job,
+                        lease.fence(), slot, runs_[lease.run_id()].slot));
   }
+  if (slot != 0 && !j.granted_slots.insert(slot).second) {
+    Fail(3, fmt::format("slot {} of {} granted a second time (fence {})", FormatRfc3339(slot), j.def.job,
+                        lease.fence()));
+  }
+  if (req.scheduled) ++counters_["scheduled_grants"];
   if (!req.request_id.empty()) {
     auto done = j.completed.find(req.request_id);
     // (Lenient: the latest store time the grant can have judged expiry at.)
@@ -217,13 +235,16 @@ void Checker::CheckRateLimit(int job, EpochMs stamp) {
 void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, const Outcome& out) {
   const JobDefinition& def = jobs_[static_cast<size_t>(c.job)].def;
   const auto& st = c.state_before;
-  // The gate read the earliest store time its view allowed, at or after this.
-  const EpochMs clock = EarliestAt(c.actor, c.clock_start);
+  // The gate read the earliest store time its view allowed, at or after this
+  // (for scheduled invocations, allowing for a view refined since).
+  const EpochMs clock = EarliestAt(c.actor, c.clock_start) - (req.scheduled ? ViewSlack(c.actor) : 0);
   bool live_holder = st && st->status == JobStatus::kRunning && clock <= st->lease_until + def.max_clock_skew_ms;
   bool ok = false;
   switch (out.reason) {
     case SkipReason::kRunning:
-      ok = live_holder;
+      // overlap = replace takes the job from a live holder, unless a pause
+      // was requested while it runs.
+      ok = live_holder && (!req.scheduled || def.overlap == "skip" || !st->paused_reason.empty());
       break;
     case SkipReason::kPaused:
       ok = st && (st->status == JobStatus::kPaused || (st->status == JobStatus::kRunning && !st->paused_reason.empty()));
@@ -236,7 +257,7 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
            StampsAfter(st->rate_history, clock - def.rate_limit_window_ms) >= def.rate_limit_count;
       break;
     case SkipReason::kSlotDone:
-      ok = req.slot && st && *req.slot <= st->last_slot;
+      ok = req.scheduled ? ScheduledSkipJustified(c, out) : req.slot && st && *req.slot <= st->last_slot;
       break;
     case SkipReason::kDuplicate: {
       const auto& rb = c.request_before;
@@ -249,7 +270,9 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
       ok = committed || (rb && (rb->status == RequestStatus::kCompleted || (live_holder && st->owner == rb->owner)));
       break;
     }
-    case SkipReason::kMissed:  // only scheduled invocations miss slots; these ones claim given slots
+    case SkipReason::kMissed:  // only scheduled invocations miss slots
+      ok = req.scheduled && ScheduledSkipJustified(c, out);
+      break;
     case SkipReason::kLostRace:
     case SkipReason::kNone:
       ok = false;  // nobody else acted, so there was no race to lose
@@ -432,7 +455,10 @@ void Checker::OnResourceWrite(int actor) {
 
 void Checker::AfterStep() { CheckExclusion(); }
 
-void Checker::AtEnd() { CheckStoreMatchesLog(); }
+void Checker::AtEnd() {
+  CheckStoreMatchesLog();
+  CheckSlotsAccounted();
+}
 
 // Every write goes through the recorder, so this is the harness checking
 // itself; the counters are checked against the applied commits at each

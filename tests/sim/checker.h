@@ -13,7 +13,10 @@
 //                  takeover, OnResourceWrite (the fenced resource),
 //                  CheckInvokerWrite (a stale holder's write never applies)
 //   2 no lost update: CheckCommonWrite and the transition checks, OnCommit
-//   3 one run per slot: CheckAcquisition, CheckGrant
+//   3 one run per slot: CheckAcquisition, CheckGrant; for scheduled
+//                  invocations (checker_slots.cc) CheckScheduledClaim,
+//                  CheckBookkeeping and CheckSlotAdvance at each write,
+//                  OnListDue (the due index), CheckSlotsAccounted at the end
 //   4 the gate: CheckAcquisition, CheckRateLimit
 //   5 liveness: CheckSkipJustified (no skip the stored state does not
 //               justify, e.g. "running" past lease_until + max_clock_skew),
@@ -37,13 +40,14 @@
 #include "jobgate/controller.h"
 #include "jobgate/job.h"
 #include "jobgate/store.h"
+#include "schedule/schedule.h"
 #include "sim/sim_store.h"
 #include "sim/sim_world.h"
 
 namespace jobgate::sim {
 
 enum class ActorKind { kInvoker, kOperator };
-enum class OperatorOp { kNone, kPause, kResume, kTrigger, kUnlock };
+enum class OperatorOp { kNone, kPause, kResume, kTrigger, kUnlock, kApply };
 const char* OperatorOpName(OperatorOp op);
 
 // One controller call as the checker needs to judge it.
@@ -105,13 +109,17 @@ class Checker final : public WriteObserver {
   void OnWriteDelayed(int actor, int64_t token) override;
 
   // What hosts did and what the controller told them.
-  void BeginInvocation(int actor, int job);
+  // `scheduled`: a scheduled invocation (RunRequest::scheduled).
+  void BeginInvocation(int actor, int job, bool scheduled = false);
   void EndInvocation(int actor);
   void BeginOperatorOp(int actor, OperatorOp op, int job);
   void OnAcquire(const CallContext& c, const RunRequest& req, const Result<Acquisition>& r);
   void OnHeartbeat(const CallContext& c, const Lease& lease, const Result<HeartbeatResult>& r);
   void OnCommit(const CallContext& c, const Lease& lease, const WorkResult& work, const Result<Outcome>& r);
   void OnOperator(const CallContext& c, OperatorOp op, const Status& s);
+  // A ticker's ListDue(now_ms, limit) answered `got`, with nobody acting
+  // since: it must be the due index DueAt() computes from the states.
+  void OnListDue(EpochMs now_ms, size_t limit, const std::vector<DueJob>& got);
   void OnStopped(int actor);  // the holder stopped working (self-fenced, lost, done)
   void OnCrash(int actor);
   // The holder writes to the downstream fenced resource with its fence.
@@ -153,6 +161,7 @@ class Checker final : public WriteObserver {
     std::optional<ClockSource> clock;
     ClockView write_view;  // the view behind its last state write
     int job = -1;
+    bool scheduled = false;  // its current invocation is a scheduled one
     // The last acquisition this invoker's current invocation wrote (it may
     // not know yet: a lost response).
     std::string log_run;
@@ -183,6 +192,7 @@ class Checker final : public WriteObserver {
     EpochMs local_start = 0;       // its acquirer's own clock when it stamped the acquisition
     EpochMs rate_stamp = 0;        // the rate limiter's stamp its acquisition wrote
     bool request_completed = false;  // its COMPLETED request record was written
+    EpochMs slot = 0;              // the schedule slot its (scheduled) acquisition claimed
   };
   struct JobTrack {
     JobDefinition def;
@@ -197,6 +207,9 @@ class Checker final : public WriteObserver {
     // request key -> (fence, end) of a counted run of it: that request is done
     std::map<std::string, std::pair<int64_t, EpochMs>> counted_requests;
     bool rate_evicted_newer = false;      // the limiter dropped a stamp newer than one it kept
+    std::optional<Schedule> schedule;     // a scheduled job's
+    EpochMs placed = 0;                   // the first fire time `apply` placed: owed from here on
+    std::set<EpochMs> claimed_slots;      // slots claimed by acquisitions in the store (net of rollbacks)
   };
 
   // Records a violation; `known_bug` names it when it is one of the above.
@@ -208,6 +221,10 @@ class Checker final : public WriteObserver {
   // its current view allows.
   EpochMs EarliestAt(int actor, EpochMs local) const;
   EpochMs LatestAt(int actor, EpochMs local) const;
+  // How far the view a controller gated with may differ from the one the
+  // actor's store shows now (answers during the call refine it): 0 for an
+  // actor on its own clock.
+  int64_t ViewSlack(int actor) const;
   bool Working(const ActorTrack& a) const;
   int JobIndex(const std::string& name) const;
   std::optional<JobState> TrueState(int job) const;
@@ -221,13 +238,29 @@ class Checker final : public WriteObserver {
   void CheckCommonWrite(const JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckInvokerWrite(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
   void CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before);
+  void NoteAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before, EpochMs slot);
   void CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w, const JobState& before);
   void NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp);
   void CheckHeartbeatWrite(const JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before);
   void CheckCommitWrite(JobTrack& j, const ClockView& view, const StateWrite& w, const JobState& before);
   void CheckRollback(JobTrack& j, const StateWrite& w, const JobState& before);
   void CheckOperatorWrite(int job, ActorTrack& a, const StateWrite& w, const std::optional<JobState>& before);
-  void EvictOwner(int job, const JobState& before, bool by_operator);
+  // `by_design`: taken by the operator (unlock) or by a scheduled run of
+  // an overlap = replace job: the holder is fenced out on purpose.
+  void EvictOwner(int job, const JobState& before, bool by_design, const char* why = "unlock");
+
+  // Scheduled jobs (checker_slots.cc).
+  bool IsFireTime(const JobTrack& j, EpochMs t) const;
+  // Fire times in [from, to), counting at most `cap`.
+  int64_t FiresIn(const JobTrack& j, EpochMs from, EpochMs to, int64_t cap) const;
+  void CheckScheduledClaim(int job, const ActorTrack& a, const StateWrite& w, const JobState& before, EpochMs earliest);
+  void CheckClaimPolicy(const JobTrack& j, const JobState& before, EpochMs slot, EpochMs earliest);
+  void CheckBookkeeping(int job, const ActorTrack& a, const StateWrite& w, const JobState& before);
+  void CheckSlotAdvance(JobTrack& j, const JobState& before, const JobState& after, std::optional<EpochMs> claimed,
+                        EpochMs earliest);
+  void CheckPlacement(JobTrack& j, const ActorTrack& a, const JobState& after);
+  bool ScheduledSkipJustified(const CallContext& c, const Outcome& out);
+  void CheckSlotsAccounted();
 
   // Report validation.
   void CheckGrant(const CallContext& c, const RunRequest& req, const Lease& lease);

@@ -91,6 +91,10 @@ void Checker::CheckCommonWrite(const JobTrack& j, const StateWrite& w, const Job
 
 void Checker::CheckInvokerWrite(int job, ActorTrack& a, const StateWrite& w, const JobState& before) {
   if (w.after.fence > before.fence) return CheckAcquisition(job, a, w, before);
+  // A scheduled invocation that did not acquire records what became of the
+  // due slots (SlotBookkeeping); the holder's own writes are the others.
+  const bool holders = !a.log_run.empty() && before.status == JobStatus::kRunning && before.owner == a.log_run;
+  if (a.scheduled && !holders) return CheckBookkeeping(job, a, w, before);
   // Any other invoker write (heartbeat, commit, rollback) must come from the
   // run that holds the job: a stale holder's write must never apply.
   if (a.log_run.empty() || before.status != JobStatus::kRunning || before.owner != a.log_run ||
@@ -114,9 +118,12 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   const ClockView v = a.write_view;
   const EpochMs earliest = t - v.u;
   const bool takeover = before.status == JobStatus::kRunning;
+  const bool scheduled = a.scheduled && j.schedule;
+  // overlap = replace: a scheduled run takes the job from a live holder.
+  const bool replace = scheduled && def.overlap == "replace" && before.paused_reason.empty();
   if (s.fence != before.fence + 1) Fail(1, fmt::format("fence jumped {} -> {}", before.fence, s.fence));
   if (before.status == JobStatus::kPaused) Fail(4, fmt::format("a{} acquired a PAUSED job: {}", w.actor, Brief(before)));
-  if (takeover && earliest <= before.lease_until + def.max_clock_skew_ms) {
+  if (takeover && earliest <= before.lease_until + def.max_clock_skew_ms && !replace) {
     Fail(1, fmt::format("a{} took over a live lease at {} (-{}) <= lease_until {} + max_clock_skew {}", w.actor,
                         t - kSimEpochMs, v.u, before.lease_until - kSimEpochMs, def.max_clock_skew_ms));
   }
@@ -129,6 +136,7 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   if (s.last_slot != before.last_slot && s.last_slot < before.last_slot) {
     Fail(3, fmt::format("slot went back: {} -> {}", before.last_slot, s.last_slot));
   }
+  if (scheduled) CheckScheduledClaim(job, a, w, before, earliest);
   if (def.rate_limit_count > 0 &&
       StampsAfter(before.rate_history, earliest - def.rate_limit_window_ms) >= def.rate_limit_count) {
     Fail(4, fmt::format("a{} acquired at {} over the rate limit ({} in {} ms): history {}", w.actor, t - kSimEpochMs,
@@ -146,6 +154,8 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   want.abandoned_count = before.abandoned_count + (takeover ? 1 : 0);
   want.last_run_ts = t;
   want.last_slot = s.last_slot;
+  want.next_fire_ts = scheduled ? s.next_fire_ts : want.next_fire_ts;  // checked by CheckScheduledClaim
+  want.slots_missed = scheduled ? s.slots_missed : want.slots_missed;
   want.rate_history = s.rate_history;
   want.version = before.version + 1;
   want.updated_at = t;
@@ -154,18 +164,31 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   if (a.clock && std::abs(a.skew_ms) > def.max_clock_skew_ms / 2) {
     ++counters_[takeover ? "takeovers_by_clocks_beyond_share" : "acquisitions_by_clocks_beyond_share"];
   }
-  if (takeover) EvictOwner(job, before, /*by_operator=*/false);
+  if (takeover) {
+    const bool live = earliest <= before.lease_until + def.max_clock_skew_ms;
+    if (replace && live) ++counters_["slots_replacing_a_live_run"];
+    EvictOwner(job, before, /*by_design=*/replace && live, "replace");
+  }
+  NoteAcquisition(job, a, w, before, scheduled ? s.last_slot : 0);
+}
+
+// The run an acquisition started, as the checks of its later writes and
+// reports need it.
+void Checker::NoteAcquisition(int job, ActorTrack& a, const StateWrite& w, const JobState& before, EpochMs slot) {
+  const JobState& s = w.after;
+  const ClockView v = a.write_view;
   a.log_run = s.owner;
   a.log_fence = s.fence;
-  j.acquired_from[s.fence] = before;
+  jobs_[static_cast<size_t>(job)].acquired_from[s.fence] = before;
   RunTrack run;
   run.job = job;
   run.actor = w.actor;
   run.fence = s.fence;
-  run.local_start = t + v.offset;
-  run.rate_stamp = t + v.u;
+  run.local_start = s.last_run_ts + v.offset;
+  run.rate_stamp = s.last_run_ts + v.u;
+  run.slot = slot;
   runs_[s.owner] = run;  // a fresh run (a re-acquisition under the same id starts over)
-  ++counters_[takeover ? "takeovers" : "acquisitions_from_idle"];
+  ++counters_[before.status == JobStatus::kRunning ? "takeovers" : "acquisitions_from_idle"];
 }
 
 // An actor whose store reports time works in it, so the gate holds in the
@@ -289,6 +312,8 @@ void Checker::CheckRollback(JobTrack& j, const StateWrite& w, const JobState& be
   // The state before the acquisition, with the new fence kept (fences never
   // go back): the acquisition never ran, so its slot and rate stamp go too.
   JobState want = it->second;
+  // Its slot is claimed no more: it never ran, and stays due.
+  if (it->second.last_slot != before.last_slot) j.claimed_slots.erase(before.last_slot);
   want.fence = before.fence;
   want.version = before.version + 1;
   want.updated_at = w.after.updated_at;
@@ -317,13 +342,17 @@ void Checker::CheckOperatorWrite(int job, ActorTrack& a, const StateWrite& w, co
     case OperatorOp::kTrigger:
       want.next_allowed_run = 0;
       break;
+    case OperatorOp::kApply:
+      want.next_fire_ts = s.next_fire_ts;
+      CheckPlacement(jobs_[static_cast<size_t>(job)], a, s);
+      break;
     case OperatorOp::kUnlock:
       if (before.status != JobStatus::kRunning) Fail(2, "unlock wrote a job that was not RUNNING");
       want.status = before.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
       want.owner.clear();
       want.holder.clear();
       want.abandoned_count += 1;
-      EvictOwner(job, before, /*by_operator=*/true);
+      EvictOwner(job, before, /*by_design=*/true);
       // One `unlock` command meant the run its operator saw; a retry that
       // unlocks a newer run as well is worth knowing about.
       if (a.op_writes > 1) ++counters_["finding_unlock_evicted_two_runs"];
@@ -338,14 +367,14 @@ void Checker::CheckOperatorWrite(int job, ActorTrack& a, const StateWrite& w, co
 
 // The run that held `before` is out: by a takeover (then its holder must
 // already have stopped working) or by the operator (fenced out by design).
-void Checker::EvictOwner(int job, const JobState& before, bool by_operator) {
+void Checker::EvictOwner(int job, const JobState& before, bool by_design, const char* why) {
   RunTrack& run = runs_[before.owner];
-  if (by_operator) run.evicted = true;
+  if (by_design) run.evicted = true;
   for (auto& [id, a] : actors_) {
     if (a.log_run != before.owner || a.job != job) continue;
-    if (by_operator) {
+    if (by_design) {
       if (a.holder) a.holder->evicted = true;
-      ++counters_["unlock_evicted_working_holder"];
+      ++counters_[fmt::format("{}_evicted_working_holder", why)];
       continue;
     }
     // Still inside Acquire (no holder yet), it will work as soon as it

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace jobgate::sim {
 
@@ -16,6 +17,7 @@ const char* ScenarioClassName(ScenarioClass c) {
     case ScenarioClass::kObservedOffset: return "observed_offset";
     case ScenarioClass::kOverconfidentClock: return "overconfident_clock";
     case ScenarioClass::kBrokenCas: return "broken_cas";
+    case ScenarioClass::kSchedules: return "schedules";
   }
   return "?";
 }
@@ -134,9 +136,103 @@ void LaterFaults(ScenarioClass c, Scenario& s, Rng& extra) {
   s.faults.late_ms = extra.Uniform(1, 2 * longest_lease);
 }
 
+// Month windows with DST changes in them: America/New_York on 14 March
+// and Europe/London on 28 March 2027; London on 31 October and New York on
+// 7 November 2027.
+constexpr EpochMs kMarch2027Ms = 1'804'377'600'000;    // 2027-03-07T00:00:00Z
+constexpr EpochMs kOctober2027Ms = 1'824'336'000'000;  // 2027-10-24T00:00:00Z
+constexpr int64_t kMinuteMs = 60'000;
+constexpr int64_t kHourMs = 60 * kMinuteMs;
+constexpr int64_t kDayMs = 24 * kHourMs;
+
+// A schedule, its time zone and its policies. Cron lines fire at wall
+// times DST skips or repeats (01:30 in London, 02:30 in New York).
+void DrawSchedule(JobDefinition& d, Rng& rng) {
+  d.schedule = rng.Pick<std::string>({"rate(5 minutes)", "rate(15 minutes)", "rate(30 minutes)", "rate(1 hour)",
+                                      "rate(2 hours)", "cron(30 1 * * ? *)", "cron(0/20 * * * ? *)",
+                                      "cron(30 2 ? * SUN,WED *)", "cron(0 0-3 * * ? *)", "*/10 * * * *",
+                                      "30 1 * * *", "0 */2 * * *", "45 0-3 * * *", "30 2 * * 1-5", "@hourly"});
+  d.time_zone = rng.Pick<std::string>({"UTC", "Europe/London", "America/New_York"});
+  d.catch_up = rng.Pick<std::string>({"latest", "all", "none"});
+  d.catch_up_limit = rng.Chance(0.5) ? rng.Uniform(1, 4) : 100;
+  d.starting_deadline_ms = rng.Chance(0.4) ? rng.Pick<int64_t>({30'000, 5 * kMinuteMs, kHourMs, 6 * kHourMs}) : 0;
+  d.overlap = rng.Chance(0.5) ? "skip" : "replace";
+}
+
+JobPlan MakeScheduledJob(int index, int64_t max_skew_ms, Rng& rng) {
+  JobPlan j;
+  j.def = BaseDefinition(index, rng);
+  j.def.lease_ms = rng.Pick<int64_t>({15'000, 30'000, 60'000, 2 * kMinuteMs, 5 * kMinuteMs});
+  j.def.max_clock_skew_ms = max_skew_ms;
+  j.def.backoff_cap_ms = std::min<int64_t>(j.def.backoff_cap_ms, kHourMs);
+  if (j.def.request_ttl_ms < kDayMs) j.def.request_ttl_ms = kDayMs;
+  DrawSchedule(j.def, rng);
+  AddGates(j.def, rng, 0.2);
+  // Runs by hand, now and then: one plain invoker with no slot.
+  j.period_ms = rng.Pick<int64_t>({6 * kHourMs, kDayMs});
+  if (rng.Chance(0.5)) j.skews_ms = SkewsWithin(1, max_skew_ms, rng);
+  return j;
+}
+
+TickerPlan MakeTickers(const Scenario& s, int64_t max_skew_ms, Rng& rng) {
+  TickerPlan t;
+  const int n = static_cast<int>(rng.Uniform(2, 4));
+  t.skews_ms = s.report_clock_offset ? SkewsAroundStore(n, max_skew_ms, rng) : SkewsWithin(n, max_skew_ms, rng);
+  t.runners = static_cast<int>(rng.Uniform(1, 3));
+  // (serve's default is a second; read ahead by the poll, due times are met
+  // all the same, and a month stays cheap.)
+  t.poll_ms = rng.Pick<int64_t>({5 * kMinuteMs, 15 * kMinuteMs, 30 * kMinuteMs});
+  t.due_limit = static_cast<size_t>(rng.Chance(0.3) ? rng.Uniform(1, 2) : 256);
+  t.launch_ms = rng.Pick<int64_t>({0, 200, 2'000});
+  t.crash = rng.Real() * 0.01;
+  t.down_ms = rng.Pick<int64_t>({10 * kMinuteMs, 3 * kHourMs, 2 * kDayMs});
+  if (rng.Chance(0.6)) {
+    t.outage_at = s.start_ms + rng.Uniform(0, s.span_ms);
+    t.outage_ms = rng.Pick<int64_t>({5 * kMinuteMs, 2 * kHourMs, 30 * kHourMs});
+  }
+  t.redeliver = rng.Real() * 0.1;
+  t.twice = rng.Real() * 0.1;
+  t.request_ids = rng.Pick<double>({0.0, 0.5, 1.0});
+  return t;
+}
+
+// Scheduled jobs over weeks of virtual time: several tickers, runs that
+// overlap their next slot, crashes, downtime to catch up after, skew, and
+// the usual store faults at lower rates (there are many more calls).
+Scenario MakeScheduleScenario(Rng& rng, Rng& extra) {
+  Scenario s;
+  MixedDefaults(s, rng);
+  s.faults.write_fail_before /= 2;
+  s.faults.write_fail_after /= 2;
+  s.faults.interleave /= 2;
+  s.crash /= 2;
+  s.stall /= 3;
+  s.manual = 1;  // the plain invokers of scheduled jobs run them by hand only
+  s.stale_slot = 0;
+  s.report_clock_offset = rng.Chance(0.3);
+  s.start_ms = rng.Chance(0.5) ? kMarch2027Ms : kOctober2027Ms;
+  s.span_ms = rng.Chance(0.5) ? 31 * kDayMs : rng.Uniform(1, 7) * kDayMs;
+  s.steps = 5'000'000;  // a bound; virtual time ends the run
+  const int64_t max_skew_ms = rng.Pick<int64_t>({200, 1'000, 2'000, 5'000});
+  const int jobs = static_cast<int>(rng.Uniform(2, 5));
+  for (int i = 0; i < jobs; ++i) s.jobs.push_back(MakeScheduledJob(i, max_skew_ms, rng));
+  s.tickers = MakeTickers(s, max_skew_ms, rng);
+  s.faults.max_latency_ms = rng.Chance(0.5) ? rng.Uniform(1, 200) : 0;
+  if (rng.Chance(0.5)) {
+    s.faults.slow_call = rng.Real() * 0.002;
+    s.faults.slow_call_ms = 15 * kMinuteMs;
+  }
+  s.operator_gap_ms = rng.Chance(0.8) ? rng.Pick<int64_t>({2 * kHourMs, 12 * kHourMs}) : 0;
+  LaterFaults(ScenarioClass::kSchedules, s, extra);
+  s.faults.write_applied_then_conflict /= 2;
+  s.faults.write_late /= 2;
+  return s;
+}
+
 }  // namespace
 
 Scenario MakeScenario(ScenarioClass c, Rng& rng, Rng& extra) {
+  if (c == ScenarioClass::kSchedules) return MakeScheduleScenario(rng, extra);
   Scenario s;
   MixedDefaults(s, rng);
   int jobs = static_cast<int>(rng.Uniform(1, 3));
@@ -223,6 +319,18 @@ std::string Describe(const Scenario& s) {
                        d.job, d.lease_ms, d.max_clock_skew_ms, d.cooldown_ms, d.backoff_base_ms, d.backoff_cap_ms,
                        d.park_after, d.rate_limit_count, d.rate_limit_window_ms, d.request_ttl_ms, j.period_ms,
                        j.skews_ms.size());
+    if (!d.schedule.empty()) {
+      out += fmt::format("  schedule \"{}\" in {} catch_up {} (limit {}) starting_deadline {} overlap {}; ", d.schedule,
+                         d.time_zone, d.catch_up, d.catch_up_limit, d.starting_deadline_ms, d.overlap);
+    }
+  }
+  if (!s.tickers.skews_ms.empty()) {
+    const TickerPlan& t = s.tickers;
+    out += fmt::format("tickers {} (skews {}) runners {} poll {} limit {} crash {:.3f} down<= {} outage {}+{} "
+                       "redeliver {:.2f} twice {:.2f} request ids {:.1f}; from {} for {} ms{}; ",
+                       t.skews_ms.size(), fmt::join(t.skews_ms, ","), t.runners, t.poll_ms, t.due_limit, t.crash,
+                       t.down_ms, t.outage_at, t.outage_ms, t.redeliver, t.twice, t.request_ids,
+                       FormatRfc3339(s.start_ms), s.span_ms, s.report_clock_offset ? ", store time" : "");
   }
   out += fmt::format("faults before {:.2f} after {:.2f} conflict after {:.2f} lands late {:.2f} (<= {} ms) read {:.2f} "
                      "latency {} interleave {:.2f} slow call {:.3f} "

@@ -23,6 +23,7 @@ enum class ScenarioClass {
   kObservedOffset,  // each clock within +-2 x max_clock_skew of the store, which reports its time like a Date header
   kOverconfidentClock,  // self-test: as kObservedOffset, but every estimate is reported as exact
   kBrokenCas,    // self-test: a store whose CAS ignores the version
+  kSchedules,    // scheduled jobs fired by several tickers (ListDue) over weeks of virtual time, across DST
 };
 const char* ScenarioClassName(ScenarioClass c);
 
@@ -30,6 +31,26 @@ struct JobPlan {
   JobDefinition def;
   int64_t period_ms = 0;          // schedule slots are kSimEpochMs + k * period_ms
   std::vector<int64_t> skews_ms;  // one per invoking host
+};
+
+// kSchedules: the jobs carry a schedule (placed by Controller::Apply) and
+// are fired by tickers, each a `jobgate serve` on its own host: it lists
+// the due index (Store::ListDue) and starts scheduled invocations
+// (RunRequest::scheduled) in runner processes on the same host, the same
+// clock. The plain invokers of such a job only run it by hand (no slot).
+struct TickerPlan {
+  std::vector<int64_t> skews_ms;  // one per ticker
+  int runners = 2;                // invocations one ticker can have going per job
+  int64_t poll_ms = 60'000;       // the due index is read at least this often (read ahead by as much)
+  size_t due_limit = 256;         // ListDue's limit (SchedulerOptions::batch)
+  int64_t launch_ms = 1'000;      // a runner process starts within this long
+  double crash = 0;               // per tick: the ticker dies (its runners go on) ...
+  int64_t down_ms = 0;            // ... for up to this long
+  EpochMs outage_at = 0;          // every ticker is down in [outage_at, outage_at + outage_ms)
+  int64_t outage_ms = 0;
+  double redeliver = 0;           // an ended invocation is delivered again (same request)
+  double twice = 0;               // a due job is started twice at once by one ticker
+  double request_ids = 0;         // scheduled invocations carrying a request id (the due time's)
 };
 
 // Per-wake chances of a holder's misfortunes, and the rest of the mix.
@@ -52,6 +73,10 @@ struct Scenario {
   bool report_clock_offset = false;  // the store reports its time (whole seconds, stamped within each call)
   bool understate_clock = false;     // ... and the self-test reports every estimate as exact
   bool tolerate_exclusion = false;
+  // kSchedules: the tickers, and virtual time instead of a step count.
+  TickerPlan tickers;
+  EpochMs start_ms = kSimEpochMs;
+  int64_t span_ms = 0;        // the run ends at start_ms + span_ms (0: after `steps`)
 };
 
 // `extra` draws only what the faults added later need (applied-then-conflict,

@@ -166,6 +166,31 @@ TEST(SimRegression, ALateCommitIsJudgedByTheClockViewItWasSentWith) {
 
 // For each known bug, the seed (over the within-skew classes) at which it
 // shows earliest: the seeds used above.
+// A scheduler whose clock is ahead (here by 4 s, within max_clock_skew of
+// 5 s; or the store's time, which a runner places only within its
+// uncertainty: seed 2) fires the next slot a moment before the runner's
+// earliest reading reaches it. With the latest fire
+// time by then the slot claimed before, the controller counted the firing
+// as a duplicate (slots_deduplicated + 1, a state write) instead of an
+// early one. Invariant 3's accounting: a slot is counted as fired twice
+// that was fired once. Fixed: a firing while the next slot may be due by a
+// clock within max_clock_skew (or the store's, within the uncertainty) is
+// early and writes nothing.
+TEST(SimRegression, AnEarlyFiringOfTheNextSlotIsCountedAsADuplicate) {
+  ExpectSeedHolds(ScenarioClass::kSchedules, 8, /*later_faults=*/true);
+}
+
+// The acquiring write times out and lands late, after the re-read; the
+// next round, its clock past the next fire time, plans that later slot,
+// and its write loses to the first, which the re-read recognises as ours
+// (owner and fence). The lease named the later slot, the store had claimed
+// the earlier one: the later slot, still due, was run again by another
+// ticker. Invariant 3. Fixed: a scheduled lease's slot is the store's
+// last_slot as its acquisition wrote it.
+TEST(SimRegression, ALateAcquiringWriteLeasesTheSlotTheStoreClaimed) {
+  ExpectSeedHolds(ScenarioClass::kSchedules, 491, /*later_faults=*/true);
+}
+
 TEST(SimTools, DISABLED_FindEarliestKnownBugSeeds) {
   struct Best {
     ScenarioClass c;

@@ -25,7 +25,8 @@ TEST(SimSoak, RunsSeedsForSoakSeconds) {
       {ScenarioClass::kContention, "Sim.ContentionWithinSkew"},
       {ScenarioClass::kStoreFaults, "Sim.StoreFaultsWithinSkew"},
       {ScenarioClass::kGates, "Sim.GatesWithinSkew"},
-      {ScenarioClass::kObservedOffset, "Sim.ObservedOffsetsKeepOneHolderHoweverFarClocksDrift"}};
+      {ScenarioClass::kObservedOffset, "Sim.ObservedOffsetsKeepOneHolderHoweverFarClocksDrift"},
+      {ScenarioClass::kSchedules, "Sim.SchedulesOneRunPerSlotAcrossTickersCrashesAndSkew"}};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   uint64_t seed = static_cast<uint64_t>(EnvInt("JOBGATE_SIM_SOAK_FIRST_SEED").value_or(1'000'001));
   const uint64_t first = seed;

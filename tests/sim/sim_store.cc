@@ -299,6 +299,10 @@ Result<std::optional<RequestRecord>> FaultyStore::ReadRequest(const std::string&
   return Read<std::optional<RequestRecord>>("ReadRequest", [&] { return inner_.ReadRequest(job, key, now_ms); });
 }
 
+Result<std::vector<DueJob>> FaultyStore::ListDue(EpochMs now_ms, size_t limit) {
+  return Read<std::vector<DueJob>>("ListDue", [&] { return inner_.ListDue(now_ms, limit); });
+}
+
 // A late create keeps the `now` it was sent with: the condition "absent or
 // expired by then" travels in the request (as DynamoDB's :now does).
 Result<WriteOutcome> FaultyStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {

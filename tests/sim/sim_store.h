@@ -219,6 +219,7 @@ class FaultyStore final : public ForwardingStore {
                                                    EpochMs now_ms) override;
   Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
+  Result<std::vector<DueJob>> ListDue(EpochMs now_ms, size_t limit) override;
   // When the scenario lets the store report its time, every answer carries
   // a Date-like stamp: the store's clock (true time) read at a moment drawn
   // within the call, truncated to whole seconds. The host places its clock

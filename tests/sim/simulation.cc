@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -15,6 +17,9 @@
 namespace jobgate::sim {
 
 namespace {
+
+// The wake time of a host with nothing to do until somebody starts it.
+constexpr EpochMs kNever = std::numeric_limits<EpochMs>::max();
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0)) ? 1 : 0); }
 
@@ -57,6 +62,18 @@ struct Host {
   EpochMs beat_not_before = 0;  // a late beat: not handed to the store before this
   bool terminated = false;      // the keeper asked the work to stop; it ends by the kill
   bool stopping = false;        // stopped working; commits next
+  // kSchedules. A ticker (a `jobgate serve`) lists the due index and
+  // launches runners: invokers on its host that run one scheduled
+  // invocation each time they are launched, and sleep otherwise.
+  bool ticker = false;
+  bool runner = false;
+  bool applier = false;           // writes the definitions' schedules (Controller::Apply), once
+  bool launched = false;          // a runner with an invocation to run (or running)
+  RunRequest launch;              // ... this one
+  std::vector<Host*> runners;     // a ticker's runners (each for one job)
+  std::map<int, EpochMs> started; // a ticker's latest due time started, by job
+  // Not to be stepped: an idle runner, the applier.
+  bool Dormant() const { return applier || (runner && !launched); }
 };
 
 class Simulation {
@@ -84,6 +101,17 @@ class Simulation {
   WorkResult DrawWork();
   void OperatorStep(Host& h);
 
+  // kSchedules.
+  void AddTickers();
+  void ApplyDefinitions();
+  void TickerStep(Host& h);
+  // Starts what is due of `due` (listed at the ticker's `now`); returns the
+  // soonest later due time seen.
+  EpochMs StartDue(Host& h, const std::vector<DueJob>& due, EpochMs now);
+  Host* FreeRunner(Host& ticker, int job);
+  void Launch(Host& runner, const DueJob& d);
+  int JobOf(const std::string& name) const;
+
   // `snapshot`: keep the stored state (and request record) from before the
   // call, which the checker needs to judge a skip.
   CallContext BeginCall(Host& h, int job, const std::string& request_id, bool snapshot = false);
@@ -104,6 +132,7 @@ class Simulation {
   SimTime time_;
   Trace trace_;
   SimBackend backend_;
+  EpochMs end_ms_ = 0;  // kSchedules: the run ends here (true time)
   SkewedClock store_clock_;  // the store's: true time
   std::unique_ptr<Store> bottom_;
   std::unique_ptr<Store> broken_;
@@ -158,9 +187,10 @@ Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options
       rng_(Rng::Mix(seed) ^ (static_cast<uint64_t>(c) + 1) * 0x9e3779b97f4a7c15ULL),
       extra_rng_(Rng::Mix(seed ^ 0x6c8e9cf570932bd5ULL) ^ (static_cast<uint64_t>(c) + 1)),
       sc_(DrawScenario(c, rng_, extra_rng_, options.later_faults)),
-      time_(kSimEpochMs),
+      time_(sc_.start_ms),
       trace_(options.trace, options.echo_trace),
       backend_(BackendFor(seed, options.backend)),
+      end_ms_(sc_.span_ms > 0 ? sc_.start_ms + sc_.span_ms : kNever),
       store_clock_(time_, 0),
       bottom_(OpenBottom(backend_, store_clock_)),
       broken_(sc_.broken_cas ? std::make_unique<BrokenCasStore>(*bottom_) : nullptr),
@@ -175,6 +205,7 @@ Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options
   faults_.on_land = [this] { ++interleavings_; };
   delivered_.resize(sc_.jobs.size());
   AddHosts();
+  AddTickers();
 }
 
 std::vector<JobDefinition> Simulation::Definitions() const {
@@ -189,7 +220,7 @@ void Simulation::AddHosts() {
       int id = static_cast<int>(hosts_.size());
       hosts_.push_back(
           std::make_unique<Host>(id, ActorKind::kInvoker, static_cast<int>(j), time_, skew, recorder_, faults_));
-      hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.jobs[j].period_ms);
+      hosts_.back()->wake_at = sc_.start_ms + rng_.Uniform(0, sc_.jobs[j].period_ms);
       std::optional<Checker::ClockSource> source;
       if (sc_.report_clock_offset) {
         Host& h = *hosts_.back();
@@ -202,7 +233,7 @@ void Simulation::AddHosts() {
   if (sc_.operator_gap_ms > 0) {
     int id = static_cast<int>(hosts_.size());
     hosts_.push_back(std::make_unique<Host>(id, ActorKind::kOperator, -1, time_, 0, recorder_, faults_));
-    hosts_.back()->wake_at = kSimEpochMs + rng_.Uniform(0, sc_.operator_gap_ms);
+    hosts_.back()->wake_at = sc_.start_ms + rng_.Uniform(0, sc_.operator_gap_ms);
     checker_.AddActor(id, ActorKind::kOperator, 0);
   }
 }
@@ -213,8 +244,10 @@ SimResult Simulation::Run() {
   r.scenario_class = class_;
   r.backend = backend_;
   r.scenario = fmt::format("store {}; {}", SimBackendName(backend_), Describe(sc_));
+  ApplyDefinitions();
   for (; r.steps < sc_.steps && !checker_.stopped(); ++r.steps) {
     Host& h = NextHost();
+    if (h.wake_at >= end_ms_) break;
     time_.AdvanceTo(h.wake_at);
     faults_.LandDue(/*boundary=*/false);  // late writes whose delay has passed, between steps
     Step(h);
@@ -245,6 +278,8 @@ Host& Simulation::NextHost() {
 
 void Simulation::Step(Host& h) {
   checker_.set_step(++all_steps_);  // nested ones too: how long a reproduction's trace is
+  if (h.Dormant()) return;
+  if (h.ticker) return TickerStep(h);
   if (h.kind == ActorKind::kOperator) return OperatorStep(h);
   if (h.stalled) {
     h.stalled = false;
@@ -261,7 +296,7 @@ void Simulation::Interleave(int outer_actor) {
   if (depth_ >= sc_.interleave_depth) return;
   std::vector<Host*> candidates;
   for (auto& h : hosts_) {
-    if (!h->busy && !h->stalled && h->actor != outer_actor) candidates.push_back(h.get());
+    if (!h->busy && !h->stalled && !h->Dormant() && h->actor != outer_actor) candidates.push_back(h.get());
   }
   if (candidates.empty()) return;
   Host& h = *candidates[static_cast<size_t>(rng_.Uniform(0, static_cast<int64_t>(candidates.size()) - 1))];
@@ -300,23 +335,30 @@ void Simulation::Freeze(int outer_actor, int64_t pause_ms) {
 // ------------------------------------------------------------ invokers
 
 void Simulation::StartInvocation(Host& h) {
-  h.request = NextRequest(h);
+  h.request = h.runner ? h.launch : NextRequest(h);
   h.random = std::make_unique<SimRandom>(rng_.Next());
   ControllerOptions options;
   options.cas_attempts = sc_.cas_attempts;
   h.controller = std::make_unique<Controller>(h.store, h.clock, *h.random, options);
-  checker_.BeginInvocation(h.actor, h.job);
+  checker_.BeginInvocation(h.actor, h.job, h.request.scheduled);
   CallContext c = BeginCall(h, h.job, h.request.request_id, /*snapshot=*/true);
   auto r = h.controller->Acquire(h.request);
   EndCall(h, c);
   auto what = [&] {
-    return fmt::format("acquire slot={} req={}", h.request.slot ? *h.request.slot - kSimEpochMs : 0,
+    return fmt::format("acquire {} slot={} req={}", Plan(h).def.job,
+                       h.request.scheduled ? "scheduled"
+                       : h.request.slot    ? std::to_string(*h.request.slot - kSimEpochMs)
+                                           : "-",
                        h.request.request_id.empty() ? "-" : h.request.request_id);
   };
   if (!r.ok()) {
     Log(h, [&] { return what() + " -> error: " + r.status().message(); });
   } else if (r->lease) {
-    Log(h, [&] { return fmt::format("{} -> LEASE fence {} until {}", what(), r->lease->fence(), r->lease->lease_until() - kSimEpochMs); });
+    Log(h, [&] {
+      return fmt::format("{} -> LEASE fence {} slot {} until {}", what(), r->lease->fence(),
+                         r->lease->slot() != 0 ? FormatRfc3339(r->lease->slot()) : "-",
+                         r->lease->lease_until() - kSimEpochMs);
+    });
   } else {
     Log(h, [&] { return fmt::format("{} -> skipped {}", what(), SkipReasonName(r->outcome.reason)); });
   }
@@ -469,6 +511,18 @@ void Simulation::EndInvocation(Host& h) {
   h.random.reset();
   h.terminated = false;
   h.stopping = false;
+  if (h.runner) {
+    // Delivered again now and then (the same request, at least once);
+    // otherwise it sleeps until its ticker launches it.
+    if (rng_.Chance(sc_.tickers.redeliver)) {
+      h.wake_at = time_.now() + rng_.Uniform(1'000, 120'000);
+      Log(h, [] { return "its invocation will be delivered again"; });
+    } else {
+      h.launched = false;
+      h.wake_at = kNever;
+    }
+    return;
+  }
   // Next: soon (a retry, a second scheduler) or at the next slot by our clock.
   const int64_t period = Plan(h).period_ms;
   if (rng_.Chance(0.25)) {
@@ -513,6 +567,162 @@ void Simulation::OperatorStep(Host& h) {
   Log(h, [&] { return fmt::format("operator {} {} -> {}", OperatorOpName(op), name, s.ok() ? "ok" : s.ToString()); });
   checker_.OnOperator(c, op, s);
   h.wake_at = time_.now() + rng_.Uniform(sc_.operator_gap_ms / 2, sc_.operator_gap_ms * 3 / 2);
+}
+
+// ------------------------------------------------------------ schedulers
+
+// Each ticker gets `runners` runner processes per job, on its host (its
+// clock), started by it as a `jobgate serve` starts `jobgate run
+// --scheduled`; and the applier, which places the schedules.
+void Simulation::AddTickers() {
+  const TickerPlan& tp = sc_.tickers;
+  auto add = [&](ActorKind kind, int job, int64_t skew) -> Host& {
+    const int id = static_cast<int>(hosts_.size());
+    hosts_.push_back(std::make_unique<Host>(id, kind, job, time_, skew, recorder_, faults_));
+    Host& h = *hosts_.back();
+    std::optional<Checker::ClockSource> source;
+    if (sc_.report_clock_offset && kind == ActorKind::kInvoker) {
+      h.store.ReportTime(&h.clock, sc_.understate_clock);
+      source = Checker::ClockSource{[&h] { return h.store.last_view(); }, [&h] { return h.store.honest_estimate(); }};
+    }
+    if (job >= 0 || kind == ActorKind::kOperator) checker_.AddActor(id, kind, skew, std::move(source));
+    return h;
+  };
+  if (tp.skews_ms.empty()) return;
+  Host& applier = add(ActorKind::kOperator, -1, 0);
+  applier.applier = true;
+  applier.wake_at = kNever;
+  for (int64_t skew : tp.skews_ms) {
+    Host& ticker = add(ActorKind::kInvoker, -1, skew);
+    ticker.ticker = true;
+    ticker.wake_at = sc_.start_ms + rng_.Uniform(0, tp.poll_ms);
+    for (size_t j = 0; j < sc_.jobs.size(); ++j) {
+      for (int k = 0; k < tp.runners; ++k) {
+        Host& runner = add(ActorKind::kInvoker, static_cast<int>(j), skew);
+        runner.runner = true;
+        runner.wake_at = kNever;
+        ticker.runners.push_back(&runner);
+      }
+    }
+  }
+}
+
+// `jobgate apply` of every scheduled job, before any ticker runs: the
+// schedule's first fire time after now becomes next_fire_ts. Retried
+// through store faults, as a deploy script would.
+void Simulation::ApplyDefinitions() {
+  Host* applier = nullptr;
+  for (auto& h : hosts_) applier = h->applier ? h.get() : applier;
+  if (applier == nullptr) return;
+  for (size_t j = 0; j < sc_.jobs.size() && !checker_.stopped(); ++j) {
+    const JobDefinition& def = sc_.jobs[j].def;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      SimRandom random(rng_.Next());
+      Controller controller(applier->store, applier->clock, random);
+      checker_.BeginOperatorOp(applier->actor, OperatorOp::kApply, static_cast<int>(j));
+      CallContext c = BeginCall(*applier, static_cast<int>(j), "");
+      auto r = controller.Apply(def);
+      EndCall(*applier, c);
+      Log(*applier, [&] {
+        return fmt::format("apply {} \"{}\" ({}) -> {}", def.job, def.schedule, def.time_zone,
+                           r.ok() ? "next fire " + FormatRfc3339(*r) : r.status().ToString());
+      });
+      checker_.OnOperator(c, OperatorOp::kApply, r.status());
+      if (r.ok()) break;
+      if (r.status().code() == StatusCode::kInvalidArgument) {
+        fmt::print(stderr, "sim: the scenario drew a bad definition: {}\n", r.status().ToString());
+        std::abort();
+      }
+    }
+  }
+}
+
+int Simulation::JobOf(const std::string& name) const {
+  for (size_t j = 0; j < sc_.jobs.size(); ++j) {
+    if (sc_.jobs[j].def.job == name) return static_cast<int>(j);
+  }
+  return -1;
+}
+
+// One pass of `jobgate serve`'s loop: read the due index ahead by one poll
+// interval, start what is due, sleep until the next due time or the poll.
+// It may die (its runners go on, as processes of their own) and come back
+// after a while; during the scenario's outage every ticker is down.
+void Simulation::TickerStep(Host& h) {
+  const TickerPlan& tp = sc_.tickers;
+  const EpochMs t = time_.now();
+  if (tp.outage_ms > 0 && t >= tp.outage_at && t < tp.outage_at + tp.outage_ms) {
+    h.wake_at = tp.outage_at + tp.outage_ms + rng_.Uniform(0, tp.poll_ms);
+    h.started.clear();
+    Log(h, [&] { return fmt::format("ticker down (outage) until {}", FormatRfc3339(h.wake_at)); });
+    return;
+  }
+  if (rng_.Chance(tp.crash)) {
+    h.wake_at = t + rng_.Uniform(tp.down_ms / 10, tp.down_ms);
+    h.started.clear();
+    Log(h, [&] { return fmt::format("ticker CRASHES, back at {}", FormatRfc3339(h.wake_at)); });
+    return;
+  }
+  const EpochMs now = h.clock.NowMs();
+  h.busy = true;
+  auto due = h.store.ListDue(now + tp.poll_ms, tp.due_limit);
+  h.busy = false;
+  EpochMs wake = now + tp.poll_ms;
+  if (!due.ok()) {
+    Log(h, [&] { return "ticker: ListDue error: " + due.status().message(); });
+  } else {
+    checker_.OnListDue(now + tp.poll_ms, tp.due_limit, *due);
+    wake = std::min(wake, StartDue(h, *due, now));
+  }
+  WakeAtLocal(h, std::max(wake, now + 1));
+}
+
+EpochMs Simulation::StartDue(Host& h, const std::vector<DueJob>& due, EpochMs now) {
+  EpochMs later = kNever;
+  for (const DueJob& d : due) {
+    if (d.due_at > now) {
+      later = std::min(later, d.due_at);
+      continue;
+    }
+    const int job = JobOf(d.job);
+    if (job < 0) continue;
+    // As Scheduler::StartDue: not again for a due time it has started
+    // while that invocation still runs.
+    auto started = h.started.find(job);
+    bool going = false;
+    for (const Host* r : h.runners) going = going || (r->job == job && r->launched);
+    if (started != h.started.end() && started->second >= d.due_at && going) continue;
+    Host* runner = FreeRunner(h, job);
+    if (runner == nullptr) continue;
+    Launch(*runner, d);
+    h.started[job] = std::max(started != h.started.end() ? started->second : EpochMs{0}, d.due_at);
+    // A duplicate start (a retried launch, a second process for one due time).
+    if (rng_.Chance(sc_.tickers.twice)) {
+      if (Host* again = FreeRunner(h, job)) Launch(*again, d);
+    }
+  }
+  return later;
+}
+
+Host* Simulation::FreeRunner(Host& ticker, int job) {
+  for (Host* r : ticker.runners) {
+    if (r->job == job && !r->launched) return r;
+  }
+  return nullptr;
+}
+
+void Simulation::Launch(Host& runner, const DueJob& d) {
+  RunRequest req;
+  req.job = d.job;
+  req.scheduled = true;
+  req.holder = fmt::format("a{}", runner.actor);
+  // A scheduler that names its deliveries by due time: two tickers firing
+  // the same due time carry the same request id.
+  if (rng_.Chance(sc_.tickers.request_ids)) req.request_id = fmt::format("due-{}", d.due_at - sc_.start_ms);
+  runner.launch = req;
+  runner.launched = true;
+  runner.wake_at = time_.now() + rng_.Uniform(0, sc_.tickers.launch_ms);
+  Log(runner, [&] { return fmt::format("launched for {} due {}", d.job, FormatRfc3339(d.due_at)); });
 }
 
 // ------------------------------------------------------------ calls
