@@ -6,9 +6,9 @@
 set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build pkg-config libsqlite3-dev nlohmann-json3-dev libcli11-dev
-            libfmt-dev libspdlog-dev libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libsystemd-dev tzdata)
+            libfmt-dev libspdlog-dev libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libsystemd-dev libpq-dev tzdata)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev sqlite3 util-linux curl nodejs npm libcpp-httplib-dev
-           libyaml-cpp-dev zip unzip libhowardhinnant-date-dev)
+           libyaml-cpp-dev zip unzip libhowardhinnant-date-dev postgresql pgbouncer faketime)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test_pkgs[@]}")
@@ -31,5 +31,16 @@ echo "deps: installing ${missing[*]}" >&2
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# postgresql and pgbouncer start a system service from their postinst and
+# fail the install when that start fails (no init system in a container).
+# The tests run their own server (scripts/postgres.sh), so forbid service
+# starts for this install with a policy-rc.d (exit 101: action forbidden),
+# unless the machine has its own, and take ours away afterwards.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
