@@ -30,6 +30,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state=${JOBGATE_POSTGRES_DIR:-${JOBGATE_TEST_TMP:-${TMPDIR:-/tmp}}/jobgate-postgres}
 bin=/usr/lib/postgresql/15/bin
 pgbouncer_bin=/usr/sbin/pgbouncer
+runuser=$(command -v runuser || echo /usr/sbin/runuser)  # sbin may not be on a CI's PATH
 # Everything the server and pgbouncer write lives in $pg, owned by the user
 # they run as; $state itself stays the caller's (it holds the lock).
 pg="$state/pg"
@@ -64,7 +65,7 @@ die() {
 # hold for its whole life) the state directory's lock.
 as_pg() {
   if [[ $(id -u) -eq 0 ]]; then
-    (cd "$pg" && runuser -u postgres -- "$@" 8>&-)
+    (cd "$pg" && "$runuser" -u postgres -- "$@" 8>&-)
   else
     (cd "$pg" && "$@" 8>&-)
   fi
@@ -264,7 +265,7 @@ start() {
     # $state to reach its own $pg.
     chmod o+x "$state"
     chown postgres: "$pg"
-    runuser -u postgres -- test -x "$pg" || die "the postgres user cannot reach $pg: a parent directory is not traversable"
+    "$runuser" -u postgres -- test -x "$pg" || die "the postgres user cannot reach $pg: a parent directory is not traversable"
   fi
   chmod 700 "$pg"
   as_pg mkdir -p "$sock"

@@ -123,8 +123,9 @@ TEST_F(PostgresFailure, AWrongPasswordExits69AndIsNotPrinted) {
 TEST_F(PostgresFailure, AMalformedUrlExits2BeforeConnecting) {
   // The schema is jobgate's own parameter and goes into SQL as a name: only
   // a plain identifier is accepted.
-  for (const std::string url : {"postgres://host:notaport/db", "postgres://jobgate:s3cr3t-pw@host:notaport/db",
-                                url_ + "?schema=a;b", url_ + "?schema=a%20b", url_ + "?schema=a\"b"}) {
+  const std::vector<std::string> urls = {"postgres://host:notaport/db", "postgres://jobgate:s3cr3t-pw@host:notaport/db",
+                                         url_ + "?schema=a;b", url_ + "?schema=a%20b", url_ + "?schema=a\"b"};
+  for (const std::string& url : urls) {
     std::chrono::milliseconds took{};
     Proc p = RunAgainst(url, {}, &took);
     EXPECT_EQ(p.exit_code, 2) << url << "\n" << p.out << p.err;

@@ -110,7 +110,9 @@ TEST_F(PostgresRestart, ServerRestartedUnderARunningJob) {
   EXPECT_EQ(second.Wait(), 0) << second.Describe();
   auto sec = LastJsonLine(second.Out());
   EXPECT_TRUE(sec["outcome"] == "skipped" || sec["outcome"] == "succeeded") << second.Describe();
-  if (held["outcome"] == "succeeded") EXPECT_EQ(sec["outcome"], "skipped") << second.Describe();
+  if (held["outcome"] == "succeeded") {
+    EXPECT_EQ(sec["outcome"], "skipped") << second.Describe();
+  }
 
   // The job works afterwards. After a lost lease, the abandoned run is taken
   // over once its lease and the clock allowance are over.
