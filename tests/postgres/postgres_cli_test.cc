@@ -114,20 +114,24 @@ TEST_F(PostgresCli, ThroughPgBouncerInTransactionPooling) {
   EXPECT_EQ(s["status"], "IDLE") << s;
   EXPECT_TRUE(CountersIntact(s));
 
-  // Sequential runs: without a cooldown each one runs; with one, the next is
-  // gated; a failure is counted and its exit code passed on.
+  // Sequential runs: without a cooldown each one runs; a run with one sets
+  // the next allowed start (at its commit), so the one after it is gated; a
+  // failure is counted and its exit code passed on.
   const std::string marker = Path("seq.ran");
-  for (int i = 0; i < 3; ++i) {
-    Proc run = Jobgate({"run", "seq", "--json", "--", "sh", "-c", "echo x >> " + marker}, {}, bouncer);
+  auto run_seq = [&](const std::string& cooldown) {
+    return Jobgate({"run", "seq", "--cooldown", cooldown, "--json", "--", "sh", "-c", "echo x >> " + marker}, {},
+                   bouncer);
+  };
+  for (const char* cooldown : {"0s", "0s", "0s", "1h"}) {
+    Proc run = run_seq(cooldown);
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     EXPECT_EQ(LastJsonLine(run.out)["outcome"], "succeeded") << run.out;
   }
-  Proc cool =
-      Jobgate({"run", "seq", "--cooldown", "1h", "--json", "--", "sh", "-c", "echo x >> " + marker}, {}, bouncer);
+  Proc cool = run_seq("1h");
   ASSERT_EQ(cool.exit_code, 0) << cool.out << cool.err;
   EXPECT_EQ(LastJsonLine(cool.out)["outcome"], "skipped") << cool.out;
   EXPECT_EQ(LastJsonLine(cool.out)["reason"], "cooldown") << cool.out;
-  EXPECT_EQ(ReadFile(marker), "x\nx\nx\n");
+  EXPECT_EQ(ReadFile(marker), "x\nx\nx\nx\n");
 
   Proc failing = Jobgate({"run", "flaky", "--json", "--", "sh", "-c", "exit 3"}, {}, bouncer);
   EXPECT_EQ(failing.exit_code, 3) << failing.out << failing.err;
@@ -135,8 +139,8 @@ TEST_F(PostgresCli, ThroughPgBouncerInTransactionPooling) {
 
   // What went through PgBouncer reads back the same on the server itself.
   auto seq = StateOf("seq");
-  EXPECT_EQ(seq["run_count"], 3) << seq;
-  EXPECT_EQ(seq["success_count"], 3) << seq;
+  EXPECT_EQ(seq["run_count"], 4) << seq;
+  EXPECT_EQ(seq["success_count"], 4) << seq;
   EXPECT_TRUE(CountersIntact(seq));
   auto flaky = StateOf("flaky");
   EXPECT_EQ(flaky["failure_count"], 1) << flaky;
