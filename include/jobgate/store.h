@@ -202,7 +202,7 @@ struct StoreOptions {
   std::optional<std::map<std::string, std::string, std::less<>>> environment;
 };
 
-// Opens a store from a URL: "memory:", "sqlite:PATH", later "postgres://…"
+// Opens a store from a URL: "memory:", "sqlite:PATH", "postgres://…"
 // and "dynamodb://TABLE?…". kInvalidArgument for a malformed URL or unknown
 // scheme, kUnavailable when the backend cannot be opened or reached.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options = {});

@@ -1,6 +1,6 @@
 #include "aws/crypto_api.h"
 
-#include "aws/shared_library.h"
+#include "sys/shared_library.h"
 
 namespace jobgate {
 

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "aws/shared_library.h"
+#include "sys/shared_library.h"
 #include "cli/commands.h"
 #include "run/exit_codes.h"
 #include "scheduler/scheduler.h"

@@ -9,6 +9,7 @@
 #include "jobgate/store.h"
 #include "store/dynamodb_store.h"
 #include "store/memory_store.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "util/numbers.h"
 
@@ -79,8 +80,12 @@ Result<std::unique_ptr<Store>> OpenDynamoDb(const std::string& url, std::string_
   return std::unique_ptr<Store>(std::move(store.value()));
 }
 
-Result<std::unique_ptr<Store>> NotBuilt(const std::string& url, std::string_view, const StoreOptions&) {
-  return BadUrl(url, "backend not built yet");
+// postgres://[USER[:PASSWORD]@][HOST][:PORT][/DB][?schema=S&libpq-parameter=...]:
+// see ParsePostgresUrl. Opening connects.
+Result<std::unique_ptr<Store>> OpenPostgres(const std::string& url, std::string_view, const StoreOptions& options) {
+  auto store = PostgresStore::Open(url, options);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(std::move(store.value()));
 }
 
 struct Scheme {
@@ -91,8 +96,8 @@ struct Scheme {
 constexpr std::array kSchemes = {
     Scheme{"memory:", &OpenMemory},
     Scheme{"sqlite:", &OpenSqlite},
-    Scheme{"postgres://", &NotBuilt},
-    Scheme{"postgresql://", &NotBuilt},
+    Scheme{"postgres://", &OpenPostgres},
+    Scheme{"postgresql://", &OpenPostgres},
     Scheme{"dynamodb://", &OpenDynamoDb},
 };
 

@@ -1,6 +1,6 @@
 // SharedLibrary, and the run-time loading of libcurl and libcrypto through
 // it (the DynamoDB store's only way to reach them).
-#include "aws/shared_library.h"
+#include "sys/shared_library.h"
 
 #include <gtest/gtest.h>
 

@@ -115,16 +115,19 @@ NamedStoreFactory SqliteFactory(const std::string& name, const std::string& quer
 
 // In dynamodb_store_test.cc: a fresh table per test on the server at `endpoint`.
 NamedStoreFactory DynamoDbFactory(const std::string& endpoint);
+// In postgres_store_test.cc: a fresh schema per test in the database at `url`.
+NamedStoreFactory PostgresFactory(const std::string& url);
 
 std::vector<NamedStoreFactory> StoreFactories() {
   std::vector<NamedStoreFactory> factories = {MemoryFactory(), SqliteFactory("sqlite", "")};
   // Durability does not change semantics, but FULL takes other code paths in
   // SQLite (WAL syncs); run it too.
   factories.push_back(SqliteFactory("sqlite_synchronous_full", "?synchronous=full"));
-  // Backends that need a server add themselves here when their environment
-  // variable names one, e.g.:
-  //   if (getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT")) factories.push_back(DynamoDbFactory());
-  //   if (getenv("JOBGATE_TEST_POSTGRES_URL")) factories.push_back(PostgresFactory());
+  // Backends that need a server add themselves when their environment
+  // variable names one (scripts/test.sh starts the servers).
+  if (const char* url = getenv("JOBGATE_TEST_POSTGRES_URL"); url != nullptr && *url != '\0') {
+    factories.push_back(PostgresFactory(url));
+  }
   if (const char* endpoint = getenv("JOBGATE_TEST_DYNAMODB_ENDPOINT"); endpoint != nullptr && *endpoint != '\0') {
     factories.push_back(DynamoDbFactory(endpoint));
   }
@@ -838,7 +841,11 @@ TEST_P(StoreConformance, ForeignItemValueThatIsNoNumberOrNoStatusIsRefusedNaming
     SCOPED_TRACE(c.field);
     ForeignItem item = {{"status", String("IDLE")}, {"version", Number("1")}};
     item[c.field] = c.value;
-    ASSERT_OK(sut_.put_foreign_state("bad_job", item));
+    // A backend whose columns are typed (PostgreSQL's bigint) refuses the
+    // value when the other tool writes it: nothing is ever read back.
+    const Status put = sut_.put_foreign_state("bad_job", item);
+    if (put.code() == StatusCode::kInvalidArgument) continue;
+    ASSERT_OK(put);
     auto read = store_->ReadState("bad_job");
     ASSERT_FALSE(read.ok()) << c.shown;
     EXPECT_EQ(read.status().code(), StatusCode::kCorrupt);

@@ -537,7 +537,7 @@ TEST(OpenStore, BadUrlsAreInvalidArgumentsNamingTheProblem) {
                         Case{"sqlite:x.db?journal=delete", "journal"},
                         Case{"sqlite:x.db?checkpoint_frames=-1", "-1"},
                         Case{"sqlite:x.db?checkpoint_frames=lots", "lots"},
-                        Case{"postgres://localhost/jobgate", "not built yet"}}) {
+                        Case{"postgres://localhost/jobgate?schema=Bad", "Bad"}}) {
     auto store = OpenStore(c.url);
     ASSERT_FALSE(store.ok()) << c.url;
     EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument) << c.url;

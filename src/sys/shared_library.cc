@@ -1,4 +1,4 @@
-#include "aws/shared_library.h"
+#include "sys/shared_library.h"
 
 #include <dlfcn.h>
 
