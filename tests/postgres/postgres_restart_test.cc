@@ -24,7 +24,21 @@ namespace {
 
 using namespace std::chrono_literals;
 
-using PostgresRestart = PostgresTest;
+class PostgresRestart : public PostgresTest {
+ protected:
+  // `scripts/postgres.sh COMMAND`. It finds the server by
+  // JOBGATE_POSTGRES_DIR, which `postgres.sh env` exports;
+  // JOBGATE_TEST_POSTGRES_DIR names the same.
+  Proc Server(const std::string& command, std::chrono::milliseconds* took = nullptr) {
+    EnvChanges env;
+    const char* dir = std::getenv("JOBGATE_POSTGRES_DIR");
+    const char* test_dir = std::getenv("JOBGATE_TEST_POSTGRES_DIR");
+    if ((dir == nullptr || *dir == '\0') && test_dir != nullptr) {
+      env.push_back(std::string("JOBGATE_POSTGRES_DIR=") + test_dir);
+    }
+    return Run({"bash", std::string(JOBGATE_SOURCE_DIR) + "/scripts/postgres.sh", command}, env, took);
+  }
+};
 
 // Appends "start NANOS RUN_ID" when it starts and "end NANOS RUN_ID" when it
 // ends, normally or on the SIGTERM jobgate sends when the lease is lost.
@@ -77,15 +91,8 @@ TEST_F(PostgresRestart, ServerRestartedUnderARunningJob) {
   ASSERT_TRUE(WaitForLines(log, 1, 30s)) << holder.Describe();
   std::this_thread::sleep_for(1s);
 
-  // scripts/postgres.sh finds the server by JOBGATE_POSTGRES_DIR; `postgres.sh
-  // env` exports it, and JOBGATE_TEST_POSTGRES_DIR names the same.
-  EnvChanges script_env;
-  const char* dir = std::getenv("JOBGATE_POSTGRES_DIR");
-  const char* test_dir = std::getenv("JOBGATE_TEST_POSTGRES_DIR");
-  if ((dir == nullptr || *dir == '\0') && test_dir != nullptr)
-    script_env.push_back(std::string("JOBGATE_POSTGRES_DIR=") + test_dir);
   std::chrono::milliseconds took{};
-  Proc restart = Run({"bash", std::string(JOBGATE_SOURCE_DIR) + "/scripts/postgres.sh", "restart"}, script_env, &took);
+  Proc restart = Server("restart", &took);
   ASSERT_EQ(restart.exit_code, 0) << restart.out << restart.err;
   std::cout << "[          ] postgres.sh restart took " << took.count() << " ms\n";
 
@@ -132,6 +139,59 @@ TEST_F(PostgresRestart, ServerRestartedUnderARunningJob) {
   auto s = StateOf("phoenix");
   EXPECT_EQ(s["status"], "IDLE") << s;
   EXPECT_EQ(s["run_count"], runs) << "every acquisition ran its command once: " << s << "\n" << ReadFile(log);
+  EXPECT_TRUE(CountersIntact(s));
+}
+
+// The server down for longer than the lease: the heartbeat cannot renew it,
+// so the holder must stop its workload by itself before its lease ends
+// (docs/design.md, "Heartbeat failures"). It then commits the run as a
+// failure with exit 75 if the store answers again in time, or exits 69 (the
+// result could not be recorded) if not; either way, once the server is back
+// the job runs again, never two runs at a time, and the counters add up.
+TEST_F(PostgresRestart, ServerDownLongerThanTheLease) {
+  Proc init = Jobgate({"init"});
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  const std::string log = Path("runs.log");
+  Child holder =
+      StartJobgate({"run", "outage", "--lease", "3s", "--json", "--", "sh", "-c", Workload(log, 30)}, "holder");
+  ASSERT_TRUE(WaitForLines(log, 1, 30s)) << holder.Describe();
+  Proc stop = Server("stop");
+  ASSERT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+  std::this_thread::sleep_for(6s);  // the lease (3 s) is over
+  // The workload has been stopped while the store was down: its end line.
+  EXPECT_EQ(CountLines(ReadFile(log)), 2) << "the workload must stop within its lease: " << ReadFile(log);
+  Proc start = Server("start");
+  ASSERT_EQ(start.exit_code, 0) << start.out << start.err;
+
+  ASSERT_TRUE(holder.WaitFor(45s).has_value()) << holder.Describe();
+  const int holder_code = holder.Wait();
+  EXPECT_TRUE(holder_code == 75 || holder_code == 69) << holder.Describe();
+  std::cout << "[          ] the holder exited " << holder_code << ": " << holder.Out() << "\n";
+  if (holder_code == 75) {
+    auto held = LastJsonLine(holder.Out());
+    EXPECT_TRUE(held["outcome"] == "failed" || held["outcome"] == "lease_lost") << holder.Describe();
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  nlohmann::json last;
+  for (;;) {
+    Proc after = Jobgate({"run", "outage", "--lease", "3s", "--json", "--", "sh", "-c", Workload(log, 0)});
+    ASSERT_EQ(after.exit_code, 0) << after.out << after.err;
+    last = LastJsonLine(after.out);
+    if (last["outcome"] != "skipped" || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_EQ(last["outcome"], "succeeded") << last;
+  int runs = 0;
+  EXPECT_TRUE(NoOverlappingRuns(ReadFile(log), &runs));
+  EXPECT_EQ(runs, 2) << ReadFile(log);
+  auto s = StateOf("outage");
+  EXPECT_EQ(s["status"], "IDLE") << s;
+  EXPECT_EQ(s["run_count"], 2) << s;
+  EXPECT_EQ(s["success_count"], 1) << s;
+  // The holder's run: recorded as failed (exit 75), or, unrecorded (69),
+  // abandoned when it was taken over.
+  EXPECT_EQ(s["failure_count"].get<int64_t>() + s["abandoned_count"].get<int64_t>(), 1) << s;
   EXPECT_TRUE(CountersIntact(s));
 }
 
