@@ -225,6 +225,32 @@ TEST_F(PostgresServer, RequestExpiryIsJudgedOnTheServersClockToo) {
   EXPECT_EQ(expired, 0);
 }
 
+// A host whose clock runs ahead gated on a time the server has not reached:
+// the acquiring write is refused by the server's clock itself.
+TEST_F(PostgresServer, AStateWriteThatRestsOnTimeAppliesOnlyOnceTheServersClockHasReachedIt) {
+  const EpochMs now = clock_.NowMs();
+  JobState s;
+  s.job = "j";
+  s.version = 1;
+  ASSERT_OK_AND_ASSIGN(auto early_create, store_->CreateState(s, now + 86'400'000));
+  EXPECT_EQ(early_create, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto absent, store_->ReadState("j"));
+  EXPECT_EQ(absent, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateState(s, now - 1'000));
+  EXPECT_EQ(created, WriteOutcome::kApplied);
+
+  JobState next = s;
+  next.version = 2;
+  next.status = JobStatus::kRunning;
+  next.owner = "run-1";
+  ASSERT_OK_AND_ASSIGN(auto early, store_->ReplaceState(next, 1, now + 86'400'000));
+  EXPECT_EQ(early, WriteOutcome::kConditionFailed);
+  ASSERT_OK_AND_ASSIGN(auto unchanged, store_->ReadState("j"));
+  EXPECT_EQ(unchanged, s);
+  ASSERT_OK_AND_ASSIGN(auto applied, store_->ReplaceState(next, 1, now - 1'000));
+  EXPECT_EQ(applied, WriteOutcome::kApplied);
+}
+
 // The server ends our session (a restart, an administrator, a pooler): the
 // next call reconnects, reads and writes alike, since the server said the
 // statement did not run.
