@@ -65,6 +65,16 @@ class Store {
   // stored item's version is `expected_version`. Version 0 also matches an
   // item that has no version attribute.
   Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version);
+  // CreateState and ReplaceState that apply only once the store's own clock
+  // reads at least `not_before` (epoch ms), checked by the store inside the
+  // same conditional write, where the store has a clock of its own
+  // (PostgreSQL); elsewhere the same as the calls above. The controller
+  // passes the earliest it placed the store's clock at when it gated: every
+  // "has this time passed" the gate answered (lease expired, cooldown over,
+  // rate window moved, slot due) then also holds on the store's clock when
+  // the acquisition applies, whatever the invoking host's clock says.
+  Result<WriteOutcome> CreateState(const JobState& state, EpochMs not_before);
+  Result<WriteOutcome> ReplaceState(const JobState& state, int64_t expected_version, EpochMs not_before);
   // ReplaceState and, only if it applied, AppendRun — atomically where the
   // backend can (one transaction), else the append follows the CAS. The
   // commit of a run uses it so history and counters agree.
@@ -126,6 +136,16 @@ class Store {
   virtual Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) = 0;
   virtual Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
                                               std::optional<EpochMs> due_at) = 0;
+  // The time-guarded writes; the default ignores the guard (the store has
+  // no clock of its own to check it against).
+  virtual Result<WriteOutcome> DoCreateStateNotBefore(const JobState& state, std::optional<EpochMs> due_at,
+                                                      EpochMs /*not_before*/) {
+    return DoCreateState(state, due_at);
+  }
+  virtual Result<WriteOutcome> DoReplaceStateNotBefore(const JobState& state, int64_t expected_version,
+                                                       std::optional<EpochMs> due_at, EpochMs /*not_before*/) {
+    return DoReplaceState(state, expected_version, due_at);
+  }
   // The default: DoReplaceState, then AppendRun (best effort).
   virtual Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                           std::optional<EpochMs> due_at, const RunRecord& run);
@@ -185,6 +205,10 @@ class StoreWrapper : public Store {
                                                   std::optional<EpochMs>, const RunRecord& run) override {
     return target_.ReplaceStateAndAppendRun(state, expected_version, run);
   }
+  // The time-guarded writes go through DoCreateState / DoReplaceState, so
+  // that a wrapper changing those (faults, recording) changes these too;
+  // the guard reaches the target only through a wrapper that overrides
+  // these as well.
 
  private:
   Store& target_;

@@ -236,7 +236,10 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
     // and the first is the earliest.
     if (attempt == 0) won.local_ms = now.local;
     ++counts_.writes;
-    auto w = a.state ? store_.ReplaceState(*next, a.state->version) : store_.CreateState(*next);
+    // Applied only once the store's clock, where it checks one, has reached
+    // the time this gate was decided at (Store::ReplaceState's not_before).
+    auto w = a.state ? store_.ReplaceState(*next, a.state->version, now.earliest)
+                     : store_.CreateState(*next, now.earliest);
     if (!w.ok() && !IsUnavailable(w.status())) return Result<Acquisition>(w.status());
     auto again = w.ok() && *w == WriteOutcome::kApplied ? Result<std::optional<JobState>>(next) : ReRead(a.req.job);
     // Fail closed: if our write did apply, nobody runs and the lease expires.

@@ -15,8 +15,12 @@ namespace jobgate {
 namespace {
 
 // The server's clock, epoch milliseconds: the first column of every
-// statement that places this host's clock (PgConnection::Exec).
-constexpr const char* kNow = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+// statement that places this host's clock (PgConnection::Exec), and what
+// the statements that judge time compare with. Without the server's clock
+// (PostgresOptions), the end of time: every guard holds, LEAST picks the
+// host's time.
+constexpr const char* kServerNow = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+constexpr const char* kNoServerNow = "9223372036854775807::bigint";
 
 enum Query : int {
   kReadJob,
@@ -75,6 +79,9 @@ std::vector<std::string> Assign(const std::vector<std::string>& names, const std
 int StateFieldCount() { return static_cast<int>(StateFields().size()); }
 int DueParam() { return 3 + StateFieldCount(); }
 int ExpectedParam() { return DueParam() + 1; }
+// The time guard (Store::ReplaceState's not_before) follows the expected
+// version; a create's takes the expected version's place.
+int NotBeforeParam() { return ExpectedParam() + 1; }
 int RunParam() { return ExpectedParam() + 1; }
 // Request writes: $1 job, $2 key, $3 status, RequestFields(), then the extra
 // parameter (now for create, the expected version for replace).
@@ -86,9 +93,13 @@ std::string VersionMatches(const std::string& column, int param) {
   return fmt::format("({0} = ${1}::bigint OR ({0} IS NULL AND ${1}::bigint = 0))", column, param);
 }
 
+// The store's clock has reached the time in parameter n: what the writer's
+// gate relied on has also passed here (Store::ReplaceState's not_before).
+std::string ServerClockReached(const char* now, int param) { return fmt::format("${}::bigint <= {}", param, now); }
+
 // A write, its count of changed rows returned with the server's clock.
-std::string Counted(const std::string& ctes) {
-  return fmt::format("WITH {} SELECT {} AS jg_now, (SELECT count(*) FROM w)", ctes, kNow);
+std::string Counted(const char* now, const std::string& ctes) {
+  return fmt::format("WITH {} SELECT {} AS jg_now, (SELECT count(*) FROM w)", ctes, now);
 }
 
 std::vector<std::string> Excluded(const std::vector<std::string>& columns) {
@@ -97,49 +108,55 @@ std::vector<std::string> Excluded(const std::vector<std::string>& columns) {
   return out;
 }
 
-// The state statements; `s` is the quoted schema and a dot.
-void AddStateSql(std::vector<std::string>& sql, const std::string& s) {
+// The state statements; `s` is the quoted schema and a dot, `now` the
+// server's clock (kServerNow or kNoServerNow).
+void AddStateSql(std::vector<std::string>& sql, const std::string& s, const char* now) {
   const auto state_cols = Concat(Concat({"status"}, Names(StateFields())), {"due_at"});
   const auto state_vals =
       Concat(Concat({"$2::text"}, TypedParams(StateFields(), 3)), {fmt::format("${}::bigint", DueParam())});
-  const std::string update_state =
-      fmt::format("UPDATE {}job_state SET {} WHERE job = $1::text AND {} RETURNING 1", s,
-                  Join(Assign(state_cols, state_vals)), VersionMatches("version", ExpectedParam()));
+  auto update_state = [&](const std::string& guard) {
+    return fmt::format("UPDATE {}job_state SET {} WHERE job = $1::text AND {}{} RETURNING 1", s,
+                       Join(Assign(state_cols, state_vals)), VersionMatches("version", ExpectedParam()), guard);
+  };
   sql[kReadJob] = fmt::format(
       "SELECT {0} AS jg_now, (SELECT value FROM {1}schema_meta WHERE key = 'schema_version'), s.job IS NOT NULL, "
       "d.job IS NOT NULL, d.definition, r.job IS NOT NULL, s.status, {2}, r.status, {3} "
       "FROM (SELECT $1::text AS job, $2::text AS key) AS k LEFT JOIN {1}job_state AS s ON s.job = k.job "
       "LEFT JOIN {1}job_definition AS d ON d.job = k.job LEFT JOIN {1}job_request AS r ON r.job = k.job AND r.key = "
       "k.key",
-      kNow, s, Join(Names(StateFields(), "s.")), Join(Names(RequestFields(), "r.")));
-  sql[kCreateState] = Counted(fmt::format(
-      "w AS (INSERT INTO {}job_state (job, {}) VALUES ($1::text, {}) ON CONFLICT (job) DO NOTHING RETURNING 1)", s,
-      Join(state_cols), Join(state_vals)));
-  sql[kReplaceState] = Counted(fmt::format("w AS ({})", update_state));
+      now, s, Join(Names(StateFields(), "s.")), Join(Names(RequestFields(), "r.")));
+  sql[kCreateState] =
+      Counted(now, fmt::format("w AS (INSERT INTO {}job_state (job, {}) SELECT $1::text, {} WHERE {} ON CONFLICT (job) "
+                               "DO NOTHING RETURNING 1)",
+                               s, Join(state_cols), Join(state_vals), ServerClockReached(now, ExpectedParam())));
+  sql[kReplaceState] =
+      Counted(now, fmt::format("w AS ({})", update_state(" AND " + ServerClockReached(now, NotBeforeParam()))));
   // Both or neither, in one statement: the run record only if the CAS applied.
-  sql[kReplaceStateAndAppendRun] = Counted(fmt::format(
-      "w AS ({0}), r AS (INSERT INTO {1}job_run (job, {2}) SELECT $1::text, {3} WHERE EXISTS (SELECT 1 FROM w) "
-      "ON CONFLICT (job, start_ms, run_id) DO UPDATE SET {4})",
-      update_state, s, Join(Names(RunFields())), Join(TypedParams(RunFields(), RunParam())),
-      Join(Excluded(Names(RunFields())))));
+  sql[kReplaceStateAndAppendRun] = Counted(
+      now,
+      fmt::format(
+          "w AS ({0}), r AS (INSERT INTO {1}job_run (job, {2}) SELECT $1::text, {3} WHERE EXISTS (SELECT 1 FROM w) "
+          "ON CONFLICT (job, start_ms, run_id) DO UPDATE SET {4})",
+          update_state(""), s, Join(Names(RunFields())), Join(TypedParams(RunFields(), RunParam())),
+          Join(Excluded(Names(RunFields())))));
   // The due index (job_state_due) in order, LIMIT rows read; the outer row
   // carries the clock when nothing is due.
   sql[kListDue] = fmt::format(
       "SELECT {} AS jg_now, d.job, d.due_at FROM (SELECT 1) AS o LEFT JOIN LATERAL (SELECT job, due_at FROM "
       "{}job_state WHERE due_at <= $1::bigint ORDER BY due_at, job LIMIT $2::bigint) AS d ON true ORDER BY d.due_at, "
       "d.job",
-      kNow, s);
+      now, s);
   sql[kListStates] = fmt::format("SELECT job, status, {} FROM {}job_state ORDER BY job", Join(Names(StateFields())), s);
 }
 
 // Definitions, run and request records.
-void AddRecordSql(std::vector<std::string>& sql, const std::string& s) {
+void AddRecordSql(std::vector<std::string>& sql, const std::string& s, const char* now) {
   const auto run_cols = Names(RunFields());
   const auto run_vals = TypedParams(RunFields(), 2);
   const auto req_cols = Concat({"status"}, Names(RequestFields()));
   const auto req_vals = Concat({"$3::text"}, TypedParams(RequestFields(), 4));
   const std::string newest_first = "ORDER BY start_ms DESC, run_id DESC";
-  const std::string server_or_host_now = fmt::format("LEAST(${{}}::bigint, {})", kNow);
+  const std::string server_or_host_now = fmt::format("LEAST(${{}}::bigint, {})", now);
   sql[kReadDefinition] = fmt::format("SELECT definition FROM {}job_definition WHERE job = $1::text", s);
   sql[kPutDefinition] = fmt::format(
       "INSERT INTO {}job_definition (job, definition) VALUES ($1::text, $2::text) "
@@ -161,26 +178,38 @@ void AddRecordSql(std::vector<std::string>& sql, const std::string& s) {
   sql[kReadRequest] = fmt::format(
       "SELECT {0} AS jg_now, r.job IS NOT NULL, r.status, {1} FROM (SELECT 1) AS o LEFT JOIN {2}job_request AS r "
       "ON r.job = $1::text AND r.key = $2::text AND r.expires_at_ms > {3}",
-      kNow, Join(Names(RequestFields(), "r.")), s, fmt::format(fmt::runtime(server_or_host_now), 3));
-  sql[kCreateRequest] = Counted(fmt::format(
-      "w AS (INSERT INTO {0}job_request AS t (job, key, {1}) VALUES ($1::text, $2::text, {2}) ON CONFLICT (job, key) "
-      "DO UPDATE SET {3} WHERE t.expires_at_ms IS NULL OR t.expires_at_ms <= {4} RETURNING 1)",
-      s, Join(req_cols), Join(req_vals), Join(Excluded(req_cols)),
-      fmt::format(fmt::runtime(server_or_host_now), RequestExtraParam())));
+      now, Join(Names(RequestFields(), "r.")), s, fmt::format(fmt::runtime(server_or_host_now), 3));
+  // With the bounded cleanup of request records (nothing expires them on
+  // its own, as DynamoDB's TTL does): each new record takes up to
+  // kRequestSweep records that expired kRequestSweepMarginMs ago with it,
+  // so the table stays bounded by the live ones, at no extra round trip.
+  // Never the row this statement writes (one statement must not change a
+  // row twice).
+  const std::string expiry_now = fmt::format(fmt::runtime(server_or_host_now), RequestExtraParam());
+  sql[kCreateRequest] = Counted(
+      now, fmt::format("w AS (INSERT INTO {0}job_request AS t (job, key, {1}) VALUES ($1::text, $2::text, {2}) "
+                       "ON CONFLICT (job, key) "
+                       "DO UPDATE SET {3} WHERE t.expires_at_ms IS NULL OR t.expires_at_ms <= {4} RETURNING 1), "
+                       "sweep AS (DELETE FROM {0}job_request WHERE (job, key) IN (SELECT job, key FROM {0}job_request "
+                       "WHERE expires_at_ms < {4} - {5} AND NOT (job = $1::text AND key = $2::text) LIMIT {6}))",
+                       s, Join(req_cols), Join(req_vals), Join(Excluded(req_cols)), expiry_now,
+                       PostgresStore::kRequestSweepMarginMs, PostgresStore::kRequestSweep));
   sql[kReplaceRequest] = Counted(
-      fmt::format("w AS (UPDATE {}job_request SET {} WHERE job = $1::text AND key = $2::text AND {} RETURNING 1)", s,
-                  Join(Assign(req_cols, req_vals)), VersionMatches("version", RequestExtraParam())));
+      now, fmt::format("w AS (UPDATE {}job_request SET {} WHERE job = $1::text AND key = $2::text AND {} RETURNING 1)",
+                       s, Join(Assign(req_cols, req_vals)), VersionMatches("version", RequestExtraParam())));
   sql[kExpireRequests] = Counted(
+      now,
       fmt::format("w AS (DELETE FROM {0}job_request WHERE (job, key) IN (SELECT job, key FROM {0}job_request WHERE "
                   "expires_at_ms IS NULL OR expires_at_ms <= {1} LIMIT {2}) RETURNING 1)",
                   s, fmt::format(fmt::runtime(server_or_host_now), 1), PostgresStore::kExpireBatch));
 }
 
-std::vector<std::string> BuildSql(const std::string& schema) {
+std::vector<std::string> BuildSql(const std::string& schema, bool server_clock) {
+  const char* now = server_clock ? kServerNow : kNoServerNow;
   const std::string s = "\"" + schema + "\".";
   std::vector<std::string> sql(kQueryCount);
-  AddStateSql(sql, s);
-  AddRecordSql(sql, s);
+  AddStateSql(sql, s, now);
+  AddRecordSql(sql, s, now);
   return sql;
 }
 
@@ -334,25 +363,31 @@ std::string Limit(size_t n) {
 
 // ---- connection -----------------------------------------------------------------------
 
-PostgresStore::PostgresStore(std::unique_ptr<Clock> owned_clock, std::unique_ptr<PgConnection> conn)
-    : owned_clock_(std::move(owned_clock)), conn_(std::move(conn)), sql_(BuildSql(conn_->url().schema)) {}
+PostgresStore::PostgresStore(std::unique_ptr<Clock> owned_clock, std::unique_ptr<PgConnection> conn,
+                             const PostgresOptions& pg_options)
+    : owned_clock_(std::move(owned_clock)),
+      pg_options_(pg_options),
+      conn_(std::move(conn)),
+      sql_(BuildSql(conn_->url().schema, pg_options.server_clock)) {}
 
 PostgresStore::~PostgresStore() = default;
 
-Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url, const StoreOptions& options) {
+Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url, const StoreOptions& options,
+                                                           const PostgresOptions& pg_options) {
   auto parsed = ParsePostgresUrl(url);
   if (!parsed.ok()) return parsed.status();
   std::unique_ptr<Clock> owned = options.clock == nullptr ? std::make_unique<SystemClock>() : nullptr;
   Clock& clock = options.clock != nullptr ? *options.clock : *owned;
   auto conn = PgConnection::Connect(*parsed, clock);
   if (!conn.ok()) return conn.status();
-  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(owned), std::move(conn.value())));
+  return std::unique_ptr<PostgresStore>(new PostgresStore(std::move(owned), std::move(conn.value()), pg_options));
 }
 
 const std::string& PostgresStore::schema() const { return conn_->url().schema; }
 std::string PostgresStore::ListDueSql() const { return sql_[kListDue]; }
 
 std::optional<ClockEstimate> PostgresStore::ObservedClock() const {
+  if (!pg_options_.server_clock) return std::nullopt;
   std::lock_guard lock(mu_);
   return conn_->ObservedClock();
 }
@@ -423,16 +458,28 @@ Result<JobRecord> PostgresStore::ReadJobLocked(const std::string& job, const std
 }
 
 Result<WriteOutcome> PostgresStore::DoCreateState(const JobState& state, std::optional<EpochMs> due_at) {
-  std::lock_guard lock(mu_);
-  PgParams p = StateParams(state, due_at, 0);
-  p.pop_back();  // no expected version
-  return Write(kCreateState, "create state", p);
+  return DoCreateStateNotBefore(state, due_at, 0);
 }
 
 Result<WriteOutcome> PostgresStore::DoReplaceState(const JobState& state, int64_t expected_version,
                                                    std::optional<EpochMs> due_at) {
+  return DoReplaceStateNotBefore(state, expected_version, due_at, 0);
+}
+
+Result<WriteOutcome> PostgresStore::DoCreateStateNotBefore(const JobState& state, std::optional<EpochMs> due_at,
+                                                           EpochMs not_before) {
   std::lock_guard lock(mu_);
-  return Write(kReplaceState, "replace state", StateParams(state, due_at, expected_version));
+  PgParams p = StateParams(state, due_at, 0);
+  p.back() = std::to_string(not_before);  // in the expected version's place
+  return Write(kCreateState, "create state", p);
+}
+
+Result<WriteOutcome> PostgresStore::DoReplaceStateNotBefore(const JobState& state, int64_t expected_version,
+                                                            std::optional<EpochMs> due_at, EpochMs not_before) {
+  std::lock_guard lock(mu_);
+  PgParams p = StateParams(state, due_at, expected_version);
+  p.push_back(std::to_string(not_before));
+  return Write(kReplaceState, "replace state", p);
 }
 
 Result<WriteOutcome> PostgresStore::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,

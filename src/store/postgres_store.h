@@ -27,6 +27,14 @@ namespace jobgate {
 // The schema version this build writes and understands (schema_meta table).
 inline constexpr int64_t kPostgresSchemaVersion = 1;
 
+struct PostgresOptions {
+  // Off only for the deterministic simulation, whose hosts live in virtual
+  // time: the store then neither reports the server's clock nor checks
+  // times against it (the hosts' times are taken as they come, as SQLite
+  // does). Not reachable from a URL.
+  bool server_clock = true;
+};
+
 // One connection. Thread-safe (one mutex serialises calls); for
 // parallelism open one PostgresStore per thread.
 class PostgresStore final : public Store {
@@ -34,7 +42,8 @@ class PostgresStore final : public Store {
   // Connects; does not create or check the schema (Init does: the role
   // that runs jobs need not be allowed to create tables). kInvalidArgument
   // for a malformed URL, kUnavailable when the server cannot be reached.
-  static Result<std::unique_ptr<PostgresStore>> Open(const std::string& url, const StoreOptions& options = {});
+  static Result<std::unique_ptr<PostgresStore>> Open(const std::string& url, const StoreOptions& options = {},
+                                                      const PostgresOptions& pg_options = {});
   ~PostgresStore() override;
 
   Status Init() override;  // one transaction
@@ -58,11 +67,15 @@ class PostgresStore final : public Store {
                                                    EpochMs now_ms) override;
   Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) override;
   Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) override;
-  // At most kExpireBatch records per call.
+  // CreateRequest also deletes up to kRequestSweep records that expired
+  // more than kRequestSweepMarginMs before (docs/backends/postgres.md,
+  // "Cleanup"); ExpireRequests deletes at most kExpireBatch per call.
+  static constexpr int64_t kRequestSweep = 16;
+  static constexpr int64_t kRequestSweepMarginMs = 3'600'000;
   Result<int64_t> ExpireRequests(EpochMs now_ms) override;
   static constexpr int64_t kExpireBatch = 10'000;
 
-  bool ReportsTime() const override { return true; }
+  bool ReportsTime() const override { return pg_options_.server_clock; }
   std::optional<ClockEstimate> ObservedClock() const override;
 
   const std::string& schema() const;
@@ -73,16 +86,23 @@ class PostgresStore final : public Store {
   Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) override;
   Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
                                       std::optional<EpochMs> due_at) override;
+  // The time guard as a condition of the same statement, on clock_timestamp().
+  Result<WriteOutcome> DoCreateStateNotBefore(const JobState& state, std::optional<EpochMs> due_at,
+                                              EpochMs not_before) override;
+  Result<WriteOutcome> DoReplaceStateNotBefore(const JobState& state, int64_t expected_version,
+                                               std::optional<EpochMs> due_at, EpochMs not_before) override;
   Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                   std::optional<EpochMs> due_at,
                                                   const RunRecord& run) override;  // one statement
 
  private:
-  PostgresStore(std::unique_ptr<Clock> owned_clock, std::unique_ptr<PgConnection> conn);
+  PostgresStore(std::unique_ptr<Clock> owned_clock, std::unique_ptr<PgConnection> conn,
+                const PostgresOptions& pg_options);
   Result<JobRecord> ReadJobLocked(const std::string& job, const std::string& request_key);
   Result<WriteOutcome> Write(int query, const char* what, const PgParams& params);
 
   std::unique_ptr<Clock> owned_clock_;
+  const PostgresOptions pg_options_;
   mutable std::mutex mu_;
   std::unique_ptr<PgConnection> conn_;
   std::vector<std::string> sql_;  // by the Query enum of postgres_store.cc, for this schema

@@ -37,6 +37,15 @@ Result<WriteOutcome> Store::ReplaceState(const JobState& state, int64_t expected
   return DoReplaceState(state, expected_version, DueAt(state));
 }
 
+Result<WriteOutcome> Store::CreateState(const JobState& state, EpochMs not_before) {
+  return DoCreateStateNotBefore(state, DueAt(state), not_before);
+}
+
+Result<WriteOutcome> Store::ReplaceState(const JobState& state, int64_t expected_version, EpochMs not_before) {
+  JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
+  return DoReplaceStateNotBefore(state, expected_version, DueAt(state), not_before);
+}
+
 Result<WriteOutcome> Store::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                      const RunRecord& run) {
   JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));

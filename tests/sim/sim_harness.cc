@@ -31,6 +31,7 @@ SimBackend BackendFromEnv() {
   const std::string name = v == nullptr ? "" : v;
   if (name == "memory") return SimBackend::kMemory;
   if (name == "sqlite") return SimBackend::kSqlite;
+  if (name == "postgres") return SimBackend::kPostgres;
   return SimBackend::kBySeed;
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -13,6 +14,8 @@
 #include "core/lease_keeper.h"
 #include "jobgate/controller.h"
 #include "store/memory_store.h"
+#include "store/postgres_conn.h"
+#include "store/postgres_store.h"
 
 namespace jobgate::sim {
 
@@ -161,21 +164,43 @@ SimBackend BackendFor(uint64_t seed, SimBackend wanted) {
   return seed % 2 == 0 ? SimBackend::kSqlite : SimBackend::kMemory;
 }
 
+// A fresh schema on the test server, named after the class and the seed
+// (replaced if a run before left it), with the server's clock off: the
+// hosts live in virtual time.
+Result<std::unique_ptr<Store>> OpenSimPostgres(const StoreOptions& options, ScenarioClass c, uint64_t seed) {
+  const char* server = std::getenv("JOBGATE_TEST_POSTGRES_URL");
+  if (server == nullptr || *server == '\0') return Status::InvalidArgument("JOBGATE_TEST_POSTGRES_URL is not set");
+  const std::string schema = fmt::format("sim_{}_{}", static_cast<int>(c), seed);
+  const std::string url = fmt::format("{}{}schema={}", server,
+                                      std::string_view(server).find('?') == std::string_view::npos ? '?' : '&', schema);
+  auto parsed = ParsePostgresUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  SystemClock real;
+  auto admin = PgConnection::Connect(*parsed, real);
+  if (!admin.ok()) return admin.status();
+  JOBGATE_RETURN_IF_ERROR((*admin)->ExecScript("drop", fmt::format("DROP SCHEMA IF EXISTS \"{}\" CASCADE", schema)));
+  auto store = PostgresStore::Open(url, options, PostgresOptions{/*server_clock=*/false});
+  if (!store.ok()) return store.status();
+  JOBGATE_RETURN_IF_ERROR((*store)->Init());
+  return std::unique_ptr<Store>(std::move(store.value()));
+}
+
 // One private database per seed; SQLite's ":memory:" keeps it off the disk
 // (journal_mode "memory" instead of WAL, the same SQL otherwise). SqliteStore
 // reads no clock: every time it compares or stores comes in the calls (the
 // `now` of ReadRequest, CreateRequest, ListDue, ExpireRequests), and its
 // opener ignores StoreOptions::clock. The store's virtual clock is passed
 // all the same, so that a backend which starts stamping stamps sim time.
-std::unique_ptr<Store> OpenBottom(SimBackend backend, Clock& clock) {
+std::unique_ptr<Store> OpenBottom(SimBackend backend, Clock& clock, ScenarioClass c, uint64_t seed) {
   if (backend == SimBackend::kMemory) return std::make_unique<MemoryStore>();
   StoreOptions options;
   options.clock = &clock;
-  auto store = OpenStore("sqlite::memory:", options);
+  auto store =
+      backend == SimBackend::kPostgres ? OpenSimPostgres(options, c, seed) : OpenStore("sqlite::memory:", options);
   if (!store.ok()) {
     // The harness cannot run this seed at all: stop loudly rather than
     // quietly run it on another backend.
-    fmt::print(stderr, "sim: cannot open sqlite::memory:: {}\n", store.status().ToString());
+    fmt::print(stderr, "sim: cannot open the {} store: {}\n", SimBackendName(backend), store.status().ToString());
     std::abort();
   }
   return std::move(*store);
@@ -192,7 +217,7 @@ Simulation::Simulation(ScenarioClass c, uint64_t seed, const SimOptions& options
       backend_(BackendFor(seed, options.backend)),
       end_ms_(sc_.span_ms > 0 ? sc_.start_ms + sc_.span_ms : kNever),
       store_clock_(time_, 0),
-      bottom_(OpenBottom(backend_, store_clock_)),
+      bottom_(OpenBottom(backend_, store_clock_, c, seed)),
       broken_(sc_.broken_cas ? std::make_unique<BrokenCasStore>(*bottom_) : nullptr),
       checker_(time_, *bottom_, trace_, Definitions(),
                CheckerOptions{sc_.tolerate_exclusion, /*tolerate_known_bugs=*/!options.strict}),
@@ -762,6 +787,7 @@ const char* SimBackendName(SimBackend b) {
     case SimBackend::kBySeed: return "by_seed";
     case SimBackend::kMemory: return "memory";
     case SimBackend::kSqlite: return "sqlite";
+    case SimBackend::kPostgres: return "postgres";
   }
   return "?";
 }

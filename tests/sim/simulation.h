@@ -19,6 +19,9 @@ enum class SimBackend {
   kBySeed,  // odd seeds MemoryStore, even seeds SqliteStore
   kMemory,
   kSqlite,  // an in-memory SQLite database ("sqlite::memory:"), one per seed
+  // A schema per seed on the server JOBGATE_TEST_POSTGRES_URL names, in
+  // virtual time (PostgresOptions::server_clock off); never by seed.
+  kPostgres,
 };
 const char* SimBackendName(SimBackend b);
 
