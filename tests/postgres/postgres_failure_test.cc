@@ -122,9 +122,11 @@ TEST_F(PostgresFailure, AWrongPasswordExits69AndIsNotPrinted) {
 
 TEST_F(PostgresFailure, AMalformedUrlExits2BeforeConnecting) {
   // The schema is jobgate's own parameter and goes into SQL as a name: only
-  // a plain identifier is accepted.
+  // a plain identifier is accepted. A parameter libpq does not know is a
+  // typo, not something to ignore.
   const std::vector<std::string> urls = {"postgres://host:notaport/db", "postgres://jobgate:s3cr3t-pw@host:notaport/db",
-                                         url_ + "?schema=a;b", url_ + "?schema=a%20b", url_ + "?schema=a\"b"};
+                                         url_ + "?schema=a;b",          url_ + "?schema=a%20b",
+                                         url_ + "?schema=a\"b",         StoreUrl() + "&no_such_parameter=1"};
   for (const std::string& url : urls) {
     std::chrono::milliseconds took{};
     Proc p = RunAgainst(url, {}, &took);
