@@ -285,6 +285,58 @@ TEST_F(PostgresServer, CreatingARequestSweepsLongExpiredOnes) {
   EXPECT_TRUE(recent_read.has_value());
 }
 
+// The grants docs/backends/postgres.md gives the role that runs jobs are
+// enough for everything but init, and no more is needed.
+TEST_F(PostgresServer, TheDocumentedGrantsAreEnoughToRunJobs) {
+  const std::string role = "jg_run_" + schema_.substr(2);
+  const Status made = admin_->ExecScript("role", fmt::format("CREATE ROLE {} LOGIN PASSWORD 'run-pw'", role));
+  if (!made.ok()) GTEST_SKIP() << "the test server's role cannot create roles: " << made.ToString();
+  const std::string q = "\"" + schema_ + "\".";
+  ASSERT_OK(admin_->ExecScript(
+      "grant", fmt::format("GRANT USAGE ON SCHEMA \"{0}\" TO {1}; GRANT SELECT ON {2}schema_meta TO {1}; "
+                           "GRANT SELECT, INSERT, UPDATE ON {2}job_state, {2}job_definition TO {1}; "
+                           "GRANT SELECT, INSERT, UPDATE, DELETE ON {2}job_run, {2}job_request TO {1}",
+                           schema_, role, q)));
+  // The same server, as the new role (the password in the URL: the test
+  // server asks for one on TCP; a trusting one ignores it).
+  std::string url = getenv("JOBGATE_TEST_POSTGRES_URL");
+  const size_t at = url.find('@'), scheme = url.find("://") + 3;
+  url = url.substr(0, scheme) + role + ":run-pw" + (at == std::string::npos ? "@" : url.substr(at));
+  auto opened = PostgresStore::Open(WithSchema(url, schema_));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  PostgresStore& store = **opened;
+  JobDefinition def;
+  def.job = "j";
+  ASSERT_OK(store.PutDefinition(def));
+  JobState s;
+  s.job = "j";
+  s.version = 1;
+  ASSERT_OK_AND_ASSIGN(auto created, store.CreateState(s, clock_.NowMs() - 1'000));
+  EXPECT_EQ(created, WriteOutcome::kApplied);
+  JobState next = s;
+  next.version = 2;
+  RunRecord run;
+  run.job = "j";
+  run.run_id = "r";
+  ASSERT_OK_AND_ASSIGN(auto committed, store.ReplaceStateAndAppendRun(next, 1, run));
+  EXPECT_EQ(committed, WriteOutcome::kApplied);
+  ASSERT_OK(store.TrimRuns("j", 1));
+  RequestRecord rec;
+  rec.job = "j";
+  rec.key = "k";
+  rec.version = 1;
+  rec.expires_at_ms = clock_.NowMs() + 60'000;
+  ASSERT_OK_AND_ASSIGN(auto claimed, store.CreateRequest(rec, clock_.NowMs()));
+  EXPECT_EQ(claimed, WriteOutcome::kApplied);
+  ASSERT_OK_AND_ASSIGN(auto record, store.ReadJob("j", "k"));
+  EXPECT_TRUE(record.state && record.definition && record.request);
+  ASSERT_TRUE(store.ListDue(clock_.NowMs(), 10).ok());
+  ASSERT_TRUE(store.ExpireRequests(clock_.NowMs()).ok());
+  // init is the owner's: this role may not create.
+  EXPECT_EQ(store.Init().code(), StatusCode::kUnavailable);
+  (void)admin_->ExecScript("drop role", fmt::format("DROP OWNED BY {0}; DROP ROLE {0}", role));
+}
+
 // The server ends our session (a restart, an administrator, a pooler): the
 // next call reconnects, reads and writes alike, since the server said the
 // statement did not run.
