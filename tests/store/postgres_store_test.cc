@@ -251,40 +251,6 @@ TEST_F(PostgresServer, AStateWriteThatRestsOnTimeAppliesOnlyOnceTheServersClockH
   EXPECT_EQ(applied, WriteOutcome::kApplied);
 }
 
-// Nothing expires request records on its own: creating one takes a bounded
-// number of long-expired ones with it, and never a live one.
-TEST_F(PostgresServer, CreatingARequestSweepsLongExpiredOnes) {
-  const EpochMs now = clock_.NowMs();
-  RequestRecord rec;
-  rec.job = "j";
-  rec.version = 1;
-  const int64_t old = PostgresStore::kRequestSweep + 4;
-  for (int64_t i = 0; i < old; ++i) {
-    rec.key = fmt::format("old-{}", i);
-    rec.expires_at_ms = now - PostgresStore::kRequestSweepMarginMs - 60'000;
-    ASSERT_OK_AND_ASSIGN(auto w, store_->CreateRequest(rec, now - 2 * PostgresStore::kRequestSweepMarginMs));
-    ASSERT_EQ(w, WriteOutcome::kApplied);
-  }
-  rec.key = "recently-expired";
-  rec.expires_at_ms = now - 60'000;
-  ASSERT_OK_AND_ASSIGN(auto recent, store_->CreateRequest(rec, now - 2 * PostgresStore::kRequestSweepMarginMs));
-  ASSERT_EQ(recent, WriteOutcome::kApplied);
-  auto count = [&] { return Query(fmt::format("SELECT count(*) FROM \"{}\".job_request", schema_)); };
-  ASSERT_EQ(count(), fmt::format("{}\n", old + 1));
-  rec.key = "new";
-  rec.expires_at_ms = now + 60'000;
-  ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(rec, now));
-  ASSERT_EQ(created, WriteOutcome::kApplied);
-  EXPECT_EQ(count(), fmt::format("{}\n", old + 2 - PostgresStore::kRequestSweep));
-  rec.key = "new2";
-  ASSERT_OK_AND_ASSIGN(auto again, store_->CreateRequest(rec, now));
-  ASSERT_EQ(again, WriteOutcome::kApplied);
-  // The rest of the old ones went; the recently expired one stays (within the margin).
-  EXPECT_EQ(count(), "3\n");
-  ASSERT_OK_AND_ASSIGN(auto recent_read, store_->ReadRequest("j", "recently-expired", now - 120'000));
-  EXPECT_TRUE(recent_read.has_value());
-}
-
 // The grants docs/backends/postgres.md gives the role that runs jobs are
 // enough for everything but init, and no more is needed.
 TEST_F(PostgresServer, TheDocumentedGrantsAreEnoughToRunJobs) {
