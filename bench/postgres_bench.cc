@@ -21,11 +21,12 @@
 // The server: JOBGATE_BENCH_POSTGRES_URL or JOBGATE_TEST_POSTGRES_URL
 // (postgres://USER@HOST:PORT/DB; any ?schema= is replaced), or --url=.
 // Flags: --window=S seconds per side and round (default 0.25), --rounds=R
-// (default 15), --invokers=1,8, --pgbench=PATH (default: the
+// (default 11), --invokers=1,8, --pgbench=PATH (default: the
 // newest /usr/lib/postgresql/*/bin/pgbench, else pgbench on PATH),
 // --only=guarded|skip, --print-scripts.
 #include <fmt/format.h>
 #include <glob.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -66,7 +67,7 @@ struct Config {
   std::string url;  // without schema
   std::string pgbench;
   double window_s = 0.25;
-  int rounds = 15;
+  int rounds = 11;
   std::vector<int> invokers = {1, 8};
   bool guarded = true, skip = true;
   bool print_scripts = false;
@@ -416,6 +417,74 @@ Side RunJobgate(std::vector<std::unique_ptr<Invoker>>& invokers, int64_t per_inv
   return side;
 }
 
+// ---- the paired floor: libpq in this process -------------------------------------
+
+// The same statements with the same parameters (NULL and '' included) on a
+// libpq connection of its own, with nothing of jobgate around them: the
+// floor that can be run call by call beside jobgate (Paired), which pgbench,
+// a process of its own, cannot.
+class LibpqFloor {
+ public:
+  LibpqFloor(const std::string& url, const PostgresStore::GuardedRunSql& sql, const Snapshot& snap, int index,
+             bool skip)
+      : conn_(PQconnectdb(url.c_str())), sql_(sql), snap_(snap), skip_(skip) {
+    if (PQstatus(conn_) != CONNECTION_OK) Die(std::string("libpq floor: ") + PQerrorMessage(conn_));
+    job_ = std::to_string((skip ? kSkipBase : kGuardedBase) + index);
+  }
+  ~LibpqFloor() { PQfinish(conn_); }
+
+  // The job's version now (the floor's jobs are reset between phases) and a
+  // new range of run record keys.
+  void Start(int64_t version, int64_t base) { version_ = version, base_ = base; }
+
+  Status Once() {
+    JOBGATE_RETURN_IF_ERROR(Exec(sql_.read_job, {job_, ""}, false));
+    if (skip_) return Status::Ok();
+    JOBGATE_RETURN_IF_ERROR(Exec(sql_.replace_state, StateValues(snap_.running, version_ + 1, version_), true));
+    PgParams commit = StateValues(snap_.idle, version_ + 2, version_ + 1);
+    for (const auto& f : RunFields()) {
+      commit.push_back(std::string(f.name) == "start_ms" ? std::to_string(base_ + version_) : FieldText(f, snap_.run));
+    }
+    JOBGATE_RETURN_IF_ERROR(Exec(sql_.commit, commit, true));
+    version_ += 2;
+    return Status::Ok();
+  }
+
+ private:
+  PgParams StateValues(const JobState& s, int64_t version, int64_t expected) const {
+    PgParams p = {job_, std::string(JobStatusName(s.status))};
+    for (const auto& f : StateFields()) {
+      p.push_back(std::string(f.name) == "version" ? std::to_string(version) : FieldText(f, s));
+    }
+    p.push_back(std::nullopt);  // due_at: the jobs are unscheduled
+    p.push_back(std::to_string(expected));
+    return p;
+  }
+
+  // One statement; a write's count (column 1) must be 1: its CAS applied.
+  Status Exec(const std::string& sql, const PgParams& params, bool write) {
+    std::vector<const char*> values;
+    for (const auto& v : params) values.push_back(v ? v->c_str() : nullptr);
+    PGresult* r =
+        PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
+    Status st = Status::Ok();
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+      st = Status::Internal(std::string("libpq floor: ") + PQerrorMessage(conn_));
+    } else if (write && std::string(PQgetvalue(r, 0, 1)) != "1") {
+      st = Status::Internal("libpq floor: a CAS did not apply");
+    }
+    PQclear(r);
+    return st;
+  }
+
+  PGconn* conn_;
+  const PostgresStore::GuardedRunSql& sql_;
+  const Snapshot& snap_;
+  bool skip_;
+  std::string job_;
+  int64_t version_ = 0, base_ = 0;
+};
+
 // ---- rounds -------------------------------------------------------------------------
 
 struct Comparison {
@@ -423,6 +492,7 @@ struct Comparison {
   int invokers = 0;
   bool skip = false;
   std::vector<double> jobgate_us, pgbench_us, ratio, jobgate_cpu_us, pgbench_cpu_us;
+  std::vector<double> paired_jobgate_us, paired_floor_us, paired_ratio, paired_cpu_ratio;
   double reads_per_run = 0, writes_per_run = 0;
 };
 
@@ -468,6 +538,8 @@ struct Run {
   std::string guarded_script, skip_script;
   std::vector<std::string> defines;
   std::unique_ptr<Floor> floor;
+  PostgresStore::GuardedRunSql floor_sql;  // the floor schema's statements
+  Snapshot snap;
   int64_t base = 0;  // start_ms of the floor's run records: new in every pgbench run
 };
 
@@ -488,11 +560,77 @@ Side RunFloor(Run& run, const Comparison& cmp, int64_t per_client) {
   return side;
 }
 
+int64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Sums of wall and thread CPU time, ns: [0] jobgate, [1] the libpq floor.
+struct PairedSums {
+  int64_t wall[2] = {}, cpu[2] = {}, calls = 0;
+};
+
+// Every invoker thread alternates one jobgate call and one floor call (each
+// side's first in turn), on its own two connections, timing each: load
+// from elsewhere then hits both within microseconds of each other.
+PairedSums RunPaired(std::vector<std::unique_ptr<Invoker>>& invokers, std::vector<std::unique_ptr<LibpqFloor>>& floors,
+                     int64_t per_invoker) {
+  std::vector<PairedSums> sums(invokers.size());
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < invokers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int64_t n = 0; n < per_invoker && !failed.load(); ++n) {
+        for (int turn = 0; turn < 2; ++turn) {
+          const int side = (turn + n) % 2;
+          const auto start = SteadyClock::now();
+          const int64_t start_cpu = ThreadCpuNs();
+          Status st = side == 0 ? invokers[i]->Once() : floors[i]->Once();
+          sums[i].cpu[side] += ThreadCpuNs() - start_cpu;
+          sums[i].wall[side] +=
+              std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start).count();
+          if (!st.ok()) {
+            std::fprintf(stderr, "postgres_bench: %s\n", st.ToString().c_str());
+            failed = true;
+          }
+        }
+        ++sums[i].calls;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (failed) Die("a paired call failed");
+  PairedSums total;
+  for (const auto& s : sums) {
+    for (int side = 0; side < 2; ++side) total.wall[side] += s.wall[side], total.cpu[side] += s.cpu[side];
+    total.calls += s.calls;
+  }
+  return total;
+}
+
+void AddPaired(Run& run, Comparison& cmp, std::vector<std::unique_ptr<Invoker>>& invokers,
+               std::vector<std::unique_ptr<LibpqFloor>>& floors, int64_t per_round) {
+  if (!cmp.skip) run.floor->Reset();
+  run.base += 100'000'000;
+  for (auto& f : floors) f->Start(run.floor->version(), run.base);
+  const PairedSums p = RunPaired(invokers, floors, per_round);
+  const double calls = static_cast<double>(p.calls);
+  cmp.paired_jobgate_us.push_back(static_cast<double>(p.wall[0]) / 1e3 / calls);
+  cmp.paired_floor_us.push_back(static_cast<double>(p.wall[1]) / 1e3 / calls);
+  cmp.paired_ratio.push_back(static_cast<double>(p.wall[0]) / static_cast<double>(p.wall[1]));
+  cmp.paired_cpu_ratio.push_back(static_cast<double>(p.cpu[0]) / static_cast<double>(p.cpu[1]));
+}
+
 // Both sides in every round, alternating which goes first: load from
 // elsewhere on the machine then weighs on both alike.
 void RunComparison(Run& run, Comparison& cmp) {
   std::vector<std::unique_ptr<Invoker>> invokers;
   for (int i = 0; i < cmp.invokers; ++i) invokers.push_back(std::make_unique<Invoker>(run.jobgate_url, i, cmp.skip));
+  std::vector<std::unique_ptr<LibpqFloor>> floors;
+  for (int i = 0; i < cmp.invokers; ++i) {
+    floors.push_back(std::make_unique<LibpqFloor>(run.cfg.url, run.floor_sql, run.snap, i, cmp.skip));
+  }
   for (auto& inv : invokers) {
     for (int i = 0; i < 20; ++i) {  // the server's caches and this connection's, before timing
       if (Status st = inv->Once(); !st.ok()) Die(st.ToString());
@@ -515,9 +653,13 @@ void RunComparison(Run& run, Comparison& cmp) {
     cmp.ratio.push_back(jobgate.us_per_op / floor.us_per_op);
     cmp.jobgate_cpu_us.push_back(jobgate.cpu_us_per_op);
     cmp.pgbench_cpu_us.push_back(floor.cpu_us_per_op);
-    std::printf("%-10s round %d: jobgate %8.1f us/run (%7lld runs), pgbench %8.1f us/txn (%7lld txns), %.2fx\n",
-                cmp.name.c_str(), round + 1, jobgate.us_per_op, static_cast<long long>(jobgate.ops), floor.us_per_op,
-                static_cast<long long>(floor.ops), cmp.ratio.back());
+    AddPaired(run, cmp, invokers, floors, per_round);
+    std::printf(
+        "%-10s round %2d: jobgate %8.1f us/run, pgbench %8.1f us/txn, %.2fx (%lld each); paired: "
+        "%8.1f / %8.1f us, %.2fx\n",
+        cmp.name.c_str(), round + 1, jobgate.us_per_op, floor.us_per_op, cmp.ratio.back(),
+        static_cast<long long>(jobgate.ops), cmp.paired_jobgate_us.back(), cmp.paired_floor_us.back(),
+        cmp.paired_ratio.back());
     std::fflush(stdout);
   }
   int64_t runs = 0, reads = 0, writes = 0;
@@ -535,17 +677,19 @@ std::string Target(const Comparison& c) {
 
 void PrintTable(const std::vector<Comparison>& comparisons, int rounds) {
   std::printf(
-      "\nmedians over %d rounds; us per run (jobgate) or transaction (pgbench) per invoker/client, wall; "
-      "CPU of the client process only\n",
+      "\nmedians over %d rounds, us per run (jobgate) or transaction (floor) and invoker (client), wall; "
+      "CPU: pgbench's is its process's, jobgate's this process's, paired ones the thread's\n",
       rounds);
-  std::printf("%-10s %8s %8s %6s | %9s %9s | %8s %8s | %14s  %s\n", "comparison", "jobgate", "pgbench", "ratio",
-              "runs/s", "txn/s", "j cpu", "p cpu", "trips (r + w)", "target (median ratio)");
+  std::printf("%-10s %8s %8s %6s | %7s %7s | %6s %6s | %8s %8s %6s %6s | %13s  %s\n", "comparison", "jobgate",
+              "pgbench", "ratio", "runs/s", "txn/s", "j cpu", "p cpu", "paired j", "libpq", "ratio", "cpu",
+              "trips r + w", "target (ratio to pgbench)");
   for (const Comparison& c : comparisons) {
     const double j = Median(c.jobgate_us), p = Median(c.pgbench_us);
-    std::printf("%-10s %8.1f %8.1f %5.2fx | %9.0f %9.0f | %8.1f %8.1f | %5.3f (%g + %.3f)  %s\n", c.name.c_str(), j, p,
-                Median(c.ratio), 1e6 * c.invokers / j, 1e6 * c.invokers / p, Median(c.jobgate_cpu_us),
-                Median(c.pgbench_cpu_us), c.reads_per_run + c.writes_per_run, c.reads_per_run, c.writes_per_run,
-                Target(c).c_str());
+    std::printf("%-10s %8.1f %8.1f %5.2fx | %7.0f %7.0f | %6.1f %6.1f | %8.1f %8.1f %5.2fx %5.2fx | %g + %-5.3f  %s\n",
+                c.name.c_str(), j, p, Median(c.ratio), 1e6 * c.invokers / j, 1e6 * c.invokers / p,
+                Median(c.jobgate_cpu_us), Median(c.pgbench_cpu_us), Median(c.paired_jobgate_us),
+                Median(c.paired_floor_us), Median(c.paired_ratio), Median(c.paired_cpu_ratio), c.reads_per_run,
+                c.writes_per_run, Target(c).c_str());
   }
   std::fflush(stdout);
 }
@@ -631,6 +775,8 @@ void SetUp(Run& run, const std::string& dir, const std::string& floor_schema) {
   run.skip_script = WriteFile(dir, "skip.sql", scripts.skip);
   run.defines = scripts.defines;
   run.floor = std::make_unique<Floor>(run.cfg.url, floor_schema, snap.idle.version, jobs);
+  run.floor_sql = (*store)->SqlForBench();
+  run.snap = snap;
   run.base = snap.run.start_ms;
   if (run.cfg.print_scripts) {
     std::printf("-- guarded.sql\n%s-- skip.sql\n%s-- variables:", scripts.guarded.c_str(), scripts.skip.c_str());
