@@ -17,6 +17,12 @@
 // because the load of a shared machine changes within seconds. A round's
 // ratio is jobgate's time per run over pgbench's time per transaction; the
 // figure is the median over the rounds.
+// Each round also runs the comparison paired: every invoker thread alternates
+// one jobgate call and one call of the same statements, with the same
+// parameters, on libpq directly (LibpqFloor), timed call by call in wall and
+// thread CPU time. pgbench, a process of its own, can only be compared
+// window by window, which a busy machine makes noisy; the paired ratio is
+// the steadier one, and says what jobgate adds to the statements' own cost.
 //
 // The server: JOBGATE_BENCH_POSTGRES_URL or JOBGATE_TEST_POSTGRES_URL
 // (postgres://USER@HOST:PORT/DB; any ?schema= is replaced), or --url=.
@@ -72,6 +78,23 @@ struct Config {
   bool guarded = true, skip = true;
   bool print_scripts = false;
 };
+
+// What exit, Die's included, removes: the schemas and the scripts' directory.
+struct Cleanup {
+  std::string url, drop_sql, dir;
+};
+Cleanup* cleanup = nullptr;
+
+void CleanUp() {
+  if (cleanup == nullptr) return;
+  if (auto parsed = ParsePostgresUrl(cleanup->url); parsed.ok()) {
+    SystemClock clock;
+    if (auto conn = PgConnection::Connect(*parsed, clock); conn.ok())
+      (void)(*conn)->ExecScript("drop", cleanup->drop_sql);
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(cleanup->dir, ignored);
+}
 
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "postgres_bench: %s\n", why.c_str());
@@ -796,6 +819,8 @@ int Main(int argc, char** argv) {
   const std::string drop = fmt::format("DROP SCHEMA IF EXISTS \"{}\" CASCADE; DROP SCHEMA IF EXISTS \"{}\" CASCADE",
                                        jobgate_schema, floor_schema);
   ExecOrDie(run.cfg.url, drop);
+  cleanup = new Cleanup{run.cfg.url, drop, dir};
+  std::atexit(&CleanUp);
   run.jobgate_url = WithSchema(run.cfg.url, jobgate_schema);
   SetUp(run, dir, floor_schema);
   int status = 0;
@@ -817,9 +842,7 @@ int Main(int argc, char** argv) {
   }
   PrintTable(comparisons, run.cfg.rounds);
   std::printf("load average at the end %s\n", LoadAverage().c_str());
-  ExecOrDie(run.cfg.url, drop);
-  std::filesystem::remove_all(dir);
-  return 0;
+  return 0;  // CleanUp drops the schemas
 }
 
 }  // namespace
