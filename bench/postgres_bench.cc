@@ -29,7 +29,8 @@
 // Flags: --window=S seconds per side and round (default 0.25), --rounds=R
 // (default 11), --invokers=1,8, --pgbench=PATH (default: the
 // newest /usr/lib/postgresql/*/bin/pgbench, else pgbench on PATH),
-// --only=guarded|skip, --print-scripts.
+// --only=guarded|skip, --fresh-connections (jobgate's invokers reconnect
+// every round, as pgbench's clients do), --print-scripts.
 #include <fmt/format.h>
 #include <glob.h>
 #include <libpq-fe.h>
@@ -76,6 +77,7 @@ struct Config {
   int rounds = 11;
   std::vector<int> invokers = {1, 8};
   bool guarded = true, skip = true;
+  bool fresh_connections = false;
   bool print_scripts = false;
 };
 
@@ -517,6 +519,7 @@ struct Comparison {
   std::vector<double> jobgate_us, pgbench_us, ratio, jobgate_cpu_us, pgbench_cpu_us;
   std::vector<double> paired_jobgate_us, paired_floor_us, paired_ratio, paired_cpu_ratio;
   double reads_per_run = 0, writes_per_run = 0;
+  int64_t runs = 0, reads = 0, writes = 0;  // of invokers replaced by new ones
 };
 
 // The floor's schema: its guarded jobs' versions are reset before each
@@ -647,9 +650,16 @@ void AddPaired(Run& run, Comparison& cmp, std::vector<std::unique_ptr<Invoker>>&
 
 // Both sides in every round, alternating which goes first: load from
 // elsewhere on the machine then weighs on both alike.
+// New invokers (connections), the old ones' counts kept.
+void Reconnect(const Run& run, Comparison& cmp, std::vector<std::unique_ptr<Invoker>>* invokers) {
+  for (const auto& inv : *invokers) cmp.runs += inv->runs, cmp.reads += inv->reads, cmp.writes += inv->writes;
+  invokers->clear();
+  for (int i = 0; i < cmp.invokers; ++i) invokers->push_back(std::make_unique<Invoker>(run.jobgate_url, i, cmp.skip));
+}
+
 void RunComparison(Run& run, Comparison& cmp) {
   std::vector<std::unique_ptr<Invoker>> invokers;
-  for (int i = 0; i < cmp.invokers; ++i) invokers.push_back(std::make_unique<Invoker>(run.jobgate_url, i, cmp.skip));
+  Reconnect(run, cmp, &invokers);
   std::vector<std::unique_ptr<LibpqFloor>> floors;
   for (int i = 0; i < cmp.invokers; ++i) {
     floors.push_back(std::make_unique<LibpqFloor>(run.cfg.url, run.floor_sql, run.snap, i, cmp.skip));
@@ -664,6 +674,8 @@ void RunComparison(Run& run, Comparison& cmp) {
   const int64_t per_round = std::max<int64_t>(10, static_cast<int64_t>(run.cfg.window_s * 1e6 / probe.us_per_op));
   for (int round = 0; round < run.cfg.rounds; ++round) {
     Side jobgate, floor;
+    // As pgbench's clients do: each round on new connections (new server backends).
+    if (run.cfg.fresh_connections) Reconnect(run, cmp, &invokers);
     if (round % 2 == 0) {
       jobgate = RunJobgate(invokers, per_round);
       floor = RunFloor(run, cmp, per_round);
@@ -685,10 +697,9 @@ void RunComparison(Run& run, Comparison& cmp) {
         cmp.paired_ratio.back());
     std::fflush(stdout);
   }
-  int64_t runs = 0, reads = 0, writes = 0;
-  for (const auto& inv : invokers) runs += inv->runs, reads += inv->reads, writes += inv->writes;
-  cmp.reads_per_run = static_cast<double>(reads) / static_cast<double>(runs);
-  cmp.writes_per_run = static_cast<double>(writes) / static_cast<double>(runs);
+  Reconnect(run, cmp, &invokers);  // adds up the counts
+  cmp.reads_per_run = static_cast<double>(cmp.reads) / static_cast<double>(cmp.runs);
+  cmp.writes_per_run = static_cast<double>(cmp.writes) / static_cast<double>(cmp.runs);
 }
 
 // issue: a guarded run at most 1.3x the pgbench floor; the skip path 1
@@ -761,6 +772,8 @@ Config ParseArgs(int argc, char** argv) {
     } else if (arg == "--only=guarded" || arg == "--only=skip") {
       cfg.guarded = arg == "--only=guarded";
       cfg.skip = !cfg.guarded;
+    } else if (arg == "--fresh-connections") {
+      cfg.fresh_connections = true;
     } else if (arg == "--print-scripts") {
       cfg.print_scripts = true;
     } else {
