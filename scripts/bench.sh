@@ -17,7 +17,7 @@
 #                               scripts/postgres.sh)
 # Knobs: SQLITE_BENCH_ARGS, DUE_BENCH_ARGS, NEXT_BENCH_ARGS (extra Google
 # Benchmark flags, e.g. --benchmark_repetitions=15), CLI_ROUNDS (default 150),
-# POSTGRES_BENCH_ARGS (e.g. --rounds=9 --seconds=2).
+# POSTGRES_BENCH_ARGS (e.g. --rounds=21 --window=0.5).
 # Ratios are only meaningful within one run: do not compare absolute times
 # across runs, and prefer a quiet machine (the load average is printed).
 set -euo pipefail
