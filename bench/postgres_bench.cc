@@ -27,7 +27,7 @@
 // The server: JOBGATE_BENCH_POSTGRES_URL or JOBGATE_TEST_POSTGRES_URL
 // (postgres://USER@HOST:PORT/DB; any ?schema= is replaced), or --url=.
 // Flags: --window=S seconds per side and round (default 0.25), --rounds=R
-// (default 11), --invokers=1,8, --pgbench=PATH (default: the
+// (default 9), --invokers=1,8, --pgbench=PATH (default: the
 // newest /usr/lib/postgresql/*/bin/pgbench, else pgbench on PATH),
 // --only=guarded|skip, --fresh-connections (jobgate's invokers reconnect
 // every round, as pgbench's clients do), --print-scripts.
@@ -74,7 +74,7 @@ struct Config {
   std::string url;  // without schema
   std::string pgbench;
   double window_s = 0.25;
-  int rounds = 11;
+  int rounds = 9;
   std::vector<int> invokers = {1, 8};
   bool guarded = true, skip = true;
   bool fresh_connections = false;
@@ -256,6 +256,13 @@ std::vector<std::string> StateTokens(ScriptWriter& w, const JobState& s, const c
   return t;
 }
 
+// The acquiring CAS's time guard (Store::ReplaceState's not_before, a
+// parameter after the expected version): applied only once the server's
+// clock has reached it. The controller passes the earliest it placed the
+// server's clock at when it gated, a moment before the write; any past time
+// makes the same condition true.
+EpochMs NotBefore(const Snapshot& snap) { return snap.running.last_run_ts; }
+
 // The run record's key (job, start_ms, run_id) is new in every transaction,
 // as jobgate's is: start_ms = :start.
 void AddRunTokens(ScriptWriter& w, const RunRecord& run, std::vector<std::string>* t) {
@@ -272,7 +279,9 @@ Scripts MakeScripts(const PostgresStore::GuardedRunSql& sql, const Snapshot& sna
   ScriptWriter w;
   const std::vector<std::string> read_tokens = {"", ":job", "''"};  // no request key
   const std::string read = w.Substitute(sql.read_job, read_tokens);
-  const std::string acquire = w.Substitute(sql.replace_state, StateTokens(w, snap.running, ":v1", ":v"));
+  std::vector<std::string> acquire_tokens = StateTokens(w, snap.running, ":v1", ":v");
+  acquire_tokens.push_back(w.Value(std::to_string(NotBefore(snap))));
+  const std::string acquire = w.Substitute(sql.replace_state, acquire_tokens);
   std::vector<std::string> commit_tokens = StateTokens(w, snap.idle, ":v2", ":v1");
   AddRunTokens(w, snap.run, &commit_tokens);
   const std::string commit = w.Substitute(sql.commit, commit_tokens);
@@ -465,7 +474,9 @@ class LibpqFloor {
   Status Once() {
     JOBGATE_RETURN_IF_ERROR(Exec(sql_.read_job, {job_, ""}, false));
     if (skip_) return Status::Ok();
-    JOBGATE_RETURN_IF_ERROR(Exec(sql_.replace_state, StateValues(snap_.running, version_ + 1, version_), true));
+    PgParams acquire = StateValues(snap_.running, version_ + 1, version_);
+    acquire.push_back(std::to_string(NotBefore(snap_)));
+    JOBGATE_RETURN_IF_ERROR(Exec(sql_.replace_state, acquire, true));
     PgParams commit = StateValues(snap_.idle, version_ + 2, version_ + 1);
     for (const auto& f : RunFields()) {
       commit.push_back(std::string(f.name) == "start_ms" ? std::to_string(base_ + version_) : FieldText(f, snap_.run));
