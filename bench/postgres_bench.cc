@@ -659,15 +659,19 @@ void AddPaired(Run& run, Comparison& cmp, std::vector<std::unique_ptr<Invoker>>&
   cmp.paired_cpu_ratio.push_back(static_cast<double>(p.cpu[0]) / static_cast<double>(p.cpu[1]));
 }
 
-// Both sides in every round, alternating which goes first: load from
-// elsewhere on the machine then weighs on both alike.
+void AddCounts(const std::vector<std::unique_ptr<Invoker>>& invokers, Comparison& cmp) {
+  for (const auto& inv : invokers) cmp.runs += inv->runs, cmp.reads += inv->reads, cmp.writes += inv->writes;
+}
+
 // New invokers (connections), the old ones' counts kept.
 void Reconnect(const Run& run, Comparison& cmp, std::vector<std::unique_ptr<Invoker>>* invokers) {
-  for (const auto& inv : *invokers) cmp.runs += inv->runs, cmp.reads += inv->reads, cmp.writes += inv->writes;
+  AddCounts(*invokers, cmp);
   invokers->clear();
   for (int i = 0; i < cmp.invokers; ++i) invokers->push_back(std::make_unique<Invoker>(run.jobgate_url, i, cmp.skip));
 }
 
+// Both sides in every round, alternating which goes first: load from
+// elsewhere on the machine then weighs on both alike.
 void RunComparison(Run& run, Comparison& cmp) {
   std::vector<std::unique_ptr<Invoker>> invokers;
   Reconnect(run, cmp, &invokers);
@@ -714,7 +718,7 @@ void RunComparison(Run& run, Comparison& cmp) {
         cmp.paired_ratio.back());
     std::fflush(stdout);
   }
-  Reconnect(run, cmp, &invokers);  // adds up the counts
+  AddCounts(invokers, cmp);
   cmp.reads_per_run = static_cast<double>(cmp.reads) / static_cast<double>(cmp.runs);
   cmp.writes_per_run = static_cast<double>(cmp.writes) / static_cast<double>(cmp.runs);
 }
