@@ -382,6 +382,9 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& ur
 
 const std::string& PostgresStore::schema() const { return conn_->url().schema; }
 std::string PostgresStore::ListDueSql() const { return sql_[kListDue]; }
+PostgresStore::GuardedRunSql PostgresStore::SqlForBench() const {
+  return {sql_[kReadJob], sql_[kReplaceState], sql_[kReplaceStateAndAppendRun]};
+}
 
 std::optional<ClockEstimate> PostgresStore::ObservedClock() const {
   if (!pg_options_.server_clock) return std::nullopt;

@@ -79,6 +79,13 @@ class PostgresStore final : public Store {
   const std::string& schema() const;
   // The SQL of ListDue, for a test of its query plan.
   std::string ListDueSql() const;
+  // The statements of a guarded run (ReadJob; the acquiring ReplaceState;
+  // the commit, ReplaceStateAndAppendRun), for bench/postgres_bench.cc: its
+  // pgbench floor runs this text, so that it cannot drift from the store's.
+  struct GuardedRunSql {
+    std::string read_job, replace_state, commit;
+  };
+  GuardedRunSql SqlForBench() const;
 
  protected:
   Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs> due_at) override;
