@@ -11,8 +11,13 @@
 #                               due, on SQLite) and bench/next_bench (NextAfter fire
 #                               times per second against croner, npm; installs
 #                               tools/cron's packages)
+#   scripts/bench.sh postgres   only bench/postgres_bench (guarded runs and the skip
+#                               path, 1 and 8 invokers, against pgbench running the
+#                               store's statements; a throwaway server from
+#                               scripts/postgres.sh)
 # Knobs: SQLITE_BENCH_ARGS, DUE_BENCH_ARGS, NEXT_BENCH_ARGS (extra Google
-# Benchmark flags, e.g. --benchmark_repetitions=15), CLI_ROUNDS (default 150).
+# Benchmark flags, e.g. --benchmark_repetitions=15), CLI_ROUNDS (default 150),
+# POSTGRES_BENCH_ARGS (e.g. --rounds=21 --window=0.5).
 # Ratios are only meaningful within one run: do not compare absolute times
 # across runs, and prefer a quiet machine (the load average is printed).
 set -euo pipefail
@@ -39,7 +44,13 @@ targets=()
 [[ $what == all || $what == cli ]] && targets+=(jobgate floor_cli cli_bench startup_probe_linked_curl startup_probe_sqlite)
 [[ $what == all || $what == lambda ]] && targets+=(jobgate lambda_floor lambda_cold_start)
 [[ $what == all || $what == schedule ]] && targets+=(due_bench next_bench)
-((${#targets[@]} > 0)) || { echo "usage: $0 [sqlite|cli|lambda|schedule]" >&2; exit 2; }
+[[ $what == all || $what == postgres ]] && targets+=(postgres_bench)
+((${#targets[@]} > 0)) || { echo "usage: $0 [sqlite|cli|lambda|schedule|postgres]" >&2; exit 2; }
+# The PostgreSQL server and pgbench (postgresql) and the pgbouncer that
+# scripts/postgres.sh also starts: deps.sh's test list has them.
+if [[ $what == all || $what == postgres ]]; then
+  [[ -x /usr/lib/postgresql/15/bin/pgbench && -x /usr/sbin/pgbouncer ]] || "$root/scripts/deps.sh"
+fi
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 
 echo "== $(date -u +%FT%TZ) $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -72,5 +83,18 @@ if [[ $what == all || $what == schedule ]]; then
   "$root/scripts/npm-tools.sh" tools/cron
   # shellcheck disable=SC2086  # NEXT_BENCH_ARGS is a list of flags
   "$build/bench/next_bench" ${NEXT_BENCH_ARGS:-}
+fi
+if [[ $what == all || $what == postgres ]]; then
+  echo "== bench/postgres_bench: guarded runs and the skip path on PostgreSQL, 1 and 8 invokers, vs pgbench"
+  pgdir=$(mktemp -d)
+  # Replaces the lambda part's trap: clean up after both.
+  trap 'JOBGATE_POSTGRES_DIR="$pgdir" "$root/scripts/postgres.sh" stop >/dev/null 2>&1 || true
+        rm -rf "$pgdir" ${tmp:+"$tmp"}' EXIT
+  JOBGATE_POSTGRES_DIR=$pgdir "$root/scripts/postgres.sh" start >/dev/null
+  # JOBGATE_TEST_POSTGRES_URL (the server itself, not PgBouncer), PGPASSWORD
+  # and JOBGATE_TEST_POSTGRES_BIN, where pgbench is.
+  eval "$(JOBGATE_POSTGRES_DIR=$pgdir "$root/scripts/postgres.sh" env)"
+  # shellcheck disable=SC2086  # POSTGRES_BENCH_ARGS is a list of flags
+  "$build/bench/postgres_bench" --pgbench="$JOBGATE_TEST_POSTGRES_BIN/pgbench" ${POSTGRES_BENCH_ARGS:-}
 fi
 echo "== done, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -108,8 +108,15 @@ class Store {
   // nullopt when absent or expired (expires_at_ms <= now_ms).
   virtual Result<std::optional<RequestRecord>> ReadRequest(const std::string& job, const std::string& key,
                                                            EpochMs now_ms) = 0;
-  // Only if absent or expired (an expired record counts as absent).
+  // Only if absent or expired (an expired record counts as absent). A
+  // backend that does not expire records by itself (all but DynamoDB,
+  // whose TTL does) also deletes, with each record it creates, up to
+  // kRequestSweepBatch records that expired more than kRequestSweepMarginMs
+  // before now_ms, never the one it writes: records go at least as fast as
+  // they come, and the hour leaves any host's clock allowance far behind.
   virtual Result<WriteOutcome> CreateRequest(const RequestRecord& rec, EpochMs now_ms) = 0;
+  static constexpr int64_t kRequestSweepBatch = 16;
+  static constexpr int64_t kRequestSweepMarginMs = 3'600'000;
   // Only if the stored record's version is `expected_version`.
   virtual Result<WriteOutcome> ReplaceRequest(const RequestRecord& rec, int64_t expected_version) = 0;
   // Deletes request records expired at now_ms; returns how many. Callers

@@ -145,10 +145,26 @@ Result<std::optional<RequestRecord>> MemoryStore::ReadRequest(const std::string&
 Result<WriteOutcome> MemoryStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
   std::lock_guard lock(mu_);
   auto [it, inserted] = requests_.try_emplace({rec.job, rec.key}, rec);
-  if (inserted) return WriteOutcome::kApplied;
-  if (!Expired(it->second, now_ms)) return WriteOutcome::kConditionFailed;
-  it->second = rec;
+  if (!inserted) {
+    if (!Expired(it->second, now_ms)) return WriteOutcome::kConditionFailed;
+    it->second = rec;
+  }
+  SweepRequestsLocked(rec, now_ms);
   return WriteOutcome::kApplied;
+}
+
+void MemoryStore::SweepRequestsLocked(const RequestRecord& written, EpochMs now_ms) {
+  int64_t left = kRequestSweepBatch;
+  for (auto it = requests_.begin(); it != requests_.end() && left > 0;) {
+    const bool sweep = it->second.expires_at_ms < now_ms - kRequestSweepMarginMs &&
+                       !(it->first.first == written.job && it->first.second == written.key);
+    if (sweep) {
+      it = requests_.erase(it);
+      --left;
+    } else {
+      ++it;
+    }
+  }
 }
 
 Result<WriteOutcome> MemoryStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {

@@ -55,6 +55,8 @@ class MemoryStore final : public Store {
 
   // Stores `state` and keeps the due index in step with it. Requires mu_.
   void PutStateLocked(const JobState& state, std::optional<EpochMs> due_at);
+  // CreateRequest's cleanup of long-expired records. Requires mu_.
+  void SweepRequestsLocked(const RequestRecord& written, EpochMs now_ms);
   // ReplaceState's condition and write. Requires mu_.
   Result<WriteOutcome> ReplaceStateLocked(const JobState& state, int64_t expected_version,
                                           std::optional<EpochMs> due_at);

@@ -179,12 +179,9 @@ void AddRecordSql(std::vector<std::string>& sql, const std::string& s, const cha
       "SELECT {0} AS jg_now, r.job IS NOT NULL, r.status, {1} FROM (SELECT 1) AS o LEFT JOIN {2}job_request AS r "
       "ON r.job = $1::text AND r.key = $2::text AND r.expires_at_ms > {3}",
       now, Join(Names(RequestFields(), "r.")), s, fmt::format(fmt::runtime(server_or_host_now), 3));
-  // With the bounded cleanup of request records (nothing expires them on
-  // its own, as DynamoDB's TTL does): each new record takes up to
-  // kRequestSweep records that expired kRequestSweepMarginMs ago with it,
-  // so the table stays bounded by the live ones, at no extra round trip.
-  // Never the row this statement writes (one statement must not change a
-  // row twice).
+  // With the bounded cleanup of request records (item_codec.h,
+  // kRequestSweepBatch), at no extra round trip. Never the row this
+  // statement writes: one statement must not change a row twice.
   const std::string expiry_now = fmt::format(fmt::runtime(server_or_host_now), RequestExtraParam());
   sql[kCreateRequest] = Counted(
       now, fmt::format("w AS (INSERT INTO {0}job_request AS t (job, key, {1}) VALUES ($1::text, $2::text, {2}) "
@@ -193,7 +190,7 @@ void AddRecordSql(std::vector<std::string>& sql, const std::string& s, const cha
                        "sweep AS (DELETE FROM {0}job_request WHERE (job, key) IN (SELECT job, key FROM {0}job_request "
                        "WHERE expires_at_ms < {4} - {5} AND NOT (job = $1::text AND key = $2::text) LIMIT {6}))",
                        s, Join(req_cols), Join(req_vals), Join(Excluded(req_cols)), expiry_now,
-                       PostgresStore::kRequestSweepMarginMs, PostgresStore::kRequestSweep));
+                       Store::kRequestSweepMarginMs, Store::kRequestSweepBatch));
   sql[kReplaceRequest] = Counted(
       now, fmt::format("w AS (UPDATE {}job_request SET {} WHERE job = $1::text AND key = $2::text AND {} RETURNING 1)",
                        s, Join(Assign(req_cols, req_vals)), VersionMatches("version", RequestExtraParam())));
@@ -385,6 +382,9 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& ur
 
 const std::string& PostgresStore::schema() const { return conn_->url().schema; }
 std::string PostgresStore::ListDueSql() const { return sql_[kListDue]; }
+PostgresStore::GuardedRunSql PostgresStore::SqlForBench() const {
+  return {sql_[kReadJob], sql_[kReplaceState], sql_[kReplaceStateAndAppendRun]};
+}
 
 std::optional<ClockEstimate> PostgresStore::ObservedClock() const {
   if (!pg_options_.server_clock) return std::nullopt;

@@ -148,6 +148,7 @@ enum Query : int {
   kExpireRequests,
   kSchemaMeta,
   kReadJob,
+  kSweepRequests,
   kQueryCount,
 };
 
@@ -194,6 +195,11 @@ std::array<std::string, kQueryCount> BuildSql() {
       fmt::format("UPDATE job_request SET {} WHERE job = ?1 AND key = ?2 AND {}", Assignments(RequestWriteColumns(), 3),
                   VersionMatches(RequestExtraParam()));
   sql[kExpireRequests] = "DELETE FROM job_request WHERE expires_at_ms <= ?1 OR expires_at_ms IS NULL";
+  // The bounded cleanup that follows a new request record (Store::CreateRequest).
+  sql[kSweepRequests] = fmt::format(
+      "DELETE FROM job_request WHERE (job, key) IN (SELECT job, key FROM job_request WHERE expires_at_ms < ?3 - {} "
+      "AND NOT (job = ?1 AND key = ?2) LIMIT {})",
+      Store::kRequestSweepMarginMs, Store::kRequestSweepBatch);
   sql[kSchemaMeta] = "SELECT key, value FROM schema_meta";
   // One SELECT, two primary-key lookups: state and definition may each be absent.
   std::vector<std::string> s_cols;
@@ -846,7 +852,25 @@ Result<WriteOutcome> SqliteStore::WriteRequest(int q, const RequestRecord& rec, 
 
 Result<WriteOutcome> SqliteStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
   std::lock_guard lock(mu_);
-  return WriteRequest(kCreateRequest, rec, now_ms);
+  auto outcome = WriteRequest(kCreateRequest, rec, now_ms);
+  if (outcome.ok() && *outcome == WriteOutcome::kApplied) {
+    // Best effort: the record is written; a failed sweep only leaves
+    // expired rows for the next one.
+    (void)SweepRequestsLocked(rec, now_ms);
+  }
+  return outcome;
+}
+
+Status SqliteStore::SweepRequestsLocked(const RequestRecord& rec, EpochMs now_ms) {
+  auto stmt = Prepared(kSweepRequests);
+  if (!stmt.ok()) return stmt.status();
+  ResetOnExit reset(*stmt);
+  Binder bind(*stmt);
+  bind.Text(1, rec.job);
+  bind.Text(2, rec.key);
+  bind.Int(3, now_ms);
+  if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
+  return StepWrite(*stmt, "sweep requests").status();
 }
 
 Result<WriteOutcome> SqliteStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {

@@ -86,7 +86,7 @@ class SqliteStore final : public Store {
                                                   const RunRecord& run) override;  // one transaction
 
  private:
-  static constexpr int kNumQueries = 17;  // the Query enum in sqlite_store.cc
+  static constexpr int kNumQueries = 18;  // the Query enum in sqlite_store.cc
 
   SqliteStore(std::string path, const SqliteOptions& options, sqlite3* db);
   static int OnWalCommit(void* self, sqlite3* db, const char* db_name, int frames);
@@ -110,6 +110,7 @@ class SqliteStore final : public Store {
                                   std::optional<EpochMs> due_at);
   Status AppendRunLocked(const RunRecord& run);
   Result<WriteOutcome> WriteRequest(int query, const RequestRecord& rec, int64_t extra);
+  Status SweepRequestsLocked(const RequestRecord& rec, EpochMs now_ms);
   Status Error(int rc, const std::string& what) const;
 
   const std::string path_;

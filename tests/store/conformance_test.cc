@@ -652,6 +652,44 @@ TEST_P(StoreConformance, ExpiredRequestCountsAsAbsent) {
   EXPECT_EQ(read, fresh);
 }
 
+// Store::CreateRequest: a backend without expiry of its own keeps the
+// table bounded by the live records: each create takes a bounded number of
+// long-expired ones with it, and never a live or recently expired one.
+TEST_P(StoreConformance, CreatingARequestSweepsLongExpiredOnes) {
+  if (GetParam().name == "dynamodb") GTEST_SKIP() << "DynamoDB's TTL on expires_at deletes them";
+  const EpochMs now = 1'700'000'000'000;
+  const int64_t old = Store::kRequestSweepBatch + 4;
+  for (int64_t i = 0; i < old; ++i) {
+    RequestRecord r = Request("j", fmt::format("old-{}", i), now - Store::kRequestSweepMarginMs - 60'000);
+    ASSERT_OK_AND_ASSIGN(auto w, store_->CreateRequest(r, now - 2 * Store::kRequestSweepMarginMs));
+    ASSERT_EQ(w, WriteOutcome::kApplied);
+  }
+  RequestRecord recent = Request("j", "recently-expired", now - 60'000);
+  ASSERT_OK_AND_ASSIGN(auto w, store_->CreateRequest(recent, now - 2 * Store::kRequestSweepMarginMs));
+  ASSERT_EQ(w, WriteOutcome::kApplied);
+  auto remaining_old = [&]() {
+    int64_t n = 0;
+    for (int64_t i = 0; i < old; ++i) {
+      auto r = store_->ReadRequest("j", fmt::format("old-{}", i), std::numeric_limits<EpochMs>::min());
+      EXPECT_TRUE(r.ok());
+      if (r.ok() && r->has_value()) ++n;
+    }
+    return n;
+  };
+  ASSERT_EQ(remaining_old(), old);
+  ASSERT_OK_AND_ASSIGN(w, store_->CreateRequest(Request("j", "new", now + 60'000), now));
+  ASSERT_EQ(w, WriteOutcome::kApplied);
+  EXPECT_EQ(remaining_old(), old - Store::kRequestSweepBatch);
+  ASSERT_OK_AND_ASSIGN(w, store_->CreateRequest(Request("k", "new", now + 60'000), now));
+  ASSERT_EQ(w, WriteOutcome::kApplied);
+  EXPECT_EQ(remaining_old(), 0);
+  for (const auto& [job, key] :
+       {std::pair<std::string, std::string>{"j", "recently-expired"}, {"j", "new"}, {"k", "new"}}) {
+    ASSERT_OK_AND_ASSIGN(auto kept, store_->ReadRequest(job, key, std::numeric_limits<EpochMs>::min()));
+    EXPECT_TRUE(kept.has_value()) << job << "/" << key;
+  }
+}
+
 TEST_P(StoreConformance, ExpireRequestsDeletesExactlyTheExpiredAndCountsThem) {
   for (auto [key, expires] : {std::pair{"k1", 100}, {"k2", 200}, {"k3", 300}}) {
     ASSERT_OK_AND_ASSIGN(auto created, store_->CreateRequest(Request("j", key, expires), 0));
