@@ -184,10 +184,12 @@ start_server() {
 }
 
 # The test role and database, created once; the checks make it idempotent.
+# CREATEROLE: a test makes a least-privilege role with the grants
+# docs/backends/postgres.md gives and runs jobs as it.
 ensure_role_and_database() {
   psql_super -d postgres <<EOF
 SELECT 'CREATE ROLE $role LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role')\gexec
-ALTER ROLE $role LOGIN PASSWORD '$password';
+ALTER ROLE $role LOGIN CREATEROLE PASSWORD '$password';
 SELECT 'CREATE DATABASE $database OWNER $role' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$database')\gexec
 EOF
 }

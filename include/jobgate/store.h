@@ -238,6 +238,10 @@ struct StoreOptions {
 // scheme, kUnavailable when the backend cannot be opened or reached.
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options = {});
 
+// The URL as messages may show it: a password in it (postgres://u:PW@...,
+// ?password=PW) replaced by "***".
+std::string RedactStoreUrl(const std::string& url);
+
 // The URL used when neither --store nor JOBGATE_STORE says one.
 inline constexpr const char* kDefaultStoreUrl = "sqlite:jobgate.db";
 

@@ -71,7 +71,8 @@ Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
   options.logger = &TheLogger();
   auto store = OpenStore(g.store_url, options);
   if (!store.ok()) {
-    return Status(store.status().code(), fmt::format("--store {}: {}", g.store_url, store.status().message()));
+    return Status(store.status().code(),
+                  fmt::format("--store {}: {}", RedactStoreUrl(g.store_url), store.status().message()));
   }
   return store;
 }
@@ -106,7 +107,7 @@ int CmdInit(const GlobalOptions& g) {
   if (!store.ok()) return Fail(store.status());
   Status st = (*store)->Init();
   if (!st.ok()) return Fail(st);
-  std::cout << "initialised " << g.store_url << "\n";
+  std::cout << "initialised " << RedactStoreUrl(g.store_url) << "\n";
   return kExitOk;
 }
 
@@ -189,7 +190,7 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     const std::optional<RunRecord> stuck = LastContended(**store, a.job, *s ? (*s)->updated_at : 0);
     if (!*s) {
       if (stuck) std::cerr << ContendedLine(*stuck);
-      return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, g.store_url)));
+      return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, RedactStoreUrl(g.store_url))));
     }
     auto clock = (*store)->ObservedClock();
     if (a.json) {

@@ -9,6 +9,7 @@
 #include "jobgate/store.h"
 #include "store/dynamodb_store.h"
 #include "store/memory_store.h"
+#include "store/postgres_conn.h"
 #include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 #include "util/numbers.h"
@@ -21,7 +22,7 @@ using Opener = Result<std::unique_ptr<Store>> (*)(const std::string& url, std::s
                                                   const StoreOptions& options);
 
 Status BadUrl(const std::string& url, std::string_view why) {
-  return Status::InvalidArgument(fmt::format("store URL '{}': {}", url, why));
+  return Status::InvalidArgument(fmt::format("store URL '{}': {}", RedactStoreUrl(url), why));
 }
 
 Result<std::unique_ptr<Store>> OpenMemory(const std::string& url, std::string_view rest, const StoreOptions&) {
@@ -102,6 +103,11 @@ constexpr std::array kSchemes = {
 };
 
 }  // namespace
+
+std::string RedactStoreUrl(const std::string& url) {
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) return RedactPostgresUrl(url);
+  return url;
+}
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url, const StoreOptions& options) {
   for (const Scheme& s : kSchemes) {
