@@ -363,8 +363,9 @@ TEST_F(PostgresServer, ATerminatedSessionIsReconnected) {
   ASSERT_OK_AND_ASSIGN(auto created, store_->CreateState(s));
   ASSERT_EQ(created, WriteOutcome::kApplied);
   const std::string killed = Query(
-      "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'jobgate' AND pid <> "
-      "pg_backend_pid() AND query LIKE '%job_state%'");
+      fmt::format("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'jobgate' "
+                  "AND pid <> pg_backend_pid() AND query LIKE '%\"{}\".job_state%'",
+                  schema_));
   ASSERT_NE(killed.find('t'), std::string::npos) << killed;
   JobState next = s;
   next.version = 2;
