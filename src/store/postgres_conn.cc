@@ -138,6 +138,10 @@ PgResult::~PgResult() {
 }
 
 int PgResult::rows() const { return api_->ntuples(res_); }
+std::string_view PgResult::ColumnName(int col) const {
+  const char* name = api_->fname(res_, col);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
 int PgResult::columns() const { return api_->nfields(res_); }
 bool PgResult::IsNull(int row, int col) const { return api_->getisnull(res_, row, col) != 0; }
 
@@ -260,7 +264,11 @@ bool PgConnection::SpokeWhileIdle() const {
 }
 
 void PgConnection::Sample(const PgResult& result, int64_t sent_mono, int64_t received_mono) {
-  if (result.rows() < 1 || result.columns() < 1 || result.IsNull(0, 0)) return;
+  // Only the statements that return the server's clock, as jg_now, and
+  // only when the store runs on the server's clock: a number in another
+  // first column (a job named "1000") is no time.
+  if (!sample_clock_ || result.rows() < 1 || result.columns() < 1 || result.IsNull(0, 0)) return;
+  if (result.ColumnName(0) != "jg_now") return;
   int64_t server_ms = 0;
   if (!ParseInt64(std::string(result.Text(0, 0)), &server_ms)) return;
   // clock_timestamp() floored to whole milliseconds.

@@ -56,6 +56,7 @@ class PgResult {
 
   int rows() const;
   int columns() const;
+  std::string_view ColumnName(int col) const;
   bool IsNull(int row, int col) const;
   std::string_view Text(int row, int col) const;
   // A bigint column (NULL reads as 0); kCorrupt when it is no integer.
@@ -96,6 +97,9 @@ class PgConnection {
   Status ExecScript(const char* what, const std::string& sql);
 
   std::optional<ClockEstimate> ObservedClock() const;
+  // Off: answers do not place the clock (a store in virtual time, whose
+  // jg_now is no clock).
+  void set_sample_clock(bool on) { sample_clock_ = on; }
   const PostgresUrl& url() const { return url_; }
 
  private:
@@ -111,6 +115,7 @@ class PgConnection {
   Clock& clock_;
   PGconn* conn_;
   ClockEstimator estimator_;
+  bool sample_clock_ = true;
 };
 
 }  // namespace jobgate

@@ -365,7 +365,9 @@ PostgresStore::PostgresStore(std::unique_ptr<Clock> owned_clock, std::unique_ptr
     : owned_clock_(std::move(owned_clock)),
       pg_options_(pg_options),
       conn_(std::move(conn)),
-      sql_(BuildSql(conn_->url().schema, pg_options.server_clock)) {}
+      sql_(BuildSql(conn_->url().schema, pg_options.server_clock)) {
+  conn_->set_sample_clock(pg_options.server_clock);
+}
 
 PostgresStore::~PostgresStore() = default;
 
