@@ -57,6 +57,8 @@ struct SchedulerArgs {
   int max_concurrent = 8;
   int64_t poll_ms = 1'000;
   int64_t grace_ms = 30'000;
+  std::string listen;           // serve: HOST:PORT of the HTTP API, dashboard and metrics; empty: none
+  std::string http_token_file;  // serve: the bearer token of changes (and of reads from other hosts)
 };
 
 enum class OperatorAction { kPause, kResume, kTrigger, kUnlock };

@@ -111,6 +111,10 @@ std::pair<CLI::App*, CLI::App*> AddSchedulerCommands(CLI::App& app, SchedulerFla
   }
   serve->add_option("--poll", f.poll, "read the due index at least this often (default 1s)");
   serve->add_option("--grace", f.grace, "on SIGTERM: how long running jobs get to finish (default 30s)");
+  serve->add_option("--listen", f.args.listen,
+                    "serve the HTTP API, dashboard and /metrics on HOST:PORT (e.g. 127.0.0.1:8080)");
+  serve->add_option("--http-token-file", f.args.http_token_file,
+                    "a file holding the bearer token that changes need (and reads from other hosts)");
   return {tick, serve};
 }
 

@@ -13,10 +13,6 @@
 
 namespace jobgate::cli {
 
-// Keys are the state field names of DESIGN.md.
-nlohmann::ordered_json StateJson(const JobState& s);
-nlohmann::ordered_json RunJson(const RunRecord& r);
-
 // A table like `systemctl list-timers`: one job a line.
 std::string StatusTable(const std::vector<JobState>& states, EpochMs now);
 // One job in detail, a field a line.

@@ -5,13 +5,17 @@
 #include <systemd/sd-daemon.h>
 
 #include <atomic>
+#include <fstream>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 
 #include <fmt/format.h>
 
 #include "sys/shared_library.h"
 #include "cli/commands.h"
+#include "http/api.h"
+#include "http/server.h"
 #include "run/exit_codes.h"
 #include "scheduler/scheduler.h"
 
@@ -86,6 +90,61 @@ SchedulerOptions Options(const GlobalOptions& g, const SchedulerArgs& a) {
   return o;
 }
 
+// The HTTP side of serve: the API on a store of its own (its calls never
+// wait on the scheduler's, and a slow client holds neither), the server's
+// threads, the token.
+struct HttpSide {
+  std::unique_ptr<Store> store;
+  SystemClock clock;
+  std::unique_ptr<Random> random = MakeOsRandom();
+  std::unique_ptr<http::Api> api;
+  std::unique_ptr<http::Server> server;
+};
+
+constexpr size_t kMaxTokenBytes = 4096;
+
+Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(fmt::format("--http-token-file '{}': cannot read it", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  const size_t first = token.find_first_not_of(" \t\r\n");
+  token = first == std::string::npos ? "" : token.substr(first, token.find_last_not_of(" \t\r\n") - first + 1);
+  if (token.empty()) return Status::InvalidArgument(fmt::format("--http-token-file '{}': the file is empty", path));
+  if (token.size() > kMaxTokenBytes || token.find_first_of(" \t\r\n") != std::string::npos) {
+    return Status::InvalidArgument(
+        fmt::format("--http-token-file '{}': the token must be one word of at most {} bytes", path, kMaxTokenBytes));
+  }
+  return token;
+}
+
+Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const SchedulerArgs& a) {
+  http::ServerOptions so;
+  JOBGATE_RETURN_IF_ERROR(http::ParseListenAddress(a.listen, &so.host, &so.port));
+  http::ApiOptions ao;
+  ao.store_label = RedactStoreUrl(g.store_url);
+  if (!a.http_token_file.empty()) {
+    JOBGATE_ASSIGN_OR_RETURN(ao.token, ReadTokenFile(a.http_token_file));
+  } else if (!http::IsLoopbackHost(so.host)) {
+    return Status::InvalidArgument(fmt::format(
+        "--listen '{}' accepts other hosts: give --http-token-file too (their reads and every change need it)",
+        a.listen));
+  }
+  auto side = std::make_unique<HttpSide>();
+  JOBGATE_ASSIGN_OR_RETURN(side->store, Open(g));
+  side->api = std::make_unique<http::Api>(*side->store, side->clock, *side->random, std::move(ao));
+  http::Api* api = side->api.get();
+  JOBGATE_ASSIGN_OR_RETURN(side->server,
+                           http::Server::Start(
+                               so, [api](const http::Request& r) { return api->Handle(r); },
+                               [](int status, const std::string& message) {
+                                 return http::Api::Error(status, status == 413 ? "payload_too_large" : "internal",
+                                                         message);
+                               }));
+  return side;
+}
+
 }  // namespace
 
 int CmdTick(const GlobalOptions& g, const SchedulerArgs& a) {
@@ -108,6 +167,13 @@ int CmdServe(const GlobalOptions& g, const SchedulerArgs& a) {
   auto launcher = ChildLauncher(g);
   SystemdNotifier systemd;
   Scheduler scheduler(**store, clock, *launcher, Options(g, a), Lines());
+  std::unique_ptr<HttpSide> web;
+  if (!a.listen.empty()) {
+    auto started = StartHttp(g, a);
+    if (!started.ok()) return Fail(started.status());
+    web = std::move(*started);
+    scheduler.Note("listening", {{"address", web->server->address()}});
+  }
   bool ready = false;
   Status st = scheduler.Serve(
       g_stop,

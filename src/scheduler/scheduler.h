@@ -87,6 +87,10 @@ class Scheduler {
   Status Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat = {},
                const std::function<void()>& stopping = {});
 
+  // An event line of the process, in the scheduler's format (e.g. serve's
+  // "listening address=127.0.0.1:8080").
+  void Note(const std::string& what, const std::map<std::string, std::string>& fields) { Event(what, "", fields); }
+
  private:
   // Starts what is due of `due` (listed at `now`); returns the soonest
   // later due time seen.
