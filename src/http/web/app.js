@@ -170,8 +170,9 @@ function refreshed(ok, err) {
     st.textContent = (err.code === 'network' ? 'Server not answering' : 'Refresh failed') + ' (' + t + ')';
     st.className = 'refresh bad';
     const b = $('banner');
-    b.textContent = 'Refresh failed: ' + err.message + (err.code && err.code !== 'network' ? ' [' + err.code + ']' : '') +
-      '. Showing the last data; retrying every ' + REFRESH_MS / 1000 + ' s.';
+    b.textContent = (err.status === 404 ? 'Not found: ' : 'Refresh failed: ') + err.message +
+      (err.code && err.code !== 'network' ? ' [' + err.code + ']' : '') +
+      (err.status === 404 ? '.' : '. Showing the last data; retrying every ' + REFRESH_MS / 1000 + ' s.');
     b.hidden = false;
   }
 }
@@ -373,23 +374,31 @@ async function refresh() {
     else await loadJobs(gen, r.status);
     if (gen === seq) refreshed(true);
   } catch (e) {
+    if (gen === seq && r.job && e.status === 404) clearJob();
     if (gen === seq) refreshed(false, e);
   }
   if (gen === seq) timer = setTimeout(refresh, REFRESH_MS);
+}
+
+// Empties the job page (another job, or one that does not exist).
+function clearJob() {
+  current = null;
+  timelineRuns = [];
+  for (const id of ['state', 'definition', 'timeline', 'job-status', 'runs-range']) $(id).replaceChildren();
+  $('runs-table').tBodies[0].replaceChildren();
+  for (const b of document.querySelectorAll('#job-view button')) b.disabled = true;
 }
 
 function navigate() {
   const r = route();
   $('jobs-view').hidden = Boolean(r.job);
   $('job-view').hidden = !r.job;
+  $('banner').hidden = true;
   if (r.job) {
     runsOffset = 0;
-    current = null;
     $('job-name').textContent = r.job;
     $('action-result').textContent = '';
-    timelineRuns = [];
-    for (const id of ['state', 'definition', 'timeline']) $(id).replaceChildren();
-    $('runs-table').tBodies[0].replaceChildren();
+    clearJob();
     document.title = r.job + ' · jobgate';
   } else {
     $('status-filter').value = r.status;
