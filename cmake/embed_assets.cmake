@@ -1,8 +1,9 @@
-# cmake -DOUT=<file.cc> -DFILES=<a;b;...> -P embed_assets.cmake
+# cmake -DOUT=<file.cc> -DFILES=<a|b|...> -P embed_assets.cmake
 #
 # The dashboard's files (src/http/web) as byte arrays in a C++ source, so
 # that the binary serves them itself: nothing to install beside it, no
 # network. index.html is served at "/", every other file at "/<name>".
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 set(table "")
 set(i 0)

@@ -118,10 +118,10 @@ function statusFromStore() {
       if (err) return reject(new Error(`--status-cmd failed (${err.code ?? err.signal}): ${String(stderr).trim()}`));
       try {
         const st = JSON.parse(stdout);
-        resolve(st && (st.state ? st.state.status : st.status));
+        resolve(st && String(st.state ? st.state.status : st.status).toLowerCase());
       } catch (e) {
-        const m = /"status"\s*:\s*"([a-z_]+)"/.exec(stdout);
-        if (m) resolve(m[1]);
+        const m = /"status"\s*:\s*"([A-Za-z_]+)"/.exec(stdout);
+        if (m) resolve(m[1].toLowerCase());
         else reject(new Error('--status-cmd printed no "status": ' + stdout.slice(0, 200)));
       }
     });

@@ -89,7 +89,13 @@ function result(job) {
   return el('span', { class: 'outcome ' + outcomeClass(job.last_outcome) }, text);
 }
 
+// The API speaks DESIGN.md's states (IDLE, RUNNING, PAUSED); the page, lower case.
+function lower(status) {
+  return status ? String(status).toLowerCase() : '';
+}
+
 function badge(status) {
+  status = lower(status);
   return el('span', { class: 'status s-' + (status || 'none') }, status || 'no state');
 }
 
@@ -184,7 +190,7 @@ async function loadJobs(gen, status) {
   if (gen !== seq) return;
   const now = Date.parse(data.now) || Date.now();
   const rows = data.jobs.map((j) => {
-    const lease = j.status === 'running' && j.lease_until ? Date.parse(j.lease_until) - now : null;
+    const lease = lower(j.status) === 'running' && j.lease_until ? Date.parse(j.lease_until) - now : null;
     return el('tr', { 'data-job': j.job },
       el('th', { scope: 'row', class: 'name', 'data-label': 'Job' },
         el('a', { href: '#/jobs/' + encodeURIComponent(j.job) }, j.job)),
@@ -236,7 +242,7 @@ function renderState(data) {
   }
   $('state').replaceChildren(...items);
   $('definition').textContent = data.definition ? JSON.stringify(data.definition, null, 2) : '(no definition)';
-  const status = st ? st.status : '';
+  const status = st ? lower(st.status) : '';
   $('btn-pause').disabled = !st || status === 'paused';
   $('btn-resume').disabled = status !== 'paused';
   $('btn-trigger').disabled = !data.definition && !st;
