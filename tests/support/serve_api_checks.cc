@@ -1,0 +1,317 @@
+#include "support/serve_api_checks.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace jobgate::test {
+
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kToken = "serve-api-test-token";
+
+// A running `serve --listen 127.0.0.1:0` and a client of it.
+class Served {
+ public:
+  explicit Served(const ServeApiSetup& s) : s_(s) {
+    std::ofstream(s.dir + "/token") << kToken << "\n";
+    serve_ = Child({s.binary, "--store", s.store_url, "serve", "--listen", "127.0.0.1:0", "--http-token-file",
+                    s.dir + "/token", "--poll", "200ms"},
+                   s.dir + "/serve.out", s.dir + "/serve.err");
+    const auto until = Clock::now() + std::chrono::seconds(15);
+    while (port_ == 0 && Clock::now() < until && !serve_.Poll()) {
+      const std::string out = serve_.Out();
+      const size_t at = out.find("listening address=127.0.0.1:");
+      if (at != std::string::npos) port_ = std::stoi(out.substr(at + 28));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~Served() {
+    if (serve_.pid() > 0 && !serve_.Poll()) {
+      kill(serve_.pid(), SIGTERM);
+      EXPECT_TRUE(serve_.WaitFor(std::chrono::seconds(20)).has_value()) << serve_.Describe();
+    }
+  }
+  int port() const { return port_; }
+  std::string Describe() { return serve_.Describe(); }
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(10, 0);
+    c.set_connection_timeout(5, 0);
+    return c;
+  }
+  // `jobgate --store URL args...`.
+  Proc Jobgate(std::vector<std::string> args, const std::string& name = "cli") const {
+    args.insert(args.begin(), {s_.binary, "--store", s_.store_url});
+    return RunToFiles(args, s_.dir + "/" + name + ".out", s_.dir + "/" + name + ".err");
+  }
+  Json State(const std::string& job) const {
+    Proc p = Jobgate({"status", job, "--json"}, "status");
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return Json::parse(p.out, nullptr, false);
+  }
+
+ private:
+  const ServeApiSetup& s_;
+  Child serve_;
+  int port_ = 0;
+};
+
+// Sends `request` on a new connection; what the server answers until it
+// closes (or 5 s pass).
+std::string Exchange(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    shutdown(fd, SHUT_WR);
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return answer;
+}
+
+httplib::Headers Bearer(const std::string& token = kToken) { return {{"Authorization", "Bearer " + token}}; }
+
+std::string ErrorCode(const httplib::Result& r) {
+  Json j = Json::parse(r->body, nullptr, false);
+  return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "(not an error body: " + r->body + ")";
+}
+
+void Apply(const Served& served, const std::string& dir, const std::string& toml) {
+  std::ofstream(dir + "/jobs.toml") << toml;
+  Proc p = served.Jobgate({"apply", dir + "/jobs.toml"}, "apply");
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+}
+
+void CheckReads(const Served& served) {
+  auto c = served.Client();
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200) << ready->body;
+  auto jobs = c.Get("/api/v1/jobs");
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->status, 200) << jobs->body;
+  EXPECT_EQ(jobs->get_header_value("Content-Type"), "application/json");
+  Json list = Json::parse(jobs->body);
+  ASSERT_EQ(list["jobs"].size(), 2u) << jobs->body;
+  EXPECT_EQ(list["jobs"][0]["job"], "backup");
+  EXPECT_EQ(list["jobs"][0]["run_count"], 3);
+  EXPECT_EQ(list["jobs"][1]["job"], "reports");
+  EXPECT_EQ(list["jobs"][1]["schedule"], "rate(1 day)");
+  auto filtered = c.Get("/api/v1/jobs?status=PAUSED");
+  ASSERT_TRUE(filtered);
+  EXPECT_EQ(Json::parse(filtered->body)["jobs"].size(), 0u);
+  auto bad = c.Get("/api/v1/jobs?status=asleep");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("'status'"), std::string::npos) << bad->body;
+  auto one = c.Get("/api/v1/jobs/backup");
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200) << one->body;
+  Json job = Json::parse(one->body);
+  EXPECT_EQ(job["state"]["success_count"], 2);
+  EXPECT_EQ(job["state"]["last_exit_code"], 4);
+  EXPECT_EQ(job["definition"]["cooldown_ms"], 0);
+  auto missing = c.Get("/api/v1/jobs/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(ErrorCode(missing), "not_found");
+  auto page = c.Get("/api/v1/jobs/backup/runs?limit=2");
+  ASSERT_TRUE(page);
+  Json runs = Json::parse(page->body);
+  ASSERT_EQ(runs["runs"].size(), 2u);
+  EXPECT_EQ(runs["runs"][0]["exit_code"], 4);  // newest first
+  EXPECT_EQ(runs["next_offset"], 2);
+  auto rest = c.Get("/api/v1/jobs/backup/runs?limit=2&offset=2");
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(Json::parse(rest->body)["runs"].size(), 1u);
+  EXPECT_TRUE(Json::parse(rest->body)["next_offset"].is_null());
+  auto bad_limit = c.Get("/api/v1/jobs/backup/runs?limit=-3");
+  ASSERT_TRUE(bad_limit);
+  EXPECT_EQ(bad_limit->status, 400);
+  EXPECT_NE(bad_limit->body.find("'limit'"), std::string::npos);
+  auto html = c.Get("/");
+  ASSERT_TRUE(html);
+  EXPECT_EQ(html->status, 200);
+  EXPECT_NE(html->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  auto script = c.Get("/app.js");
+  ASSERT_TRUE(script);
+  EXPECT_EQ(script->status, 200);
+  auto wrong_method = c.Delete("/api/v1/jobs/backup");
+  ASSERT_TRUE(wrong_method);
+  EXPECT_EQ(wrong_method->status, 405);
+  EXPECT_EQ(wrong_method->get_header_value("Allow"), "GET");
+}
+
+void CheckChanges(const Served& served) {
+  auto c = served.Client();
+  auto anonymous = c.Post("/api/v1/jobs/backup/pause", "{}", "application/json");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  EXPECT_NE(anonymous->get_header_value("WWW-Authenticate").find("Bearer"), std::string::npos);
+  auto wrong = c.Post("/api/v1/jobs/backup/pause", Bearer("not-the-token"), "{}", "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_EQ(served.State("backup")["status"], "IDLE");
+  auto malformed = c.Post("/api/v1/jobs/backup/pause", Bearer(), "{\"reason\":", "application/json");
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400);
+  // A body over the limit: declared (refused before it is sent) and chunked
+  // (read, dropped, refused).
+  const std::string head = "POST /api/v1/jobs/backup/pause HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                           std::string(kToken) + "\r\nContent-Type: application/json\r\n";
+  const std::string declared = Exchange(served.port(), head + "Content-Length: 1048576\r\n\r\n");
+  EXPECT_EQ(declared.rfind("HTTP/1.1 413", 0), 0u) << declared;
+  EXPECT_NE(declared.find("payload_too_large"), std::string::npos) << declared;
+  std::string chunked = head + "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 20; ++i) chunked += "1000\r\n" + std::string(0x1000, ' ') + "\r\n";
+  const std::string streamed = Exchange(served.port(), chunked + "0\r\n\r\n");
+  EXPECT_EQ(streamed.rfind("HTTP/1.1 413", 0), 0u) << streamed;
+  EXPECT_EQ(served.State("backup")["status"], "IDLE");
+  auto pause = c.Post("/api/v1/jobs/backup/pause", Bearer(), R"({"reason":"maintenance"})", "application/json");
+  ASSERT_TRUE(pause);
+  ASSERT_EQ(pause->status, 200) << pause->body;
+  Json paused = served.State("backup");
+  EXPECT_EQ(paused["status"], "PAUSED");
+  EXPECT_EQ(paused["paused_reason"], "maintenance");
+  auto resume = c.Post("/api/v1/jobs/backup/resume", Bearer(), "", "application/json");
+  ASSERT_TRUE(resume);
+  EXPECT_EQ(resume->status, 200) << resume->body;
+  EXPECT_EQ(served.State("backup")["status"], "IDLE");
+  auto trigger = c.Post("/api/v1/jobs/backup/trigger", Bearer(), "", "application/json");
+  ASSERT_TRUE(trigger);
+  EXPECT_EQ(trigger->status, 200) << trigger->body;
+  EXPECT_TRUE(served.State("backup")["next_allowed_run"].is_null());
+  auto unknown = c.Post("/api/v1/jobs/nope/pause", Bearer(), "", "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+}
+
+// A run holding its lease is released by unlock with its own fence only.
+void CheckUnlock(const Served& served, const ServeApiSetup& s) {
+  Child holder({s.binary, "--store", s.store_url, "run", "held", "--lease", "2m", "--", "sleep", "60"},
+               s.dir + "/held.out", s.dir + "/held.err");
+  Json state;
+  for (auto until = Clock::now() + std::chrono::seconds(15); Clock::now() < until;) {
+    Proc p = served.Jobgate({"status", "held", "--json"}, "held-status");
+    state = Json::parse(p.out, nullptr, false);
+    if (p.exit_code == 0 && state.value("status", "") == "RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(state.value("status", ""), "RUNNING") << holder.Describe();
+  const int64_t fence = state["fence"];
+  auto c = served.Client();
+  auto no_fence = c.Post("/api/v1/jobs/held/unlock", Bearer(), "{}", "application/json");
+  ASSERT_TRUE(no_fence);
+  EXPECT_EQ(no_fence->status, 400);
+  EXPECT_NE(no_fence->body.find("'fence'"), std::string::npos);
+  auto stale = c.Post("/api/v1/jobs/held/unlock", Bearer(), Json{{"fence", fence + 1}}.dump(), "application/json");
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 409);
+  EXPECT_EQ(served.State("held")["status"], "RUNNING");
+  auto unlock = c.Post("/api/v1/jobs/held/unlock", Bearer(), Json{{"fence", fence}}.dump(), "application/json");
+  ASSERT_TRUE(unlock);
+  ASSERT_EQ(unlock->status, 200) << unlock->body;
+  EXPECT_EQ(Json::parse(unlock->body)["released_fence"], fence);
+  Json after = served.State("held");
+  EXPECT_EQ(after["status"], "IDLE");
+  EXPECT_EQ(after["abandoned_count"], 1);
+}
+
+// A TCP connection to the server that sends `bytes` and then stalls.
+class Stalled {
+ public:
+  Stalled(int port, const std::string& bytes) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ =
+        connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        (bytes.empty() || send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  }
+  ~Stalled() { close(fd_); }
+  bool connected() const { return connected_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+}  // namespace
+
+void CheckServeApi(const ServeApiSetup& s) {
+  Served served(s);
+  ASSERT_NE(served.port(), 0) << served.Describe();
+  Apply(served, s.dir,
+        "[jobs.backup]\ncommand = \"exit 0\"\n\n"
+        "[jobs.reports]\ncommand = \"true\"\nschedule = \"rate(1 day)\"\n");
+  for (const char* code : {"0", "0", "4"}) {
+    Proc p = served.Jobgate({"run", "backup", "--", "sh", "-c", std::string("exit ") + code}, "run");
+    ASSERT_EQ(p.exit_code, std::atoi(code)) << p.err;
+  }
+  CheckReads(served);
+  CheckChanges(served);
+  CheckUnlock(served, s);
+  const std::string log = served.Describe();
+  EXPECT_EQ(log.find(kToken), std::string::npos) << "the token is in serve's output";
+}
+
+void CheckSlowClientsBlockNothing(const ServeApiSetup& s) {
+  Served served(s);
+  ASSERT_NE(served.port(), 0) << served.Describe();
+  Apply(served, s.dir, "[jobs.beat]\ncommand = \"true\"\nschedule = \"rate(1 second)\"\n");
+  std::vector<std::unique_ptr<Stalled>> stalled;
+  for (int i = 0; i < 8; ++i) {
+    stalled.push_back(std::make_unique<Stalled>(served.port(), ""));
+    stalled.push_back(std::make_unique<Stalled>(served.port(), "GET /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+    stalled.push_back(std::make_unique<Stalled>(
+        served.port(), "POST /api/v1/jobs/beat/pause HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                           std::string(kToken) + "\r\nContent-Length: 1000\r\n\r\n{\"reason\":"));
+  }
+  for (const auto& c : stalled) ASSERT_TRUE(c->connected());
+  const int64_t before = served.State("beat").value("run_count", 0);
+  // While they stall: other clients are answered at once, and the scheduler
+  // starts the job every second.
+  auto c = served.Client();
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  int answered = 0;
+  while (Clock::now() < until) {
+    const auto asked = Clock::now();
+    auto r = c.Get("/api/v1/jobs/beat");
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(Clock::now() - asked, std::chrono::seconds(2));
+    ++answered;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const int64_t after = served.State("beat").value("run_count", 0);
+  EXPECT_GE(after - before, 3) << served.Describe();
+  EXPECT_GE(answered, 10);
+  EXPECT_EQ(served.State("beat")["status"], "IDLE");  // the half-sent pause never applied
+}
+
+}  // namespace jobgate::test
