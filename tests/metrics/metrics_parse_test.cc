@@ -106,9 +106,11 @@ class MetricsParse : public ::testing::Test {
   test::TempDir tmp_{"jobgate-metrics-parse"};
 };
 
+using Samples = std::map<std::string, std::map<LabelMap, double>>;
+
 // Sample name -> labels -> value, from parse.mjs's `samples`.
-std::map<std::string, std::map<LabelMap, double>> SamplesOf(const json& parsed) {
-  std::map<std::string, std::map<LabelMap, double>> out;
+Samples SamplesOf(const json& parsed) {
+  Samples out;
   for (const json& s : parsed.at("samples")) {
     const LabelMap labels = s.at("labels").get<LabelMap>();
     const auto [it, added] =
@@ -118,54 +120,53 @@ std::map<std::string, std::map<LabelMap, double>> SamplesOf(const json& parsed) 
   return out;
 }
 
-TEST_F(MetricsParse, IndependentParserReadsBackWhatWasRecorded) {
-  ASSERT_NO_FATAL_FAILURE(EnsureTools());
+const std::map<std::string, double> kSpecial = {{"inf", kInf},      {"minus_inf", -kInf}, {"nan", kNaN},
+                                                {"tiny", 5e-324},   {"huge", 1.5e300},    {"tenth", 0.1},
+                                                {"negative", -0.5}, {"big_int", 1e15}};
+const std::string kRunsHelp = "Runs, by job and outcome: a back\\slash\nand a newline.";
+
+// Every kind of family; a cap of 50 series.
+std::string RecordedText() {
   Registry r(50);
-  Counter& runs =
-      r.AddCounter("jobgate_runs_total", "Runs, by job and outcome: a back\\slash\nand a newline.", {"job", "outcome"});
+  Counter& runs = r.AddCounter("jobgate_runs_total", kRunsHelp, {"job", "outcome"});
   Gauge& values = r.AddGauge("jobgate_values", "Special values.", {"kind"});
   Histogram& durations = r.AddHistogram("jobgate_run_seconds", "Run durations.", {"job"}, {0.25, 1, 60});
   Histogram& lag = r.AddHistogram("jobgate_lag_seconds", "Tick lag.", {}, {0.001, 0.1});
   r.AddGauge("jobgate_nothing_yet", "No series.", {"job"});
   Gauge& flood = r.AddGauge("jobgate_flood", "More series than the cap.", {"job"});
-
   for (size_t i = 0; i < kJobs.size(); ++i) {
     runs.Add({kJobs[i].first, "ok"}, static_cast<double>(i + 1));
     runs.Add({kJobs[i].first, "failed"}, 0.5);
     for (size_t k = 0; k <= i; ++k) durations.Observe({kJobs[i].first}, static_cast<double>(k) * 0.5);
   }
   runs.Add({kJobs[0].first, "ok"}, 2);  // the first job: 1 + 2 = 3
-  const std::map<std::string, double> special = {{"inf", kInf},      {"minus_inf", -kInf}, {"nan", kNaN},
-                                                 {"tiny", 5e-324},   {"huge", 1.5e300},    {"tenth", 0.1},
-                                                 {"negative", -0.5}, {"big_int", 1e15}};
-  for (const auto& [kind, v] : special) values.Set({kind}, v);
+  for (const auto& [kind, v] : kSpecial) values.Set({kind}, v);
   for (double v : {0.0005, 0.05, 0.05, 7.0}) lag.Observe({}, v);
-  for (int i = 0; i < 52; ++i) flood.Set({"job" + std::to_string(i)}, i);
+  for (int i = 0; i < 52; ++i) flood.Set({"job" + std::to_string(i)}, i);  // 2 over the cap
+  return r.Text();
+}
 
-  const json parsed = Parse(r.Text());
-  ASSERT_TRUE(parsed.is_object());
-
-  // The families, in order, with their types and help.
-  const std::vector<std::pair<std::string, std::string>> want_families = {
-      {"jobgate_metrics_series_dropped_total", "COUNTER"},
-      {"jobgate_runs_total", "COUNTER"},
-      {"jobgate_values", "GAUGE"},
-      {"jobgate_run_seconds", "HISTOGRAM"},
-      {"jobgate_lag_seconds", "HISTOGRAM"},
-      {"jobgate_nothing_yet", "GAUGE"},
-      {"jobgate_flood", "GAUGE"}};
-  const json& families = parsed.at("families");
-  ASSERT_EQ(families.size(), want_families.size()) << families.dump(1);
+// The families in order, with their types and help.
+void CheckFamilies(const json& families) {
+  const std::vector<std::pair<std::string, std::string>> want = {{"jobgate_metrics_series_dropped_total", "COUNTER"},
+                                                                 {"jobgate_runs_total", "COUNTER"},
+                                                                 {"jobgate_values", "GAUGE"},
+                                                                 {"jobgate_run_seconds", "HISTOGRAM"},
+                                                                 {"jobgate_lag_seconds", "HISTOGRAM"},
+                                                                 {"jobgate_nothing_yet", "GAUGE"},
+                                                                 {"jobgate_flood", "GAUGE"}};
+  ASSERT_EQ(families.size(), want.size()) << families.dump(1);
   for (size_t i = 0; i < families.size(); ++i) {
-    EXPECT_EQ(families[i].at("name"), want_families[i].first);
-    EXPECT_EQ(families[i].at("type"), want_families[i].second) << want_families[i].first;
+    EXPECT_EQ(families[i].at("name"), want[i].first);
+    EXPECT_EQ(families[i].at("type"), want[i].second) << want[i].first;
   }
-  EXPECT_EQ(families[1].at("help"), "Runs, by job and outcome: a back\\slash\nand a newline.");
+  EXPECT_EQ(families[1].at("help"), kRunsHelp);
   EXPECT_EQ(families[5].at("metrics").size(), 0u);
+}
 
-  const auto samples = SamplesOf(parsed);
-
-  // Counters: every label value comes back as recorded (or with U+FFFD).
+// Every label value comes back as recorded (or with U+FFFD), every special
+// value as set.
+void CheckCounterAndGauge(const Samples& samples) {
   ASSERT_EQ(samples.at("jobgate_runs_total").size(), 2 * kJobs.size());
   for (size_t i = 0; i < kJobs.size(); ++i) {
     const std::string& job = kJobs[i].second;
@@ -173,14 +174,14 @@ TEST_F(MetricsParse, IndependentParserReadsBackWhatWasRecorded) {
     EXPECT_EQ(samples.at("jobgate_runs_total").at({{"job", job}, {"outcome", "ok"}}), want_ok) << job;
     EXPECT_EQ(samples.at("jobgate_runs_total").at({{"job", job}, {"outcome", "failed"}}), 0.5) << job;
   }
-
-  // Gauges: the special values.
-  ASSERT_EQ(samples.at("jobgate_values").size(), special.size());
-  for (const auto& [kind, v] : special) {
+  ASSERT_EQ(samples.at("jobgate_values").size(), kSpecial.size());
+  for (const auto& [kind, v] : kSpecial) {
     EXPECT_TRUE(Same(samples.at("jobgate_values").at({{"kind", kind}}), v)) << kind;
   }
+}
 
-  // The labelled histogram: job i observed 0, 0.5, ..., i/2 (i + 1 values).
+// Job i observed 0, 0.5, ..., i/2 (i + 1 values).
+void CheckLabelledHistogram(const Samples& samples) {
   for (size_t i = 0; i < kJobs.size(); ++i) {
     const std::string& job = kJobs[i].second;
     const double n = static_cast<double>(i + 1);
@@ -196,15 +197,27 @@ TEST_F(MetricsParse, IndependentParserReadsBackWhatWasRecorded) {
     EXPECT_EQ(samples.at("jobgate_run_seconds_sum").at({{"job", job}}), 0.5 * n * (n - 1) / 2) << job;
   }
   EXPECT_EQ(samples.at("jobgate_run_seconds_bucket").size(), 4 * kJobs.size());
+}
 
-  // The histogram without labels, whole in the parser's own result.
-  const json& lag_metrics = families[4].at("metrics");
-  ASSERT_EQ(lag_metrics.size(), 1u) << lag_metrics.dump();
-  EXPECT_EQ(lag_metrics[0].at("buckets"), json({{"0.001", "1"}, {"0.1", "3"}, {"+Inf", "4"}}));
-  EXPECT_EQ(ParseSampleValue(lag_metrics[0].at("count").get<std::string>()), 4);
-  EXPECT_EQ(ParseSampleValue(lag_metrics[0].at("sum").get<std::string>()), 0.0005 + 0.05 + 0.05 + 7.0);
+// The histogram without labels comes out whole in the parser's own result.
+void CheckUnlabelledHistogram(const json& families) {
+  const json& lag = families[4].at("metrics");
+  ASSERT_EQ(lag.size(), 1u) << lag.dump();
+  EXPECT_EQ(lag[0].at("buckets"), json({{"0.001", "1"}, {"0.1", "3"}, {"+Inf", "4"}}));
+  EXPECT_EQ(ParseSampleValue(lag[0].at("count").get<std::string>()), 4);
+  EXPECT_EQ(ParseSampleValue(lag[0].at("sum").get<std::string>()), 0.0005 + 0.05 + 0.05 + 7.0);
+}
 
-  // The cap: 50 series kept, 2 updates dropped and counted.
+TEST_F(MetricsParse, IndependentParserReadsBackWhatWasRecorded) {
+  ASSERT_NO_FATAL_FAILURE(EnsureTools());
+  const json parsed = Parse(RecordedText());
+  ASSERT_TRUE(parsed.is_object());
+  ASSERT_NO_FATAL_FAILURE(CheckFamilies(parsed.at("families")));
+  const Samples samples = SamplesOf(parsed);
+  CheckCounterAndGauge(samples);
+  CheckLabelledHistogram(samples);
+  CheckUnlabelledHistogram(parsed.at("families"));
+  // The cap: 50 series kept, the 2 updates beyond counted.
   EXPECT_EQ(samples.at("jobgate_flood").size(), 50u);
   EXPECT_EQ(samples.at("jobgate_metrics_series_dropped_total"),
             (std::map<LabelMap, double>{{{{"family", "jobgate_flood"}}, 2}}));
