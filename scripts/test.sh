@@ -51,8 +51,10 @@ echo "PostgreSQL tests against $JOBGATE_TEST_POSTGRES_URL, through PgBouncer at 
 
 # croner for the differential schedule test (tests/cron_diff); required
 # here, so that a missing install fails the run instead of skipping the test.
+# The Prometheus parser for the metrics parse test (tests/metrics), which
+# would install it itself; here, once, before the tests run in parallel.
 echo "== npm tools"
-"$root/scripts/npm-tools.sh" tools/cron
+"$root/scripts/npm-tools.sh" tools/cron tools/prom
 export JOBGATE_REQUIRE_NODE_TOOLS=1
 
 echo "== tests"

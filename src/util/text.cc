@@ -130,6 +130,30 @@ std::string CleanUtf8(std::string_view in) {
   return out;
 }
 
+bool IsWellFormedUtf8(std::string_view in) {
+  for (size_t i = 0; i < in.size();) {
+    const Decoded d = DecodeAt(in, i);
+    if (d.cp == kInvalid) return false;
+    i += d.len;
+  }
+  return true;
+}
+
+std::string ReplaceInvalidUtf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size();) {
+    const Decoded d = DecodeAt(in, i);
+    if (d.cp == kInvalid) {
+      AppendUtf8(out, kReplacement);
+    } else {
+      out.append(in.substr(i, d.len));
+    }
+    i += d.len;
+  }
+  return out;
+}
+
 std::string CleanTail(std::string_view in, size_t max_bytes) {
   std::string clean = CleanUtf8(in);
   std::string_view view = clean;

@@ -11,6 +11,14 @@ namespace jobgate {
 // newline and tab with a space.
 std::string CleanUtf8(std::string_view in);
 
+// Whether `in` is well-formed UTF-8 (what ReplaceInvalidUtf8 leaves as is).
+bool IsWellFormedUtf8(std::string_view in);
+
+// Replaces invalid UTF-8 with U+FFFD as CleanUtf8 does, and changes nothing
+// else: for values that must stay exactly as given (controls included) yet
+// be valid UTF-8, such as the label values of the metrics exposition.
+std::string ReplaceInvalidUtf8(std::string_view in);
+
 // CleanUtf8, then keeps at most the last `max_bytes` bytes, cut at a
 // character boundary, with surrounding whitespace trimmed.
 std::string CleanTail(std::string_view in, size_t max_bytes);
