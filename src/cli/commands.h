@@ -53,6 +53,9 @@ struct LambdaArgs {
 };
 
 // tick and serve.
+// `jobgate --version`, and serve's jobgate_build_info metric.
+inline constexpr const char* kJobgateVersion = "0.1.0";
+
 struct SchedulerArgs {
   int max_concurrent = 8;
   int64_t poll_ms = 1'000;

@@ -57,7 +57,7 @@ struct RunFlags {
 
 void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
   app.require_subcommand(1);
-  app.set_version_flag("--version", "jobgate 0.1.0");
+  app.set_version_flag("--version", std::string("jobgate ") + kJobgateVersion);
   app.add_option("--store", global.store_url,
                  "store URL (sqlite:PATH, memory:); default $JOBGATE_STORE, else sqlite:jobgate.db");
   app.add_option("--log-level", global.log_level, "trace, debug, info, warn (default), error, off");

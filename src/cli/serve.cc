@@ -18,6 +18,7 @@
 #include "http/server.h"
 #include "run/exit_codes.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/serve_metrics.h"
 
 namespace jobgate::cli {
 
@@ -94,7 +95,8 @@ SchedulerOptions Options(const GlobalOptions& g, const SchedulerArgs& a) {
 // wait on the scheduler's, and a slow client holds neither), the server's
 // threads, the token.
 struct HttpSide {
-  std::unique_ptr<Store> store;
+  std::unique_ptr<Store> opened;
+  std::unique_ptr<Store> store;  // `opened`, its calls measured
   SystemClock clock;
   std::unique_ptr<Random> random = MakeOsRandom();
   std::unique_ptr<http::Api> api;
@@ -119,7 +121,7 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const SchedulerArgs& a) {
+Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const SchedulerArgs& a, ServeMetrics& metrics) {
   http::ServerOptions so;
   JOBGATE_RETURN_IF_ERROR(http::ParseListenAddress(a.listen, &so.host, &so.port));
   http::ApiOptions ao;
@@ -132,7 +134,9 @@ Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const Schedu
         a.listen));
   }
   auto side = std::make_unique<HttpSide>();
-  JOBGATE_ASSIGN_OR_RETURN(side->store, Open(g));
+  JOBGATE_ASSIGN_OR_RETURN(side->opened, Open(g));
+  side->store = std::make_unique<InstrumentedStore>(*side->opened, metrics);
+  ao.metrics = [&metrics](Store& store) { return metrics.Scrape(store); };
   side->api = std::make_unique<http::Api>(*side->store, side->clock, *side->random, std::move(ao));
   http::Api* api = side->api.get();
   JOBGATE_ASSIGN_OR_RETURN(side->server,
@@ -166,12 +170,16 @@ int CmdServe(const GlobalOptions& g, const SchedulerArgs& a) {
   SystemClock clock;
   auto launcher = ChildLauncher(g);
   SystemdNotifier systemd;
-  Scheduler scheduler(**store, clock, *launcher, Options(g, a), Lines());
+  // With --listen, the scheduler's store calls are measured for /metrics.
+  ServeMetrics metrics(kJobgateVersion);
+  InstrumentedStore measured(**store, metrics);
+  Scheduler scheduler(a.listen.empty() ? **store : measured, clock, *launcher, Options(g, a), Lines());
   std::unique_ptr<HttpSide> web;
   if (!a.listen.empty()) {
-    auto started = StartHttp(g, a);
+    auto started = StartHttp(g, a, metrics);
     if (!started.ok()) return Fail(started.status());
     web = std::move(*started);
+    scheduler.set_observer(&metrics);
     scheduler.Note("listening", {{"address", web->server->address()}});
   }
   bool ready = false;

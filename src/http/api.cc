@@ -141,7 +141,8 @@ Response Api::Handle(const Request& req) {
     if (auto refused = Refuse(req, false)) return *refused;
     Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = options_.metrics();
+    std::lock_guard lock(store_mu_);
+    r.body = options_.metrics(store_);
     return r;
   }
   if (p.size() < 3 || p[0] != "api" || p[1] != "v1" || p[2] != "jobs") {

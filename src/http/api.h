@@ -29,8 +29,9 @@ namespace jobgate::http {
 struct ApiOptions {
   std::string token;        // empty: mutations are refused (403)
   std::string store_label;  // the store's URL without its password, for messages
-  // /metrics' body, rendered when scraped; unset: 404.
-  std::function<std::string()> metrics;
+  // /metrics' body, rendered when scraped from the API's store (one call at
+  // a time, like every use of it); unset: 404.
+  std::function<std::string(Store&)> metrics;
 };
 
 // A static file served as is (the dashboard's, built into the binary).

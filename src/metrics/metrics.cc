@@ -270,6 +270,17 @@ void Counter::Add(const Labels& labels, double v) {
   if (s != nullptr && v >= 0) s->value += v;
 }
 
+void Counter::Set(const Labels& labels, double v) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Series* s = FindOrAdd(labels);
+  if (s != nullptr && v >= 0) s->value = v;
+}
+
+void Counter::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  series_.clear();
+}
+
 double Counter::Value(const Labels& labels) const {
   std::lock_guard<std::mutex> lock(mu_);
   const Series* s = Find(labels);

@@ -112,6 +112,11 @@ class Counter : public Family {
   // Adds v to the series. A negative or NaN v is ignored: a counter never
   // goes down, and a negative duration from a stepped clock must not abort.
   void Add(const Labels& labels, double v = 1);
+  // For totals kept elsewhere and copied in when scraped (the counts in the
+  // store's state items): replaces the series' value, and Clear() drops
+  // every series first, so that a job that is gone is gone here too.
+  void Set(const Labels& labels, double v);
+  void Clear();
   // The series' value; 0 when it does not exist.
   double Value(const Labels& labels) const;
 

@@ -95,6 +95,7 @@ std::optional<EpochMs> Scheduler::StartDue(const std::vector<DueJob>& due, Epoch
     count += 1;
     due_at = std::max(due_at, d.due_at);
     Event("start", d.job, {{"pid", std::to_string(*id)}, {"due", FormatRfc3339(d.due_at)}});
+    if (observer_) observer_->Started(d.job, d.due_at, now);
   }
   return later;
 }
@@ -108,6 +109,7 @@ void Scheduler::Ended(const std::vector<EndedRun>& ended, TickReport* report) {
       if (--run->second.first <= 0) running_.erase(run);
     }
     Event("end", e.job, OutcomeFields(e));
+    if (observer_) observer_->Ended(e);
     if (e.outcome_json.empty()) {
       HoldOff& h = hold_off_[e.job];
       h.failures += 1;
@@ -152,6 +154,7 @@ Status Scheduler::Serve(const std::atomic<bool>& stop, const std::function<void(
     // Read ahead by one poll interval: what falls due before the next read
     // sets how long to sleep. A store that fails starts nothing.
     auto due = store_.ListDue(now + options_.poll_ms, options_.batch);
+    if (observer_) observer_->Pass(now, due.ok(), launcher_.running());
     if (!due.ok()) {
       Event("error", "", {{"error", due.status().message()}});
     } else if (auto later = StartDue(*due, now)) {

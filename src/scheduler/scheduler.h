@@ -50,6 +50,19 @@ struct LauncherOptions {
 };
 std::unique_ptr<Launcher> MakeProcessLauncher(LauncherOptions options);
 
+// What a scheduler does, as it does it (serve's metrics): every call on the
+// scheduler's thread.
+class SchedulerObserver {
+ public:
+  virtual ~SchedulerObserver() = default;
+  // A pass of the loop: the due index read at `now` (or the read failed),
+  // with `running` invocations of this scheduler going.
+  virtual void Pass(EpochMs now, bool due_read, size_t running) = 0;
+  // `job`, due at `due_at`, started at `now`.
+  virtual void Started(const std::string& job, EpochMs due_at, EpochMs now) = 0;
+  virtual void Ended(const EndedRun& run) = 0;
+};
+
 // One line per start and end, text or JSON.
 using EventSink = std::function<void(const std::string& line)>;
 
@@ -87,6 +100,9 @@ class Scheduler {
   Status Serve(const std::atomic<bool>& stop, const std::function<void()>& heartbeat = {},
                const std::function<void()>& stopping = {});
 
+  // Told of every pass, start and end from now on (nullptr: nobody).
+  void set_observer(SchedulerObserver* observer) { observer_ = observer; }
+
   // An event line of the process, in the scheduler's format (e.g. serve's
   // "listening address=127.0.0.1:8080").
   void Note(const std::string& what, const std::map<std::string, std::string>& fields) { Event(what, "", fields); }
@@ -104,6 +120,7 @@ class Scheduler {
   Launcher& launcher_;
   const SchedulerOptions options_;
   EventSink events_;
+  SchedulerObserver* observer_ = nullptr;
   // This scheduler's running invocations by job, and when a job's last
   // one ended with the due time it was started for: a job is not started
   // twice at once here, nor again for the same due time at once (another

@@ -25,6 +25,8 @@ class ServeHttpTest : public ::testing::Test {
 
 TEST_F(ServeHttpTest, EveryEndpointAndError) { jobgate::test::CheckServeApi(setup_); }
 
+TEST_F(ServeHttpTest, MetricsCountWhatServeRan) { jobgate::test::CheckServeMetrics(setup_); }
+
 TEST_F(ServeHttpTest, SlowClientsBlockNeitherTheSchedulerNorOtherClients) {
   jobgate::test::CheckSlowClientsBlockNothing(setup_);
 }

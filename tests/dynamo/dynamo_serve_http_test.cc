@@ -19,6 +19,8 @@ class DynamoServeHttpTest : public DynamoTest {
 
 TEST_F(DynamoServeHttpTest, EveryEndpointAndError) { jobgate::test::CheckServeApi(Served()); }
 
+TEST_F(DynamoServeHttpTest, MetricsCountWhatServeRan) { jobgate::test::CheckServeMetrics(Served()); }
+
 TEST_F(DynamoServeHttpTest, SlowClientsBlockNeitherTheSchedulerNorOtherClients) {
   jobgate::test::CheckSlowClientsBlockNothing(Served());
 }

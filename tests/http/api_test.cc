@@ -318,7 +318,7 @@ TEST_F(ApiTest, AStoreThatIsDownIs503) {
 
 TEST_F(ApiTest, MetricsWhenConfigured) {
   EXPECT_EQ(Call(Get("/metrics")).status, 404);
-  Api with(store_, clock_, random_, ApiOptions{"s3cret", "memory:", [] { return std::string("up 1\n"); }});
+  Api with(store_, clock_, random_, ApiOptions{"s3cret", "memory:", [](Store&) { return std::string("up 1\n"); }});
   Response r = with.Handle(Get("/metrics"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "up 1\n");

@@ -114,6 +114,23 @@ TEST(MetricsText, GaugeSetAddAndClear) {
             "# HELP jobgate_jobs Jobs by state.\n# TYPE jobgate_jobs gauge\njobgate_jobs{state=\"paused\"} 1\n");
 }
 
+TEST(MetricsText, CounterSetCopiesATotalKeptElsewhere) {
+  Registry r;
+  Counter& c = r.AddCounter("jobgate_job_runs_total", "Runs, from the store.", {"job"});
+  c.Set({"a"}, 7);
+  c.Set({"b"}, 2);
+  c.Set({"a"}, 9);
+  c.Set({"b"}, -1);  // ignored: never negative
+  EXPECT_EQ(c.Value({"a"}), 9);
+  EXPECT_EQ(c.Value({"b"}), 2);
+  c.Clear();
+  c.Set({"b"}, 3);
+  EXPECT_EQ(Body(r),
+            "# HELP jobgate_job_runs_total Runs, from the store.\n"
+            "# TYPE jobgate_job_runs_total counter\n"
+            "jobgate_job_runs_total{job=\"b\"} 3\n");
+}
+
 TEST(MetricsText, HistogramBucketsAreCumulativeWithInfSumAndCount) {
   Registry r;
   Histogram& h = r.AddHistogram("jobgate_run_seconds", "Run durations.", {"job"}, {0.5, 1, 2.5});

@@ -261,7 +261,116 @@ class Stalled {
   bool connected_ = false;
 };
 
+// serve's "start"/"end" lines of `job` (text log format): how many started,
+// and how many ended with each outcome ("none" when the invocation printed
+// no outcome).
+struct Lines {
+  int starts = 0;
+  std::map<std::string, int> ends;
+  int ended() const {
+    int n = 0;
+    for (const auto& [outcome, count] : ends) n += count;
+    return n;
+  }
+};
+Lines ServeLines(const std::string& out, const std::string& job) {
+  Lines l;
+  std::istringstream in(out);
+  const std::regex outcome(" outcome=([a-z_]+)");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(" job=" + job + " ") == std::string::npos) continue;
+    if (line.find(" start job=") != std::string::npos) ++l.starts;
+    if (line.find(" end job=") == std::string::npos) continue;
+    std::smatch m;
+    ++l.ends[std::regex_search(line, m, outcome) ? m[1].str() : "none"];
+  }
+  return l;
+}
+
+// The exposition through tools/prom/parse.mjs: sample name -> [(labels, value)].
+std::multimap<std::string, std::pair<Json, double>> Parsed(const std::string& text, const std::string& dir) {
+  std::ofstream(dir + "/metrics.txt") << text;
+  const std::string tools = std::string(JOBGATE_SOURCE_DIR) + "/tools/prom";
+  Proc npm = RunToFiles({"bash", std::string(JOBGATE_SOURCE_DIR) + "/scripts/npm-tools.sh", tools}, dir + "/npm.out",
+                        dir + "/npm.err");
+  EXPECT_EQ(npm.exit_code, 0) << npm.err;
+  Proc p = RunToFiles({"sh", "-c", "node \"$0\"/parse.mjs < \"$1\"", tools, dir + "/metrics.txt"}, dir + "/parse.out",
+                      dir + "/parse.err");
+  EXPECT_EQ(p.exit_code, 0) << "the parser refused /metrics: " << p.err << "\n" << text;
+  std::multimap<std::string, std::pair<Json, double>> out;
+  Json j = Json::parse(p.out, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const Json& s : j["samples"])
+    out.emplace(s["name"], std::make_pair(s["labels"], std::stod(s["value"].get<std::string>())));
+  return out;
+}
+
+// The value of the sample `name` whose labels include `labels`; -1 when absent.
+double Sample(const std::multimap<std::string, std::pair<Json, double>>& m, const std::string& name,
+              const Json& labels) {
+  auto [from, to] = m.equal_range(name);
+  for (auto it = from; it != to; ++it) {
+    bool match = true;
+    for (const auto& [k, v] : labels.items()) match = match && it->second.first.value(k, "") == v;
+    if (match) return it->second.second;
+  }
+  return -1;
+}
+
 }  // namespace
+
+void CheckServeMetrics(const ServeApiSetup& s) {
+  Served served(s);
+  ASSERT_NE(served.port(), 0) << served.Describe();
+  Apply(served, s.dir,
+        "[jobs.beat]\nschedule = \"rate(1 second)\"\ncommand = \"n=$(cat " + s.dir +
+            "/n 2>/dev/null || echo 0); echo $((n + 1)) > " + s.dir + "/n; [ $((n % 3)) -ne 2 ]\"\n");
+  const auto until = Clock::now() + std::chrono::seconds(30);
+  while (ServeLines(served.Describe(), "beat").ended() < 5 && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto c = served.Client();
+  auto pause = c.Post("/api/v1/jobs/beat/pause", Bearer(), "", "application/json");
+  ASSERT_TRUE(pause);
+  ASSERT_EQ(pause->status, 200) << pause->body;
+  // Paused, the job leaves the due index: once its last invocation ends,
+  // nothing changes any more.
+  Lines lines;
+  for (auto settle = Clock::now() + std::chrono::seconds(15); Clock::now() < settle;) {
+    lines = ServeLines(served.Describe(), "beat");
+    if (lines.starts == lines.ended()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(lines.ended(), 5) << served.Describe();
+  ASSERT_EQ(lines.starts, lines.ended()) << served.Describe();
+  auto scraped = c.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  ASSERT_EQ(scraped->status, 200);
+  EXPECT_EQ(scraped->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  const auto m = Parsed(scraped->body, s.dir);
+  ASSERT_FALSE(m.empty());
+  const Json state = served.State("beat");
+  EXPECT_EQ(Sample(m, "jobgate_serve_starts_total", {{"job", "beat"}}), lines.starts);
+  for (const char* outcome : {"succeeded", "failed"}) {
+    EXPECT_EQ(Sample(m, "jobgate_runs_total", {{"job", "beat"}, {"outcome", outcome}}), lines.ends[outcome])
+        << outcome << "\n"
+        << scraped->body;
+  }
+  EXPECT_GT(lines.ends["failed"], 0);
+  EXPECT_EQ(Sample(m, "jobgate_run_duration_seconds_count", {{"job", "beat"}}),
+            lines.ends["succeeded"] + lines.ends["failed"]);
+  EXPECT_EQ(Sample(m, "jobgate_job_runs_total", {{"job", "beat"}}), state["run_count"].get<double>());
+  EXPECT_EQ(Sample(m, "jobgate_job_successes_total", {{"job", "beat"}}), state["success_count"].get<double>());
+  EXPECT_EQ(Sample(m, "jobgate_job_failures_total", {{"job", "beat"}}), state["failure_count"].get<double>());
+  EXPECT_EQ(Sample(m, "jobgate_jobs", {{"status", "PAUSED"}}), 1);
+  EXPECT_EQ(Sample(m, "jobgate_jobs", {{"status", "IDLE"}}), 0);
+  EXPECT_EQ(Sample(m, "jobgate_serve_running_children", Json::object()), 0);
+  EXPECT_EQ(Sample(m, "jobgate_store_up", Json::object()), 1);
+  EXPECT_GT(Sample(m, "jobgate_store_request_duration_seconds_count", {{"operation", "list_due"}}), 0);
+  EXPECT_GT(Sample(m, "jobgate_serve_tick_lag_seconds_count", Json::object()), 0);
+  EXPECT_GT(Sample(m, "jobgate_serve_last_pass_timestamp_seconds", Json::object()), 1.7e9);
+  EXPECT_EQ(Sample(m, "jobgate_build_info", Json::object()), 1);
+}
 
 void CheckServeApi(const ServeApiSetup& s) {
   Served served(s);

@@ -29,4 +29,9 @@ void CheckServeApi(const ServeApiSetup& setup);
 // nor the other clients.
 void CheckSlowClientsBlockNothing(const ServeApiSetup& setup);
 
+// /metrics after serve ran a job that fails every third run: read by an
+// independent parser (tools/prom), its counters equal the runs serve's log
+// shows and the counts in the store.
+void CheckServeMetrics(const ServeApiSetup& setup);
+
 }  // namespace jobgate::test
