@@ -109,18 +109,16 @@ void AppendQuoted(std::string& out, char32_t cp) {
 
 constexpr size_t kQuoteMaxChars = 80;
 
-}  // namespace
-
-std::string CleanUtf8(std::string_view in) {
+// Invalid sequences become U+FFFD; with `controls`, control characters
+// other than '\n' and '\t' become spaces too.
+std::string Rewritten(std::string_view in, bool controls) {
   std::string out;
   out.reserve(in.size());
   for (size_t i = 0; i < in.size();) {
     const Decoded d = DecodeAt(in, i);
     if (d.cp == kInvalid) {
       AppendUtf8(out, kReplacement);
-    } else if (d.cp == '\n' || d.cp == '\t') {
-      out += static_cast<char>(d.cp);
-    } else if (IsControl(d.cp)) {
+    } else if (controls && IsControl(d.cp) && d.cp != '\n' && d.cp != '\t') {
       out += ' ';
     } else {
       out.append(in.substr(i, d.len));
@@ -129,6 +127,11 @@ std::string CleanUtf8(std::string_view in) {
   }
   return out;
 }
+
+
+}  // namespace
+
+std::string CleanUtf8(std::string_view in) { return Rewritten(in, true); }
 
 bool IsWellFormedUtf8(std::string_view in) {
   for (size_t i = 0; i < in.size();) {
@@ -139,20 +142,7 @@ bool IsWellFormedUtf8(std::string_view in) {
   return true;
 }
 
-std::string ReplaceInvalidUtf8(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size();) {
-    const Decoded d = DecodeAt(in, i);
-    if (d.cp == kInvalid) {
-      AppendUtf8(out, kReplacement);
-    } else {
-      out.append(in.substr(i, d.len));
-    }
-    i += d.len;
-  }
-  return out;
-}
+std::string ReplaceInvalidUtf8(std::string_view in) { return Rewritten(in, false); }
 
 std::string CleanTail(std::string_view in, size_t max_bytes) {
   std::string clean = CleanUtf8(in);
