@@ -99,8 +99,11 @@ class ProcessLauncher final : public Launcher {
         ended.push_back(Finish(it->second, status, r < 0));
         it = children_.erase(it);
       }
-      if (!ended.empty() || children_.empty() || MonotonicMs() >= until) return ended;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(kReapStepMs, until - MonotonicMs())));
+      if (!ended.empty() || MonotonicMs() >= until) return ended;
+      // With no child, nothing can end: sleep the whole wait (returning at
+      // once made an idle `serve` spin on a core between due times).
+      const int64_t step = children_.empty() ? until - MonotonicMs() : std::min(kReapStepMs, until - MonotonicMs());
+      std::this_thread::sleep_for(std::chrono::milliseconds(step));
     }
   }
 

@@ -37,7 +37,8 @@ class Launcher {
   virtual ~Launcher() = default;
   // Starts the scheduled invocation of `job`; its process id (or any id).
   virtual Result<int64_t> Start(const std::string& job) = 0;
-  // The invocations that ended, waiting up to `wait_ms` for one.
+  // The invocations that ended, waiting up to `wait_ms` for one (the whole
+  // `wait_ms` when none is running: a caller may loop on it while idle).
   virtual std::vector<EndedRun> Reap(int64_t wait_ms) = 0;
   // Sends `signal` to every running invocation (shutdown after the grace).
   virtual void SignalAll(int signal) = 0;

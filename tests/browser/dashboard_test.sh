@@ -51,12 +51,14 @@ jg apply "$tmp/jobs.toml" >/dev/null
 for d in 0.05 0.2 0.1 0.3 0.15; do jg run nightly-backup -- sleep "$d"; done
 jg run nightly-backup -- sh -c 'echo "disk full" >&2; exit 3' 2>/dev/null || true
 # A job that is running (holder, fence, lease) while the page looks at it.
-jg run reports >/dev/null 2>&1 &
+# Started as the binary itself, not through jg(): $! must be jobgate's pid.
+"$binary" --store "$store" run reports >/dev/null 2>&1 &
 holder_pid=$!
 
 printf '%s\n' "dashboard-test-$RANDOM$RANDOM" >"$tmp/token"
 chmod 600 "$tmp/token"
-jg serve --listen 127.0.0.1:0 --http-token-file "$tmp/token" >"$tmp/serve.out" 2>"$tmp/serve.err" &
+"$binary" --store "$store" serve --listen 127.0.0.1:0 --http-token-file "$tmp/token" >"$tmp/serve.out" \
+  2>"$tmp/serve.err" &
 serve_pid=$!
 address=""
 for _ in $(seq 100); do

@@ -138,6 +138,34 @@ TEST_F(ServeTest, TickStartsEveryDueJobOnceWaitsAndSaysWhetherAllSucceeded) {
   EXPECT_EQ(Status("c")["failure_count"], 1);
 }
 
+// The CPU time (user + system) a process has used so far.
+double CpuSeconds(pid_t pid) {
+  std::istringstream in(jobgate::test::ReadFile("/proc/" + std::to_string(pid) + "/stat"));
+  std::string field;
+  std::vector<std::string> fields;
+  while (in >> field) fields.push_back(field);
+  if (fields.size() < 15) return -1;
+  return static_cast<double>(std::stoll(fields[13]) + std::stoll(fields[14])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Between due times serve sleeps: it once looped on Reap(), which returned
+// at once with no child running, and kept a core busy while idle.
+TEST_F(ServeTest, AnIdleServeSleeps) {
+  Apply("[jobs.later]\nschedule = \"rate(1 hour)\"\ncommand = \"true\"\n");
+  Child serve({JOBGATE_BINARY, "--store", store_, "serve", "--poll", "500ms"}, dir_ + "/serve.out",
+              dir_ + "/serve.err");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // started up
+  const double before = CpuSeconds(serve.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const double used = CpuSeconds(serve.pid()) - before;
+  ASSERT_GE(before, 0) << serve.Describe();
+  // Six reads of the due index and a wake-up every 100 ms cost milliseconds;
+  // a spinning loop costs about 3 s.
+  EXPECT_LT(used, 0.5) << "an idle serve used " << used << " s of CPU in 3 s";
+  kill(serve.pid(), SIGTERM);
+  ASSERT_TRUE(serve.WaitFor(std::chrono::seconds(10)).has_value()) << serve.Describe();
+}
+
 TEST_F(ServeTest, SigtermLetsARunningJobFinishWithinTheGraceThenStopsTheRest) {
   Apply(
       "[jobs.slow]\nschedule = \"rate(1 second)\"\ncommand = \"sleep 1.5; echo done >> " + dir_ +

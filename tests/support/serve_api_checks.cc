@@ -1,6 +1,7 @@
 #include "support/serve_api_checks.h"
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -25,6 +26,9 @@ constexpr const char* kToken = "serve-api-test-token";
 class Served {
  public:
   explicit Served(const ServeApiSetup& s) : s_(s) {
+    // A server that closes on a client mid-send must fail a check, not kill
+    // the test binary (and leave serve running with nobody to stop it).
+    signal(SIGPIPE, SIG_IGN);
     std::ofstream(s.dir + "/token") << kToken << "\n";
     serve_ = Child({s.binary, "--store", s.store_url, "serve", "--listen", "127.0.0.1:0", "--http-token-file",
                     s.dir + "/token", "--poll", "200ms"},
