@@ -25,10 +25,14 @@ command -v node >/dev/null || { echo "FAIL: node not found (scripts/deps.sh inst
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/jobgate-dashboard.XXXXXX")
 serve_pid=""
 holder_pid=""
+# The EXIT trap must not change the exit status: `wait` on a killed child
+# returns its signal status (137), which became the script's.
 cleanup() {
-  [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-  [[ -n "$holder_pid" ]] && kill -9 "$holder_pid" 2>/dev/null && wait "$holder_pid" 2>/dev/null
+  local rc=$?
+  if [[ -n "$serve_pid" ]]; then kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  if [[ -n "$holder_pid" ]]; then kill -9 "$holder_pid" 2>/dev/null || true; wait "$holder_pid" 2>/dev/null || true; fi
   rm -rf "$tmp"
+  exit "$rc"
 }
 trap cleanup EXIT
 rm -rf "$artifacts"
