@@ -146,12 +146,27 @@ void CheckReads(const Served& served) {
   ASSERT_TRUE(page);
   Json runs = Json::parse(page->body);
   ASSERT_EQ(runs["runs"].size(), 2u);
-  EXPECT_EQ(runs["runs"][0]["exit_code"], 4);  // newest first
   EXPECT_EQ(runs["next_offset"], 2);
   auto rest = c.Get("/api/v1/jobs/backup/runs?limit=2&offset=2");
   ASSERT_TRUE(rest);
   EXPECT_EQ(Json::parse(rest->body)["runs"].size(), 1u);
   EXPECT_TRUE(Json::parse(rest->body)["next_offset"].is_null());
+  // The two pages hold the three runs once each, newest first (start times
+  // that never rise), with the failed run among them.
+  std::set<std::string> ids;
+  std::multiset<int> codes;
+  std::string previous_start = "~";
+  std::vector<Json> both = runs["runs"].get<std::vector<Json>>();
+  const Json second = Json::parse(rest->body);
+  for (const Json& r : second["runs"]) both.push_back(r);
+  for (const Json& r : both) {
+    ids.insert(r["run_id"].get<std::string>());
+    codes.insert(r["exit_code"].get<int>());
+    EXPECT_LE(r["start"].get<std::string>(), previous_start);
+    previous_start = r["start"].get<std::string>();
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(codes, (std::multiset<int>{0, 0, 4}));
   auto bad_limit = c.Get("/api/v1/jobs/backup/runs?limit=-3");
   ASSERT_TRUE(bad_limit);
   EXPECT_EQ(bad_limit->status, 400);
