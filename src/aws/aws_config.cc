@@ -13,6 +13,7 @@
 
 #include "aws/aws_profile.h"
 #include "aws/credential_sources.h"
+#include "util/text.h"
 
 extern char** environ;
 
@@ -25,14 +26,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (IsBlank(s.front()) || s.front() == '\r')) s.remove_prefix(1);
   while (!s.empty() && (IsBlank(s.back()) || s.back() == '\r')) s.remove_suffix(1);
   return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 size_t IndentOf(std::string_view line) {
@@ -94,7 +87,7 @@ class IniParser {
   Status Property(std::string_view line, size_t indent, size_t line_no) {
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) return LineError(source_, line_no, "expected \"key = value\"");
-    std::string key = Lower(Trim(line.substr(0, eq)));
+    std::string key = AsciiLower(Trim(line.substr(0, eq)));
     if (key.empty()) return LineError(source_, line_no, "property without a name");
     (*section_)[key] = std::string(StripInlineComment(line.substr(eq + 1)));
     last_key_ = key;
@@ -110,7 +103,7 @@ class IniParser {
     }
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) return LineError(source_, line_no, "expected \"key = value\"");
-    std::string sub = Lower(Trim(line.substr(0, eq)));
+    std::string sub = AsciiLower(Trim(line.substr(0, eq)));
     if (sub.empty()) return LineError(source_, line_no, "property without a name");
     (*section_)[last_key_ + "." + sub] = std::string(StripInlineComment(line.substr(eq + 1)));
     return Status::Ok();
@@ -324,7 +317,7 @@ Status ResolveRegion(const Environment& env, const Profile& p, const AwsConfigOv
   return Status::Ok();
 }
 
-bool IsTrue(std::string_view v) { return Lower(Trim(v)) == "true"; }
+bool IsTrue(std::string_view v) { return AsciiLower(Trim(v)) == "true"; }
 
 // "Service-specific endpoints", precedence as documented there: explicit
 // (the store URL), AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, the

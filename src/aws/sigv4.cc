@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "aws/crypto_api.h"
+#include "util/text.h"
 
 namespace jobgate {
 namespace {
@@ -52,14 +53,6 @@ Digest HmacSha256(std::string_view key, std::string_view data) {
 
 std::string_view AsView(const Digest& d) {
   return {reinterpret_cast<const char*>(d.data()), d.size()};
-}
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 bool IsHttpSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }

@@ -3,13 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "run/outcome_json.h"
 #include "store/item_codec.h"
 #include "util/numbers.h"
+#include "util/text.h"
 
 namespace jobgate::http {
 
@@ -27,11 +27,6 @@ Response JsonResponse(int status, const Json& body) {
   r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // The host a request names, without its port: "localhost", "127.0.0.1", "::1".
@@ -116,7 +111,7 @@ bool TokenEquals(const std::string& given, const std::string& expected) {
 
 std::optional<Response> Api::Refuse(const Request& req, bool mutation) const {
   const std::string auth = req.Header("authorization");
-  const bool bearer = auth.size() > 7 && Lower(auth.substr(0, 7)) == "bearer ";
+  const bool bearer = auth.size() > 7 && AsciiLower(auth.substr(0, 7)) == "bearer ";
   const bool valid = bearer && !options_.token.empty() && TokenEquals(auth.substr(7), options_.token);
   if (valid) return std::nullopt;
   if (mutation && options_.token.empty()) {
@@ -180,9 +175,7 @@ Response Api::Ready() {
 Response Api::Jobs(const Request& req) {
   std::optional<JobStatus> only;
   if (auto it = req.query.find("status"); it != req.query.end()) {
-    std::string upper = it->second;
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    auto parsed = ParseJobStatus(upper);
+    auto parsed = ParseJobStatus(AsciiUpper(it->second));
     if (!parsed.ok()) {
       return Error(400, "bad_request",
                    fmt::format("query parameter 'status': '{}' is not one of idle, running, paused", it->second));

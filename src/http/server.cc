@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "http/mhd_api.h"
+#include "util/text.h"
 
 namespace jobgate::http {
 
@@ -32,11 +33,6 @@ struct Pending {
   std::string body;
   bool too_large = false;
 };
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return s;
-}
 
 bool IsLoopbackAddress(const sockaddr* addr) {
   if (addr == nullptr) return false;
@@ -72,7 +68,7 @@ MHD_Result CollectPair(void* cls, MHD_ValueKind, const char* key, const char* va
 
 MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
   auto* into = static_cast<std::map<std::string, std::string>*>(cls);
-  (*into)[Lower(key)] = value == nullptr ? "" : value;
+  (*into)[AsciiLower(key)] = value == nullptr ? "" : value;
   return MHD_YES;
 }
 

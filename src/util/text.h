@@ -26,4 +26,9 @@ std::string CleanTail(std::string_view in, size_t max_bytes);
 // A printable, quoted rendering of a user-supplied value for error messages.
 std::string Quote(std::string_view in);
 
+// ASCII letters to lower / upper case, every other byte as it is (header
+// names, URL schemes, enum spellings: never locale-dependent).
+std::string AsciiLower(std::string_view in);
+std::string AsciiUpper(std::string_view in);
+
 }  // namespace jobgate
