@@ -439,7 +439,10 @@ void CheckSlowClientsBlockNothing(const ServeApiSetup& s) {
   const int64_t after = served.State("beat").value("run_count", 0);
   EXPECT_GE(after - before, 3) << served.Describe();
   EXPECT_GE(answered, 10);
-  EXPECT_EQ(served.State("beat")["status"], "IDLE");  // the half-sent pause never applied
+  // The half-sent pause never applied (the job itself may be running now).
+  const Json beat = served.State("beat");
+  EXPECT_NE(beat["status"], "PAUSED");
+  EXPECT_EQ(beat["paused_reason"], "");
 }
 
 }  // namespace jobgate::test
