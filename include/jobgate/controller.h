@@ -67,6 +67,11 @@ struct Outcome {
   // never changed, so nobody won. A store or item problem, not a race:
   // `error` names it, and the CLI exits 75 (docs/operations.md).
   bool contended = false;
+  // For a run that took the job from another holder: whose lease it took
+  // (0 = none) and why ("lease_expired", or "replaced" under overlap =
+  // replace). Counted by serve's jobgate_lease_takeovers_total.
+  int64_t took_over_fence = 0;
+  std::string took_over_cause;
 };
 
 // A lease this invocation holds: a handle only the controller makes and
@@ -93,6 +98,9 @@ class Lease {
   const std::string& request_id() const { return f_.request_id; }
   // The effective definition (overrides applied).
   const JobDefinition& definition() const { return f_.def; }
+  // The fence of the holder this lease was taken from (0 = none), and why.
+  int64_t took_over_fence() const { return f_.took_over_fence; }
+  const std::string& took_over_cause() const { return f_.took_over_cause; }
 
  private:
   friend struct LeaseAccess;  // src/core/controller_impl.h: the controller's way in
@@ -111,6 +119,8 @@ class Lease {
     int64_t request_version = 0;  // version of our INPROGRESS request record
     JobState last_written;        // the state item as we last wrote it (version included)
     JobDefinition def;
+    int64_t took_over_fence = 0;
+    std::string took_over_cause;
   };
   Fields f_;
 };

@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -121,6 +122,17 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
+// The API's answers, timed and counted by route and status for /metrics.
+http::Handler MeasuredHandler(http::Api& api, ServeMetrics& metrics) {
+  return [&api, &metrics](const http::Request& r) {
+    const auto start = std::chrono::steady_clock::now();
+    http::Response answer = api.Handle(r);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics.HttpRequest(http::Api::RouteName(r), answer.status, took.count());
+    return answer;
+  };
+}
+
 Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const SchedulerArgs& a, ServeMetrics& metrics) {
   http::ServerOptions so;
   JOBGATE_RETURN_IF_ERROR(http::ParseListenAddress(a.listen, &so.host, &so.port));
@@ -138,14 +150,13 @@ Result<std::unique_ptr<HttpSide>> StartHttp(const GlobalOptions& g, const Schedu
   side->store = std::make_unique<InstrumentedStore>(*side->opened, metrics);
   ao.metrics = [&metrics](Store& store) { return metrics.Scrape(store); };
   side->api = std::make_unique<http::Api>(*side->store, side->clock, *side->random, std::move(ao));
-  http::Api* api = side->api.get();
-  JOBGATE_ASSIGN_OR_RETURN(side->server,
-                           http::Server::Start(
-                               so, [api](const http::Request& r) { return api->Handle(r); },
-                               [](int status, const std::string& message) {
-                                 return http::Api::Error(status, status == 413 ? "payload_too_large" : "internal",
-                                                         message);
-                               }));
+  JOBGATE_ASSIGN_OR_RETURN(
+      side->server,
+      http::Server::Start(so, MeasuredHandler(*side->api, metrics), [&metrics](int status, const std::string& message) {
+        // Refused before routing (a body over the limit): no route, no time to speak of.
+        metrics.HttpRequest("other", status, 0);
+        return http::Api::Error(status, status == 413 ? "payload_too_large" : "internal", message);
+      }));
   return side;
 }
 

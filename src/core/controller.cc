@@ -63,6 +63,8 @@ Outcome RunOutcome(const Lease& lease, const WorkResult& work, EpochMs now) {
   out.slot = lease.slot();
   out.exit_code = work.exit_code;
   out.duration_ms = std::max<int64_t>(0, now - lease.started_ms());
+  out.took_over_fence = lease.took_over_fence();
+  out.took_over_cause = lease.took_over_cause();
   return out;
 }
 
@@ -188,6 +190,8 @@ Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
   a.out.run_id = a.run_id;
   a.out.fence = lease.fence();
   a.out.slot = lease.slot();
+  a.out.took_over_fence = lease.took_over_fence();
+  a.out.took_over_cause = lease.took_over_cause();
   a.out.clock_offset_ms = clocks_.OffsetMs();
   a.out.clock_uncertainty_ms = clocks_.UncertaintyMs();
   a.out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
@@ -397,6 +401,9 @@ Lease ControllerImpl::MakeLease(const Attempt& a, const Won& won) const {
 // that took too long to get. Gives the job back when we must not run.
 ControllerImpl::Verdict ControllerImpl::HoldOrGiveBack(Attempt& a, const Won& won, Lease& lease) {
   if (won.gate.takeover && won.before) {
+    LeaseAccess::Fields& f = LeaseAccess::Of(lease);
+    f.took_over_fence = won.before->fence;
+    f.took_over_cause = a.replacing ? "replaced" : "lease_expired";
     // History of the dead run; best effort (the counters already say it).
     ++counts_.writes;
     (void)store_.AppendRun(AbandonedRunRecord(

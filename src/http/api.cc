@@ -100,6 +100,23 @@ Response Api::ErrorFor(const Status& s) {
   return Error(500, "internal", s.message());
 }
 
+const char* Api::RouteName(const Request& req) {
+  const auto& p = req.path;
+  if (p.size() == 1 && (p[0] == "healthz" || p[0] == "readyz" || p[0] == "metrics")) {
+    return p[0] == "healthz" ? "healthz" : p[0] == "readyz" ? "readyz" : "metrics";
+  }
+  if (p.size() >= 3 && p.size() <= 5 && p[0] == "api" && p[1] == "v1" && p[2] == "jobs") {
+    if (p.size() == 3) return "jobs";
+    if (p.size() == 4) return "job";
+    for (const char* route : {"runs", "pause", "resume", "trigger", "unlock"}) {
+      if (p[4] == route) return route;
+    }
+    return "other";
+  }
+  if (p.size() <= 1 && FindAsset(p.empty() ? "/" : "/" + p[0]) != nullptr) return "asset";
+  return "other";
+}
+
 bool TokenEquals(const std::string& given, const std::string& expected) {
   unsigned char diff = given.size() == expected.size() ? 0 : 1;
   for (size_t i = 0; i < expected.size(); ++i) {

@@ -52,6 +52,11 @@ class Api {
 
   Response Handle(const Request& req);
 
+  // The route a request is for, one of a fixed set whatever the path
+  // (metrics labels): healthz, readyz, metrics, jobs, job, runs, pause,
+  // resume, trigger, unlock, asset, other.
+  static const char* RouteName(const Request& req);
+
   // {"error": {"code": ..., "message": ...}} with the status.
   static Response Error(int status, const std::string& code, const std::string& message);
   // The status and code of a Status error (404 not_found, 503 unavailable, ...).

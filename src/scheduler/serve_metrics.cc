@@ -51,6 +51,11 @@ ServeMetrics::ServeMetrics(const std::string& version)
           "jobgate_invocation_errors_total",
           "Invocations started by this serve that ended without an outcome (store down: exit 69; bad definition: 2).",
           {"job", "exit_code"})),
+      takeovers_(registry_.AddCounter(
+          "jobgate_lease_takeovers_total",
+          "Runs started by this serve that took the job from another holder: its lease had expired "
+          "(cause lease_expired) or overlap = replace stopped it (cause replaced).",
+          {"job", "cause"})),
       run_duration_(registry_.AddHistogram(
           "jobgate_run_duration_seconds", "How long the runs of this serve's invocations took.", {"job"}, kRunBuckets)),
       starts_(registry_.AddCounter("jobgate_serve_starts_total", "Scheduled invocations this serve started.", {"job"})),
@@ -92,7 +97,13 @@ ServeMetrics::ServeMetrics(const std::string& version)
       job_last_success_(registry_.AddGauge("jobgate_job_last_success_timestamp_seconds",
                                            "When the job last succeeded, from the store.", {"job"})),
       job_next_fire_(registry_.AddGauge("jobgate_job_next_fire_timestamp_seconds",
-                                        "When the job's schedule next fires, from the store.", {"job"})) {
+                                        "When the job's schedule next fires, from the store.", {"job"})),
+      http_requests_(registry_.AddCounter("jobgate_http_requests_total",
+                                          "HTTP requests this serve answered, by route and status code.",
+                                          {"handler", "code"})),
+      http_latency_(registry_.AddHistogram("jobgate_http_request_duration_seconds",
+                                           "How long this serve took to answer HTTP requests, by route.", {"handler"},
+                                           kStoreBuckets)) {
   registry_.AddGauge("jobgate_build_info", "The jobgate binary serving these metrics.", {"version"}).Set({version}, 1);
 }
 
@@ -120,6 +131,10 @@ void ServeMetrics::Ended(const EndedRun& run) {
     skips_.Add({run.job, j.value("reason", nlohmann::json("")).is_string() ? j.value("reason", "") : ""});
   } else {
     runs_.Add({run.job, outcome});
+    if (j.contains("took_over") && j["took_over"].is_object()) {
+      const auto& t = j["took_over"];
+      takeovers_.Add({run.job, t.contains("cause") && t["cause"].is_string() ? t["cause"].get<std::string>() : ""});
+    }
     if (j.contains("duration_ms") && j["duration_ms"].is_number()) {
       run_duration_.Observe({run.job}, Seconds(j["duration_ms"].get<int64_t>()));
     }
@@ -132,6 +147,11 @@ void ServeMetrics::Ended(const EndedRun& run) {
 void ServeMetrics::StoreCall(const char* operation, double seconds, const Status& status) {
   store_latency_.Observe({operation}, seconds);
   if (!status.ok()) store_errors_.Add({operation, CodeLabel(status.code())});
+}
+
+void ServeMetrics::HttpRequest(const std::string& handler, int code, double seconds) {
+  http_requests_.Add({handler, std::to_string(code)});
+  http_latency_.Observe({handler}, seconds);
 }
 
 void ServeMetrics::ScrapeStore(Store& store) {

@@ -25,6 +25,9 @@ class ServeMetrics final : public SchedulerObserver {
 
   // One call of serve's own stores (InstrumentedStore).
   void StoreCall(const char* operation, double seconds, const Status& status);
+  // One answer of the HTTP API: `handler` is its route (a bounded set, see
+  // http::Api::RouteName), `code` the HTTP status.
+  void HttpRequest(const std::string& handler, int code, double seconds);
 
   // The exposition, with the store-wide families read from `store` now.
   // One scrape at a time (the API serialises its store calls).
@@ -37,6 +40,7 @@ class ServeMetrics final : public SchedulerObserver {
   metrics::Counter& runs_;
   metrics::Counter& skips_;
   metrics::Counter& invocation_errors_;
+  metrics::Counter& takeovers_;
   metrics::Histogram& run_duration_;
   metrics::Counter& starts_;
   metrics::Histogram& tick_lag_;
@@ -57,6 +61,8 @@ class ServeMetrics final : public SchedulerObserver {
   metrics::Gauge& job_consecutive_failures_;
   metrics::Gauge& job_last_success_;
   metrics::Gauge& job_next_fire_;
+  metrics::Counter& http_requests_;
+  metrics::Histogram& http_latency_;
 };
 
 // A store whose calls are timed and counted into ServeMetrics by operation

@@ -269,6 +269,7 @@ TEST_F(CliTest, KillNineOfHolderKillsWorkloadAndJobIsTakenOverAfterLease) {
   EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 2s);
   EXPECT_EQ(last["outcome"], "succeeded") << "after " << runs << " invocations: " << last.dump();
   EXPECT_EQ(last["fence"], 2);
+  EXPECT_EQ(last["took_over"], (nlohmann::json{{"fence", 1}, {"cause", "lease_expired"}})) << last.dump();
   auto s = StateOf("k");
   EXPECT_EQ(s["abandoned_count"], 1);
   EXPECT_EQ(s["run_count"], 2);
@@ -386,6 +387,7 @@ TEST_F(CliTest, UnlockWhileRunningMakesTheHolderLoseItsLease) {
   EXPECT_EQ(*code, 75) << holder.Describe();
   auto o = nlohmann::json::parse(holder.Out(), nullptr, false);
   EXPECT_EQ(o["outcome"], "lease_lost") << holder.Describe();
+  EXPECT_FALSE(o.contains("took_over")) << holder.Describe();
   auto s = StateOf("u");
   EXPECT_EQ(s["abandoned_count"], 1);
   EXPECT_EQ(s["success_count"], 0);

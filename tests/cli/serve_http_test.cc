@@ -31,6 +31,15 @@ TEST_F(ServeHttpTest, SlowClientsBlockNeitherTheSchedulerNorOtherClients) {
   jobgate::test::CheckSlowClientsBlockNothing(setup_);
 }
 
+// A store that does not answer (a DynamoDB endpoint nobody listens on) and
+// no token file: serve stays up, fails closed and says why.
+TEST_F(ServeHttpTest, AStoreThatIsDownAndNoTokenFile) {
+  jobgate::test::ServeApiSetup down = setup_;
+  down.store_url = "dynamodb://job_control?region=us-east-1&endpoint=http://127.0.0.1:1";
+  down.env = {"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+  jobgate::test::CheckStoreDownAndNoToken(down);
+}
+
 // Bad flags: exit 2 naming the flag and the value, before anything runs.
 TEST_F(ServeHttpTest, BadListenFlagsExit2) {
   struct Case {

@@ -256,6 +256,9 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   clock_.Advance(1);
   Lease lease = MustAcquire(other, r);
   EXPECT_EQ(lease.fence(), 2);
+  EXPECT_EQ(lease.took_over_fence(), dead.fence());
+  EXPECT_EQ(lease.took_over_cause(), "lease_expired");
+  EXPECT_EQ(dead.took_over_fence(), 0);
   EXPECT_EQ(State().abandoned_count, 1);
   // The dead holder's heartbeat and commit are rejected.
   auto hb = controller_.Heartbeat(dead);
@@ -264,7 +267,10 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   auto late = controller_.Commit(dead, Ok());
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->kind, RunOutcomeKind::kLeaseLost);
-  ASSERT_TRUE(other.Commit(lease, Ok()).ok());
+  ASSERT_OK_AND_ASSIGN(Outcome done, other.Commit(lease, Ok()));
+  EXPECT_EQ(done.took_over_fence, dead.fence());
+  EXPECT_EQ(done.took_over_cause, "lease_expired");
+  EXPECT_EQ(late->took_over_fence, 0);
   JobState s = State();
   EXPECT_EQ(s.run_count, 2);
   EXPECT_EQ(s.success_count, 1);
@@ -1346,6 +1352,8 @@ TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
   Lease lease = MustAcquire(other, Scheduled());
   EXPECT_EQ(lease.slot(), kT + kMin);
   EXPECT_GT(lease.fence(), old.fence());
+  EXPECT_EQ(lease.took_over_fence(), old.fence());
+  EXPECT_EQ(lease.took_over_cause(), "replaced");
   EXPECT_EQ(State().abandoned_count, 1);
   ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(old));
   EXPECT_EQ(hb, HeartbeatResult::kLost);

@@ -38,7 +38,10 @@ std::map<std::string, FamilyInfo> Exposed() {
   InstrumentedStore measured(store, m);
   m.Pass(1'700'000'000'000, true, 0);
   m.Started("backup", 1'700'000'000'000, 1'700'000'000'010);
-  m.Ended({"backup", 0, R"({"outcome":"succeeded","duration_ms":5,"clock_offset_ms":2})", 5});
+  m.Ended({"backup", 0, R"({"outcome":"succeeded","duration_ms":5,"clock_offset_ms":2,
+              "took_over":{"fence":3,"cause":"lease_expired"}})",
+           5});
+  m.HttpRequest("jobs", 200, 0.001);
   m.Ended({"backup", 0, R"({"outcome":"skipped","reason":"running"})", 1});
   m.Ended({"backup", 69, "", 1});
   (void)measured.ReadState("x");

@@ -302,6 +302,31 @@ TEST_F(ApiTest, MethodsAndRoutes) {
   EXPECT_EQ(Call(Get("/nothing-here")).status, 404);
 }
 
+TEST_F(ApiTest, RouteNamesAreAFixedSetWhateverThePath) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/healthz", "healthz"},
+      {"/readyz", "readyz"},
+      {"/metrics", "metrics"},
+      {"/api/v1/jobs", "jobs"},
+      {"/api/v1/jobs/backup", "job"},
+      {"/api/v1/jobs/any%20name", "job"},
+      {"/api/v1/jobs/backup/runs", "runs"},
+      {"/api/v1/jobs/backup/pause", "pause"},
+      {"/api/v1/jobs/backup/resume", "resume"},
+      {"/api/v1/jobs/backup/trigger", "trigger"},
+      {"/api/v1/jobs/backup/unlock", "unlock"},
+      {"/api/v1/jobs/backup/explode", "other"},
+      {"/api/v1/jobs/backup/runs/x", "other"},
+      {"/api/v2/jobs", "other"},
+      {"/", "asset"},
+      {"/app.js", "asset"},
+      {"/style.css", "asset"},
+      {"/nothing-here", "other"},
+      {"/healthz/x", "other"},
+  };
+  for (const auto& [path, route] : cases) EXPECT_EQ(Api::RouteName(Get(path)), route) << path;
+}
+
 TEST_F(ApiTest, AStoreThatIsDownIs503) {
   RunOnce("j");
   store_.down = true;

@@ -25,14 +25,17 @@ constexpr const char* kToken = "serve-api-test-token";
 // A running `serve --listen 127.0.0.1:0` and a client of it.
 class Served {
  public:
-  explicit Served(const ServeApiSetup& s) : s_(s) {
+  explicit Served(const ServeApiSetup& s, bool with_token = true) : s_(s) {
     // A server that closes on a client mid-send must fail a check, not kill
     // the test binary (and leave serve running with nobody to stop it).
     signal(SIGPIPE, SIG_IGN);
-    std::ofstream(s.dir + "/token") << kToken << "\n";
-    serve_ = Child({s.binary, "--store", s.store_url, "serve", "--listen", "127.0.0.1:0", "--http-token-file",
-                    s.dir + "/token", "--poll", "200ms"},
-                   s.dir + "/serve.out", s.dir + "/serve.err");
+    std::vector<std::string> argv = {s.binary, "--store", s.store_url, "serve", "--listen", "127.0.0.1:0", "--poll",
+                                     "200ms"};
+    if (with_token) {
+      std::ofstream(s.dir + "/token") << kToken << "\n";
+      argv.insert(argv.end(), {"--http-token-file", s.dir + "/token"});
+    }
+    serve_ = Child(argv, s.dir + "/serve.out", s.dir + "/serve.err", s.env);
     const auto until = Clock::now() + std::chrono::seconds(15);
     while (port_ == 0 && Clock::now() < until && !serve_.Poll()) {
       const std::string out = serve_.Out();
@@ -41,6 +44,7 @@ class Served {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+  bool running() { return serve_.pid() > 0 && !serve_.Poll(); }
   ~Served() {
     if (serve_.pid() > 0 && !serve_.Poll()) {
       kill(serve_.pid(), SIGTERM);
@@ -338,30 +342,72 @@ double Sample(const std::multimap<std::string, std::pair<Json, double>>& m, cons
 
 }  // namespace
 
-void CheckServeMetrics(const ServeApiSetup& s) {
-  Served served(s);
-  ASSERT_NE(served.port(), 0) << served.Describe();
+namespace {
+
+// A job whose holder was SIGKILLed mid-run: RUNNING under a lease of 1 s
+// that nobody renews, for serve to take over.
+void OrphanAJob(const Served& served, const ServeApiSetup& s, const std::string& job) {
+  Apply(served, s.dir, "[jobs." + job + "]\ncommand = \"true\"\nlease = \"1s\"\nmax_clock_skew = \"0s\"\n");
+  Child holder({s.binary, "--store", s.store_url, "run", job, "--", "sleep", "30"}, s.dir + "/holder.out",
+               s.dir + "/holder.err");
+  // No state item until the holder's first write: `status` exits 2 until then.
+  auto status = [&] {
+    const Json j = Json::parse(served.Jobgate({"status", job, "--json"}, "status").out, nullptr, false);
+    return j.is_object() ? j.value("status", "") : "";
+  };
+  const auto until = Clock::now() + std::chrono::seconds(15);
+  while (status() != "RUNNING" && Clock::now() < until && !holder.Poll()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(status(), "RUNNING") << holder.Describe();
+  holder.Kill();
+  holder.Wait();
+}
+
+// Runs `beat` (fails every third run) and takes `orphan` over, then pauses
+// both and waits until every invocation serve started has ended.
+std::map<std::string, Lines> RunAndSettle(Served& served, const ServeApiSetup& s) {
+  std::map<std::string, Lines> lines;
+  OrphanAJob(served, s, "orphan");
   Apply(served, s.dir,
         "[jobs.beat]\nschedule = \"rate(1 second)\"\ncommand = \"n=$(cat " + s.dir +
-            "/n 2>/dev/null || echo 0); echo $((n + 1)) > " + s.dir + "/n; [ $((n % 3)) -ne 2 ]\"\n");
+            "/n 2>/dev/null || echo 0); echo $((n + 1)) > " + s.dir + "/n; [ $((n % 3)) -ne 2 ]\"\n\n" +
+            "[jobs.orphan]\nschedule = \"rate(1 second)\"\ncommand = \"true\"\nlease = \"1s\"\n" +
+            "max_clock_skew = \"0s\"\n");
   const auto until = Clock::now() + std::chrono::seconds(30);
-  while (ServeLines(served.Describe(), "beat").ended() < 5 && Clock::now() < until) {
+  while ((ServeLines(served.Describe(), "beat").ended() < 5 ||
+          ServeLines(served.Describe(), "orphan").ends["succeeded"] < 1) &&
+         Clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   auto c = served.Client();
-  auto pause = c.Post("/api/v1/jobs/beat/pause", Bearer(), "", "application/json");
-  ASSERT_TRUE(pause);
-  ASSERT_EQ(pause->status, 200) << pause->body;
-  // Paused, the job leaves the due index: once its last invocation ends,
+  for (const char* job : {"beat", "orphan"}) {
+    auto pause = c.Post(std::string("/api/v1/jobs/") + job + "/pause", Bearer(), "", "application/json");
+    EXPECT_TRUE(pause && pause->status == 200) << job;
+  }
+  // Paused, the jobs leave the due index: once their last invocations end,
   // nothing changes any more.
-  Lines lines;
   for (auto settle = Clock::now() + std::chrono::seconds(15); Clock::now() < settle;) {
-    lines = ServeLines(served.Describe(), "beat");
-    if (lines.starts == lines.ended()) break;
+    for (const char* job : {"beat", "orphan"}) lines[job] = ServeLines(served.Describe(), job);
+    if (lines["beat"].starts == lines["beat"].ended() && lines["orphan"].starts == lines["orphan"].ended()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  return lines;
+}
+
+}  // namespace
+
+void CheckServeMetrics(const ServeApiSetup& s) {
+  Served served(s);
+  ASSERT_NE(served.port(), 0) << served.Describe();
+  auto runs = RunAndSettle(served, s);
+  const Lines& lines = runs["beat"];
   ASSERT_GE(lines.ended(), 5) << served.Describe();
   ASSERT_EQ(lines.starts, lines.ended()) << served.Describe();
+  ASSERT_GE(runs["orphan"].ends["succeeded"], 1) << served.Describe();
+  auto c = served.Client();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.Get("/healthz"));
+  ASSERT_TRUE(c.Get("/api/v1/jobs/no-such-job"));
   auto scraped = c.Get("/metrics");
   ASSERT_TRUE(scraped);
   ASSERT_EQ(scraped->status, 200);
@@ -371,17 +417,30 @@ void CheckServeMetrics(const ServeApiSetup& s) {
   const Json state = served.State("beat");
   EXPECT_EQ(Sample(m, "jobgate_serve_starts_total", {{"job", "beat"}}), lines.starts);
   for (const char* outcome : {"succeeded", "failed"}) {
-    EXPECT_EQ(Sample(m, "jobgate_runs_total", {{"job", "beat"}, {"outcome", outcome}}), lines.ends[outcome])
+    EXPECT_EQ(Sample(m, "jobgate_runs_total", {{"job", "beat"}, {"outcome", outcome}}), runs["beat"].ends[outcome])
         << outcome << "\n"
         << scraped->body;
   }
-  EXPECT_GT(lines.ends["failed"], 0);
+  EXPECT_GT(runs["beat"].ends["failed"], 0);
   EXPECT_EQ(Sample(m, "jobgate_run_duration_seconds_count", {{"job", "beat"}}),
-            lines.ends["succeeded"] + lines.ends["failed"]);
+            runs["beat"].ends["succeeded"] + runs["beat"].ends["failed"]);
   EXPECT_EQ(Sample(m, "jobgate_job_runs_total", {{"job", "beat"}}), state["run_count"].get<double>());
   EXPECT_EQ(Sample(m, "jobgate_job_successes_total", {{"job", "beat"}}), state["success_count"].get<double>());
   EXPECT_EQ(Sample(m, "jobgate_job_failures_total", {{"job", "beat"}}), state["failure_count"].get<double>());
-  EXPECT_EQ(Sample(m, "jobgate_jobs", {{"status", "PAUSED"}}), 1);
+  // The killed holder's lease, taken over once by one of serve's runs.
+  EXPECT_EQ(Sample(m, "jobgate_lease_takeovers_total", {{"job", "orphan"}, {"cause", "lease_expired"}}), 1)
+      << scraped->body;
+  EXPECT_EQ(Sample(m, "jobgate_lease_takeovers_total", {{"job", "beat"}}), -1);
+  EXPECT_EQ(Sample(m, "jobgate_job_abandoned_total", {{"job", "orphan"}}), 1);
+  EXPECT_EQ(served.State("orphan")["abandoned_count"], 1);
+  // The API's own answers, by route and status (the pauses, the health
+  // checks and the unknown job above; this scrape is counted after it).
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "pause"}, {"code", "200"}}), 2) << scraped->body;
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "healthz"}, {"code", "200"}}), 3);
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "job"}, {"code", "404"}}), 1);
+  EXPECT_EQ(Sample(m, "jobgate_http_request_duration_seconds_count", {{"handler", "healthz"}}), 3);
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "metrics"}}), -1);
+  EXPECT_EQ(Sample(m, "jobgate_jobs", {{"status", "PAUSED"}}), 2);
   EXPECT_EQ(Sample(m, "jobgate_jobs", {{"status", "IDLE"}}), 0);
   EXPECT_EQ(Sample(m, "jobgate_serve_running_children", Json::object()), 0);
   EXPECT_EQ(Sample(m, "jobgate_store_up", Json::object()), 1);
@@ -443,6 +502,45 @@ void CheckSlowClientsBlockNothing(const ServeApiSetup& s) {
   const Json beat = served.State("beat");
   EXPECT_NE(beat["status"], "PAUSED");
   EXPECT_EQ(beat["paused_reason"], "");
+}
+
+void CheckStoreDownAndNoToken(const ServeApiSetup& s) {
+  Served served(s, /*with_token=*/false);
+  ASSERT_NE(served.port(), 0) << served.Describe();
+  auto c = served.Client();
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  for (const char* path : {"/readyz", "/api/v1/jobs", "/api/v1/jobs/backup", "/api/v1/jobs/backup/runs"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 503) << path << ": " << r->body;
+    EXPECT_EQ(ErrorCode(r), "unavailable") << path;
+    EXPECT_NE(Json::parse(r->body, nullptr, false)["error"].value("message", "").find("127.0.0.1"), std::string::npos)
+        << path << ": the message should name the store's error: " << r->body;
+  }
+  for (const char* action : {"pause", "resume", "trigger", "unlock"}) {
+    // With a token or without: no token file, no changes.
+    for (const httplib::Headers& h : {httplib::Headers{}, Bearer()}) {
+      auto r = c.Post(std::string("/api/v1/jobs/backup/") + action, h, "{}", "application/json");
+      ASSERT_TRUE(r) << action;
+      EXPECT_EQ(r->status, 403) << action << ": " << r->body;
+      EXPECT_EQ(ErrorCode(r), "forbidden") << action;
+    }
+  }
+  // A few passes of the loop, each failing to read the due index.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto scraped = c.Get("/metrics");
+  ASSERT_TRUE(scraped);
+  ASSERT_EQ(scraped->status, 200) << scraped->body;
+  const auto m = Parsed(scraped->body, s.dir);
+  EXPECT_EQ(Sample(m, "jobgate_store_up", Json::object()), 0) << scraped->body;
+  EXPECT_GT(Sample(m, "jobgate_serve_due_read_errors_total", Json::object()), 0);
+  EXPECT_GT(Sample(m, "jobgate_store_errors_total", {{"operation", "list_due"}, {"code", "unavailable"}}), 0);
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "pause"}, {"code", "403"}}), 2);
+  EXPECT_EQ(Sample(m, "jobgate_http_requests_total", {{"handler", "readyz"}, {"code", "503"}}), 1);
+  EXPECT_EQ(Sample(m, "jobgate_serve_starts_total", Json::object()), -1) << "nothing may start: " << scraped->body;
+  EXPECT_TRUE(served.running()) << served.Describe();
 }
 
 }  // namespace jobgate::test

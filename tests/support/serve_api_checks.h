@@ -16,6 +16,7 @@ struct ServeApiSetup {
   std::string binary;     // build/jobgate
   std::string store_url;  // an initialised, empty store
   std::string dir;        // a temporary directory for files and logs
+  EnvChanges env = {};    // for serve (credentials of a remote store)
 };
 
 // Every endpoint and error of the API (docs/operations.md, "HTTP API"):
@@ -33,5 +34,11 @@ void CheckSlowClientsBlockNothing(const ServeApiSetup& setup);
 // independent parser (tools/prom), its counters equal the runs serve's log
 // shows and the counts in the store.
 void CheckServeMetrics(const ServeApiSetup& setup);
+
+// `store_url` names a store that does not answer, and serve has no token
+// file: it stays up and says so (/healthz 200, /readyz and every read 503
+// naming the store's error, /metrics with jobgate_store_up 0 and the failed
+// calls counted), and refuses every change with 403 before it asks the store.
+void CheckStoreDownAndNoToken(const ServeApiSetup& setup);
 
 }  // namespace jobgate::test
