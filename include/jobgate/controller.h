@@ -68,10 +68,9 @@ struct Outcome {
   // `error` names it, and the CLI exits 75 (docs/operations.md).
   bool contended = false;
   // For a run that took the job from another holder: whose lease it took
-  // (0 = none) and why ("lease_expired", or "replaced" under overlap =
-  // replace). Counted by serve's jobgate_lease_takeovers_total.
+  // (0 = none) and why. Counted by serve's jobgate_lease_takeovers_total.
   int64_t took_over_fence = 0;
-  std::string took_over_cause;
+  TakeoverCause took_over_cause = TakeoverCause::kNone;
 };
 
 // A lease this invocation holds: a handle only the controller makes and
@@ -100,7 +99,7 @@ class Lease {
   const JobDefinition& definition() const { return f_.def; }
   // The fence of the holder this lease was taken from (0 = none), and why.
   int64_t took_over_fence() const { return f_.took_over_fence; }
-  const std::string& took_over_cause() const { return f_.took_over_cause; }
+  TakeoverCause took_over_cause() const { return f_.took_over_cause; }
 
  private:
   friend struct LeaseAccess;  // src/core/controller_impl.h: the controller's way in
@@ -120,7 +119,7 @@ class Lease {
     JobState last_written;        // the state item as we last wrote it (version included)
     JobDefinition def;
     int64_t took_over_fence = 0;
-    std::string took_over_cause;
+    TakeoverCause took_over_cause = TakeoverCause::kNone;
   };
   Fields f_;
 };

@@ -111,6 +111,11 @@ Status ValidateDefinition(const JobDefinition& def);
 
 enum class RunOutcomeKind { kSucceeded, kFailed, kTimedOut, kSkipped, kLeaseLost };
 const char* RunOutcomeName(RunOutcomeKind k);  // "succeeded", ... "lease_lost"
+
+// Why a run took the job from another holder: its lease had expired (the
+// holder crashed, hung or lost the store), or overlap = replace stopped it.
+enum class TakeoverCause { kNone, kLeaseExpired, kReplaced };
+const char* TakeoverCauseName(TakeoverCause c);  // "", "lease_expired", "replaced"
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text);
 
 // Why an invocation did not run (RunOutcomeKind::kSkipped).

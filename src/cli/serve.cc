@@ -71,7 +71,10 @@ std::string SelfExe() {
 std::unique_ptr<Launcher> ChildLauncher(const GlobalOptions& g) {
   LauncherOptions lo;
   lo.jobgate = SelfExe();
-  lo.global_args = {"--store", g.store_url, "--log-format", g.log_format, "--log-level", g.log_level};
+  lo.global_args = {"--log-format", g.log_format, "--log-level", g.log_level};
+  // The store's URL may hold a password: not on a command line (ps).
+  lo.env = {"JOBGATE_STORE=" + g.store_url};
+  lo.unset_env = {"NOTIFY_SOCKET"};
   return MakeProcessLauncher(std::move(lo));
 }
 

@@ -403,7 +403,7 @@ ControllerImpl::Verdict ControllerImpl::HoldOrGiveBack(Attempt& a, const Won& wo
   if (won.gate.takeover && won.before) {
     LeaseAccess::Fields& f = LeaseAccess::Of(lease);
     f.took_over_fence = won.before->fence;
-    f.took_over_cause = a.replacing ? "replaced" : "lease_expired";
+    f.took_over_cause = a.replacing ? TakeoverCause::kReplaced : TakeoverCause::kLeaseExpired;
     // History of the dead run; best effort (the counters already say it).
     ++counts_.writes;
     (void)store_.AppendRun(AbandonedRunRecord(

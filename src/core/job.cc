@@ -87,6 +87,15 @@ const char* RunOutcomeName(RunOutcomeKind k) {
   return "unknown";
 }
 
+const char* TakeoverCauseName(TakeoverCause c) {
+  switch (c) {
+    case TakeoverCause::kNone: return "";
+    case TakeoverCause::kLeaseExpired: return "lease_expired";
+    case TakeoverCause::kReplaced: return "replaced";
+  }
+  return "unknown";
+}
+
 Result<RunOutcomeKind> ParseRunOutcome(const std::string& text) {
   for (auto k : {RunOutcomeKind::kSucceeded, RunOutcomeKind::kFailed, RunOutcomeKind::kTimedOut,
                  RunOutcomeKind::kSkipped, RunOutcomeKind::kLeaseLost}) {

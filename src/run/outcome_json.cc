@@ -30,7 +30,9 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   j["store_writes"] = o.store_writes;
   if (o.contended) j["contended"] = true;  // lost_race to nobody: see Outcome::contended
   if (!o.error.empty()) j["error"] = o.error;
-  if (o.took_over_fence != 0) j["took_over"] = {{"fence", o.took_over_fence}, {"cause", o.took_over_cause}};
+  if (o.took_over_fence != 0) {
+    j["took_over"] = {{"fence", o.took_over_fence}, {"cause", TakeoverCauseName(o.took_over_cause)}};
+  }
   if (o.clock_offset_ms) {
     j["clock_offset_ms"] = *o.clock_offset_ms;
     j["clock_uncertainty_ms"] = o.clock_uncertainty_ms.value_or(0);

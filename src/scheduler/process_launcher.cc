@@ -47,6 +47,24 @@ std::string ReadAvailable(int fd) {
   }
 }
 
+// The environment of an invocation: ours, without `unset` and the names
+// `set` gives, then `set`.
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& set, const std::vector<std::string>& unset) {
+  auto named = [](const std::string& entry, const std::string& name) {
+    return entry.size() > name.size() && entry[name.size()] == '=' && entry.compare(0, name.size(), name) == 0;
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    bool drop = false;
+    for (const std::string& name : unset) drop = drop || named(entry, name);
+    for (const std::string& s : set) drop = drop || named(entry, s.substr(0, s.find('=')));
+    if (!drop) env.push_back(entry);
+  }
+  env.insert(env.end(), set.begin(), set.end());
+  return env;
+}
+
 class ProcessLauncher final : public Launcher {
  public:
   explicit ProcessLauncher(LauncherOptions options) : options_(std::move(options)) {}
@@ -63,6 +81,10 @@ class ProcessLauncher final : public Launcher {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> env = ChildEnvironment(options_.env, options_.unset_env);
+    std::vector<char*> envp;
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], kOutcomeFd);  // dup2 clears FD_CLOEXEC
@@ -71,7 +93,7 @@ class ProcessLauncher final : public Launcher {
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+    const int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     close(fds[1]);

@@ -47,7 +47,14 @@ class Launcher {
 
 struct LauncherOptions {
   std::string jobgate;                 // the jobgate executable (/proc/self/exe)
-  std::vector<std::string> global_args;  // --store URL, --log-format ..., before `run`
+  std::vector<std::string> global_args;  // --log-format ..., before `run`
+  // NAME=VALUE set in every invocation's environment, over the scheduler's
+  // own. Secrets go here, not in global_args: any user of the host can read
+  // a command line (ps, /proc/PID/cmdline), only the owner an environment.
+  std::vector<std::string> env;
+  // Names removed from it (NOTIFY_SOCKET: the scheduler talks to systemd,
+  // its jobs do not).
+  std::vector<std::string> unset_env;
 };
 std::unique_ptr<Launcher> MakeProcessLauncher(LauncherOptions options);
 

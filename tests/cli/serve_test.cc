@@ -166,6 +166,31 @@ TEST_F(ServeTest, AnIdleServeSleeps) {
   ASSERT_TRUE(serve.WaitFor(std::chrono::seconds(10)).has_value()) << serve.Describe();
 }
 
+// The store's URL (which may hold a password) reaches the invocations in
+// their environment, where only their owner can read it, not on their
+// command lines, which every user of the host can (ps); and serve's
+// NOTIFY_SOCKET is its own, not its jobs'.
+TEST_F(ServeTest, InvocationsGetTheStoreInTheirEnvironmentNotOnTheirCommandLines) {
+  const std::string db = dir_ + "/jobs.db";
+  std::ofstream(dir_ + "/needle") << db << "\n";  // not in the job's own command line
+  Apply("[jobs.look]\nschedule = \"rate(1 second)\"\ncommand = \"for f in /proc/[0-9]*/cmdline; do tr '\\\\000' ' ' < $f; "
+        "echo; done 2>/dev/null | grep -F -f " + dir_ + "/needle > " + dir_ + "/cmdlines.txt; echo \\\"$JOBGATE_STORE "
+        "${NOTIFY_SOCKET-unset}\\\" > " + dir_ + "/env.txt\"\n");
+  Child serve({JOBGATE_BINARY, "--store", store_, "serve", "--poll", "200ms"}, dir_ + "/serve.out",
+              dir_ + "/serve.err", {"NOTIFY_SOCKET=" + dir_ + "/no-such-socket"});
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (jobgate::test::ReadFile(dir_ + "/env.txt").empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(serve.pid(), SIGTERM);
+  ASSERT_TRUE(serve.WaitFor(std::chrono::seconds(10)).has_value()) << serve.Describe();
+  EXPECT_EQ(jobgate::test::ReadFile(dir_ + "/env.txt"), store_ + " unset\n") << serve.Describe();
+  // Only serve's own command line names the store.
+  const std::string lines = jobgate::test::ReadFile(dir_ + "/cmdlines.txt");
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 1) << lines;
+  EXPECT_NE(lines.find(" serve "), std::string::npos) << lines;
+}
+
 TEST_F(ServeTest, SigtermLetsARunningJobFinishWithinTheGraceThenStopsTheRest) {
   Apply(
       "[jobs.slow]\nschedule = \"rate(1 second)\"\ncommand = \"sleep 1.5; echo done >> " + dir_ +

@@ -257,7 +257,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   Lease lease = MustAcquire(other, r);
   EXPECT_EQ(lease.fence(), 2);
   EXPECT_EQ(lease.took_over_fence(), dead.fence());
-  EXPECT_EQ(lease.took_over_cause(), "lease_expired");
+  EXPECT_EQ(lease.took_over_cause(), TakeoverCause::kLeaseExpired);
   EXPECT_EQ(dead.took_over_fence(), 0);
   EXPECT_EQ(State().abandoned_count, 1);
   // The dead holder's heartbeat and commit are rejected.
@@ -269,7 +269,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   EXPECT_EQ(late->kind, RunOutcomeKind::kLeaseLost);
   ASSERT_OK_AND_ASSIGN(Outcome done, other.Commit(lease, Ok()));
   EXPECT_EQ(done.took_over_fence, dead.fence());
-  EXPECT_EQ(done.took_over_cause, "lease_expired");
+  EXPECT_EQ(done.took_over_cause, TakeoverCause::kLeaseExpired);
   EXPECT_EQ(late->took_over_fence, 0);
   JobState s = State();
   EXPECT_EQ(s.run_count, 2);
@@ -1353,7 +1353,7 @@ TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
   EXPECT_EQ(lease.slot(), kT + kMin);
   EXPECT_GT(lease.fence(), old.fence());
   EXPECT_EQ(lease.took_over_fence(), old.fence());
-  EXPECT_EQ(lease.took_over_cause(), "replaced");
+  EXPECT_EQ(lease.took_over_cause(), TakeoverCause::kReplaced);
   EXPECT_EQ(State().abandoned_count, 1);
   ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(old));
   EXPECT_EQ(hb, HeartbeatResult::kLost);
