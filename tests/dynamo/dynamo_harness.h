@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/outcome_checks.h"
 #include "support/subprocess.h"
 
 namespace jobgate::dynamo_test {
@@ -23,13 +24,10 @@ using jobgate::test::ReadFile;
 using jobgate::test::Spawn;
 using jobgate::test::Wait;
 
-// Lines of text (a last line without '\n' counts).
-int CountLines(const std::string& text);
-// The last line of `text` parsed as JSON; discarded() when it is not JSON.
-nlohmann::json LastJsonLine(const std::string& text);
-
-// Our own counter invariant (DESIGN.md "State item"), on `status --json`.
-::testing::AssertionResult CountersIntact(const nlohmann::json& state);
+// Output and state checks: tests/support/outcome_checks.h.
+using jobgate::test::CountersIntact;
+using jobgate::test::CountLines;
+using jobgate::test::LastJsonLine;
 
 // tools/dynamo/fault-proxy.mjs as a child process between jobgate and
 // dynalite. The destructor stops it, whatever the test did.

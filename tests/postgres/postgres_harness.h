@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/outcome_checks.h"
 #include "support/subprocess.h"
 
 namespace jobgate::postgres_test {
@@ -23,12 +24,10 @@ using jobgate::test::EnvChanges;
 using jobgate::test::Proc;
 using jobgate::test::ReadFile;
 
-// Lines of text (a last line without '\n' counts).
-int CountLines(const std::string& text);
-// The last line of `text` parsed as JSON; discarded() when it is not JSON.
-nlohmann::json LastJsonLine(const std::string& text);
-// Our own counter invariant (DESIGN.md "State item"), on `status --json`.
-::testing::AssertionResult CountersIntact(const nlohmann::json& state);
+// Output and state checks: tests/support/outcome_checks.h.
+using jobgate::test::CountersIntact;
+using jobgate::test::CountLines;
+using jobgate::test::LastJsonLine;
 // "HOST:PORT" of a postgres://USER@HOST:PORT/DB URL.
 std::string HostPort(const std::string& url);
 
