@@ -409,8 +409,11 @@ void Register(int64_t fixed_iterations) {
       setup.db = fmt::format("{}-{}-{}", kind, side, variant);
       auto* b = benchmark::RegisterBenchmark(name.c_str(), fn, setup)->UseRealTime()->Unit(benchmark::kMicrosecond);
       // An fsync per commit varies by 10x on a shared disk: more samples.
-      if (setup.synchronous_full) b->MinTime(1.0);
-      if (fixed_iterations > 0) b->Iterations(fixed_iterations)->Repetitions(1);
+      if (fixed_iterations > 0) {
+        b->Iterations(fixed_iterations)->Repetitions(1);
+      } else if (setup.synchronous_full) {
+        b->MinTime(1.0);
+      }
     }
   };
   auto setup = [](bool skip, bool with_definition, bool synchronous_full) {

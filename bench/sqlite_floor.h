@@ -28,19 +28,21 @@ namespace floor_sql {
 // job_state columns after (job, status), in the store's order; due_at follows.
 enum StateCol {
   kVersion, kOwner, kHolder, kFence, kLeaseUntil, kLastRunTs, kLastSuccessTs, kLastFailureTs, kLastError,
-  kLastExitCode, kLastDurationMs, kLastOutcome, kLastFence, kLastRequestId, kRunCount, kSuccessCount, kFailureCount, kAbandonedCount,
-  kConsecutiveFailures, kNextAllowedRun, kLastSlot, kRateHistory, kPausedReason, kNextFireTs, kUpdatedAt,
+  kLastExitCode, kLastDurationMs, kLastOutcome, kLastFence, kLastRequestId, kUnsettledRequests, kRunCount,
+  kSuccessCount, kFailureCount, kAbandonedCount, kConsecutiveFailures, kNextAllowedRun, kLastSlot, kRateHistory,
+  kPausedReason, kNextFireTs, kSlotsMissed, kSlotsSkipped, kSlotsDeduplicated, kUpdatedAt,
   kNumStateCols,
 };
 inline constexpr const char* kStateColNames[kNumStateCols] = {
     "version", "owner", "holder", "fence", "lease_until", "last_run_ts", "last_success_ts", "last_failure_ts",
-    "last_error", "last_exit_code", "last_duration_ms", "last_outcome", "last_fence", "last_request_id", "run_count", "success_count", "failure_count",
-    "abandoned_count", "consecutive_failures", "next_allowed_run", "last_slot", "rate_history", "paused_reason",
-    "next_fire_ts", "updated_at",
+    "last_error", "last_exit_code", "last_duration_ms", "last_outcome", "last_fence", "last_request_id",
+    "unsettled_requests", "run_count", "success_count", "failure_count", "abandoned_count", "consecutive_failures",
+    "next_allowed_run", "last_slot", "rate_history", "paused_reason", "next_fire_ts", "slots_missed", "slots_skipped",
+    "slots_deduplicated", "updated_at",
 };
 inline constexpr bool IsText(int c) {
   return c == kOwner || c == kHolder || c == kLastError || c == kLastOutcome || c == kLastRequestId ||
-         c == kRateHistory || c == kPausedReason;
+         c == kUnsettledRequests || c == kRateHistory || c == kPausedReason;
 }
 // job_run columns after job.
 inline constexpr const char* kRunColNames[] = {"run_id", "fence", "slot", "start_ms", "end_ms",
@@ -50,19 +52,21 @@ inline constexpr const char* kRunColNames[] = {"run_id", "fence", "slot", "start
 inline constexpr const char* kReadSql =
     "SELECT s.job IS NOT NULL, d.job IS NOT NULL, d.definition, s.status, s.version, s.owner, s.holder, "
     "s.fence, s.lease_until, s.last_run_ts, s.last_success_ts, s.last_failure_ts, s.last_error, "
-    "s.last_exit_code, s.last_duration_ms, s.last_outcome, s.last_fence, s.last_request_id, s.run_count, s.success_count, s.failure_count, s.abandoned_count, "
-    "s.consecutive_failures, s.next_allowed_run, s.last_slot, s.rate_history, s.paused_reason, "
-    "s.next_fire_ts, s.updated_at FROM (SELECT ?1 AS job) AS k "
+    "s.last_exit_code, s.last_duration_ms, s.last_outcome, s.last_fence, s.last_request_id, s.unsettled_requests, "
+    "s.run_count, s.success_count, s.failure_count, s.abandoned_count, s.consecutive_failures, s.next_allowed_run, "
+    "s.last_slot, s.rate_history, s.paused_reason, s.next_fire_ts, s.slots_missed, s.slots_skipped, "
+    "s.slots_deduplicated, s.updated_at FROM (SELECT ?1 AS job) AS k "
     "LEFT JOIN job_state AS s ON s.job = k.job LEFT JOIN job_definition AS d ON d.job = k.job";
 inline constexpr int kReadFirstStateCol = 4;  // status is column 3
 // The whole row, as SqliteStore writes it; the plain version condition.
 inline constexpr const char* kWriteSql =
     "UPDATE job_state SET status = ?2, version = ?3, owner = ?4, holder = ?5, fence = ?6, lease_until = ?7, "
     "last_run_ts = ?8, last_success_ts = ?9, last_failure_ts = ?10, last_error = ?11, last_exit_code = ?12, "
-    "last_duration_ms = ?13, last_outcome = ?14, last_fence = ?15, last_request_id = ?16, run_count = ?17, "
-    "success_count = ?18, failure_count = ?19, abandoned_count = ?20, consecutive_failures = ?21, "
-    "next_allowed_run = ?22, last_slot = ?23, rate_history = ?24, paused_reason = ?25, next_fire_ts = ?26, "
-    "updated_at = ?27, due_at = ?28 WHERE job = ?1 AND version = ?29";
+    "last_duration_ms = ?13, last_outcome = ?14, last_fence = ?15, last_request_id = ?16, "
+    "unsettled_requests = ?17, run_count = ?18, success_count = ?19, failure_count = ?20, abandoned_count = ?21, "
+    "consecutive_failures = ?22, next_allowed_run = ?23, last_slot = ?24, rate_history = ?25, paused_reason = ?26, "
+    "next_fire_ts = ?27, slots_missed = ?28, slots_skipped = ?29, slots_deduplicated = ?30, updated_at = ?31, "
+    "due_at = ?32 WHERE job = ?1 AND version = ?33";
 inline constexpr const char* kInsertRunSql =
     "INSERT OR REPLACE INTO job_run (job, run_id, fence, slot, start_ms, end_ms, outcome, exit_code, error, "
     "holder) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
