@@ -364,11 +364,14 @@ class RatioReporter final : public benchmark::ConsoleReporter {
     double reads = -1, writes = -1;
   };
 
-  // issue 3: the skip path makes exactly 1 read and 0 writes (each call is
-  // also checked as it runs); a guarded run costs at most 1.25x the floor.
+  // The skip path makes exactly 1 read and 0 writes (each call is also
+  // checked as it runs) and costs at most 1.5x the floor, with a stored
+  // definition or without; a guarded run costs at most 1.25x the floor.
   static std::string Target(const std::string& name, const Pair& p, double paired) {
     if (name.starts_with("skip/")) {
-      return p.reads == 1 && p.writes == 0 ? "1 read, 0 writes: met" : "1 read, 0 writes: MISSED";
+      const bool calls = p.reads == 1 && p.writes == 0;
+      return fmt::format("1 read, 0 writes: {}; <= 1.5x: {}", calls ? "met" : "MISSED",
+                         paired <= 1.5 ? "met" : "MISSED");
     }
     if (name.starts_with("guarded/")) return paired <= 1.25 ? "<= 1.25x: met" : "<= 1.25x: MISSED";
     return "";

@@ -1,7 +1,10 @@
 #include "store/item_codec.h"
 
 #include <array>
+#include <functional>
 #include <limits>
+#include <string_view>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -240,7 +243,9 @@ std::string DefinitionToJson(const JobDefinition& def) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Result<JobDefinition> DefinitionFromJson(std::string_view json, const std::string& where) {
+namespace {
+
+Result<JobDefinition> ParseDefinition(std::string_view json, const std::string& where) {
   // nlohmann reports errors by exception; they stop at this edge.
   try {
     Json obj = Json::parse(json, nullptr, /*allow_exceptions=*/false);
@@ -252,6 +257,31 @@ Result<JobDefinition> DefinitionFromJson(std::string_view json, const std::strin
   } catch (const Json::exception& e) {
     return Status::Corrupt(fmt::format("{}: {}", where, e.what()));
   }
+}
+
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
+};
+
+// Definitions are read with the state on every invocation and change
+// rarely: a process that lives on (serve's API, a warm Lambda, a library
+// user) parses each distinct text once. Keyed by the whole text, so any
+// change is parsed afresh; the result is a pure function of the key, so
+// nothing here can go stale. Per thread (no lock) and bounded: a flood of
+// distinct texts empties it.
+constexpr size_t kMemoCap = 256;
+thread_local std::unordered_map<std::string, JobDefinition, TextHash, std::equal_to<>> parsed_definitions;
+
+}  // namespace
+
+Result<JobDefinition> DefinitionFromJson(std::string_view json, const std::string& where) {
+  if (auto it = parsed_definitions.find(json); it != parsed_definitions.end()) return it->second;
+  auto parsed = ParseDefinition(json, where);
+  if (!parsed.ok()) return parsed;  // errors name `where`: not kept
+  if (parsed_definitions.size() >= kMemoCap) parsed_definitions.clear();
+  parsed_definitions.emplace(std::string(json), *parsed);
+  return parsed;
 }
 
 }  // namespace jobgate

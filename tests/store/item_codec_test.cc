@@ -60,6 +60,38 @@ TEST(DefinitionJson, WrongTypesAreCorruptNamingFieldAndValue) {
   }
 }
 
+// A process that lives on parses each distinct text once (the memo in
+// item_codec.cc): the answers must be exactly those of a fresh parse.
+TEST(DefinitionJson, RepeatedTextsGiveTheSameAnswerAsAFreshParse) {
+  const std::string text = DefinitionToJson(Unusual());
+  for (int i = 0; i < 3; ++i) {
+    auto d = DefinitionFromJson(text);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(*d, Unusual());
+    d->cooldown_ms = 1;  // a caller's copy: changing it changes nothing kept
+  }
+  JobDefinition other = Unusual();
+  other.lease_ms = 61'000;
+  auto changed = DefinitionFromJson(DefinitionToJson(other));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed->lease_ms, 61'000);
+  // Errors are not kept: each names its own caller's `where`.
+  for (const char* where : {"job 'a'", "job 'b'"}) {
+    auto bad = DefinitionFromJson(R"({"lease_ms": "abc"})", where);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().message().find(where), std::string::npos) << bad.status().message();
+  }
+  // More distinct texts than the memo holds: every answer still right.
+  for (int i = 0; i < 600; ++i) {
+    JobDefinition d;
+    d.lease_ms = 1'000 + i;
+    auto back = DefinitionFromJson(DefinitionToJson(d));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(back->lease_ms, 1'000 + i);
+  }
+  EXPECT_EQ(*DefinitionFromJson(text), Unusual());
+}
+
 TEST(DefinitionJson, NotAnObjectIsCorrupt) {
   for (const char* json : {"", "{", "[1, 2]", "null", "\"text\""}) {
     auto d = DefinitionFromJson(json);
