@@ -136,7 +136,16 @@ class Store {
   // before the first one, or when the backend does not report time.
   virtual std::optional<ClockEstimate> ObservedClock() const { return std::nullopt; }
 
+  // After a state write (CreateState, ReplaceState) that returned
+  // kConditionFailed: the state item that failed the condition, when the
+  // backend's answer carried it (DynamoDB, ReturnValuesOnConditionCheckFailure
+  // = ALL_OLD), so that the writer need not read it again; nullopt when not
+  // known: re-read. Reset by every state write.
+  const std::optional<JobState>& ConflictingState() const { return conflicting_; }
+
  protected:
+  void SetConflictingState(std::optional<JobState> state) { conflicting_ = std::move(state); }
+
   // The backend's side of the state writes above, called with the checks
   // done. `due_at`: when the job is next due for a scheduler pass, for the
   // backend's due index (nullopt: not due on its own, out of the index).
@@ -156,6 +165,9 @@ class Store {
   // The default: DoReplaceState, then AppendRun (best effort).
   virtual Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                           std::optional<EpochMs> due_at, const RunRecord& run);
+
+ private:
+  std::optional<JobState> conflicting_;
 };
 
 // A Store that forwards every call to another one, as LevelDB's EnvWrapper
@@ -200,13 +212,18 @@ class StoreWrapper : public Store {
   std::optional<ClockEstimate> ObservedClock() const override { return target_.ObservedClock(); }
 
  protected:
-  // Through the target's own checks and due policy.
+  // Through the target's own checks and due policy; what the target learnt
+  // of a conflict passes on.
   Result<WriteOutcome> DoCreateState(const JobState& state, std::optional<EpochMs>) override {
-    return target_.CreateState(state);
+    auto outcome = target_.CreateState(state);
+    SetConflictingState(target_.ConflictingState());
+    return outcome;
   }
   Result<WriteOutcome> DoReplaceState(const JobState& state, int64_t expected_version,
                                       std::optional<EpochMs>) override {
-    return target_.ReplaceState(state, expected_version);
+    auto outcome = target_.ReplaceState(state, expected_version);
+    SetConflictingState(target_.ConflictingState());
+    return outcome;
   }
   Result<WriteOutcome> DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                   std::optional<EpochMs>, const RunRecord& run) override {

@@ -155,15 +155,26 @@ Outcome ControllerImpl::Skipped(Outcome o, SkipReason reason, EpochMs next_allow
 }
 
 ControllerImpl::Verdict ControllerImpl::Skip(const Attempt& a, SkipReason reason, EpochMs next_allowed_run) const {
-  Outcome out = Skipped(a.out, reason, next_allowed_run);
-  if (a.slot) out.slot = *a.slot;
-  out.clock_skew_exceeded = clocks_.BeyondShare(a.def);
-  return Result<Acquisition>(Acquisition{std::nullopt, std::move(out)});
+  Acquisition skipped;
+  skipped.outcome = Skipped(a.out, reason, next_allowed_run);
+  if (a.slot) skipped.outcome.slot = *a.slot;
+  skipped.outcome.clock_skew_exceeded = clocks_.BeyondShare(a.def);
+  return Result<Acquisition>(std::move(skipped));
 }
 
 Result<std::optional<JobState>> ControllerImpl::ReRead(const std::string& job) {
   ++counts_.reads;
   return store_.ReadState(job);
+}
+
+// The state item after our conditional write: ours if it applied; else the
+// item we lost to when the store's answer carried it (DynamoDB's ALL_OLD:
+// what a re-read would show, without the round trip); else a re-read.
+Result<std::optional<JobState>> ControllerImpl::AfterWrite(const Result<WriteOutcome>& w, const JobState& ours,
+                                                           const std::string& job) {
+  if (w.ok() && *w == WriteOutcome::kApplied) return std::optional<JobState>(ours);
+  if (w.ok() && store_.ConflictingState()) return store_.ConflictingState();
+  return ReRead(job);
 }
 
 Result<Acquisition> ControllerImpl::Acquire(const RunRequest& req) {
@@ -245,7 +256,7 @@ ControllerImpl::Verdict ControllerImpl::Lock(Attempt& a, Won& won) {
     auto w = a.state ? store_.ReplaceState(*next, a.state->version, now.earliest)
                      : store_.CreateState(*next, now.earliest);
     if (!w.ok() && !IsUnavailable(w.status())) return Result<Acquisition>(w.status());
-    auto again = w.ok() && *w == WriteOutcome::kApplied ? Result<std::optional<JobState>>(next) : ReRead(a.req.job);
+    auto again = AfterWrite(w, *next, a.req.job);
     // Fail closed: if our write did apply, nobody runs and the lease expires.
     if (!again.ok()) return Result<Acquisition>(again.status());
     // Our write may have landed even when the answer was a conflict: an HTTP

@@ -107,6 +107,8 @@ class ControllerImpl {
 
   Outcome Skipped(Outcome o, SkipReason reason, EpochMs next_allowed_run) const;
   Result<std::optional<JobState>> ReRead(const std::string& job);
+  Result<std::optional<JobState>> AfterWrite(const Result<WriteOutcome>& w, const JobState& ours,
+                                             const std::string& job);
   void Rollback(const Lease& lease, const std::optional<JobState>& before);
 
   Store& store_;

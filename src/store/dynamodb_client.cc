@@ -92,6 +92,7 @@ DynamoDbError ClassifyErrorResponse(int http_status, std::string_view body) {
     std::string message = j.value("message", std::string());
     if (message.empty()) message = j.value("Message", std::string());
     e.message = OneLine(message);
+    if (const auto item = j.find("Item"); item != j.end() && item->is_object()) e.item = *item;
     if (const auto reasons = j.find("CancellationReasons"); reasons != j.end() && reasons->is_array()) {
       for (const Json& r : *reasons) {
         e.cancellation_codes.push_back(r.is_object() ? r.value("Code", std::string()) : std::string());

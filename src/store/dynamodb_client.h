@@ -78,6 +78,11 @@ struct DynamoDbError {
   std::string request_id;  // x-amzn-RequestId, when there was a response
   int attempts = 1;        // how many attempts the call made
   std::vector<std::string> cancellation_codes;  // per TransactItem, for kTransactionCanceled
+  // For a ConditionalCheckFailed of a request that asked for it
+  // (ReturnValuesOnConditionCheckFailure = ALL_OLD): the item that failed
+  // the condition, as DynamoDB answered; null when the answer had none (no
+  // item, or an endpoint that ignores the parameter, like dynalite).
+  nlohmann::json item;
   // True when an attempt of this call may have been applied although its
   // response was lost (5xx, timeout or reset after sending). On a
   // ConditionalCheckFailed this means the condition may have failed because

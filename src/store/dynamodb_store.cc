@@ -213,10 +213,21 @@ Result<WriteOutcome> DynamoDbStore::Write(std::string_view op, const Json& reque
 // wrote means our write applied. Anything else stays "unknown" for the
 // caller to re-read and decide (our write may have applied and been
 // overwritten since).
-Result<WriteOutcome> DynamoDbStore::WriteState(std::string_view op, const Json& request, const JobState& intended) {
+Result<WriteOutcome> DynamoDbStore::WriteState(std::string_view op, Json request, const JobState& intended) {
+  // A lost condition answers with the item it lost to (no read capacity,
+  // no round trip): the writer re-decides on it without reading again.
+  // Endpoints that ignore the parameter (dynalite) answer without it, and
+  // the writer re-reads (Store::ConflictingState).
+  request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD";
   DynamoDbReply reply = client_.Call(op, request);
   if (reply.ok()) return WriteOutcome::kApplied;
-  if (reply.condition_failed() && !reply.error->maybe_applied) return WriteOutcome::kConditionFailed;
+  if (reply.condition_failed() && !reply.error->maybe_applied) {
+    if (reply.error->item.is_object()) {
+      auto current = DecodeState(reply.error->item, intended.job);
+      if (current.ok()) SetConflictingState(std::move(current.value()));  // else a re-read reports it
+    }
+    return WriteOutcome::kConditionFailed;
+  }
   if (reply.error->maybe_applied) {
     auto stored = ReadState(intended.job);
     if (stored.ok() && *stored == intended) return WriteOutcome::kApplied;
@@ -309,7 +320,7 @@ Result<WriteOutcome> DynamoDbStore::DoCreateState(const JobState& state, std::op
                   {"Item", std::move(item)},
                   {"ConditionExpression", fmt::format("attribute_not_exists({})", x.Name("PK"))}};
   x.AddTo(request);
-  return WriteState("PutItem", request, state);
+  return WriteState("PutItem", std::move(request), state);
 }
 
 Result<WriteOutcome> DynamoDbStore::DoReplaceState(const JobState& state, int64_t expected_version,

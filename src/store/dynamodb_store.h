@@ -121,7 +121,7 @@ class DynamoDbStore final : public Store {
   Status Error(std::string_view op, const DynamoDbError& error) const;
   Result<nlohmann::json> Call(std::string_view op, const nlohmann::json& request);
   Result<WriteOutcome> Write(std::string_view op, const nlohmann::json& request);
-  Result<WriteOutcome> WriteState(std::string_view op, const nlohmann::json& request, const JobState& intended);
+  Result<WriteOutcome> WriteState(std::string_view op, nlohmann::json request, const JobState& intended);
   Result<std::optional<nlohmann::json>> GetItem(const std::string& pk, const std::string& sk);
   Result<std::vector<nlohmann::json>> Paginate(std::string_view op, nlohmann::json request, size_t limit);
   Result<std::vector<nlohmann::json>> ScanSortKey(const std::string& sk);

@@ -30,24 +30,31 @@ Status CheckNextVersion(const JobState& state, int64_t expected_version) {
 
 }  // namespace
 
-Result<WriteOutcome> Store::CreateState(const JobState& state) { return DoCreateState(state, DueAt(state)); }
+Result<WriteOutcome> Store::CreateState(const JobState& state) {
+  conflicting_.reset();
+  return DoCreateState(state, DueAt(state));
+}
 
 Result<WriteOutcome> Store::ReplaceState(const JobState& state, int64_t expected_version) {
+  conflicting_.reset();
   JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
   return DoReplaceState(state, expected_version, DueAt(state));
 }
 
 Result<WriteOutcome> Store::CreateState(const JobState& state, EpochMs not_before) {
+  conflicting_.reset();
   return DoCreateStateNotBefore(state, DueAt(state), not_before);
 }
 
 Result<WriteOutcome> Store::ReplaceState(const JobState& state, int64_t expected_version, EpochMs not_before) {
+  conflicting_.reset();
   JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
   return DoReplaceStateNotBefore(state, expected_version, DueAt(state), not_before);
 }
 
 Result<WriteOutcome> Store::ReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                      const RunRecord& run) {
+  conflicting_.reset();
   JOBGATE_RETURN_IF_ERROR(CheckNextVersion(state, expected_version));
   return DoReplaceStateAndAppendRun(state, expected_version, DueAt(state), run);
 }

@@ -549,5 +549,71 @@ TEST(DynamoDbClient, ListDueQueriesEveryShardOfTheIndexAndMerges) {
   EXPECT_EQ(s.transport->sent.size(), static_cast<size_t>(kDueShards));
 }
 
+// A lost condition asks for the item it lost to (ALL_OLD) and hands it to
+// the writer; an answer without one (dynalite ignores the parameter)
+// leaves the writer to re-read; every state write forgets the last.
+TEST(DynamoDbClient, ALostConditionCarriesTheItemItLostTo) {
+  ScriptedStore s;
+  JobState theirs = Idle("j", 2);
+  theirs.status = JobStatus::kRunning;
+  theirs.owner = "run-of-another";
+  Json item = SeedItem("j");
+  item.update(StateAttributes(theirs, DueAt(theirs)));
+  s.transport->script = {Response(400, Json{{"__type", "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"},
+                                            {"message", "The conditional request failed"},
+                                            {"Item", item}}
+                                           .dump())};
+  ASSERT_OK_AND_ASSIGN(WriteOutcome lost, s.store->ReplaceState(Idle("j", 2), 1));
+  EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+  ASSERT_TRUE(s.store->ConflictingState().has_value());
+  EXPECT_EQ(*s.store->ConflictingState(), theirs);
+  EXPECT_EQ(Json::parse(s.transport->sent.at(0).body)["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+
+  s.transport->script = {AwsError(400, "ConditionalCheckFailedException", "The conditional request failed")};
+  ASSERT_OK_AND_ASSIGN(WriteOutcome lost_again, s.store->CreateState(Idle("j", 1)));
+  EXPECT_EQ(lost_again, WriteOutcome::kConditionFailed);
+  EXPECT_FALSE(s.store->ConflictingState().has_value()) << "not in the answer: not known";
+  EXPECT_EQ(Json::parse(s.transport->sent.at(1).body)["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+}
+
+// A loser of the acquiring CAS that is told the item it lost to decides on
+// it: 1 read + 1 write, no re-read; without it (dynalite), the re-read.
+TEST(DynamoDbClient, ALoserSkipsOnTheItemItLostToWithoutReadingAgain) {
+  for (bool item_in_answer : {true, false}) {
+    ScriptedStore s;
+    SeededRandom random(3);
+    Controller controller(*s.store, s.clock, random);
+    JobState idle = Idle("j", 1);
+    JobState running = Idle("j", 2);
+    running.status = JobStatus::kRunning;
+    running.owner = "winner";
+    running.fence = 1;
+    running.lease_until = s.clock.NowMs() + 60'000;
+    auto as_item = [](const JobState& st) {
+      Json item = SeedItem("j");
+      item.update(StateAttributes(st, DueAt(st)));
+      return item;
+    };
+    Json lost = {{"__type", "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"},
+                 {"message", "The conditional request failed"}};
+    if (item_in_answer) lost["Item"] = as_item(running);
+    // Every answer carries the store's time, as DynamoDB's do (the
+    // controller places the store's clock by it, or refuses to act).
+    const HttpHeaders date = {{"Date", HttpDate(s.clock.NowMs())}};
+    s.transport->script = {
+        Response(200, Json{{"Responses", {{"job_control", Json::array({as_item(idle)})}}}}.dump(), date),
+        Response(400, lost.dump(), date), Response(200, Json{{"Item", as_item(running)}}.dump(), date)};
+    RunRequest req;
+    req.job = "j";
+    req.holder = "test:1";
+    ASSERT_OK_AND_ASSIGN(Acquisition acq, controller.Acquire(req));
+    EXPECT_FALSE(acq.lease.has_value());
+    EXPECT_EQ(acq.outcome.reason, SkipReason::kRunning) << item_in_answer;
+    EXPECT_EQ(acq.outcome.store_writes, 1);
+    EXPECT_EQ(acq.outcome.store_reads, item_in_answer ? 1 : 2);
+    EXPECT_EQ(s.transport->sent.size(), item_in_answer ? 2u : 3u);
+  }
+}
+
 }  // namespace
 }  // namespace jobgate
