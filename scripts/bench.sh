@@ -3,7 +3,9 @@
 # floor in the same run, printing the ratios (docs/benchmarks.md has the
 # figures and what each floor is). A few minutes at most with the defaults.
 #   scripts/bench.sh            everything
-#   scripts/bench.sh sqlite     only bench/sqlite_bench (library, kept connection)
+#   scripts/bench.sh sqlite     only bench/sqlite_bench (library, kept connection) and
+#                               bench/sqlite_throughput (guarded runs per second on one
+#                               file from 1, 2, 8 threads and 8 processes)
 #   scripts/bench.sh cli        only bench/cli_bench.sh (whole processes)
 #   scripts/bench.sh lambda     only bench/lambda_cold_start (the Lambda runtime's
 #                               cold start, `jobgate lambda` and the packaged bootstrap)
@@ -15,7 +17,7 @@
 #                               path, 1 and 8 invokers, against pgbench running the
 #                               store's statements; a throwaway server from
 #                               scripts/postgres.sh)
-# Knobs: SQLITE_BENCH_ARGS, DUE_BENCH_ARGS, NEXT_BENCH_ARGS (extra Google
+# Knobs: SQLITE_BENCH_ARGS, SQLITE_THROUGHPUT_ARGS (e.g. --window=1 --rounds=9), DUE_BENCH_ARGS, NEXT_BENCH_ARGS (extra Google
 # Benchmark flags, e.g. --benchmark_repetitions=15), CLI_ROUNDS (default 150),
 # POSTGRES_BENCH_ARGS (e.g. --rounds=21 --window=0.5).
 # Ratios are only meaningful within one run: do not compare absolute times
@@ -40,7 +42,7 @@ fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 # Only what the chosen part runs; one compiler per core.
 targets=()
-[[ $what == all || $what == sqlite ]] && targets+=(sqlite_bench)
+[[ $what == all || $what == sqlite ]] && targets+=(sqlite_bench sqlite_throughput)
 [[ $what == all || $what == cli ]] && targets+=(jobgate floor_cli cli_bench startup_probe_linked_curl startup_probe_sqlite)
 [[ $what == all || $what == lambda ]] && targets+=(jobgate lambda_floor lambda_cold_start)
 [[ $what == all || $what == schedule ]] && targets+=(due_bench next_bench)
@@ -58,6 +60,9 @@ if [[ $what == all || $what == sqlite ]]; then
   echo "== bench/sqlite_bench: skip path and guarded run, jobgate vs the SQLite C API floor"
   # shellcheck disable=SC2086  # SQLITE_BENCH_ARGS is a list of flags
   "$build/bench/sqlite_bench" ${SQLITE_BENCH_ARGS:-}
+  echo "== bench/sqlite_throughput: guarded runs/s on one file, 1/2/8 threads and 8 processes, jobgate vs the floor"
+  # shellcheck disable=SC2086  # SQLITE_THROUGHPUT_ARGS is a list of flags
+  "$build/bench/sqlite_throughput" ${SQLITE_THROUGHPUT_ARGS:-}
 fi
 if [[ $what == all || $what == cli ]]; then
   echo "== bench/cli_bench.sh: jobgate run as a process vs flock and the floor process"
