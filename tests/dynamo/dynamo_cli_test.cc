@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -47,6 +49,55 @@ TEST_F(DynamoCli, SixteenConcurrentInvocationsRunTheCommandExactlyOnce) {
   EXPECT_EQ(s["success_count"], 1);
   EXPECT_EQ(s["status"], "IDLE");
   EXPECT_TRUE(CountersIntact(s));
+}
+
+// Eight invocations of one job at once against a DynamoDB that answers a
+// lost condition with the item it lost to (ALL_OLD; the proxy adds it for
+// dynalite, which ignores the parameter): a loser costs its read, plus the
+// failed write if it read the job idle, never a re-read. The proxy's log
+// shows every store call the invocations report, and an item on every
+// write they lost.
+TEST_F(DynamoCli, RaceLosersCostAtMostAReadAndTheLostWrite) {
+  Proc init = Jobgate({"init"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  FaultProxy::Options all_old;
+  all_old.all_old = true;
+  FaultProxy proxy(endpoint_, dir_, all_old);
+  ASSERT_FALSE(proxy.endpoint().empty()) << proxy.startup_error();
+  constexpr int kProcs = 8;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kProcs; ++i) {
+    // The winner holds the job for 2 s: every loser meets it running.
+    pids.push_back(StartJobgate({"run", "race", "--json", "--", "sleep", "2"}, Path("race.out." + std::to_string(i)),
+                                Path("race.err." + std::to_string(i)), proxy.endpoint()));
+  }
+  int winners = 0, losers = 0, loser_calls = 0, lost_writes = 0, calls = 0;
+  for (int i = 0; i < kProcs; ++i) {
+    EXPECT_EQ(Wait(pids[i]), 0) << ReadFile(Path("race.err." + std::to_string(i)));
+    auto j = LastJsonLine(ReadFile(Path("race.out." + std::to_string(i))));
+    ASSERT_FALSE(j.is_discarded()) << ReadFile(Path("race.out." + std::to_string(i)));
+    const int n = j["store_reads"].get<int>() + j["store_writes"].get<int>();
+    calls += n;
+    if (j["outcome"] == "succeeded") {
+      ++winners;
+      continue;
+    }
+    EXPECT_EQ(j["reason"], "running") << j.dump();
+    EXPECT_LE(n, 2) << "a loser re-read: " << j.dump();
+    EXPECT_EQ(j["store_reads"], 1) << j.dump();
+    ++losers;
+    loser_calls += n;
+    lost_writes += j["store_writes"].get<int>();
+  }
+  EXPECT_EQ(winners, 1);
+  EXPECT_EQ(losers, kProcs - 1);
+  int answered_with_item = 0;
+  for (const auto& entry : proxy.Log()) answered_with_item += entry.value("all_old", false);
+  EXPECT_EQ(answered_with_item, lost_writes);
+  // The run record and the commit: the winner's --json counts them as one write.
+  EXPECT_EQ(proxy.Requests(), calls + 1);
+  std::printf("race of %d: %d losers, %.2f calls per loser (%d lost a write)\n", kProcs, losers,
+              static_cast<double>(loser_calls) / std::max(losers, 1), lost_writes);
 }
 
 TEST_F(DynamoCli, HandMadeTableWithOnlyKeysAndABareItemRunsAsIs) {

@@ -30,6 +30,7 @@ FaultProxy::FaultProxy(const std::string& upstream, const std::string& dir, cons
                                    "--skip=" + std::to_string(options.skip),
                                    "--count=" + std::to_string(options.count)};
   if (options.close_each) argv.push_back("--close-each");
+  if (options.all_old) argv.push_back("--all-old");
   pid_ = Spawn(argv, base + ".out", base + ".err");
   for (int i = 0; i < 200; ++i) {  // node starts in ~50 ms; 10 s on a loaded machine
     std::string port = ReadFile(port_file);

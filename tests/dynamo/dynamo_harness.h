@@ -39,6 +39,7 @@ class FaultProxy {
     int skip = 0;                // matching requests let through first
     int count = 1;               // matching requests that get the fault; -1: all
     bool close_each = false;     // "Connection: close" on every answer: no reused connections
+    bool all_old = false;        // a lost condition answers with the item (ALL_OLD), as DynamoDB does
   };
   FaultProxy(const std::string& upstream, const std::string& dir, const Options& options);
   ~FaultProxy();

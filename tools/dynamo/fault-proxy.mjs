@@ -20,6 +20,12 @@
 //                       closed without any response: "the response was lost"
 //   drop                the connection is closed, nothing forwarded
 //
+// --all-old answers what real DynamoDB answers and dynalite does not: a
+// conditional write that asked for ReturnValuesOnConditionCheckFailure =
+// ALL_OLD and failed its condition gets the item in its error body. The
+// proxy reads the item (a consistent GetItem of the write's key, not
+// logged: DynamoDB does this inside the failed write) and adds it.
+//
 // --close-each answers every request with "Connection: close", so each
 // request of the client goes on a fresh connection. Without it connections
 // are kept alive, and libcurl silently re-sends a request whose reused
@@ -43,6 +49,7 @@ const { values } = parseArgs({
     skip: { type: 'string', default: '0' },
     count: { type: 'string', default: '1' },
     'close-each': { type: 'boolean', default: false },
+    'all-old': { type: 'boolean', default: false },
   },
 });
 if (!values.upstream) {
@@ -119,6 +126,36 @@ function forward(req, body, done) {
   up.end(body);
 }
 
+// The failed write's key: UpdateItem and DeleteItem name it, PutItem's item
+// holds it (PK and SK, as jobgate's table has them).
+function keyOf(request) {
+  if (request.Key) return request.Key;
+  if (request.Item && request.Item.PK && request.Item.SK) return { PK: request.Item.PK, SK: request.Item.SK };
+  return null;
+}
+
+// --all-old: the item that failed the condition, added to the error body.
+function withAllOld(req, body, upRes, upBody, done) {
+  let request;
+  let error;
+  try {
+    request = JSON.parse(body.toString());
+    error = JSON.parse(upBody.toString());
+  } catch {
+    return done(upBody);
+  }
+  const failed = upRes.statusCode === 400 && String(error.__type || '').endsWith('#ConditionalCheckFailedException');
+  const key = keyOf(request);
+  if (!failed || request.ReturnValuesOnConditionCheckFailure !== 'ALL_OLD' || error.Item || !key) return done(upBody);
+  const get = JSON.stringify({ TableName: request.TableName, Key: key, ConsistentRead: true });
+  const headers = { ...req.headers, 'x-amz-target': 'DynamoDB_20120810.GetItem', 'content-length': Buffer.byteLength(get) };
+  forward({ method: 'POST', url: '/', headers }, Buffer.from(get), (err, getRes, getBody) => {
+    if (err || getRes.statusCode !== 200) return done(upBody);
+    const item = JSON.parse(getBody.toString()).Item;
+    return done(item ? Buffer.from(JSON.stringify({ ...error, Item: item })) : upBody);
+  });
+}
+
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
@@ -161,13 +198,17 @@ const server = http.createServer((req, res) => {
         log({ ...entry, status: 500, upstream_status: upRes.statusCode });
         return answer(res, 500, errorBody('InternalServerError', 'Internal server error (injected after the write)'));
       }
-      const headers = { ...upRes.headers };
-      delete headers['transfer-encoding'];
-      headers['content-length'] = upBody.length;
-      if (values['close-each']) headers.connection = 'close';
-      log({ ...entry, status: upRes.statusCode });
-      res.writeHead(upRes.statusCode, headers);
-      res.end(upBody);
+      const reply = (sent) => {
+        const headers = { ...upRes.headers };
+        delete headers['transfer-encoding'];
+        headers['content-length'] = sent.length;
+        if (values['close-each']) headers.connection = 'close';
+        log({ ...entry, status: upRes.statusCode, ...(sent !== upBody ? { all_old: true } : {}) });
+        res.writeHead(upRes.statusCode, headers);
+        res.end(sent);
+      };
+      if (values['all-old']) return withAllOld(req, body, upRes, upBody, reply);
+      return reply(upBody);
     });
   });
 });
