@@ -99,6 +99,14 @@ Result<AwsCredentials> CredentialsProvider::Get() {
   return Refresh(now_ms);
 }
 
+bool CredentialsProvider::Reject(std::string_view access_key_id) {
+  std::lock_guard lock(mu_);
+  if (!cached_ || !cached_->expires_at_ms) return false;
+  if (cached_->credentials.access_key_id != access_key_id) return true;  // replaced meanwhile
+  next_refresh_ms_ = 0;
+  return true;
+}
+
 std::optional<AwsCredentials> CredentialsProvider::Cached() const {
   std::lock_guard lock(mu_);
   if (!cached_) return std::nullopt;

@@ -87,6 +87,13 @@ class CredentialsProvider {
   // they are within refresh_before_ms of expiring.
   Result<AwsCredentials> Get();
 
+  // AWS refused credentials as expired (ExpiredTokenException) although
+  // they claimed more time (a clock off, a session revoked early): the
+  // next Get fetches anew. Only temporary credentials are forgotten:
+  // fetching long-term keys again would change nothing. True when the
+  // next Get will fetch, or already got others than `access_key_id`.
+  bool Reject(std::string_view access_key_id);
+
   // The cached credentials without fetching (nullopt before the first
   // successful Get): what to scrub out of messages.
   std::optional<AwsCredentials> Cached() const;

@@ -251,6 +251,7 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
     reply.error = e;
     return reply;
   }
+  reply.signed_with = credentials->access_key_id;
   Status build_error;
   HttpRequest request = BuildRequest(op, body, sent_ms, *credentials, &build_error);
   if (!build_error.ok()) {
@@ -300,12 +301,23 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
   // replaced (DynamoDB would refuse it) instead of throwing.
   const std::string body = request.dump(-1, ' ', false, Json::error_handler_t::replace);
   bool maybe_applied = false;
+  bool fetched_anew = false;
   for (int attempt = 1;; ++attempt) {
     DynamoDbReply reply = Attempt(op, body);
     if (reply.ok()) return reply;
     DynamoDbError& e = *reply.error;
     e.attempts = attempt;
     maybe_applied = maybe_applied || e.maybe_applied;
+    // Temporary credentials AWS says have expired before their time: fetch
+    // others and try once more at once (nothing was applied).
+    if (e.type == "ExpiredTokenException" && !fetched_anew && config_.credentials &&
+        config_.credentials->Reject(reply.signed_with)) {
+      fetched_anew = true;
+      Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kInfo,
+          "dynamodb {}: AWS says the credentials from {} have expired; fetching new ones", op,
+          config_.credentials->description());
+      continue;
+    }
     if (!e.retryable() || attempt >= options_.retry.max_attempts) {
       e.maybe_applied = maybe_applied;  // any attempt of this call, not only the last
       return reply;

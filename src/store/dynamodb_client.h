@@ -126,6 +126,7 @@ struct DynamoDbClientOptions {
 struct DynamoDbReply {
   nlohmann::json body;                 // the response, when `error` is empty
   std::optional<DynamoDbError> error;  // the last attempt's error
+  std::string signed_with;             // the access key id the last attempt was signed with (not a secret)
 
   bool ok() const { return !error.has_value(); }
   bool condition_failed() const { return error && error->kind == DynamoDbErrorKind::kConditionFailed; }

@@ -615,5 +615,66 @@ TEST(DynamoDbClient, ALoserSkipsOnTheItemItLostToWithoutReadingAgain) {
   }
 }
 
+// Temporary credentials AWS refuses as expired before their time are
+// fetched anew and the call tried once more at once; a second refusal is
+// the caller's error. Long-term keys are not fetched again.
+class TwoKeysSource final : public CredentialSource {
+ public:
+  explicit TwoKeysSource(EpochMs expires) : expires_(expires) {}
+  Result<TimedCredentials> Fetch() override {
+    ++fetches;
+    return TimedCredentials{{fetches == 1 ? "ASIAFIRST" : "ASIASECOND", kSecret, kToken}, expires_};
+  }
+  std::string Describe() const override { return "two keys"; }
+  int fetches = 0;
+
+ private:
+  EpochMs expires_;
+};
+
+TEST(DynamoDbClient, ExpiredTemporaryCredentialsAreFetchedAnewOnce) {
+  ManualClock clock{1'700'000'000'000};
+  auto source = std::make_unique<TwoKeysSource>(clock.NowMs() + 3'600'000);
+  TwoKeysSource& keys = *source;
+  AwsConfig config = TestConfig();
+  config.credentials = std::make_shared<CredentialsProvider>(std::move(source), CredentialsProviderOptions{&clock});
+  auto transport = std::make_unique<ScriptedTransport>();
+  ScriptedTransport& sent = *transport;
+  DynamoDbStoreOptions options;
+  options.clock = &clock;
+  options.client.sleep = [](int64_t) {};
+  DynamoDbStore store(config, std::move(transport), std::move(options));
+  const auto expired = [] {
+    return AwsError(400, "ExpiredTokenException", "The security token included in the request is expired");
+  };
+  sent.script = {expired(), Response(200, "{}")};
+  ASSERT_OK_AND_ASSIGN(auto state, store.ReadState("j"));
+  EXPECT_FALSE(state.has_value());
+  ASSERT_EQ(sent.sent.size(), 2u);
+  EXPECT_EQ(keys.fetches, 2);
+  auto credential = [&](size_t i) {
+    for (const auto& [k, v] : sent.sent[i].headers) {
+      if (k == "Authorization") return v.substr(0, v.find('/'));
+    }
+    return std::string();
+  };
+  EXPECT_EQ(credential(0), "AWS4-HMAC-SHA256 Credential=ASIAFIRST");
+  EXPECT_EQ(credential(1), "AWS4-HMAC-SHA256 Credential=ASIASECOND");
+
+  // Refused again right after: once per call, then the error.
+  sent.script = {expired(), expired(), expired()};
+  auto refused = store.ReadState("j");
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("ExpiredTokenException"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(sent.sent.size(), 4u);
+  EXPECT_EQ(keys.fetches, 3);
+
+  // Long-term keys: nothing to fetch, no second try.
+  ScriptedStore fixed;
+  fixed.transport->script = {expired()};
+  EXPECT_FALSE(fixed.store->ReadState("j").ok());
+  EXPECT_EQ(fixed.transport->sent.size(), 1u);
+}
+
 }  // namespace
 }  // namespace jobgate
