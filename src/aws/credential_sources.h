@@ -70,6 +70,9 @@ struct ProcessSettings {
   std::string command;  // the profile's credential_process, split like a shell word list, run without a shell
   std::string profile;
   Environment env;      // the child's environment
+  // A command that has not finished by then is killed (SIGKILL) and the
+  // fetch fails: a hung helper must not hang every store call behind it.
+  int64_t timeout_ms = 60'000;
 };
 std::unique_ptr<CredentialSource> MakeProcessSource(ProcessSettings settings);
 

@@ -3,11 +3,16 @@
 // {"Version": 1, "AccessKeyId": ..., "SecretAccessKey": ...,
 //  "SessionToken": ..., "Expiration": "RFC 3339"} on stdout.
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -37,9 +42,30 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// Reads the child's stdout until it closes it or `timeout_ms` pass; false
+// on the timeout.
+bool ReadUntilClosed(int fd, int64_t timeout_ms, std::string* out) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), INT32_MAX)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) return false;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return true;
+    if (out->size() < kMaxOutputBytes) out->append(buf, static_cast<size_t>(n));
+  }
+}
+
 // Runs argv with stdout to a pipe, stdin from /dev/null, stderr shared with
 // ours (the tool's own prompts and messages reach the user, not our logs).
-Result<ChildResult> RunCapturingStdout(std::vector<std::string> argv, std::vector<std::string> envp) {
+// Killed when it has not closed its stdout within `timeout_ms`.
+Result<ChildResult> RunCapturingStdout(std::vector<std::string> argv, std::vector<std::string> envp,
+                                       int64_t timeout_ms) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Status::Unavailable(fmt::format("pipe: {}", std::strerror(errno)));
   posix_spawn_file_actions_t actions;
@@ -57,15 +83,13 @@ Result<ChildResult> RunCapturingStdout(std::vector<std::string> argv, std::vecto
     return Status::Unavailable(fmt::format("cannot run {}: {}", argv[0], std::strerror(rc)));
   }
   ChildResult result;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (result.out.size() < kMaxOutputBytes) result.out.append(buf, static_cast<size_t>(n));
-  }
+  const bool finished = ReadUntilClosed(fds[0], timeout_ms, &result.out);
   close(fds[0]);
+  if (!finished) kill(pid, SIGKILL);
   while (waitpid(pid, &result.wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (!finished) {
+    return Status::Unavailable(fmt::format("{} did not finish within {} ms and was killed", argv[0], timeout_ms));
   }
   return result;
 }
@@ -89,7 +113,7 @@ class ProcessSource final : public CredentialSource {
     if (argv->empty()) return Status::InvalidArgument(fmt::format("{}: the command is empty", what));
     std::vector<std::string> envp;
     for (const auto& [k, v] : s_.env) envp.push_back(k + "=" + v);
-    auto child = RunCapturingStdout(std::move(argv).value(), std::move(envp));
+    auto child = RunCapturingStdout(std::move(argv).value(), std::move(envp), s_.timeout_ms);
     if (!child.ok()) return Status::Unavailable(fmt::format("{}: {}", what, child.status().message()));
     // The output is never quoted: it is, or is near to, a secret.
     if (!WIFEXITED(child->wait_status) || WEXITSTATUS(child->wait_status) != 0) {

@@ -250,6 +250,20 @@ TEST(CredentialsProcess, BadJsonOrVersionIsAnErrorThatQuotesNothing) {
   }
 }
 
+TEST(CredentialsProcess, AHungCommandIsKilledAtItsTimeout) {
+  TempDir dir;
+  ProcessSettings settings{Script(dir, "exec sleep 30\n"), "batch", {}};
+  settings.timeout_ms = 300;
+  auto source = MakeProcessSource(settings);
+  const auto start = std::chrono::steady_clock::now();
+  Result<TimedCredentials> r = source->Fetch();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(ErrorOf(r).find("did not finish within 300 ms and was killed"), std::string::npos) << ErrorOf(r);
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
 TEST(CredentialsProcess, MissingCommandAndBadQuotingAreErrors) {
   Result<TimedCredentials> missing = RunProcess("/nonexistent/helper --x");
   ASSERT_FALSE(missing.ok());
