@@ -4,8 +4,11 @@
 # one run by cli_bench (round-robin, shuffled). docs/benchmarks.md explains
 # the figures.
 #   bench/cli_bench.sh BUILD_DIR [ROUNDS]        (default 150 rounds)
-# Prints cli_bench's table, then the ratios and whether the target holds:
-#   jobgate run (a guarded run) <= 2 x flock + floor.
+# Prints cli_bench's table, then the ratios and whether the targets hold:
+#   jobgate run (a guarded run) <= 2 x flock + floor;
+#   and the process start-up targets: jobgate --version <= 1.3 x /bin/true,
+#   a skip <= 1.2 x the floor process reading the item (floor_cli
+#   --skip-check), jobgate run -- true <= 1.15 x (floor + /bin/true).
 set -euo pipefail
 
 build=${1:?usage: bench/cli_bench.sh BUILD_DIR [ROUNDS]}
@@ -40,6 +43,7 @@ prepare() {  # DB JOB [run flags]: the schema and a state row, by jobgate itself
 prepare run.db x --cooldown 0
 prepare skip.db y --cooldown 1h
 prepare floor.db f --cooldown 0
+prepare floor-skip.db y --cooldown 1h
 prepare floor-default.db f --cooldown 0
 prepare run-held.db x --cooldown 0
 prepare floor-held.db f --cooldown 0
@@ -67,6 +71,8 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "jobgate_run:0:$jg $(store run.db) run x --cooldown 0 --skip-exit-code 3 -- true" \
   "jobgate_skip:3:$jg $(store skip.db) run y --cooldown 1h --skip-exit-code 3 -- true" \
   "floor:0:$floor $dir/floor.db f" \
+  "floor_skip:3:$floor $dir/floor-skip.db y --skip-check" \
+  "jobgate_version:0:$jg --version" \
   "floor_sqlite_close:0:$floor $dir/floor-default.db f --sqlite-default-close" \
   "jobgate_run_held:0:$jg $(store run-held.db) run x --cooldown 0 --skip-exit-code 3 -- true" \
   "floor_held:0:$floor $dir/floor-held.db f" \
@@ -80,6 +86,10 @@ echo "$results"
 # which competing load on the machine disturbs least.
 echo "$results" | awk '
   $1 == "RESULT" { t["wall median", $2] = $4; t["wall mean", $2] = $3; t["cpu median", $2] = $9 }
+  function start(what, us, floor_us, target) {
+    printf "  %-44s %7.0f / %6.0f us = %.2fx (process start-up target <= %.2fx: %s)\n",
+           what, us, floor_us, us / floor_us, target, (us <= target * floor_us ? "met" : "MISSED")
+  }
   function check(what, m, run, flk, flr,   bound) {
     bound = 2 * flk + flr
     printf "  %-38s %7.0f us <= 2 x %5.0f + %5.0f = %6.0f us : %-6s (%.2fx of the bound)\n",
@@ -93,6 +103,9 @@ echo "$results" | awk '
              m, t[m, "jobgate_run"] / t[m, "floor"], t[m, "jobgate_run"] / t[m, "flock"],
              t[m, "jobgate_skip"] / t[m, "true"], t[m, "floor_sqlite_close"] / t[m, "floor"]
       check("jobgate run (guarded)", m, t[m, "jobgate_run"], t[m, "flock"], t[m, "floor"])
+      start("jobgate --version / /bin/true", t[m, "jobgate_version"], t[m, "true"], 1.3)
+      start("skip / floor process reading the item", t[m, "jobgate_skip"], t[m, "floor_skip"], 1.2)
+      start("run -- true / (floor attempt + /bin/true)", t[m, "jobgate_run"], t[m, "floor"] + t[m, "true"], 1.15)
       check("jobgate run, another connection open", m, t[m, "jobgate_run_held"], t[m, "flock"], t[m, "floor_held"])
       printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, its current ones (libsqlite3) %.0f us, /bin/true %.0f us\n",
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]

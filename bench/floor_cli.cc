@@ -4,8 +4,10 @@
 // transaction) and exits, paying the same open and close costs as
 // `jobgate run` and nothing else. C library only.
 //
-//   floor_cli DB JOB [--full] [--sqlite-default-close]
-//       exit 0 when the attempt ran, 3 when it was skipped or lost, 1 on error
+//   floor_cli DB JOB [--full] [--sqlite-default-close] [--skip-check]
+//       exit 0 when the attempt ran, 3 when it was skipped or lost, 1 on error;
+//       --skip-check: only the skip path's read and decision (exit 3 on a
+//       skip, 0 when it would acquire), the floor of a skipping `jobgate run`
 //   floor_cli --hold DB
 //       keeps a connection open (no transaction) until killed, so that the
 //       measured processes are not the last connection to the file
@@ -40,14 +42,17 @@ int Hold(const char* path) {
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--hold") == 0) return Hold(argv[2]);
   if (argc < 3) {
-    fprintf(stderr, "usage: floor_cli DB JOB [--full] [--sqlite-default-close] | floor_cli --hold DB\n");
+    fprintf(stderr, "usage: floor_cli DB JOB [--full] [--sqlite-default-close] [--skip-check] | floor_cli --hold DB\n");
     return 2;
   }
   bool full = false;
+  bool skip_check = false;
   floor_sql::Close close_policy = floor_sql::Close::kJobgatePolicy;
   for (int i = 3; i < argc; ++i) {
     if (strcmp(argv[i], "--full") == 0) {
       full = true;
+    } else if (strcmp(argv[i], "--skip-check") == 0) {
+      skip_check = true;
     } else if (strcmp(argv[i], "--sqlite-default-close") == 0) {
       close_policy = floor_sql::Close::kSqliteDefault;
     } else {
@@ -64,7 +69,9 @@ int main(int argc, char** argv) {
   conn.rng ^= static_cast<uint64_t>(getpid()) * 0x100000001b3ULL;
   int rc = 1;
   if (floor_sql::Open(&conn, argv[1], full, close_policy) == 0) {
-    switch (floor_sql::GuardedAttempt(&conn, argv[2], holder, 0, &row)) {
+    const floor_sql::Attempt attempt = skip_check ? floor_sql::SkipCheck(&conn, argv[2], &row)
+                                                  : floor_sql::GuardedAttempt(&conn, argv[2], holder, 0, &row);
+    switch (attempt) {
       case floor_sql::kRan: rc = 0; break;
       case floor_sql::kSkipped:
       case floor_sql::kLost: rc = 3; break;

@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <random>
@@ -182,9 +183,27 @@ Status ErrorStatus(const DynamoDbError& e, std::string_view op, const AwsConfig&
 
 // ---- client ------------------------------------------------------------------
 
+namespace {
+
+std::vector<std::unique_ptr<HttpTransport>> OneTransport(std::unique_ptr<HttpTransport> transport) {
+  std::vector<std::unique_ptr<HttpTransport>> transports;
+  transports.push_back(std::move(transport));
+  return transports;
+}
+
+}  // namespace
+
 DynamoDbClient::DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
                                DynamoDbClientOptions options)
-    : config_(std::move(config)), transport_(std::move(transport)), clock_(clock), options_(std::move(options)) {
+    : DynamoDbClient(std::move(config), OneTransport(std::move(transport)), clock, std::move(options)) {}
+
+DynamoDbClient::DynamoDbClient(AwsConfig config, std::vector<std::unique_ptr<HttpTransport>> transports, Clock& clock,
+                               DynamoDbClientOptions options)
+    : config_(std::move(config)), clock_(clock), options_(std::move(options)) {
+  for (auto& transport : transports) {
+    lanes_.push_back(std::make_unique<Lane>());
+    lanes_.back()->transport = std::move(transport);
+  }
   // aws_config.h guarantees "http[s]://host[...]" without a trailing '/'.
   const size_t scheme_end = config_.endpoint_url.find("://");
   const size_t authority = scheme_end == std::string::npos ? 0 : scheme_end + 3;
@@ -198,6 +217,65 @@ DynamoDbClient::DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> 
   if (!options_.random) {
     auto gen = std::make_shared<std::mt19937_64>(std::random_device{}());
     options_.random = [gen] { return (*gen)(); };
+  }
+}
+
+DynamoDbClient::~DynamoDbClient() {
+  std::lock_guard lock(opener_mu_);
+  if (opener_.joinable()) opener_.join();
+}
+
+// The first idle lane, waiting for one when all are taken.
+DynamoDbClient::Lane* DynamoDbClient::TakeLane() {
+  std::unique_lock lock(lanes_mu_);
+  Lane* idle = nullptr;
+  lane_given_back_.wait(lock, [&] {
+    for (auto& lane : lanes_) {
+      if (!lane->busy) {
+        idle = lane.get();
+        return true;
+      }
+    }
+    return false;
+  });
+  idle->busy = true;
+  idle->used = true;
+  return idle;
+}
+
+DynamoDbClient::TakenLane::~TakenLane() {
+  {
+    std::lock_guard lock(client_.lanes_mu_);
+    lane_->busy = false;
+  }
+  client_.lane_given_back_.notify_all();
+}
+
+void DynamoDbClient::OpenSpareLanes() {
+  std::lock_guard opener_lock(opener_mu_);
+  if (opener_.joinable()) opener_.join();
+  std::vector<Lane*> cold;
+  {
+    std::lock_guard lock(lanes_mu_);
+    for (auto& lane : lanes_) {
+      if (lane->busy || lane->used) continue;
+      lane->busy = lane->used = true;
+      cold.push_back(lane.get());
+    }
+  }
+  if (!cold.empty()) opener_ = std::thread([this, cold] { OpenLanes(cold); });
+}
+
+void DynamoDbClient::OpenLanes(const std::vector<Lane*>& lanes) {
+  for (Lane* lane : lanes) {
+    TakenLane taken(*this, lane);
+    HttpRequest request;
+    request.url = url_;
+    request.method = "GET";
+    request.headers = {{"Host", host_}};
+    // Whatever the answer (DynamoDB: 200 "healthy: ..."), the connection
+    // stays open for the next call; a failure is the next call's to report.
+    (void)taken.transport().Send(request);
   }
 }
 
@@ -237,7 +315,7 @@ void DynamoDbClient::ObserveDate(const HttpResponse& response, int64_t sent_mono
   clock_estimator_.AddSample(sent_mono, received_mono, *server_ms, 1000);  // the header has whole seconds
 }
 
-DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& body) {
+DynamoDbReply DynamoDbClient::Attempt(HttpTransport& transport, std::string_view op, const std::string& body) {
   DynamoDbReply reply;
   const EpochMs sent_ms = clock_.NowMs();
   const int64_t sent_mono = clock_.MonotonicMs();
@@ -266,7 +344,7 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
     std::lock_guard lock(state_mu_);
     ++request_counts_[std::string(op)];
   }
-  HttpResult result = transport_->Send(request);
+  HttpResult result = transport.Send(request);
   const int64_t received_mono = clock_.MonotonicMs();
   if (auto* te = std::get_if<TransportError>(&result)) {
     reply.error = ClassifyTransportError(*te);
@@ -295,16 +373,69 @@ DynamoDbReply DynamoDbClient::Attempt(std::string_view op, const std::string& bo
   return reply;
 }
 
-DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& request) {
-  std::lock_guard lock(call_mu_);
+namespace {
+
+// The operations that take ReturnConsumedCapacity, and whether they read.
+std::optional<bool> CapacityOp(std::string_view op) {
+  static constexpr std::string_view kReads[] = {"GetItem", "BatchGetItem", "Query", "Scan"};
+  static constexpr std::string_view kWrites[] = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+                                                 "TransactWriteItems"};
+  if (std::find(std::begin(kReads), std::end(kReads), op) != std::end(kReads)) return true;
+  if (std::find(std::begin(kWrites), std::end(kWrites), op) != std::end(kWrites)) return false;
+  return std::nullopt;
+}
+
+std::string RequestBody(std::string_view op, const nlohmann::json& request) {
   // Strings we store are UTF-8 clean by contract; a stray invalid byte is
   // replaced (DynamoDB would refuse it) instead of throwing.
-  const std::string body = request.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (!CapacityOp(op) || request.contains("ReturnConsumedCapacity")) {
+    return request.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  Json with_capacity = request;
+  with_capacity["ReturnConsumedCapacity"] = "TOTAL";
+  return with_capacity.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+// ConsumedCapacity is one object, or one per table (batches, transactions).
+void DynamoDbClient::AddCapacity(std::string_view op, const nlohmann::json& body) {
+  const std::optional<bool> is_read = CapacityOp(op);
+  auto it = body.find("ConsumedCapacity");
+  if (!is_read || it == body.end()) return;
+  Capacity add;
+  for (const Json& c : it->is_array() ? *it : Json::array({*it})) {
+    if (!c.is_object()) continue;
+    auto units = [&](const char* key) { return c.contains(key) && c[key].is_number() ? c[key].get<double>() : 0.0; };
+    const double read = units("ReadCapacityUnits"), write = units("WriteCapacityUnits");
+    if (read > 0 || write > 0) {
+      add.read += read;
+      add.write += write;
+    } else {
+      (*is_read ? add.read : add.write) += units("CapacityUnits");
+    }
+  }
+  std::lock_guard lock(state_mu_);
+  capacity_.read += add.read;
+  capacity_.write += add.write;
+}
+
+DynamoDbClient::Capacity DynamoDbClient::ConsumedCapacity() const {
+  std::lock_guard lock(state_mu_);
+  return capacity_;
+}
+
+DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& request) {
+  TakenLane lane(*this, TakeLane());
+  const std::string body = RequestBody(op, request);
   bool maybe_applied = false;
   bool fetched_anew = false;
   for (int attempt = 1;; ++attempt) {
-    DynamoDbReply reply = Attempt(op, body);
-    if (reply.ok()) return reply;
+    DynamoDbReply reply = Attempt(lane.transport(), op, body);
+    if (reply.ok()) {
+      AddCapacity(op, reply.body);
+      return reply;
+    }
     DynamoDbError& e = *reply.error;
     e.attempts = attempt;
     maybe_applied = maybe_applied || e.maybe_applied;
@@ -357,6 +488,7 @@ int64_t DynamoDbClient::RequestCount(std::string_view op) const {
 void DynamoDbClient::ResetRequestCounts() {
   std::lock_guard lock(state_mu_);
   request_counts_.clear();
+  capacity_ = {};
 }
 
 }  // namespace jobgate

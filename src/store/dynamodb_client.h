@@ -16,6 +16,7 @@
 // ConditionalCheckFailedException is never retried.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -132,14 +134,31 @@ struct DynamoDbReply {
   bool condition_failed() const { return error && error->kind == DynamoDbErrorKind::kConditionFailed; }
 };
 
-// A signed, retrying DynamoDB caller. Thread-safe: calls are serialised
-// (one connection), the clock offset and counters may be read any time.
-// Each attempt asks the config's CredentialsProvider for credentials, so
-// temporary ones are refreshed as they near expiry, mid-process.
+// A signed, retrying DynamoDB caller. Thread-safe: each transport given
+// is one "lane" (one connection) carrying one exchange at a time, so up to
+// that many calls are in flight at once; the clock offset and counters may
+// be read any time. Each attempt asks the config's CredentialsProvider for
+// credentials, so temporary ones are refreshed as they near expiry,
+// mid-process.
 class DynamoDbClient {
  public:
   DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
                  DynamoDbClientOptions options = {});
+  // `transports` (at least one): a call takes the first idle lane, in this
+  // order, or waits for the first one to become idle.
+  DynamoDbClient(AwsConfig config, std::vector<std::unique_ptr<HttpTransport>> transports, Clock& clock,
+                 DynamoDbClientOptions options = {});
+  ~DynamoDbClient();
+  DynamoDbClient(const DynamoDbClient&) = delete;
+  DynamoDbClient& operator=(const DynamoDbClient&) = delete;
+
+  // Opens the connection of every lane that has not carried a request yet,
+  // on a thread of its own, with one unsigned `GET /` each (DynamoDB answers
+  // it without an operation: no capacity, no credentials), so that a later
+  // concurrent call does not pay a TCP and TLS handshake. Returns at once;
+  // a lane being opened counts as busy. No-op with one lane.
+  void OpenSpareLanes();
+  size_t lane_count() const { return lanes_.size(); }
 
   // Sends operation `op` ("GetItem", ...) with `request` as its body,
   // retrying per the policy. Never throws.
@@ -148,6 +167,17 @@ class DynamoDbClient {
   // This host's clock against DynamoDB's, from the Date headers of the
   // responses so far (ClockEstimator); nullopt before the first.
   std::optional<ClockEstimate> ObservedClock() const;
+
+  // The capacity units DynamoDB said the calls so far consumed: every
+  // data-plane call asks for them (ReturnConsumedCapacity = TOTAL). Only
+  // answered calls report any; a failed conditional write consumes write
+  // units that its error does not report. Endpoints that report none
+  // (or tests) leave both at 0.
+  struct Capacity {
+    double read = 0;
+    double write = 0;
+  };
+  Capacity ConsumedCapacity() const;
 
   // HTTP requests sent per operation name, retries included.
   std::map<std::string, int64_t> RequestCounts() const;
@@ -166,22 +196,47 @@ class DynamoDbClient {
  private:
   HttpRequest BuildRequest(std::string_view op, const std::string& body, EpochMs now_ms,
                            const AwsCredentials& credentials, Status* error) const;
-  DynamoDbReply Attempt(std::string_view op, const std::string& body);
+  struct Lane {
+    std::unique_ptr<HttpTransport> transport;  // one exchange at a time: used by whoever took the lane
+    bool busy = false;                         // taken (guarded by lanes_mu_)
+    bool used = false;                         // has carried a request (guarded by lanes_mu_)
+  };
+  // A lane taken for one exchange, given back when it goes out of scope.
+  class TakenLane {
+   public:
+    TakenLane(DynamoDbClient& client, Lane* lane) : client_(client), lane_(lane) {}
+    ~TakenLane();
+    TakenLane(const TakenLane&) = delete;
+    TakenLane& operator=(const TakenLane&) = delete;
+    HttpTransport& transport() { return *lane_->transport; }
+
+   private:
+    DynamoDbClient& client_;
+    Lane* lane_;
+  };
+  Lane* TakeLane();
+  void OpenLanes(const std::vector<Lane*>& lanes);
+  DynamoDbReply Attempt(HttpTransport& transport, std::string_view op, const std::string& body);
   void ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono);
+  void AddCapacity(std::string_view op, const nlohmann::json& body);
   uint64_t NextRandom();
 
   const AwsConfig config_;
   std::string url_;    // endpoint + "/"
   std::string host_;   // authority of the endpoint, as sent in Host
   std::string path_;   // request path of the endpoint, "/" unless it has one
-  std::unique_ptr<HttpTransport> transport_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
   Clock& clock_;
   DynamoDbClientOptions options_;
 
-  std::mutex call_mu_;  // one exchange at a time on the one connection
+  std::mutex lanes_mu_;
+  std::condition_variable lane_given_back_;
+  std::mutex opener_mu_;
+  std::thread opener_;  // OpenSpareLanes' thread, joined by the next call of it and the destructor
   mutable std::mutex state_mu_;
   ClockEstimator clock_estimator_;
   std::map<std::string, int64_t, std::less<>> request_counts_;
+  Capacity capacity_;
 };
 
 }  // namespace jobgate

@@ -127,6 +127,16 @@ Result<DynamoDbUrl> ParseDynamoDbUrl(const std::string& url) {
 
 // ---- store plumbing -------------------------------------------------------------------
 
+namespace {
+
+std::vector<std::unique_ptr<HttpTransport>> OneLane(std::unique_ptr<HttpTransport> transport) {
+  std::vector<std::unique_ptr<HttpTransport>> lanes;
+  lanes.push_back(std::move(transport));
+  return lanes;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& url, const StoreOptions& store_options) {
   auto parsed = ParseDynamoDbUrl(url);
   if (!parsed.ok()) return parsed.status();
@@ -139,8 +149,14 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   // libcurl and libcrypto are loaded here, not at start-up (curl_api.h,
   // crypto_api.h): a missing one fails the open, before any request.
   if (auto crypto = LoadCryptoApi(); !crypto.ok()) return crypto.status();
-  auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms, ""});
-  if (!http.ok()) return http.status();
+  // Two connections: a commit and its run record go out at once
+  // (DoReplaceStateAndAppendRun), and a heartbeat need not wait for a call.
+  std::vector<std::unique_ptr<HttpTransport>> lanes;
+  for (int i = 0; i < 2; ++i) {
+    auto http = CurlHttpClient::Create(HttpClientOptions{parsed->connect_timeout_ms, parsed->timeout_ms, ""});
+    if (!http.ok()) return http.status();
+    lanes.push_back(std::move(http.value()));
+  }
   DynamoDbStoreOptions options;
   options.table = parsed->table;
   options.use_transactions = parsed->transactions;
@@ -151,14 +167,18 @@ Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& ur
   options.clock = store_options.clock;
   options.logger = store_options.logger;
   options.url = url;
-  return std::make_unique<DynamoDbStore>(std::move(config.value()), std::move(http.value()), std::move(options));
+  return std::make_unique<DynamoDbStore>(std::move(config.value()), std::move(lanes), std::move(options));
 }
 
 DynamoDbStore::DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options)
+    : DynamoDbStore(std::move(config), OneLane(std::move(transport)), std::move(options)) {}
+
+DynamoDbStore::DynamoDbStore(AwsConfig config, std::vector<std::unique_ptr<HttpTransport>> transports,
+                             DynamoDbStoreOptions options)
     : owned_clock_(options.clock != nullptr ? nullptr : std::make_unique<SystemClock>()),
       logger_(options.logger != nullptr ? *options.logger : DefaultLogger()),
       options_(std::move(options)),
-      client_(std::move(config), std::move(transport), options_.clock != nullptr ? *options_.clock : *owned_clock_,
+      client_(std::move(config), std::move(transports), options_.clock != nullptr ? *options_.clock : *owned_clock_,
               options_.client) {}
 
 DynamoDbStore::~DynamoDbStore() {
@@ -166,7 +186,9 @@ DynamoDbStore::~DynamoDbStore() {
   if (logger_.Enabled(LogLevel::kDebug)) {
     std::vector<std::string> counts;
     for (const auto& [op, n] : client_.RequestCounts()) counts.push_back(fmt::format("{}={}", op, n));
-    Log(logger_, LogLevel::kDebug, "dynamodb requests: {}", counts.empty() ? "none" : fmt::format("{}", fmt::join(counts, " ")));
+    const DynamoDbClient::Capacity used = client_.ConsumedCapacity();
+    Log(logger_, LogLevel::kDebug, "dynamodb requests: {}; capacity units consumed: read {:g}, write {:g}",
+        counts.empty() ? "none" : fmt::format("{}", fmt::join(counts, " ")), used.read, used.write);
   }
 }
 
@@ -320,14 +342,28 @@ Result<WriteOutcome> DynamoDbStore::DoCreateState(const JobState& state, std::op
                   {"Item", std::move(item)},
                   {"ConditionExpression", fmt::format("attribute_not_exists({})", x.Name("PK"))}};
   x.AddTo(request);
-  return WriteState("PutItem", std::move(request), state);
+  auto outcome = WriteState("PutItem", std::move(request), state);
+  OpenSpareLanesFor(state, outcome);
+  return outcome;
 }
 
 Result<WriteOutcome> DynamoDbStore::DoReplaceState(const JobState& state, int64_t expected_version,
                                                    std::optional<EpochMs> due_at) {
   // UpdateItem, not PutItem: attributes others keep on the item (a
   // hand-made table's extra columns) survive every write.
-  return WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
+  auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
+  OpenSpareLanesFor(state, outcome);
+  return outcome;
+}
+
+// A lease taken: its commit will go out with the run record beside it
+// (DoReplaceStateAndAppendRun), on a connection opened now, while the
+// workload runs. Not before the write: a loser would wait for it to exit.
+void DynamoDbStore::OpenSpareLanesFor(const JobState& written, const Result<WriteOutcome>& outcome) {
+  if (outcome.ok() && *outcome == WriteOutcome::kApplied && written.status == JobStatus::kRunning &&
+      !options_.use_transactions) {
+    client_.OpenSpareLanes();
+  }
 }
 
 Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job, const std::string& request_key) {
@@ -372,17 +408,77 @@ Result<JobRecord> DynamoDbStore::ReadJob(const std::string& job, const std::stri
 Result<WriteOutcome> DynamoDbStore::DoReplaceStateAndAppendRun(const JobState& state, int64_t expected_version,
                                                                std::optional<EpochMs> due_at, const RunRecord& run) {
   if (options_.use_transactions) return TransactStateAndRun(state, expected_version, due_at, run);
-  // No TransactWriteItems (dynalite has none): the CAS decides, then the run
-  // record follows. If the append fails the state is still committed, and
-  // reporting an error now would make the caller re-read and find its own
-  // write: a lost run record only costs a history row.
+  // No TransactWriteItems (dynalite has none): the CAS decides. The run
+  // record goes out at the same time on the other connection, one round
+  // trip for both; it is conditional on no record being there, so it never
+  // replaces the "abandoned" record of a holder that took the job over, and
+  // it is taken back when the CAS did not apply. If only the append fails,
+  // the state is still committed, and reporting an error would make the
+  // caller re-read and find its own write: a lost run record only costs a
+  // history row.
+  if (client_.lane_count() < 2) return CommitThenAppend(state, expected_version, due_at, run);
+  DynamoDbReply appended;
+  Result<WriteOutcome> outcome = WriteOutcome::kConditionFailed;
+  {
+    std::jthread append([&] { appended = client_.Call("PutItem", NewRunRequest(run)); });
+    outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
+  }
+  const bool put_refused = appended.condition_failed() && !appended.error->maybe_applied;
+  if (outcome.ok() && *outcome == WriteOutcome::kApplied) {
+    if (!appended.ok() && !appended.condition_failed()) {
+      Log(logger_, LogLevel::kWarn,
+          "job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
+          Error("PutItem", *appended.error).message());
+    }
+    return outcome;
+  }
+  if (!put_refused) RetractRun(run);
+  return outcome;
+}
+
+// One connection: the CAS, then (if it applied) the run record.
+Result<WriteOutcome> DynamoDbStore::CommitThenAppend(const JobState& state, int64_t expected_version,
+                                                     std::optional<EpochMs> due_at, const RunRecord& run) {
   auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
   if (Status st = AppendRun(run); !st.ok()) {
-    Log(logger_, LogLevel::kWarn, "job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
-                 st.message());
+    Log(logger_, LogLevel::kWarn,
+        "job '{}': the run was recorded in the state but its history record was not written: {}", run.job,
+        st.message());
   }
   return outcome;
+}
+
+Json DynamoDbStore::NewRunRequest(const RunRecord& run) {
+  const int64_t expires = options_.run_ttl_s > 0 ? NowS() + options_.run_ttl_s : 0;
+  Expr x;
+  Json request = {{"TableName", options_.table},
+                  {"Item", RunItem(run, expires)},
+                  {"ConditionExpression", fmt::format("attribute_not_exists({})", x.Name("PK"))}};
+  x.AddTo(request);
+  return request;
+}
+
+// Deletes the record of a run whose commit did not apply (or whose answer
+// was lost: the controller re-reads, and appends it again if its commit
+// did apply), unless it is no longer the one we wrote. Best effort: a
+// record left behind says the run finished when the state does not count
+// it, until the run's TTL.
+void DynamoDbStore::RetractRun(const RunRecord& run) {
+  Expr x;
+  std::string condition = fmt::format("{} = ", x.Name("outcome"));
+  condition += x.Value(S(run.outcome));
+  condition += fmt::format(" AND {} = ", x.Name("end_ms"));
+  condition += x.Value(N(run.end_ms));
+  Json request = {{"TableName", options_.table},
+                  {"Key", Key(JobPk(run.job), RunSk(run.start_ms, run.run_id))},
+                  {"ConditionExpression", std::move(condition)}};
+  x.AddTo(request);
+  DynamoDbReply reply = client_.Call("DeleteItem", request);
+  if (!reply.ok() && !reply.condition_failed()) {
+    Log(logger_, LogLevel::kWarn, "job '{}': the history record of run {} whose commit did not apply stays: {}",
+        run.job, run.run_id, Error("DeleteItem", *reply.error).message());
+  }
 }
 
 namespace {

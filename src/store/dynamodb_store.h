@@ -64,8 +64,8 @@ struct DynamoDbStoreOptions {
   std::string url;                        // the store URL, for messages
 };
 
-// The DynamoDB store. Thread-safe (its client serialises calls on one
-// connection). Opening makes no network call (except asking EC2 instance
+// The DynamoDB store. Thread-safe (its client carries one call at a time
+// on each of its connections, two when opened from a URL). Opening makes no network call (except asking EC2 instance
 // metadata for the region when nothing else names one); the first
 // operation does, fetching temporary credentials first if it needs them.
 class DynamoDbStore final : public Store {
@@ -75,6 +75,9 @@ class DynamoDbStore final : public Store {
   static Result<std::unique_ptr<DynamoDbStore>> Open(const std::string& url, const StoreOptions& options);
 
   DynamoDbStore(AwsConfig config, std::unique_ptr<HttpTransport> transport, DynamoDbStoreOptions options);
+  // One lane (connection) per transport: DynamoDbClient.
+  DynamoDbStore(AwsConfig config, std::vector<std::unique_ptr<HttpTransport>> transports,
+                DynamoDbStoreOptions options);
   ~DynamoDbStore() override;
   DynamoDbStore(const DynamoDbStore&) = delete;
   DynamoDbStore& operator=(const DynamoDbStore&) = delete;
@@ -128,6 +131,11 @@ class DynamoDbStore final : public Store {
   Status BatchDelete(std::vector<nlohmann::json> keys);
   Result<WriteOutcome> TransactStateAndRun(const JobState& state, int64_t expected_version,
                                            std::optional<EpochMs> due_at, const RunRecord& run);
+  Result<WriteOutcome> CommitThenAppend(const JobState& state, int64_t expected_version,
+                                        std::optional<EpochMs> due_at, const RunRecord& run);
+  nlohmann::json NewRunRequest(const RunRecord& run);
+  void OpenSpareLanesFor(const JobState& written, const Result<WriteOutcome>& outcome);
+  void RetractRun(const RunRecord& run);
   int64_t NowS();
 
   Result<std::optional<nlohmann::json>> DescribeTable();

@@ -69,7 +69,7 @@ std::vector<nlohmann::json> FaultProxy::Log() const {
 
 int FaultProxy::Requests(const std::string& op) const {
   int n = 0;
-  for (const auto& e : Log()) n += op.empty() || e["op"] == op;
+  for (const auto& e : Log()) n += op.empty() ? e["op"] != "GET" : e["op"] == op;
   return n;
 }
 

@@ -51,7 +51,8 @@ class FaultProxy {
   const std::string& startup_error() const { return startup_error_; }
   // One entry per request seen so far: {seq, op, fault, status}.
   std::vector<nlohmann::json> Log() const;
-  // Requests seen; with `op`, only those of that operation.
+  // API requests seen (not the `GET /` that opens a second connection);
+  // with `op`, only those of that operation ("GET" for those).
   int Requests(const std::string& op = "") const;
   // Requests that got the fault.
   int Faulted() const;

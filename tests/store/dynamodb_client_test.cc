@@ -10,7 +10,13 @@
 // depending on how much it inlines into this file's tests.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <set>
+#include <thread>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -364,6 +370,170 @@ TEST(DynamoDbClient, TransactionalCommitIsOneTransactWriteItems) {
                                            .dump())};
   ASSERT_OK_AND_ASSIGN(auto lost, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, run));
   EXPECT_EQ(lost, WriteOutcome::kConditionFailed);
+}
+
+// ---- two connections: the commit and its run record at once -------------------------------
+
+// One scripted server behind several lanes: answers by operation, and holds
+// each request of `together` until all of them are in flight (or 2 s pass),
+// so a test sees whether the client sent them at once.
+class TwoLaneServer {
+ public:
+  HttpResult Answer(const HttpRequest& request) {
+    std::unique_lock lock(mu_);
+    const std::string op = OpOf(request);
+    sent.push_back(op);
+    if (together.count(op) != 0) {
+      ++in_flight_;
+      cv_.notify_all();
+      met_together = cv_.wait_for(lock, std::chrono::seconds(2), [&] { return in_flight_ >= together.size(); }) &&
+                     met_together;
+    }
+    bodies[op] = request.body;
+    auto it = answers.find(op);
+    if (it == answers.end()) return Response(200, request.method == "GET" ? "healthy: test" : "{}");
+    return it->second;
+  }
+  std::vector<std::string> Sent() {
+    std::lock_guard lock(mu_);
+    return sent;
+  }
+
+  std::set<std::string> together;
+  std::map<std::string, HttpResult> answers;  // by operation; default 200 "{}"
+  std::vector<std::string> sent;              // operations in arrival order, "GET" for a bare GET
+  std::map<std::string, std::string> bodies;  // the last body per operation
+  bool met_together = true;
+
+ private:
+  static std::string OpOf(const HttpRequest& request) {
+    for (const auto& [k, v] : request.headers) {
+      if (k == "X-Amz-Target") return v.substr(v.find('.') + 1);
+    }
+    return request.method;
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t in_flight_ = 0;
+};
+
+class LaneTransport final : public HttpTransport {
+ public:
+  explicit LaneTransport(TwoLaneServer& server) : server_(server) {}
+  HttpResult Send(const HttpRequest& request) override { return server_.Answer(request); }
+
+ private:
+  TwoLaneServer& server_;
+};
+
+struct TwoLaneStore {
+  TwoLaneStore() {
+    std::vector<std::unique_ptr<HttpTransport>> lanes;
+    lanes.push_back(std::make_unique<LaneTransport>(server));
+    lanes.push_back(std::make_unique<LaneTransport>(server));
+    DynamoDbStoreOptions options;
+    options.table = "job_control";
+    options.clock = &clock;
+    options.client.sleep = [](int64_t) {};
+    store = std::make_unique<DynamoDbStore>(TestConfig(), std::move(lanes), std::move(options));
+  }
+  ManualClock clock{1'700'000'000'000};
+  TwoLaneServer server;
+  std::unique_ptr<DynamoDbStore> store;
+};
+
+RunRecord FinishedRun() {
+  RunRecord run;
+  run.job = "j";
+  run.run_id = "r1";
+  run.start_ms = 100;
+  run.end_ms = 200;
+  run.outcome = "succeeded";
+  return run;
+}
+
+TEST(DynamoDbClient, TheCommitAndItsRunRecordAreOneRoundTrip) {
+  TwoLaneStore s;
+  s.server.together = {"UpdateItem", "PutItem"};
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, FinishedRun()));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  EXPECT_TRUE(s.server.met_together) << "the run record waited for the commit's answer";
+  std::vector<std::string> sent = s.server.Sent();
+  std::sort(sent.begin(), sent.end());
+  EXPECT_EQ(sent, (std::vector<std::string>{"PutItem", "UpdateItem"}));
+  // Never over another record of the run (a taker's "abandoned" one).
+  Json put = Json::parse(s.server.bodies["PutItem"]);
+  EXPECT_EQ(put["Item"]["SK"]["S"], RunSk(100, "r1"));
+  EXPECT_EQ(put["ConditionExpression"], "attribute_not_exists(#n0)");
+  EXPECT_EQ(put["ExpressionAttributeNames"]["#n0"], "PK");
+}
+
+TEST(DynamoDbClient, ACommitThatDidNotApplyTakesItsRunRecordBack) {
+  TwoLaneStore s;
+  s.server.answers["UpdateItem"] = AwsError(400, "ConditionalCheckFailedException");
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, FinishedRun()));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  std::vector<std::string> sent = s.server.Sent();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[2], "DeleteItem");
+  // Only the record we wrote: not one another holder wrote since.
+  Json del = Json::parse(s.server.bodies["DeleteItem"]);
+  EXPECT_EQ(del["Key"]["SK"]["S"], RunSk(100, "r1"));
+  EXPECT_EQ(del["ConditionExpression"], "#n0 = :v0 AND #n1 = :v1");
+  EXPECT_EQ(del["ExpressionAttributeValues"][":v0"]["S"], "succeeded");
+  EXPECT_EQ(del["ExpressionAttributeValues"][":v1"]["N"], "200");
+
+  // A record was there already (the taker's): ours was not written, nothing to take back.
+  TwoLaneStore refused;
+  refused.server.answers["UpdateItem"] = AwsError(400, "ConditionalCheckFailedException");
+  refused.server.answers["PutItem"] = AwsError(400, "ConditionalCheckFailedException");
+  ASSERT_OK_AND_ASSIGN(outcome, refused.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, FinishedRun()));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  EXPECT_EQ(refused.server.Sent().size(), 2u);
+
+  // The commit's answer lost (it may have applied): taken back too; the
+  // controller re-reads and appends it again if the commit did apply.
+  TwoLaneStore unknown;
+  unknown.server.answers["UpdateItem"] = AwsError(500, "InternalServerError");
+  EXPECT_FALSE(unknown.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, FinishedRun()).ok());
+  EXPECT_EQ(unknown.server.Sent().back(), "DeleteItem");
+}
+
+TEST(DynamoDbClient, TakingALeaseOpensTheSecondConnectionWhileTheWorkloadRuns) {
+  TwoLaneStore s;
+  JobState running = Idle("j", 2);
+  running.status = JobStatus::kRunning;
+  running.owner = "r1";
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceState(running, 1));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  for (int i = 0; i < 200 && s.server.Sent().size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s.server.Sent(), (std::vector<std::string>{"UpdateItem", "GET"}));
+  // Once: both lanes have carried a request now.
+  s.store->client().OpenSpareLanes();
+  ASSERT_OK_AND_ASSIGN(outcome, s.store->ReplaceState(Idle("j", 3), 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s.server.Sent().size(), 3u);
+  EXPECT_EQ(s.store->client().RequestCounts(), (std::map<std::string, int64_t>{{"UpdateItem", 2}}));
+}
+
+TEST(DynamoDbClient, AsksForAndAddsUpTheCapacityEachCallConsumed) {
+  ScriptedStore s;
+  s.transport->script = {
+      Response(200, R"({"ConsumedCapacity": {"TableName": "job_control", "CapacityUnits": 1.0}})"),
+      Response(200, R"({"Responses": {}, "ConsumedCapacity": [{"TableName": "job_control", "CapacityUnits": 2.0}]})"),
+      Response(200, R"({"ConsumedCapacity": [{"TableName": "job_control", "CapacityUnits": 4.0,
+                        "ReadCapacityUnits": 0.0, "WriteCapacityUnits": 4.0}]})"),
+      Response(200, R"({"Table": {}})")};
+  ASSERT_TRUE(s.store->client().Call("UpdateItem", Json{{"TableName", "job_control"}}).ok());
+  ASSERT_TRUE(s.store->client().Call("BatchGetItem", Json{{"RequestItems", Json::object()}}).ok());
+  ASSERT_TRUE(s.store->client().Call("TransactWriteItems", Json{{"TransactItems", Json::array()}}).ok());
+  ASSERT_TRUE(s.store->client().Call("DescribeTable", Json{{"TableName", "job_control"}}).ok());
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(Json::parse(s.transport->sent[i].body)["ReturnConsumedCapacity"], "TOTAL");
+  EXPECT_FALSE(Json::parse(s.transport->sent[3].body).contains("ReturnConsumedCapacity"));  // not a data-plane call
+  EXPECT_EQ(s.store->client().ConsumedCapacity().read, 2.0);
+  EXPECT_EQ(s.store->client().ConsumedCapacity().write, 5.0);
 }
 
 // What each of DynamoDB's answers to a transactional commit comes to.

@@ -4,7 +4,7 @@
 //
 //   node fault-proxy.mjs --upstream http://127.0.0.1:PORT --port-file F --log F
 //                        [--fault KIND] [--ops GetItem,UpdateItem,...] [--skip K] [--count N]
-//                        [--close-each]
+//                        [--close-each] [--all-old] [--latency-ms N]
 //
 // A request "matches" when its X-Amz-Target operation is in --ops (default:
 // any). The first --skip matching requests pass; the next --count (default 1;
@@ -33,8 +33,16 @@
 // fresh connect"): the client then never sees the lost response, only the
 // answer to the re-sent write. Tests need both paths.
 //
-// Log line: {"seq":1,"op":"GetItem","fault":null,"status":200}; status is
-// what the client got (0 when the connection was dropped).
+// --latency-ms N holds every forwarded answer until N ms after its request
+// arrived (longer if the upstream takes longer), as a distant endpoint
+// would: the benchmark counts sequential round trips with it.
+//
+// Log line: {"seq":1,"op":"GetItem","fault":null,"status":200,"t0":12.3,"t1":14.1};
+// status is what the client got (0 when the connection was dropped); t0 and
+// t1 (ms, this process's monotonic clock) are when the request had arrived
+// and when its answer left; `capacity` is the ConsumedCapacity units the
+// answer reported, if any. A request without an operation (jobgate opening a
+// connection with `GET /`) is logged with op "GET".
 import http from 'node:http';
 import { appendFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -50,6 +58,7 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1' },
     'close-each': { type: 'boolean', default: false },
     'all-old': { type: 'boolean', default: false },
+    'latency-ms': { type: 'string', default: '0' },
   },
 });
 if (!values.upstream) {
@@ -71,6 +80,19 @@ const ops = new Set(values.ops.split(',').filter(Boolean));
 let toSkip = Number(values.skip);
 let toFault = Number(values.count);
 let seq = 0;
+const latencyMs = Number(values['latency-ms']);
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+// The capacity units an answer reports (one object, or one per table).
+function capacityOf(body) {
+  try {
+    const c = JSON.parse(body.toString()).ConsumedCapacity;
+    if (!c) return undefined;
+    return (Array.isArray(c) ? c : [c]).reduce((sum, x) => sum + (x.CapacityUnits || 0), 0);
+  } catch {
+    return undefined;
+  }
+}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -162,10 +184,10 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     const body = Buffer.concat(chunks);
     const target = req.headers['x-amz-target'] || '';
-    const op = target.includes('.') ? target.slice(target.indexOf('.') + 1) : target;
+    const op = target.includes('.') ? target.slice(target.indexOf('.') + 1) : target || req.method;
     const n = ++seq;
     const fault = pickFault(op);
-    const entry = { seq: n, op, fault };
+    const entry = { seq: n, op, fault, t0: now() };
     // Every request is logged before its answer leaves: a client that has
     // its answer (and exits) finds it in the log.
     if (fault === '500') {
@@ -203,12 +225,17 @@ const server = http.createServer((req, res) => {
         delete headers['transfer-encoding'];
         headers['content-length'] = sent.length;
         if (values['close-each']) headers.connection = 'close';
-        log({ ...entry, status: upRes.statusCode, ...(sent !== upBody ? { all_old: true } : {}) });
+        log({ ...entry, status: upRes.statusCode, ...(sent !== upBody ? { all_old: true } : {}),
+          capacity: capacityOf(sent), t1: now() });
         res.writeHead(upRes.statusCode, headers);
         res.end(sent);
       };
-      if (values['all-old']) return withAllOld(req, body, upRes, upBody, reply);
-      return reply(upBody);
+      const delayed = (sent) => {
+        const wait = entry.t0 + latencyMs - now();
+        return wait > 0 ? setTimeout(() => reply(sent), wait) : reply(sent);
+      };
+      if (values['all-old']) return withAllOld(req, body, upRes, upBody, delayed);
+      return delayed(upBody);
     });
   });
 });
