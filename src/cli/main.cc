@@ -7,8 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -102,13 +105,19 @@ struct SchedulerFlags {
   }
 };
 
-std::pair<CLI::App*, CLI::App*> AddSchedulerCommands(CLI::App& app, SchedulerFlags& f) {
-  auto* tick = app.add_subcommand("tick", "one scheduler pass: start every due job once and wait for them");
-  auto* serve = app.add_subcommand("serve", "the scheduler loop: start jobs at their scheduled times");
+template <typename Want>
+std::pair<CLI::App*, CLI::App*> AddSchedulerCommands(CLI::App& app, SchedulerFlags& f, const Want& want) {
+  CLI::App* tick = want("tick") ? app.add_subcommand(
+                                      "tick", "one scheduler pass: start every due job once and wait for them")
+                                : nullptr;
+  CLI::App* serve =
+      want("serve") ? app.add_subcommand("serve", "the scheduler loop: start jobs at their scheduled times") : nullptr;
   for (CLI::App* cmd : {tick, serve}) {
+    if (cmd == nullptr) continue;
     cmd->add_option("--max-concurrent", f.args.max_concurrent, "jobs running at once from this process (default 8)")
         ->check(CLI::Range(1, 10000));
   }
+  if (serve == nullptr) return {tick, serve};
   serve->add_option("--poll", f.poll, "read the due index at least this often (default 1s)");
   serve->add_option("--grace", f.grace, "on SIGTERM: how long running jobs get to finish (default 30s)");
   serve->add_option("--listen", f.args.listen,
@@ -134,22 +143,26 @@ CLI::App* AddHistoryCommand(CLI::App& app, HistoryArgs& history) {
 }
 
 // pause, resume, trigger, unlock: each takes a job name.
-std::vector<std::pair<CLI::App*, OperatorAction>> AddOperatorCommands(CLI::App& app, OperatorArgs& op) {
-  auto named = [&](const char* name, const char* what) {
+template <typename Want>
+std::vector<std::pair<CLI::App*, OperatorAction>> AddOperatorCommands(CLI::App& app, OperatorArgs& op,
+                                                                      const Want& want) {
+  std::vector<std::pair<CLI::App*, OperatorAction>> built;
+  auto named = [&](const char* name, const char* what, OperatorAction action) -> CLI::App* {
+    if (!want(name)) return nullptr;
     auto* cmd = app.add_subcommand(name, what);
     cmd->add_option("name", op.job, "job name")->required();
+    built.emplace_back(cmd, action);
     return cmd;
   };
-  auto* pause = named("pause", "stop new runs (a running holder still commits)");
-  pause->add_option("--reason", op.reason, "why, shown in status");
-  auto* resume = named("resume", "allow runs again (clears a failure streak)");
-  auto* trigger = named("trigger", "let the next invocation run now (clears cooldown/backoff)");
-  auto* unlock = named("unlock", "release a running job whose holder is gone");
-  unlock->add_option("--fence", op.fence, "only if this run (fence) still holds it")->check(CLI::PositiveNumber);
-  return {{pause, OperatorAction::kPause},
-          {resume, OperatorAction::kResume},
-          {trigger, OperatorAction::kTrigger},
-          {unlock, OperatorAction::kUnlock}};
+  if (auto* pause = named("pause", "stop new runs (a running holder still commits)", OperatorAction::kPause)) {
+    pause->add_option("--reason", op.reason, "why, shown in status");
+  }
+  named("resume", "allow runs again (clears a failure streak)", OperatorAction::kResume);
+  named("trigger", "let the next invocation run now (clears cooldown/backoff)", OperatorAction::kTrigger);
+  if (auto* unlock = named("unlock", "release a running job whose holder is gone", OperatorAction::kUnlock)) {
+    unlock->add_option("--fence", op.fence, "only if this run (fence) still holds it")->check(CLI::PositiveNumber);
+  }
+  return built;
 }
 
 CLI::App* AddLambdaCommand(CLI::App& app, LambdaArgs& a) {
@@ -200,57 +213,119 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
   return std::nullopt;
 }
 
-int Main(int argc, char** argv) {
+// Which subcommands to set up. Building a CLI11 subcommand and its options
+// costs a process more instructions than a skip's store work
+// (docs/benchmarks.md, "Process start-up"), so when the command line plainly
+// names one (after global options only), only that one is built; `--version`
+// builds none; anything else (--help, no subcommand, a name that is not
+// one) builds all, and CLI11 answers as it always does.
+class Wanted {
+ public:
+  enum class Scope { kAll, kNamed, kNone };
+
+  Wanted(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      if (arg == "--store" || arg == "--log-level" || arg == "--log-format") {
+        ++i;  // its value
+      } else if (arg.starts_with("--store=") || arg.starts_with("--log-level=") || arg.starts_with("--log-format=")) {
+      } else if (arg == "--version") {
+        scope_ = Scope::kNone;
+        return;
+      } else if (arg.starts_with("-")) {
+        return;  // --help, or something CLI11 should see the whole of
+      } else {
+        scope_ = Scope::kNamed;
+        name_ = arg;
+        return;
+      }
+    }
+  }
+  static Wanted All() { return Wanted(0, nullptr); }
+
+  bool operator()(std::string_view subcommand) const {
+    return scope_ == Scope::kAll || (scope_ == Scope::kNamed && name_ == subcommand);
+  }
+  Scope scope() const { return scope_; }
+
+ private:
+  Scope scope_ = Scope::kAll;
+  std::string_view name_;
+};
+
+// The command line as CLI11 parses it: the flags, and the subcommands built
+// (nullptr for those not built).
+struct CommandLine {
+  explicit CommandLine(const Wanted& want) {
+    AddGlobalOptions(app, global);
+    if (want("init")) init = app.add_subcommand("init", "create tables / schema (idempotent)");
+    if (want("run")) run_cmd = AddRunCommand(app, run);
+    if (want("status")) status_cmd = AddStatusCommand(app, status);
+    if (want("history")) history_cmd = AddHistoryCommand(app, history);
+    operators = AddOperatorCommands(app, op, want);
+    if (want("apply")) apply_cmd = AddApplyCommand(app, apply);
+    if (want("lambda")) lambda_cmd = AddLambdaCommand(app, lambda);
+    if (want("next")) next_cmd = AddNextCommand(app, next);
+    if (want("demo")) demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
+    std::tie(tick_cmd, serve_cmd) = AddSchedulerCommands(app, sched, want);
+  }
+  bool BuiltAny() { return !app.get_subcommands({}).empty(); }
+
   CLI::App app{"jobgate: decides whether a scheduled job runs, across hosts, with state", "jobgate"};
   GlobalOptions global;
-  AddGlobalOptions(app, global);
-  auto* init = app.add_subcommand("init", "create tables / schema (idempotent)");
   RunFlags run;
-  auto* run_cmd = AddRunCommand(app, run);
   StatusArgs status;
-  auto* status_cmd = AddStatusCommand(app, status);
   HistoryArgs history;
-  auto* history_cmd = AddHistoryCommand(app, history);
   OperatorArgs op;
-  const auto operators = AddOperatorCommands(app, op);
   ApplyArgs apply;
-  auto* apply_cmd = AddApplyCommand(app, apply);
   LambdaArgs lambda;
-  auto* lambda_cmd = AddLambdaCommand(app, lambda);
   NextArgs next;
-  auto* next_cmd = AddNextCommand(app, next);
-  auto* demo_cmd = app.add_subcommand("demo", "a self-contained demonstration on a temporary store");
   SchedulerFlags sched;
-  auto [tick_cmd, serve_cmd] = AddSchedulerCommands(app, sched);
+  CLI::App *init = nullptr, *run_cmd = nullptr, *status_cmd = nullptr, *history_cmd = nullptr, *apply_cmd = nullptr,
+           *lambda_cmd = nullptr, *next_cmd = nullptr, *demo_cmd = nullptr, *tick_cmd = nullptr, *serve_cmd = nullptr;
+  std::vector<std::pair<CLI::App*, OperatorAction>> operators;
+};
 
-  if (auto code = Parse(app, argc, argv)) return *code;
-  if (*next_cmd) return CmdNext(next);  // no store, no logging to set up
-  if (global.store_url.empty()) {
+// Whether the command line chose this subcommand (one that was built).
+bool Chosen(const CLI::App* cmd) { return cmd != nullptr && cmd->parsed(); }
+
+int Dispatch(CommandLine& c, const char* argv0) {
+  if (Chosen(c.init)) return CmdInit(c.global);
+  if (Chosen(c.run_cmd)) return CmdRun(c.global, c.run.args);
+  if (Chosen(c.status_cmd)) return CmdStatus(c.global, c.status);
+  if (Chosen(c.history_cmd)) return CmdHistory(c.global, c.history);
+  for (const auto& [cmd, action] : c.operators) {
+    if (Chosen(cmd)) return CmdOperator(c.global, action, c.op);
+  }
+  if (Chosen(c.apply_cmd)) return CmdApply(c.global, c.apply);
+  if (Chosen(c.lambda_cmd)) return CmdLambda(c.global, c.lambda);
+  if (Chosen(c.demo_cmd)) return CmdDemo(c.global, argv0);
+  if (Chosen(c.tick_cmd)) return CmdTick(c.global, c.sched.args);
+  if (Chosen(c.serve_cmd)) return CmdServe(c.global, c.sched.args);
+  return kExitUsage;
+}
+
+int Main(int argc, char** argv) {
+  const Wanted want(argc, argv);
+  auto c = std::make_unique<CommandLine>(want);
+  // Not a subcommand after all: build them all, for CLI11's own message.
+  if (want.scope() == Wanted::Scope::kNamed && !c->BuiltAny()) c = std::make_unique<CommandLine>(Wanted::All());
+
+  if (auto code = Parse(c->app, argc, argv)) return *code;
+  if (Chosen(c->next_cmd)) return CmdNext(c->next);  // no store, no logging to set up
+  if (c->global.store_url.empty()) {
     const char* env = std::getenv("JOBGATE_STORE");
     // A Lambda function has no local store worth a default: it must be told.
-    global.store_url = env && *env ? env : (*lambda_cmd ? "" : kDefaultStoreUrl);
+    c->global.store_url = env && *env ? env : (Chosen(c->lambda_cmd) ? "" : kDefaultStoreUrl);
   }
-  Status flags = ConfigureLogging(global);
-  if (flags.ok() && *run_cmd) flags = run.Finish();
-  if (flags.ok() && (*tick_cmd || *serve_cmd)) flags = sched.Finish();
+  Status flags = ConfigureLogging(c->global);
+  if (flags.ok() && Chosen(c->run_cmd)) flags = c->run.Finish();
+  if (flags.ok() && (Chosen(c->tick_cmd) || Chosen(c->serve_cmd))) flags = c->sched.Finish();
   if (!flags.ok()) {
     std::cerr << "jobgate: " << flags.message() << "\n";
     return kExitUsage;
   }
-
-  if (*init) return CmdInit(global);
-  if (*run_cmd) return CmdRun(global, run.args);
-  if (*status_cmd) return CmdStatus(global, status);
-  if (*history_cmd) return CmdHistory(global, history);
-  for (const auto& [cmd, action] : operators) {
-    if (*cmd) return CmdOperator(global, action, op);
-  }
-  if (*apply_cmd) return CmdApply(global, apply);
-  if (*lambda_cmd) return CmdLambda(global, lambda);
-  if (*demo_cmd) return CmdDemo(global, argv[0]);
-  if (*tick_cmd) return CmdTick(global, sched.args);
-  if (*serve_cmd) return CmdServe(global, sched.args);
-  return kExitUsage;
+  return Dispatch(*c, argv[0]);
 }
 
 }  // namespace

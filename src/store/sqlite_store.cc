@@ -152,68 +152,99 @@ enum Query : int {
   kQueryCount,
 };
 
-std::array<std::string, kQueryCount> BuildSql() {
-  const std::string state_cols = Join(Names(StateFields()));
-  const std::string run_cols = Join(Names(RunFields()));
-  const std::string req_cols = Join(RequestWriteColumns());
-  const std::string newest_first = "ORDER BY start_ms DESC, run_id DESC";
-  std::array<std::string, kQueryCount> sql;
-  sql[kReadState] = fmt::format("SELECT status, {} FROM job_state WHERE job = ?1", state_cols);
-  sql[kCreateState] =
-      fmt::format("INSERT INTO job_state (job, {}) VALUES (?1, {}) ON CONFLICT (job) DO NOTHING",
-                  Join(StateWriteColumns()), Params(2, StateWriteColumns().size()));
-  sql[kReplaceState] = fmt::format("UPDATE job_state SET {} WHERE job = ?1 AND {}",
-                                                Assignments(StateWriteColumns(), 2), VersionMatches(StateExpectedParam()));
-  sql[kListDue] = "SELECT job, due_at FROM job_state WHERE due_at <= ?1 ORDER BY due_at, job LIMIT ?2";
-  sql[kListStates] = fmt::format("SELECT job, status, {} FROM job_state ORDER BY job", state_cols);
-  sql[kReadDefinition] = "SELECT definition FROM job_definition WHERE job = ?1";
-  sql[kPutDefinition] =
-      "INSERT INTO job_definition (job, definition) VALUES (?1, ?2) "
-      "ON CONFLICT (job) DO UPDATE SET definition = excluded.definition";
-  sql[kListDefinitions] = "SELECT job, definition FROM job_definition ORDER BY job";
-  // Same key as DynamoDB's RUN#<start>#<run id>: re-appending replaces.
-  sql[kAppendRun] = fmt::format("INSERT OR REPLACE INTO job_run (job, {}) VALUES (?1, {})", run_cols,
-                                             Params(2, RunFields().size()));
-  sql[kListRuns] =
-      fmt::format("SELECT {} FROM job_run WHERE job = ?1 {} LIMIT ?2", run_cols, newest_first);
-  // Everything older than the keep-th newest run, found by one scalar
-  // subquery on the key: a NOT IN (SELECT ... LIMIT keep) list cost the
-  // guarded run 30% of its instructions (docs/benchmarks.md). The key is
-  // unique, so "older than the keep-th newest" keeps exactly keep runs.
-  sql[kTrimRuns] = fmt::format(
-      "DELETE FROM job_run WHERE job = ?1 AND (?2 <= 0 OR (start_ms, run_id) < "
-      "(SELECT start_ms, run_id FROM job_run WHERE job = ?1 {} LIMIT 1 OFFSET ?2 - 1))",
-      newest_first);
-  // An expired record (expires_at_ms <= now, NULL meaning 0) counts as absent.
-  sql[kReadRequest] =
-      fmt::format("SELECT {} FROM job_request WHERE job = ?1 AND key = ?2 AND expires_at_ms > ?3", req_cols);
-  sql[kCreateRequest] = fmt::format(
-      "INSERT INTO job_request (job, key, {}) VALUES (?1, ?2, {}) ON CONFLICT (job, key) DO UPDATE SET {} "
-      "WHERE job_request.expires_at_ms IS NULL OR job_request.expires_at_ms <= ?{}",
-      req_cols, Params(3, RequestWriteColumns().size()), FromExcluded(RequestWriteColumns()), RequestExtraParam());
-  sql[kReplaceRequest] =
-      fmt::format("UPDATE job_request SET {} WHERE job = ?1 AND key = ?2 AND {}", Assignments(RequestWriteColumns(), 3),
-                  VersionMatches(RequestExtraParam()));
-  sql[kExpireRequests] = "DELETE FROM job_request WHERE expires_at_ms <= ?1 OR expires_at_ms IS NULL";
-  // The bounded cleanup that follows a new request record (Store::CreateRequest).
-  sql[kSweepRequests] = fmt::format(
-      "DELETE FROM job_request WHERE (job, key) IN (SELECT job, key FROM job_request WHERE expires_at_ms < ?3 - {} "
-      "AND NOT (job = ?1 AND key = ?2) LIMIT {})",
-      Store::kRequestSweepMarginMs, Store::kRequestSweepBatch);
-  sql[kSchemaMeta] = "SELECT key, value FROM schema_meta";
-  // One SELECT, two primary-key lookups: state and definition may each be absent.
-  std::vector<std::string> s_cols;
-  for (const auto& name : Names(StateFields())) s_cols.push_back("s." + name);
-  sql[kReadJob] = fmt::format(
-      "SELECT s.job IS NOT NULL, d.job IS NOT NULL, d.definition, s.status, {} FROM (SELECT ?1 AS job) AS k "
-      "LEFT JOIN job_state AS s ON s.job = k.job LEFT JOIN job_definition AS d ON d.job = k.job",
-      Join(s_cols));
-  return sql;
+std::string StateCols() { return Join(Names(StateFields())); }
+std::string RunCols() { return Join(Names(RunFields())); }
+std::string RequestCols() { return Join(RequestWriteColumns()); }
+constexpr const char* kNewestFirst = "ORDER BY start_ms DESC, run_id DESC";
+
+// The statements of run and request records.
+std::string BuildRecordSql(Query q) {
+  switch (q) {
+    // Same key as DynamoDB's RUN#<start>#<run id>: re-appending replaces.
+    case kAppendRun:
+      return fmt::format("INSERT OR REPLACE INTO job_run (job, {}) VALUES (?1, {})", RunCols(),
+                         Params(2, RunFields().size()));
+    case kListRuns:
+      return fmt::format("SELECT {} FROM job_run WHERE job = ?1 {} LIMIT ?2", RunCols(), kNewestFirst);
+    // Everything older than the keep-th newest run, found by one scalar
+    // subquery on the key: a NOT IN (SELECT ... LIMIT keep) list cost the
+    // guarded run 30% of its instructions (docs/benchmarks.md). The key is
+    // unique, so "older than the keep-th newest" keeps exactly keep runs.
+    case kTrimRuns:
+      return fmt::format(
+          "DELETE FROM job_run WHERE job = ?1 AND (?2 <= 0 OR (start_ms, run_id) < "
+          "(SELECT start_ms, run_id FROM job_run WHERE job = ?1 {} LIMIT 1 OFFSET ?2 - 1))",
+          kNewestFirst);
+    // An expired record (expires_at_ms <= now, NULL meaning 0) counts as absent.
+    case kReadRequest:
+      return fmt::format("SELECT {} FROM job_request WHERE job = ?1 AND key = ?2 AND expires_at_ms > ?3",
+                         RequestCols());
+    case kCreateRequest:
+      return fmt::format(
+          "INSERT INTO job_request (job, key, {}) VALUES (?1, ?2, {}) ON CONFLICT (job, key) DO UPDATE SET {} "
+          "WHERE job_request.expires_at_ms IS NULL OR job_request.expires_at_ms <= ?{}",
+          RequestCols(), Params(3, RequestWriteColumns().size()), FromExcluded(RequestWriteColumns()),
+          RequestExtraParam());
+    case kReplaceRequest:
+      return fmt::format("UPDATE job_request SET {} WHERE job = ?1 AND key = ?2 AND {}",
+                         Assignments(RequestWriteColumns(), 3), VersionMatches(RequestExtraParam()));
+    case kExpireRequests:
+      return "DELETE FROM job_request WHERE expires_at_ms <= ?1 OR expires_at_ms IS NULL";
+    // The bounded cleanup that follows a new request record (Store::CreateRequest).
+    case kSweepRequests:
+      return fmt::format(
+          "DELETE FROM job_request WHERE (job, key) IN (SELECT job, key FROM job_request WHERE expires_at_ms < ?3 - {} "
+          "AND NOT (job = ?1 AND key = ?2) LIMIT {})",
+          Store::kRequestSweepMarginMs, Store::kRequestSweepBatch);
+    default:
+      return "";
+  }
 }
 
-const std::array<std::string, kQueryCount>& Sql() {
-  static const auto* sql = new std::array<std::string, kQueryCount>(BuildSql());
-  return *sql;
+// The text of one statement. Built on first use, one at a time: a process
+// that only skips builds two of them (docs/benchmarks.md, process start-up).
+std::string BuildSql(Query q) {
+  switch (q) {
+    case kReadState:
+      return fmt::format("SELECT status, {} FROM job_state WHERE job = ?1", StateCols());
+    case kCreateState:
+      return fmt::format("INSERT INTO job_state (job, {}) VALUES (?1, {}) ON CONFLICT (job) DO NOTHING",
+                         Join(StateWriteColumns()), Params(2, StateWriteColumns().size()));
+    case kReplaceState:
+      return fmt::format("UPDATE job_state SET {} WHERE job = ?1 AND {}", Assignments(StateWriteColumns(), 2),
+                         VersionMatches(StateExpectedParam()));
+    case kListDue:
+      return "SELECT job, due_at FROM job_state WHERE due_at <= ?1 ORDER BY due_at, job LIMIT ?2";
+    case kListStates:
+      return fmt::format("SELECT job, status, {} FROM job_state ORDER BY job", StateCols());
+    case kReadDefinition:
+      return "SELECT definition FROM job_definition WHERE job = ?1";
+    case kPutDefinition:
+      return "INSERT INTO job_definition (job, definition) VALUES (?1, ?2) "
+             "ON CONFLICT (job) DO UPDATE SET definition = excluded.definition";
+    case kListDefinitions:
+      return "SELECT job, definition FROM job_definition ORDER BY job";
+    case kSchemaMeta:
+      return "SELECT key, value FROM schema_meta";
+    case kReadJob: {
+      // One SELECT, two primary-key lookups: state and definition may each be absent.
+      std::vector<std::string> s_cols;
+      for (const auto& name : Names(StateFields())) s_cols.push_back("s." + name);
+      return fmt::format(
+          "SELECT s.job IS NOT NULL, d.job IS NOT NULL, d.definition, s.status, {} FROM (SELECT ?1 AS job) AS k "
+          "LEFT JOIN job_state AS s ON s.job = k.job LEFT JOIN job_definition AS d ON d.job = k.job",
+          Join(s_cols));
+    }
+    default:
+      return BuildRecordSql(q);
+  }
+}
+
+const std::string& Sql(Query q) {
+  static std::array<std::once_flag, kQueryCount> built;
+  static auto* sql = new std::array<std::string, kQueryCount>();
+  std::call_once(built[q], [q] { (*sql)[q] = BuildSql(q); });
+  return (*sql)[q];
 }
 
 // Resets a statement when leaving scope, which ends its read transaction
@@ -474,11 +505,11 @@ Result<std::string> SqliteStore::Pragma(const std::string& name) {
   return QueryText("PRAGMA " + name);
 }
 
-const std::string& SqliteStore::ListDueSql() { return Sql()[kListDue]; }
+const std::string& SqliteStore::ListDueSql() { return Sql(kListDue); }
 
 Result<sqlite3_stmt*> SqliteStore::Prepared(int q) {
   if (stmts_[q] == nullptr) {
-    int rc = sqlite3_prepare_v3(db_, Sql()[q].c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts_[q], nullptr);
+    int rc = sqlite3_prepare_v3(db_, Sql(static_cast<Query>(q)).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts_[q], nullptr);
     if (rc != SQLITE_OK) return Error(rc, "prepare");
   }
   return stmts_[q];
