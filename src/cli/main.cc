@@ -216,8 +216,8 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
 // Which subcommands to set up. Building a CLI11 subcommand and its options
 // costs a process more instructions than a skip's store work
 // (docs/benchmarks.md, "Process start-up"), so when the command line plainly
-// names one (after global options only), only that one is built; `--version`
-// builds none; anything else (--help, no subcommand, a name that is not
+// names one (after global options only), only that one is built;
+// `--version` is answered without CLI11; anything else (--help, no subcommand, a name that is not
 // one) builds all, and CLI11 answers as it always does.
 class Wanted {
  public:
@@ -307,6 +307,10 @@ int Dispatch(CommandLine& c, const char* argv0) {
 
 int Main(int argc, char** argv) {
   const Wanted want(argc, argv);
+  if (want.scope() == Wanted::Scope::kNone) {  // --version, as CLI11 would print it, without unwinding its exception
+    std::cout << "jobgate " << kJobgateVersion << "\n";
+    return 0;
+  }
   auto c = std::make_unique<CommandLine>(want);
   // Not a subcommand after all: build them all, for CLI11's own message.
   if (want.scope() == Wanted::Scope::kNamed && !c->BuiltAny()) c = std::make_unique<CommandLine>(Wanted::All());

@@ -183,19 +183,15 @@ Status ErrorStatus(const DynamoDbError& e, std::string_view op, const AwsConfig&
 
 // ---- client ------------------------------------------------------------------
 
-namespace {
-
-std::vector<std::unique_ptr<HttpTransport>> OneTransport(std::unique_ptr<HttpTransport> transport) {
+std::vector<std::unique_ptr<HttpTransport>> OneLane(std::unique_ptr<HttpTransport> transport) {
   std::vector<std::unique_ptr<HttpTransport>> transports;
   transports.push_back(std::move(transport));
   return transports;
 }
 
-}  // namespace
-
 DynamoDbClient::DynamoDbClient(AwsConfig config, std::unique_ptr<HttpTransport> transport, Clock& clock,
                                DynamoDbClientOptions options)
-    : DynamoDbClient(std::move(config), OneTransport(std::move(transport)), clock, std::move(options)) {}
+    : DynamoDbClient(std::move(config), OneLane(std::move(transport)), clock, std::move(options)) {}
 
 DynamoDbClient::DynamoDbClient(AwsConfig config, std::vector<std::unique_ptr<HttpTransport>> transports, Clock& clock,
                                DynamoDbClientOptions options)

@@ -134,6 +134,9 @@ struct DynamoDbReply {
   bool condition_failed() const { return error && error->kind == DynamoDbErrorKind::kConditionFailed; }
 };
 
+// One transport as the only lane of a client.
+std::vector<std::unique_ptr<HttpTransport>> OneLane(std::unique_ptr<HttpTransport> transport);
+
 // A signed, retrying DynamoDB caller. Thread-safe: each transport given
 // is one "lane" (one connection) carrying one exchange at a time, so up to
 // that many calls are in flight at once; the clock offset and counters may

@@ -127,15 +127,6 @@ Result<DynamoDbUrl> ParseDynamoDbUrl(const std::string& url) {
 
 // ---- store plumbing -------------------------------------------------------------------
 
-namespace {
-
-std::vector<std::unique_ptr<HttpTransport>> OneLane(std::unique_ptr<HttpTransport> transport) {
-  std::vector<std::unique_ptr<HttpTransport>> lanes;
-  lanes.push_back(std::move(transport));
-  return lanes;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<DynamoDbStore>> DynamoDbStore::Open(const std::string& url, const StoreOptions& store_options) {
   auto parsed = ParseDynamoDbUrl(url);
