@@ -107,7 +107,7 @@ echo "$results" | awk '
       start("skip / floor process reading the item", t[m, "jobgate_skip"], t[m, "floor_skip"], 1.2)
       start("run -- true / (floor attempt + /bin/true)", t[m, "jobgate_run"], t[m, "floor"] + t[m, "true"], 1.15)
       check("jobgate run, another connection open", m, t[m, "jobgate_run_held"], t[m, "flock"], t[m, "floor_held"])
-      printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, its current ones (libsqlite3) %.0f us, /bin/true %.0f us\n",
+      printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, libsqlite3 alone (what a sqlite: invocation loads) %.0f us, /bin/true %.0f us\n",
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]
     }
   }'

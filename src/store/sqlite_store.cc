@@ -11,11 +11,19 @@
 #include <fmt/format.h>
 
 #include "store/item_codec.h"
+#include "store/sqlite_api.h"
 #include "util/numbers.h"
 
 namespace jobgate {
 
 namespace {
+
+// libsqlite3's functions. SqliteStore::Open loads them (or fails) before
+// anything here calls one.
+const SqliteApi& Sq() {
+  static const SqliteApi* const api = LoadSqliteApi().value();
+  return *api;
+}
 
 using QF = FieldSpec<RequestRecord>;
 
@@ -253,8 +261,8 @@ class ResetOnExit {
  public:
   explicit ResetOnExit(sqlite3_stmt* stmt) : stmt_(stmt) {}
   ~ResetOnExit() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
+    Sq().reset(stmt_);
+    Sq().clear_bindings(stmt_);
   }
   ResetOnExit(const ResetOnExit&) = delete;
   ResetOnExit& operator=(const ResetOnExit&) = delete;
@@ -268,17 +276,17 @@ class ResetOnExit {
 class Binder {
  public:
   explicit Binder(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  void Int(int i, int64_t v) { Keep(sqlite3_bind_int64(stmt_, i, v)); }
+  void Int(int i, int64_t v) { Keep(Sq().bind_int64(stmt_, i, v)); }
   void Text(int i, const std::string& v) {
     // SQLITE_STATIC: the caller's string outlives the statement's use
     // (ResetOnExit clears the bindings before the caller returns).
-    Keep(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
+    Keep(Sq().bind_text64(stmt_, i, v.data(), v.size(), SQLITE_STATIC, SQLITE_UTF8));
   }
   // A temporary would dangle before sqlite3_step reads it.
   void Text(int i, std::string&& v) = delete;
   // For names that live forever (JobStatusName and the like).
-  void StaticText(int i, const char* literal) { Keep(sqlite3_bind_text(stmt_, i, literal, -1, SQLITE_STATIC)); }
-  void Null(int i) { Keep(sqlite3_bind_null(stmt_, i)); }
+  void StaticText(int i, const char* literal) { Keep(Sq().bind_text(stmt_, i, literal, -1, SQLITE_STATIC)); }
+  void Null(int i) { Keep(Sq().bind_null(stmt_, i)); }
   template <typename Item>
   void Fields(int first, std::span<const FieldSpec<Item>> fields, const Item& item) {
     for (const auto& f : fields) {
@@ -300,8 +308,8 @@ class Binder {
 };
 
 std::string ColumnText(sqlite3_stmt* stmt, int col) {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
-  return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt, col)));
+  const auto* p = reinterpret_cast<const char*>(Sq().column_text(stmt, col));
+  return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(Sq().column_bytes(stmt, col)));
 }
 
 // A column as a stored field value; nullopt for NULL, which means the zero
@@ -309,15 +317,15 @@ std::string ColumnText(sqlite3_stmt* stmt, int col) {
 // hand-made table, so each is mapped explicitly.
 Result<std::optional<FieldValue>> ColumnValue(sqlite3_stmt* stmt, int col, const std::string& where,
                                               const char* field) {
-  switch (sqlite3_column_type(stmt, col)) {
+  switch (Sq().column_type(stmt, col)) {
     case SQLITE_NULL: return std::optional<FieldValue>();
-    case SQLITE_INTEGER: return std::optional<FieldValue>(int64_t{sqlite3_column_int64(stmt, col)});
+    case SQLITE_INTEGER: return std::optional<FieldValue>(int64_t{Sq().column_int64(stmt, col)});
     case SQLITE_FLOAT:  // only a string can carry it to SetField, which refuses it for an integer field
-      return std::optional<FieldValue>(fmt::format("{}", sqlite3_column_double(stmt, col)));
+      return std::optional<FieldValue>(fmt::format("{}", Sq().column_double(stmt, col)));
     case SQLITE_TEXT: return std::optional<FieldValue>(ColumnText(stmt, col));
     default:
       return Status::Corrupt(fmt::format("{}: field '{}' holds a BLOB of {} bytes", where, field,
-                                         sqlite3_column_bytes(stmt, col)));
+                                         Sq().column_bytes(stmt, col)));
   }
 }
 
@@ -396,21 +404,22 @@ SqliteStore::SqliteStore(std::string path, const SqliteOptions& options, sqlite3
 }
 
 SqliteStore::~SqliteStore() {
-  for (sqlite3_stmt*& stmt : stmts_) sqlite3_finalize(stmt);
+  for (sqlite3_stmt*& stmt : stmts_) Sq().finalize(stmt);
   if (db_ == nullptr) return;
   if (options_.checkpoint_frames > 0 && wal_frames_ >= options_.checkpoint_frames) {
     // TRUNCATE leaves an empty WAL, so the next process's open recovers
     // nothing. Non-blocking: if another connection is busy, a later closer
     // does it instead of this exit waiting for busy_timeout.
-    sqlite3_busy_timeout(db_, 0);
-    sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    Sq().busy_timeout(db_, 0);
+    Sq().wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }
-  sqlite3_close_v2(db_);
+  Sq().close_v2(db_);
 }
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, const SqliteOptions& options) {
+  if (auto api = LoadSqliteApi(); !api.ok()) return api.status();
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  int rc = Sq().open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
   if (db == nullptr) return Status::Unavailable(fmt::format("sqlite '{}': cannot open: out of memory", path));
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, options, db));  // closes db on every path
@@ -422,13 +431,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
 }
 
 Status SqliteStore::Configure() {
-  sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, static_cast<int>(std::clamp<int64_t>(options_.busy_timeout_ms, 0, INT32_MAX)));
+  Sq().extended_result_codes(db_, 1);
+  Sq().busy_timeout(db_, static_cast<int>(std::clamp<int64_t>(options_.busy_timeout_ms, 0, INT32_MAX)));
   if (options_.checkpoint_frames > 0) {
     // See docs/backends/sqlite.md "Checkpoints": the default checkpoint (4
     // fsyncs) and WAL deletion on every last close dominate a CLI call.
-    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    sqlite3_wal_hook(db_, &SqliteStore::OnWalCommit, this);
+    Sq().db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    Sq().wal_hook(db_, &SqliteStore::OnWalCommit, this);
   }
   // The first statement reads the file header: a non-database fails here.
   auto mode = EnableWal();
@@ -452,9 +461,9 @@ Result<std::string> SqliteStore::EnableWal() {
   int delay_ms = 1;
   for (;;) {
     auto mode = QueryText("PRAGMA journal_mode = WAL");
-    const int rc = sqlite3_extended_errcode(db_) & 0xff;
+    const int rc = Sq().extended_errcode(db_) & 0xff;
     if (mode.ok() || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || slept_ms >= options_.busy_timeout_ms) return mode;
-    slept_ms += sqlite3_sleep(delay_ms);
+    slept_ms += Sq().sleep(delay_ms);
     delay_ms = std::min(delay_ms * 2, 50);
   }
 }
@@ -463,13 +472,13 @@ int SqliteStore::OnWalCommit(void* self, sqlite3* db, const char* db_name, int f
   auto* store = static_cast<SqliteStore*>(self);
   store->wal_frames_ = frames;
   if (frames >= kLongLivedCheckpointFrames) {
-    sqlite3_wal_checkpoint_v2(db, db_name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    Sq().wal_checkpoint_v2(db, db_name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   }
   return SQLITE_OK;
 }
 
 Status SqliteStore::Error(int rc, const std::string& what) const {
-  std::string msg = fmt::format("sqlite '{}': {}: {}", path_, what, sqlite3_errmsg(db_));
+  std::string msg = fmt::format("sqlite '{}': {}: {}", path_, what, Sq().errmsg(db_));
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -482,19 +491,19 @@ Status SqliteStore::Error(int rc, const std::string& what) const {
 }
 
 Status SqliteStore::Exec(const std::string& sql) {
-  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  int rc = Sq().exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
   return rc == SQLITE_OK ? Status::Ok() : Error(rc, sql.substr(0, 60));
 }
 
 Result<std::string> SqliteStore::QueryText(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+  int rc = Sq().prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
   if (rc != SQLITE_OK) return Error(rc, sql);
   std::string text;
-  rc = sqlite3_step(stmt);
+  rc = Sq().step(stmt);
   if (rc == SQLITE_ROW) text = ColumnText(stmt, 0);
   Status st = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? Status::Ok() : Error(rc, sql);
-  sqlite3_finalize(stmt);
+  Sq().finalize(stmt);
   if (!st.ok()) return st;
   return text;
 }
@@ -509,14 +518,14 @@ const std::string& SqliteStore::ListDueSql() { return Sql(kListDue); }
 
 Result<sqlite3_stmt*> SqliteStore::Prepared(int q) {
   if (stmts_[q] == nullptr) {
-    int rc = sqlite3_prepare_v3(db_, Sql(static_cast<Query>(q)).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts_[q], nullptr);
+    int rc = Sq().prepare_v3(db_, Sql(static_cast<Query>(q)).c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmts_[q], nullptr);
     if (rc != SQLITE_OK) return Error(rc, "prepare");
   }
   return stmts_[q];
 }
 
 Result<bool> SqliteStore::Step(sqlite3_stmt* stmt, const char* what) {
-  int rc = sqlite3_step(stmt);
+  int rc = Sq().step(stmt);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   return Error(rc, what);
@@ -526,7 +535,7 @@ Result<WriteOutcome> SqliteStore::StepWrite(sqlite3_stmt* stmt, const char* what
   auto row = Step(stmt, what);
   if (!row.ok()) return row.status();
   // A CAS or insert-if-absent whose condition failed changes no row.
-  return sqlite3_changes(db_) > 0 ? WriteOutcome::kApplied : WriteOutcome::kConditionFailed;
+  return Sq().changes(db_) > 0 ? WriteOutcome::kApplied : WriteOutcome::kConditionFailed;
 }
 
 // ---- schema ------------------------------------------------------------------
@@ -547,7 +556,7 @@ Status SqliteStore::EnsureSchema() {
     if (key == "layout") layout = ColumnText(*stmt, 1);
   }
   if (version == std::to_string(kSqliteSchemaVersion) && layout == LayoutFingerprint()) return Status::Ok();
-  sqlite3_reset(*stmt);
+  Sq().reset(*stmt);
   return InitLocked();
 }
 
@@ -675,12 +684,12 @@ Result<JobRecord> SqliteStore::ReadJobLocked(const std::string& job) {
   if (!row.ok()) return row.status();
   if (!*row) return Status::Internal("read job: the outer query returned no row");
   JobRecord record;
-  if (sqlite3_column_int(*stmt, 1) != 0) {
+  if (Sq().column_int(*stmt, 1) != 0) {
     auto def = DecodeDefinition(*stmt, 2, job);
     if (!def.ok()) return def.status();
     record.definition = std::move(def.value());
   }
-  if (sqlite3_column_int(*stmt, 0) != 0) {
+  if (Sq().column_int(*stmt, 0) != 0) {
     auto state = DecodeState(*stmt, 3, job);
     if (!state.ok()) return state.status();
     record.state = std::move(state.value());
@@ -719,7 +728,7 @@ Result<std::vector<DueJob>> SqliteStore::ListDue(EpochMs now_ms, size_t limit) {
     auto row = Step(*stmt, "list due jobs");
     if (!row.ok()) return row.status();
     if (!*row) return jobs;
-    jobs.push_back(DueJob{ColumnText(*stmt, 0), sqlite3_column_int64(*stmt, 1)});
+    jobs.push_back(DueJob{ColumnText(*stmt, 0), Sq().column_int64(*stmt, 1)});
   }
 }
 
@@ -919,7 +928,7 @@ Result<int64_t> SqliteStore::ExpireRequests(EpochMs now_ms) {
   if (bind.rc() != SQLITE_OK) return Error(bind.rc(), "bind");
   auto done = Step(*stmt, "expire requests");
   if (!done.ok()) return done.status();
-  return static_cast<int64_t>(sqlite3_changes64(db_));
+  return static_cast<int64_t>(Sq().changes64(db_));
 }
 
 }  // namespace jobgate

@@ -1,8 +1,10 @@
 // A shared library opened at run time (dlopen) instead of linked: for the
 // dependencies only one backend needs. libcurl and libcrypto are needed by
-// the DynamoDB store alone, and linking them made every `jobgate` process,
-// `sqlite:` ones included, pay for loading and relocating ~30 libraries at
-// start-up (docs/benchmarks.md, "Target 3: process start-up").
+// the DynamoDB store alone, libpq by the PostgreSQL store, libsqlite3 by
+// the SQLite store; linking them made every `jobgate` process pay for
+// loading and relocating them all at start-up (libcurl's ~30 libraries;
+// libsqlite3's 1,600 symbol relocations, bound at load: docs/benchmarks.md,
+// "Target 3: process start-up" and "Process start-up").
 //
 // The handle is never closed: function pointers taken from it must stay
 // valid for the rest of the process. Thread-safe (dlopen and dlsym are).
