@@ -79,9 +79,11 @@ mapfile -t dlopened < <(grep -rhoE 'SharedLibrary::Open\("[^"]+"' "$root/src" | 
 
 ldconfig_bin=$(command -v ldconfig || echo /sbin/ldconfig)
 # The file the system's loader would load for a soname, as jobgate's own
-# dlopen would find it here.
+# dlopen would find it here. awk reads to the end: leaving at the first
+# match could kill ldconfig with SIGPIPE, and under pipefail that failed the
+# whole script, silently, now and then.
 resolve_soname() {
-  "$ldconfig_bin" -p | awk -v n="$1" '$1 == n && /x86-64/ { print $NF; exit }'
+  "$ldconfig_bin" -p | awk -v n="$1" '$1 == n && /x86-64/ && !found { print $NF; found = 1 }'
 }
 
 # ldd lists the whole closure of what it is given (soname => path), the

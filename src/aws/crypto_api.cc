@@ -20,10 +20,6 @@ Result<CryptoApi> Load() {
 
 }  // namespace
 
-Result<const CryptoApi*> LoadCryptoApi() {
-  static const Result<CryptoApi> loaded = Load();  // once, thread-safe: see LoadCurlApi
-  if (!loaded.ok()) return loaded.status();
-  return &loaded.value();
-}
+Result<const CryptoApi*> LoadCryptoApi() { return LoadOnce<CryptoApi, &Load>(); }
 
 }  // namespace jobgate

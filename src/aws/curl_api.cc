@@ -32,12 +32,6 @@ Result<CurlApi> Load() {
 
 }  // namespace
 
-Result<const CurlApi*> LoadCurlApi() {
-  // A function-local static is initialised exactly once, also when threads
-  // race to it (C++11 [stmt.dcl]): the std::call_once of this table.
-  static const Result<CurlApi> loaded = Load();
-  if (!loaded.ok()) return loaded.status();
-  return &loaded.value();
-}
+Result<const CurlApi*> LoadCurlApi() { return LoadOnce<CurlApi, &Load>(); }
 
 }  // namespace jobgate

@@ -25,11 +25,6 @@ Result<MhdApi> Load() {
 
 }  // namespace
 
-Result<const MhdApi*> LoadMhdApi() {
-  // Initialised exactly once, also when threads race to it (C++11 [stmt.dcl]).
-  static const Result<MhdApi> loaded = Load();
-  if (!loaded.ok()) return loaded.status();
-  return &loaded.value();
-}
+Result<const MhdApi*> LoadMhdApi() { return LoadOnce<MhdApi, &Load>(); }
 
 }  // namespace jobgate::http

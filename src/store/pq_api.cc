@@ -37,11 +37,6 @@ Result<PqApi> Load() {
 
 }  // namespace
 
-Result<const PqApi*> LoadPqApi() {
-  // Initialised exactly once, also when threads race to it (C++11 [stmt.dcl]).
-  static const Result<PqApi> loaded = Load();
-  if (!loaded.ok()) return loaded.status();
-  return &loaded.value();
-}
+Result<const PqApi*> LoadPqApi() { return LoadOnce<PqApi, &Load>(); }
 
 }  // namespace jobgate

@@ -44,12 +44,6 @@ Result<SqliteApi> Load() {
 
 }  // namespace
 
-Result<const SqliteApi*> LoadSqliteApi() {
-  // A function-local static is initialised exactly once, also when threads
-  // race to it (C++11 [stmt.dcl]).
-  static const Result<SqliteApi> loaded = Load();
-  if (!loaded.ok()) return loaded.status();
-  return &loaded.value();
-}
+Result<const SqliteApi*> LoadSqliteApi() { return LoadOnce<SqliteApi, &Load>(); }
 
 }  // namespace jobgate

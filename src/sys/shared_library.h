@@ -44,4 +44,15 @@ class SharedLibrary {
   void* handle_;
 };
 
+// The function table `Load` fills from a library, loaded once per process:
+// a function-local static is initialised exactly once, also when threads
+// race to it (C++11 [stmt.dcl]). Every call returns the first call's
+// outcome, the table or the error.
+template <typename Api, Result<Api> (*Load)()>
+Result<const Api*> LoadOnce() {
+  static const Result<Api> loaded = Load();
+  if (!loaded.ok()) return loaded.status();
+  return &loaded.value();
+}
+
 }  // namespace jobgate
