@@ -6,26 +6,11 @@
 
 namespace jobgate {
 
-namespace {
-
-Status StartStdThread(std::thread& out, std::function<void()> body) {
-  try {
-    out = std::thread(std::move(body));
-  } catch (const std::system_error& e) {
-    // The only exception of std::thread's constructor (EAGAIN: a thread limit).
-    return Status::Internal(std::string("cannot start the heartbeat thread: ") + e.what());
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 Result<std::unique_ptr<BeatThread>> BeatThread::Start(BeatFn beat, WakeFn wake, Clock& clock,
                                                       const ThreadStarter& start) {
   std::unique_ptr<BeatThread> t(new BeatThread(std::move(beat), std::move(wake), clock));
   BeatThread* self = t.get();
-  Status started = start ? start(t->thread_, [self] { self->Loop(); })
-                         : StartStdThread(t->thread_, [self] { self->Loop(); });
+  Status started = StartThread(start, t->thread_, [self] { self->Loop(); }, "the heartbeat thread");
   if (!started.ok()) return started;
   return t;
 }

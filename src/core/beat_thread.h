@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/lease_keeper.h"
+#include "sys/thread.h"
 #include "jobgate/clock.h"
 #include "jobgate/status.h"
 
@@ -30,9 +31,6 @@ class BeatThread {
   // object's lock held (write an eventfd; lock the owner's mutex and notify
   // its condition variable). Must not block for long.
   using WakeFn = std::function<void()>;
-  // Starts a thread: std::thread's, or the test's `start` (fault injection).
-  using ThreadStarter = std::function<Status(std::thread& out, std::function<void()> body)>;
-
   // The thread starts with the calling thread's signal mask. kInternal when
   // it cannot be started (a thread limit).
   static Result<std::unique_ptr<BeatThread>> Start(BeatFn beat, WakeFn wake, Clock& clock,

@@ -14,11 +14,8 @@ Result<std::unique_ptr<KeeperThread>> KeeperThread::Start(const LeaseTerms& term
   auto beats = BeatThread::Start(std::move(beat), [self] { self->Wake(); }, clock);
   if (!beats.ok()) return beats.status();
   k->beats_ = std::move(*beats);
-  try {
-    k->thread_ = std::thread([self] { self->Loop(); });
-  } catch (const std::system_error& e) {
-    return Status::Internal(std::string("cannot start the lease keeper's thread: ") + e.what());
-  }
+  Status started = StartThread(nullptr, k->thread_, [self] { self->Loop(); }, "the lease keeper's thread");
+  if (!started.ok()) return started;
   return k;
 }
 

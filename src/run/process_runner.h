@@ -60,7 +60,7 @@ struct ProcessSpec {
   // Every deadline's time (Clock::MonotonicMs); nullptr: the system's.
   Clock* clock = nullptr;
   // Starts the heartbeat thread; empty: std::thread (tests inject failures).
-  BeatThread::ThreadStarter start_thread;
+  ThreadStarter start_thread;
   SyscallFault fail_syscall;  // empty: no faults
 };
 

@@ -218,7 +218,14 @@ DynamoDbClient::DynamoDbClient(AwsConfig config, std::vector<std::unique_ptr<Htt
 
 DynamoDbClient::~DynamoDbClient() {
   std::lock_guard lock(opener_mu_);
-  if (opener_.joinable()) opener_.join();
+  opener_.Join();
+}
+
+JoinedThread DynamoDbClient::StartThread(std::function<void()> fn) {
+  std::thread thread;
+  Status started = jobgate::StartThread(options_.start_thread, thread, std::move(fn), "a DynamoDB client thread");
+  if (!started.ok()) Log(logger(), LogLevel::kDebug, "{}: the work is done in line", started.message());
+  return JoinedThread(std::move(thread));
 }
 
 // The first idle lane, waiting for one when all are taken.
@@ -249,7 +256,7 @@ DynamoDbClient::TakenLane::~TakenLane() {
 
 void DynamoDbClient::OpenSpareLanes() {
   std::lock_guard opener_lock(opener_mu_);
-  if (opener_.joinable()) opener_.join();
+  opener_.Join();
   std::vector<Lane*> cold;
   {
     std::lock_guard lock(lanes_mu_);
@@ -259,7 +266,14 @@ void DynamoDbClient::OpenSpareLanes() {
       cold.push_back(lane.get());
     }
   }
-  if (!cold.empty()) opener_ = std::thread([this, cold] { OpenLanes(cold); });
+  if (cold.empty()) return;
+  opener_ = StartThread([this, cold] { OpenLanes(cold); });
+  if (opener_.started()) return;
+  {
+    std::lock_guard lock(lanes_mu_);
+    for (Lane* lane : cold) lane->busy = lane->used = false;
+  }
+  lane_given_back_.notify_all();
 }
 
 void DynamoDbClient::OpenLanes(const std::vector<Lane*>& lanes) {
@@ -440,7 +454,7 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
     if (e.type == "ExpiredTokenException" && !fetched_anew && config_.credentials &&
         config_.credentials->Reject(reply.signed_with)) {
       fetched_anew = true;
-      Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kInfo,
+      Log(logger(), LogLevel::kInfo,
           "dynamodb {}: AWS says the credentials from {} have expired; fetching new ones", op,
           config_.credentials->description());
       continue;
@@ -450,7 +464,7 @@ DynamoDbReply DynamoDbClient::Call(std::string_view op, const nlohmann::json& re
       return reply;
     }
     const int64_t delay_ms = options_.retry.DelayMs(attempt, NextRandom());
-    Log(options_.logger != nullptr ? *options_.logger : DefaultLogger(), LogLevel::kDebug,
+    Log(logger(), LogLevel::kDebug,
         "dynamodb {}: attempt {} failed ({}: {}); retrying in {} ms", op, attempt, e.type, e.message, delay_ms);
     options_.sleep(delay_ms);
   }

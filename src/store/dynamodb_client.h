@@ -35,6 +35,7 @@
 #include "jobgate/clock.h"
 #include "jobgate/logger.h"
 #include "jobgate/status.h"
+#include "sys/thread.h"
 
 namespace jobgate {
 
@@ -121,6 +122,9 @@ struct DynamoDbClientOptions {
   // Both default to the real thing; tests inject them so retries do not wait.
   std::function<void(int64_t ms)> sleep;
   std::function<uint64_t()> random;
+  // Starts the client's threads (StartThread); empty: std::thread's. Tests
+  // inject FailingThreadStarter(), a process at its thread limit.
+  ThreadStarter start_thread;
   Logger* logger = nullptr;  // retries are logged at debug; nullptr: DefaultLogger()
 };
 
@@ -160,8 +164,15 @@ class DynamoDbClient {
   // it without an operation: no capacity, no credentials), so that a later
   // concurrent call does not pay a TCP and TLS handshake. Returns at once;
   // a lane being opened counts as busy. No-op with one lane.
+  // When no thread can be started, the lanes stay unopened and a later call
+  // opens its lane itself.
   void OpenSpareLanes();
   size_t lane_count() const { return lanes_.size(); }
+
+  // Starts `fn` on a thread joined when the result goes out of scope; an
+  // empty one (logged at debug) when none can be started (a thread limit):
+  // the caller then does the work on its own thread. Never throws.
+  JoinedThread StartThread(std::function<void()> fn);
 
   // Sends operation `op` ("GetItem", ...) with `request` as its body,
   // retrying per the policy. Never throws.
@@ -223,6 +234,7 @@ class DynamoDbClient {
   void ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono);
   void AddCapacity(std::string_view op, const nlohmann::json& body);
   uint64_t NextRandom();
+  Logger& logger() const { return options_.logger != nullptr ? *options_.logger : DefaultLogger(); }
 
   const AwsConfig config_;
   std::string url_;    // endpoint + "/"
@@ -235,7 +247,7 @@ class DynamoDbClient {
   std::mutex lanes_mu_;
   std::condition_variable lane_given_back_;
   std::mutex opener_mu_;
-  std::thread opener_;  // OpenSpareLanes' thread, joined by the next call of it and the destructor
+  JoinedThread opener_;  // OpenSpareLanes' thread, joined by the next call of it and the destructor
   mutable std::mutex state_mu_;
   ClockEstimator clock_estimator_;
   std::map<std::string, int64_t, std::less<>> request_counts_;

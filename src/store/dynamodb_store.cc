@@ -409,11 +409,10 @@ Result<WriteOutcome> DynamoDbStore::DoReplaceStateAndAppendRun(const JobState& s
   // history row.
   if (client_.lane_count() < 2) return CommitThenAppend(state, expected_version, due_at, run);
   DynamoDbReply appended;
-  Result<WriteOutcome> outcome = WriteOutcome::kConditionFailed;
-  {
-    std::jthread append([&] { appended = client_.Call("PutItem", NewRunRequest(run)); });
-    outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
-  }
+  JoinedThread append = client_.StartThread([&] { appended = client_.Call("PutItem", NewRunRequest(run)); });
+  if (!append.started()) return CommitThenAppend(state, expected_version, due_at, run);
+  auto outcome = WriteState("UpdateItem", StateUpdate(options_.table, state, expected_version, due_at), state);
+  append.Join();
   const bool put_refused = appended.condition_failed() && !appended.error->maybe_applied;
   if (outcome.ok() && *outcome == WriteOutcome::kApplied) {
     if (!appended.ok() && !appended.condition_failed()) {

@@ -358,9 +358,7 @@ TEST_F(ProcessRunner, AStopKeepsItsGraceWhileTheLeaseIsRenewed) {
 TEST_F(ProcessRunner, AHeartbeatThreadThatCannotStartKillsTheWorkload) {
   const std::string pid_file = PathOf("pid");
   ProcessSpec spec = Leased("echo $$ > " + pid_file + "; exec sleep 60", 600, 10'000);
-  spec.start_thread = [](std::thread&, std::function<void()>) {
-    return Status::Internal("cannot start the heartbeat thread: Resource temporarily unavailable");
-  };
+  spec.start_thread = FailingThreadStarter();
   const auto start = std::chrono::steady_clock::now();
   Result<ProcessResult> r = RunProcess(spec, [] { return HeartbeatReply{true, 600}; });
   ASSERT_FALSE(r.ok());

@@ -427,7 +427,7 @@ class LaneTransport final : public HttpTransport {
 };
 
 struct TwoLaneStore {
-  TwoLaneStore() {
+  explicit TwoLaneStore(ThreadStarter start_thread = nullptr) {
     std::vector<std::unique_ptr<HttpTransport>> lanes;
     lanes.push_back(std::make_unique<LaneTransport>(server));
     lanes.push_back(std::make_unique<LaneTransport>(server));
@@ -435,6 +435,7 @@ struct TwoLaneStore {
     options.table = "job_control";
     options.clock = &clock;
     options.client.sleep = [](int64_t) {};
+    options.client.start_thread = std::move(start_thread);
     store = std::make_unique<DynamoDbStore>(TestConfig(), std::move(lanes), std::move(options));
   }
   ManualClock clock{1'700'000'000'000};
@@ -516,6 +517,30 @@ TEST(DynamoDbClient, TakingALeaseOpensTheSecondConnectionWhileTheWorkloadRuns) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(s.server.Sent().size(), 3u);
   EXPECT_EQ(s.store->client().RequestCounts(), (std::map<std::string, int64_t>{{"UpdateItem", 2}}));
+}
+
+// Fault injection: a process at its thread limit. Nothing throws; the
+// second connection is not opened ahead, and the run record follows the
+// commit on the caller's thread, as with one connection.
+TEST(DynamoDbClient, WithoutThreadsTheRunRecordFollowsTheCommit) {
+  TwoLaneStore s(FailingThreadStarter());
+  JobState running = Idle("j", 2);
+  running.status = JobStatus::kRunning;
+  running.owner = "r1";
+  ASSERT_OK_AND_ASSIGN(auto outcome, s.store->ReplaceState(running, 1));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(s.server.Sent(), (std::vector<std::string>{"UpdateItem"}));  // no GET: no opener thread
+  ASSERT_OK_AND_ASSIGN(outcome, s.store->ReplaceStateAndAppendRun(Idle("j", 3), 2, FinishedRun()));
+  EXPECT_EQ(outcome, WriteOutcome::kApplied);
+  EXPECT_EQ(s.server.Sent(), (std::vector<std::string>{"UpdateItem", "UpdateItem", "PutItem"}));
+
+  // A commit that does not apply writes no run record: nothing to take back.
+  TwoLaneStore lost(FailingThreadStarter());
+  lost.server.answers["UpdateItem"] = AwsError(400, "ConditionalCheckFailedException");
+  ASSERT_OK_AND_ASSIGN(outcome, lost.store->ReplaceStateAndAppendRun(Idle("j", 2), 1, FinishedRun()));
+  EXPECT_EQ(outcome, WriteOutcome::kConditionFailed);
+  EXPECT_EQ(lost.server.Sent(), (std::vector<std::string>{"UpdateItem"}));
 }
 
 TEST(DynamoDbClient, AsksForAndAddsUpTheCapacityEachCallConsumed) {
