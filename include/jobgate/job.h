@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "jobgate/clock.h"
@@ -81,6 +82,18 @@ bool CountersConsistent(const JobState& s);
 // ends; a RUNNING one at its next fire time (its overlap policy decides).
 std::optional<EpochMs> DueAt(const JobState& s);
 
+// Which due slots run after downtime (docs/schedules.md): the latest only,
+// every one (up to catch_up_limit), or none that is late.
+enum class CatchUp { kLatest, kAll, kNone };
+const char* CatchUpName(CatchUp c);  // "latest", "all", "none"
+std::optional<CatchUp> ParseCatchUp(std::string_view name);  // nullopt: not one of the names
+
+// What a slot due while a run goes on does: nothing, or stop that run and
+// take the job.
+enum class Overlap { kSkip, kReplace };
+const char* OverlapName(Overlap o);  // "skip", "replace"
+std::optional<Overlap> ParseOverlap(std::string_view name);  // nullopt: not one of the names
+
 // How a job behaves. Durations in milliseconds; 0 means "none" where noted.
 struct JobDefinition {
   std::string job;
@@ -97,9 +110,9 @@ struct JobDefinition {
   int64_t rate_limit_count = 0;   // at most this many acquisitions ...
   int64_t rate_limit_window_ms = 0;  // ... in any window of this length; 0 = no limit
   int64_t starting_deadline_ms = 0;  // a slot older than this is not started; 0 = no limit
-  std::string catch_up = "latest";  // due slots after downtime: latest | all | none
+  CatchUp catch_up = CatchUp::kLatest;  // due slots after downtime
   int64_t catch_up_limit = 100;     // catch_up = all: at most this many past slots run
-  std::string overlap = "skip";   // a slot due while a run goes on: skip | replace
+  Overlap overlap = Overlap::kSkip;     // a slot due while a run goes on
   int64_t kill_grace_ms = 10'000; // SIGTERM -> SIGKILL on timeout/stop
   int64_t request_ttl_ms = 7LL * 24 * 3600 * 1000;  // how long request records live
   int64_t keep_runs = 100;        // run records kept per job

@@ -307,7 +307,7 @@ GateDecision ControllerImpl::GateRound(Attempt& a, const StoreTime& now) {
     d.retry_at = a.plan.next_fire;
     return d;
   }
-  if (a.def.overlap == "replace" && a.state && a.state->status == JobStatus::kRunning &&
+  if (a.def.overlap == Overlap::kReplace && a.state && a.state->status == JobStatus::kRunning &&
       a.state->paused_reason.empty()) {
     JobState lapsed = *a.state;  // the live holder, judged as one whose lease is over
     lapsed.lease_until = std::numeric_limits<EpochMs>::min() / 2;

@@ -65,15 +65,40 @@ Status ValidateDefinition(const JobDefinition& d) {
   if (d.kill_grace_ms < 0) return bad("kill_grace", d.kill_grace_ms, "must not be negative");
   if (d.request_ttl_ms <= 0) return bad("request_ttl", d.request_ttl_ms, "must be positive");
   if (d.keep_runs < 0) return bad("keep_runs", d.keep_runs, "must not be negative");
-  if (d.overlap != "skip" && d.overlap != "replace")
-    return Status::InvalidArgument(
-        fmt::format("job '{}': overlap = \"{}\" is not a policy (skip or replace)", d.job, d.overlap));
-  if (d.catch_up != "latest" && d.catch_up != "all" && d.catch_up != "none")
-    return Status::InvalidArgument(
-        fmt::format("job '{}': catch_up = \"{}\" is not a policy (latest, all or none)", d.job, d.catch_up));
   if (d.catch_up_limit < 1 || d.catch_up_limit > 10000)
     return bad("catch_up_limit", d.catch_up_limit, "must be between 1 and 10000");
   return Status::Ok();
+}
+
+const char* CatchUpName(CatchUp c) {
+  switch (c) {
+    case CatchUp::kLatest: return "latest";
+    case CatchUp::kAll: return "all";
+    case CatchUp::kNone: return "none";
+  }
+  return "unknown";
+}
+
+std::optional<CatchUp> ParseCatchUp(std::string_view name) {
+  for (CatchUp c : {CatchUp::kLatest, CatchUp::kAll, CatchUp::kNone}) {
+    if (name == CatchUpName(c)) return c;
+  }
+  return std::nullopt;
+}
+
+const char* OverlapName(Overlap o) {
+  switch (o) {
+    case Overlap::kSkip: return "skip";
+    case Overlap::kReplace: return "replace";
+  }
+  return "unknown";
+}
+
+std::optional<Overlap> ParseOverlap(std::string_view name) {
+  for (Overlap o : {Overlap::kSkip, Overlap::kReplace}) {
+    if (name == OverlapName(o)) return o;
+  }
+  return std::nullopt;
 }
 
 const char* RunOutcomeName(RunOutcomeKind k) {

@@ -52,6 +52,19 @@ Setter StringKey(std::string JobDefinition::*member) {
   };
 }
 
+// A policy named by a string: `parse` gives nullopt for an unknown name.
+template <typename Enum>
+Setter PolicyKey(Enum JobDefinition::*member, std::optional<Enum> (*parse)(std::string_view), const char* names) {
+  return [member, parse, names](const toml::node& n, const std::string& where, JobDefinition& d) -> Status {
+    auto v = n.value<std::string>();
+    if (!v) return TypeError(where, fmt::format("one of the strings {}", names).c_str());
+    std::optional<Enum> policy = parse(*v);
+    if (!policy) return Status::InvalidArgument(fmt::format("{}: {} is not one of {}", where, Quote(*v), names));
+    d.*member = *policy;
+    return Status::Ok();
+  };
+}
+
 Status SetCommand(const toml::node& n, const std::string& where, JobDefinition& d) {
   if (auto s = n.value<std::string>()) {
     if (s->empty()) return Status::InvalidArgument(fmt::format("{}: must not be empty", where));
@@ -86,11 +99,11 @@ const std::map<std::string, Setter>& Keys() {
       {"backoff_cap", DurationKey(&JobDefinition::backoff_cap_ms)},
       {"park_after", IntKey(&JobDefinition::park_after)},
       {"rate_limit", SetRateLimit},
-      {"overlap", StringKey(&JobDefinition::overlap)},
+      {"overlap", PolicyKey(&JobDefinition::overlap, ParseOverlap, "skip, replace")},
       {"schedule", StringKey(&JobDefinition::schedule)},
       {"time_zone", StringKey(&JobDefinition::time_zone)},
       {"starting_deadline", DurationKey(&JobDefinition::starting_deadline_ms)},
-      {"catch_up", StringKey(&JobDefinition::catch_up)},
+      {"catch_up", PolicyKey(&JobDefinition::catch_up, ParseCatchUp, "latest, all, none")},
       {"catch_up_limit", IntKey(&JobDefinition::catch_up_limit)},
       {"kill_grace", DurationKey(&JobDefinition::kill_grace_ms)},
       {"request_ttl", DurationKey(&JobDefinition::request_ttl_ms)},

@@ -74,7 +74,7 @@ void PlanLatest(const JobDefinition& def, const Schedule& schedule, EpochMs firs
   int64_t late_ms = std::numeric_limits<int64_t>::max();
   if (def.starting_deadline_ms > 0) {
     late_ms = def.starting_deadline_ms;
-  } else if (def.catch_up == "none") {
+  } else if (def.catch_up == CatchUp::kNone) {
     late_ms = kDefaultMisfireMs;
   }
   const bool runs = now - latest <= late_ms;
@@ -84,7 +84,7 @@ void PlanLatest(const JobDefinition& def, const Schedule& schedule, EpochMs firs
                        ? fmt::format("older than the starting deadline of {}", FormatDuration(late_ms))
                        : fmt::format("catch_up = none runs no slot more than {} late", FormatDuration(late_ms));
   } else {
-    p.missed_why = fmt::format("catch_up = {} runs only the latest due slot", def.catch_up);
+    p.missed_why = fmt::format("catch_up = {} runs only the latest due slot", CatchUpName(def.catch_up));
     p.run = latest;
   }
   p.next_fire = schedule.NextAfter(latest).value_or(0);
@@ -109,7 +109,7 @@ SlotPlan PlanSlots(const JobState& s, const JobDefinition& def, const Schedule& 
     return p;
   }
   const EpochMs latest = schedule.LatestAtOrBefore(now).value_or(*first_due);
-  if (def.catch_up == "all") {
+  if (def.catch_up == CatchUp::kAll) {
     PlanAll(def, schedule, *first_due, latest, now, p);
   } else {
     PlanLatest(def, schedule, *first_due, latest, now, p);

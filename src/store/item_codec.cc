@@ -181,9 +181,9 @@ constexpr std::array kStringKeys = {
     StringKey{"job", &JobDefinition::job},
     StringKey{"schedule", &JobDefinition::schedule},
     StringKey{"time_zone", &JobDefinition::time_zone},
-    StringKey{"overlap", &JobDefinition::overlap},
-    StringKey{"catch_up", &JobDefinition::catch_up},
 };
+constexpr const char* kOverlapKey = "overlap";
+constexpr const char* kCatchUpKey = "catch_up";
 constexpr const char* kCommandKey = "command";
 
 std::string Dump(const Json& j) {
@@ -217,6 +217,18 @@ Status ReadCommand(const Json& v, const std::string& where, std::vector<std::str
   return Status::Ok();
 }
 
+// A policy stored as its name; `names` lists them for the error.
+template <typename Enum>
+Status ReadPolicy(const Json& obj, const std::string& where, const char* field,
+                  std::optional<Enum> (*parse)(std::string_view), const char* names, Enum* out) {
+  auto it = obj.find(field);
+  if (it == obj.end()) return Status::Ok();
+  std::optional<Enum> policy = it->is_string() ? parse(it->get<std::string>()) : std::nullopt;
+  if (!policy) return WrongType(where, field, names, *it);
+  *out = *policy;
+  return Status::Ok();
+}
+
 Status ReadObject(const Json& obj, const std::string& where, JobDefinition* def) {
   for (const IntKey& k : kIntKeys) {
     auto it = obj.find(k.name);
@@ -228,6 +240,9 @@ Status ReadObject(const Json& obj, const std::string& where, JobDefinition* def)
     if (!it->is_string()) return WrongType(where, k.name, "a string", *it);
     def->*k.member = it->get<std::string>();
   }
+  JOBGATE_RETURN_IF_ERROR(ReadPolicy(obj, where, kOverlapKey, ParseOverlap, "\"skip\" or \"replace\"", &def->overlap));
+  JOBGATE_RETURN_IF_ERROR(
+      ReadPolicy(obj, where, kCatchUpKey, ParseCatchUp, "\"latest\", \"all\" or \"none\"", &def->catch_up));
   auto it = obj.find(kCommandKey);
   if (it != obj.end()) JOBGATE_RETURN_IF_ERROR(ReadCommand(*it, where, &def->command));
   return Status::Ok();
@@ -238,6 +253,8 @@ Status ReadObject(const Json& obj, const std::string& where, JobDefinition* def)
 std::string DefinitionToJson(const JobDefinition& def) {
   Json j = Json::object();
   for (const StringKey& k : kStringKeys) j[k.name] = def.*k.member;
+  j[kOverlapKey] = OverlapName(def.overlap);
+  j[kCatchUpKey] = CatchUpName(def.catch_up);
   j[kCommandKey] = def.command;
   for (const IntKey& k : kIntKeys) j[k.name] = def.*k.member;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);

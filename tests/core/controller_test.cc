@@ -1342,7 +1342,7 @@ TEST_F(ScheduledTest, OverlapSkipRecordsTheSlotAndLeavesTheRunAlone) {
 TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
   Define([](JobDefinition& d) {
     d.lease_ms = 10 * kMin;
-    d.overlap = "replace";
+    d.overlap = Overlap::kReplace;
   });
   clock_.Set(kT + kSec);
   Lease old = MustAcquire(controller_, Scheduled());

@@ -48,11 +48,11 @@ command = "echo hi | tee /tmp/x"
   EXPECT_EQ(d.kill_grace_ms, 15000);
   EXPECT_EQ(d.request_ttl_ms, 2 * 86400 * 1000LL);
   EXPECT_EQ(d.keep_runs, 50);
-  EXPECT_EQ(d.overlap, "replace");
+  EXPECT_EQ(d.overlap, Overlap::kReplace);
   EXPECT_EQ(d.schedule, "cron(30 2 ? * MON-FRI *)");
   EXPECT_EQ(d.time_zone, "Europe/London");
   EXPECT_EQ(d.starting_deadline_ms, 30 * 60 * 1000LL);
-  EXPECT_EQ(d.catch_up, "all");
+  EXPECT_EQ(d.catch_up, CatchUp::kAll);
   EXPECT_EQ(d.catch_up_limit, 10);
   EXPECT_EQ((*defs)[1].command, (std::vector<std::string>{"/bin/sh", "-c", "echo hi | tee /tmp/x"}));
 }

@@ -17,7 +17,7 @@ Schedule Every(const char* expr) {
   return *s;
 }
 
-JobDefinition Def(const char* catch_up = "latest", int64_t deadline_ms = 0, int64_t limit = 100) {
+JobDefinition Def(CatchUp catch_up = CatchUp::kLatest, int64_t deadline_ms = 0, int64_t limit = 100) {
   JobDefinition d;
   d.job = "j";
   d.schedule = "rate(1 minute)";
@@ -62,7 +62,7 @@ TEST(PlanSlots, TheDueSlotRunsOnTimeAndTheNextIsKept) {
 }
 
 TEST(PlanSlots, LatestRunsTheLatestDueSlotAndCountsTheRestMissed) {
-  SlotPlan p = PlanSlots(At(kT), Def("latest"), kMinute, kT + 10 * kMin + 5);
+  SlotPlan p = PlanSlots(At(kT), Def(CatchUp::kLatest), kMinute, kT + 10 * kMin + 5);
   ASSERT_TRUE(p.run);
   EXPECT_EQ(*p.run, kT + 10 * kMin);
   EXPECT_EQ(p.missed, 10);
@@ -77,7 +77,7 @@ TEST(PlanSlots, LatestRunsTheLatestDueSlotAndCountsTheRestMissed) {
 }
 
 TEST(PlanSlots, AllRunsTheOldestDueSlotAndLeavesTheRestDue) {
-  SlotPlan p = PlanSlots(At(kT), Def("all"), kMinute, kT + 3 * kMin + 5);
+  SlotPlan p = PlanSlots(At(kT), Def(CatchUp::kAll), kMinute, kT + 3 * kMin + 5);
   ASSERT_TRUE(p.run);
   EXPECT_EQ(*p.run, kT);
   EXPECT_EQ(p.missed, 0);
@@ -85,7 +85,7 @@ TEST(PlanSlots, AllRunsTheOldestDueSlotAndLeavesTheRestDue) {
 }
 
 TEST(PlanSlots, AllRunsAtMostTheLimitOfPastSlots) {
-  SlotPlan p = PlanSlots(At(kT), Def("all", 0, 5), kMinute, kT + 20 * kMin);
+  SlotPlan p = PlanSlots(At(kT), Def(CatchUp::kAll, 0, 5), kMinute, kT + 20 * kMin);
   ASSERT_TRUE(p.run);
   // 21 due (kT .. kT+20m): the newest 5 run, the 16 before them are missed.
   EXPECT_EQ(*p.run, kT + 16 * kMin);
@@ -94,7 +94,7 @@ TEST(PlanSlots, AllRunsAtMostTheLimitOfPastSlots) {
 }
 
 TEST(PlanSlots, AllHonoursTheStartingDeadline) {
-  SlotPlan p = PlanSlots(At(kT), Def("all", 2 * kMin + 1), kMinute, kT + 10 * kMin);
+  SlotPlan p = PlanSlots(At(kT), Def(CatchUp::kAll, 2 * kMin + 1), kMinute, kT + 10 * kMin);
   ASSERT_TRUE(p.run);
   EXPECT_EQ(*p.run, kT + 8 * kMin);  // the oldest not older than 2m
   EXPECT_EQ(p.missed, 8);
@@ -102,7 +102,7 @@ TEST(PlanSlots, AllHonoursTheStartingDeadline) {
 }
 
 TEST(PlanSlots, ASlotOlderThanTheStartingDeadlineIsMissedNotRun) {
-  SlotPlan p = PlanSlots(At(kT), Def("latest", 30'000), kMinute, kT + 45'000);
+  SlotPlan p = PlanSlots(At(kT), Def(CatchUp::kLatest, 30'000), kMinute, kT + 45'000);
   EXPECT_FALSE(p.run);
   EXPECT_EQ(p.missed, 1);
   EXPECT_EQ(p.next_fire, kT + kMin);
@@ -114,17 +114,17 @@ TEST(PlanSlots, NoneRunsOnlyASlotThatIsNotLate) {
   const Schedule hourly = Every("rate(1 hour)");
   constexpr int64_t kHour = 60 * kMin;
   constexpr EpochMs kH = 500'000 * kHour;
-  SlotPlan on_time = PlanSlots(At(kH), Def("none"), hourly, kH + 3 * kHour + 1'000);
+  SlotPlan on_time = PlanSlots(At(kH), Def(CatchUp::kNone), hourly, kH + 3 * kHour + 1'000);
   ASSERT_TRUE(on_time.run);
   EXPECT_EQ(*on_time.run, kH + 3 * kHour);
   EXPECT_EQ(on_time.missed, 3);
-  SlotPlan late = PlanSlots(At(kH), Def("none"), hourly, kH + 3 * kHour + kDefaultMisfireMs + 1);
+  SlotPlan late = PlanSlots(At(kH), Def(CatchUp::kNone), hourly, kH + 3 * kHour + kDefaultMisfireMs + 1);
   EXPECT_FALSE(late.run);
   EXPECT_EQ(late.missed, 4);
   EXPECT_EQ(late.next_fire, kH + 4 * kHour);
   EXPECT_NE(late.missed_why.find("catch_up = none"), std::string::npos);
   // "latest" runs the same slot however late.
-  SlotPlan latest = PlanSlots(At(kH), Def("latest"), hourly, kH + 3 * kHour + kDefaultMisfireMs + 1);
+  SlotPlan latest = PlanSlots(At(kH), Def(CatchUp::kLatest), hourly, kH + 3 * kHour + kDefaultMisfireMs + 1);
   ASSERT_TRUE(latest.run);
 }
 

@@ -244,7 +244,7 @@ void Checker::CheckSkipJustified(const CallContext& c, const RunRequest& req, co
     case SkipReason::kRunning:
       // overlap = replace takes the job from a live holder, unless a pause
       // was requested while it runs.
-      ok = live_holder && (!req.scheduled || def.overlap == "skip" || !st->paused_reason.empty());
+      ok = live_holder && (!req.scheduled || def.overlap == Overlap::kSkip || !st->paused_reason.empty());
       break;
     case SkipReason::kPaused:
       ok = st && (st->status == JobStatus::kPaused || (st->status == JobStatus::kRunning && !st->paused_reason.empty()));

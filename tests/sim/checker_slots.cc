@@ -84,10 +84,10 @@ void Checker::CheckScheduledClaim(int job, const ActorTrack& a, const StateWrite
 void Checker::CheckClaimPolicy(const JobTrack& j, const JobState& before, EpochMs slot, EpochMs earliest) {
   const Schedule& schedule = *j.schedule;
   const JobDefinition& def = j.def;
-  if (def.catch_up != "all") {
+  if (def.catch_up != CatchUp::kAll) {
     const std::optional<EpochMs> latest = schedule.LatestAtOrBefore(earliest);
     if (latest != slot) {
-      Fail(3, fmt::format("catch_up {} of {} claimed {}, but the latest due slot at {} is {}", def.catch_up, def.job,
+      Fail(3, fmt::format("catch_up {} of {} claimed {}, but the latest due slot at {} is {}", CatchUpName(def.catch_up), def.job,
                           FormatRfc3339(slot), FormatRfc3339(earliest), latest ? FormatRfc3339(*latest) : "none"));
     }
     return;
@@ -152,7 +152,7 @@ void Checker::CheckBookkeeping(int job, const ActorTrack& a, const StateWrite& w
   // Skipped only while a run goes on (overlap = skip, or a pause was
   // requested while it runs), or for the rate limit.
   const bool may_skip = (before.status == JobStatus::kRunning &&
-                         (j.def.overlap == "skip" || !before.paused_reason.empty())) ||
+                         (j.def.overlap == Overlap::kSkip || !before.paused_reason.empty())) ||
                         j.def.rate_limit_count > 0;
   if (skipped == 1 && !may_skip) {
     Fail(3, fmt::format("a{} recorded a slot of {} skipped with nothing to skip it for: {}", w.actor, j.def.job,
@@ -238,7 +238,7 @@ bool Checker::ScheduledSkipJustified(const CallContext& c, const Outcome& out) {
   }
   const JobDefinition& def = j.def;
   int64_t late_ms = def.starting_deadline_ms;
-  if (late_ms == 0 && def.catch_up == "none") late_ms = kDefaultMisfireMs;
+  if (late_ms == 0 && def.catch_up == CatchUp::kNone) late_ms = kDefaultMisfireMs;
   if (late_ms == 0 || !first_due || *first_due > hi) return false;  // latest and all run a due slot
   for (EpochMs t : {lo, hi}) {
     const std::optional<EpochMs> latest = j.schedule->LatestAtOrBefore(t);

@@ -120,7 +120,7 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   const bool takeover = before.status == JobStatus::kRunning;
   const bool scheduled = a.scheduled && j.schedule;
   // overlap = replace: a scheduled run takes the job from a live holder.
-  const bool replace = scheduled && def.overlap == "replace" && before.paused_reason.empty();
+  const bool replace = scheduled && def.overlap == Overlap::kReplace && before.paused_reason.empty();
   if (s.fence != before.fence + 1) Fail(1, fmt::format("fence jumped {} -> {}", before.fence, s.fence));
   if (before.status == JobStatus::kPaused) Fail(4, fmt::format("a{} acquired a PAUSED job: {}", w.actor, Brief(before)));
   if (takeover && earliest <= before.lease_until + def.max_clock_skew_ms && !replace) {

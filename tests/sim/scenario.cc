@@ -153,10 +153,10 @@ void DrawSchedule(JobDefinition& d, Rng& rng) {
                                       "cron(30 2 ? * SUN,WED *)", "cron(0 0-3 * * ? *)", "*/10 * * * *",
                                       "30 1 * * *", "0 */2 * * *", "45 0-3 * * *", "30 2 * * 1-5", "@hourly"});
   d.time_zone = rng.Pick<std::string>({"UTC", "Europe/London", "America/New_York"});
-  d.catch_up = rng.Pick<std::string>({"latest", "all", "none"});
+  d.catch_up = rng.Pick<CatchUp>({CatchUp::kLatest, CatchUp::kAll, CatchUp::kNone});
   d.catch_up_limit = rng.Chance(0.5) ? rng.Uniform(1, 4) : 100;
   d.starting_deadline_ms = rng.Chance(0.4) ? rng.Pick<int64_t>({30'000, 5 * kMinuteMs, kHourMs, 6 * kHourMs}) : 0;
-  d.overlap = rng.Chance(0.5) ? "skip" : "replace";
+  d.overlap = rng.Chance(0.5) ? Overlap::kSkip : Overlap::kReplace;
 }
 
 JobPlan MakeScheduledJob(int index, int64_t max_skew_ms, Rng& rng) {
@@ -321,7 +321,7 @@ std::string Describe(const Scenario& s) {
                        j.skews_ms.size());
     if (!d.schedule.empty()) {
       out += fmt::format("  schedule \"{}\" in {} catch_up {} (limit {}) starting_deadline {} overlap {}; ", d.schedule,
-                         d.time_zone, d.catch_up, d.catch_up_limit, d.starting_deadline_ms, d.overlap);
+                         d.time_zone, CatchUpName(d.catch_up), d.catch_up_limit, d.starting_deadline_ms, OverlapName(d.overlap));
     }
   }
   if (!s.tickers.skews_ms.empty()) {

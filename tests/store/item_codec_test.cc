@@ -18,6 +18,8 @@ JobDefinition Unusual() {
   d.park_after = 3;
   d.rate_limit_count = 10;
   d.rate_limit_window_ms = 60'000;
+  d.catch_up = CatchUp::kNone;
+  d.overlap = Overlap::kReplace;
   return d;
 }
 
@@ -49,7 +51,10 @@ TEST(DefinitionJson, WrongTypesAreCorruptNamingFieldAndValue) {
                         Case{R"({"keep_runs": 18446744073709551615})", "keep_runs", "18446744073709551615"},
                         Case{R"({"schedule": 5})", "schedule", "5"},
                         Case{R"({"command": "ls -l"})", "command", "ls -l"},
-                        Case{R"({"command": ["ls", 7]})", "command", "7"}}) {
+                        Case{R"({"command": ["ls", 7]})", "command", "7"},
+                        Case{R"({"overlap": "queue"})", "overlap", "queue"},
+                        Case{R"({"overlap": 1})", "overlap", "1"},
+                        Case{R"({"catch_up": "some"})", "catch_up", "some"}}) {
     auto d = DefinitionFromJson(c.json, "job 'j'");
     ASSERT_FALSE(d.ok()) << c.json;
     EXPECT_EQ(d.status().code(), StatusCode::kCorrupt);
