@@ -238,18 +238,13 @@ class ScriptWriter {
   std::vector<std::string> defines_;
 };
 
-template <typename Item>
-std::string FieldText(const FieldSpec<Item>& f, const Item& item) {
-  return f.type == FieldType::kInt ? std::to_string(item.*f.int_member) : item.*f.string_member;
-}
-
 // The parameters of a state write (postgres_store.cc's layout: $1 job, $2
 // status, StateFields(), due_at, the expected version) with version and
 // expected version as variables; a commit's run record follows.
 std::vector<std::string> StateTokens(ScriptWriter& w, const JobState& s, const char* version, const char* expected) {
   std::vector<std::string> t = {"", ":job", w.Value(std::string(JobStatusName(s.status)))};
   for (const auto& f : StateFields())
-    t.push_back(std::string(f.name) == "version" ? version : w.Value(FieldText(f, s)));
+    t.push_back(std::string(f.name) == "version" ? version : w.Value(FieldText(s, f)));
   if (DueAt(s)) Die("the bench's jobs are unscheduled: due_at must be NULL");
   t.push_back("NULL");  // what jobgate binds for an unscheduled job
   t.push_back(expected);
@@ -267,7 +262,7 @@ EpochMs NotBefore(const Snapshot& snap) { return snap.running.last_run_ts; }
 // as jobgate's is: start_ms = :start.
 void AddRunTokens(ScriptWriter& w, const RunRecord& run, std::vector<std::string>* t) {
   for (const auto& f : RunFields())
-    t->push_back(std::string(f.name) == "start_ms" ? ":start" : w.Value(FieldText(f, run)));
+    t->push_back(std::string(f.name) == "start_ms" ? ":start" : w.Value(FieldText(run, f)));
 }
 
 struct Scripts {
@@ -479,7 +474,7 @@ class LibpqFloor {
     JOBGATE_RETURN_IF_ERROR(Exec(sql_.replace_state, acquire, true));
     PgParams commit = StateValues(snap_.idle, version_ + 2, version_ + 1);
     for (const auto& f : RunFields()) {
-      commit.push_back(std::string(f.name) == "start_ms" ? std::to_string(base_ + version_) : FieldText(f, snap_.run));
+      commit.push_back(std::string(f.name) == "start_ms" ? std::to_string(base_ + version_) : FieldText(snap_.run, f));
     }
     JOBGATE_RETURN_IF_ERROR(Exec(sql_.commit, commit, true));
     version_ += 2;
@@ -490,7 +485,7 @@ class LibpqFloor {
   PgParams StateValues(const JobState& s, int64_t version, int64_t expected) const {
     PgParams p = {job_, std::string(JobStatusName(s.status))};
     for (const auto& f : StateFields()) {
-      p.push_back(std::string(f.name) == "version" ? std::to_string(version) : FieldText(f, s));
+      p.push_back(std::string(f.name) == "version" ? std::to_string(version) : FieldText(s, f));
     }
     p.push_back(std::nullopt);  // due_at: the jobs are unscheduled
     p.push_back(std::to_string(expected));

@@ -55,7 +55,9 @@ struct JobState {
   int64_t consecutive_failures = 0;
   EpochMs next_allowed_run = 0;
   EpochMs last_slot = 0;          // schedule slot (fire time, ms) last claimed; 0 = none
-  std::string rate_history;       // rate limiter: comma-separated acquisition times (ms), newest last
+  // Rate limiter: the latest acquisition times, oldest first, at most
+  // rate_limit_count of them. Stored as their comma-separated decimals.
+  std::vector<EpochMs> rate_history;
   std::string paused_reason;      // non-empty while PAUSED, or pause requested while RUNNING
   EpochMs next_fire_ts = 0;       // next schedule fire time kept by the scheduler; 0 = unscheduled
   // Schedule slots that did not run (docs/schedules.md): passed over by the

@@ -12,23 +12,6 @@ namespace jobgate {
 
 namespace {
 
-std::vector<EpochMs> ParseHistory(const std::string& history) {
-  std::vector<EpochMs> out;
-  const char* p = history.data();
-  const char* end = p + history.size();
-  while (p < end) {
-    EpochMs v = 0;
-    auto [next, ec] = std::from_chars(p, end, v);
-    // A damaged entry is dropped rather than failing the gate: the limiter
-    // then errs on the side of running, and the next write repairs the log.
-    if (ec == std::errc()) out.push_back(v);
-    p = next;
-    while (p < end && *p != ',') ++p;
-    if (p < end) ++p;
-  }
-  return out;
-}
-
 // next_allowed_run for a wait of `delay_ms` from now: counted from the
 // latest the store's clock may read, so no host's earliest reading passes
 // it before the wait is truly over. No wait is 0, "any time": from `best`
@@ -44,29 +27,28 @@ bool LeaseExpired(const JobState& s, const JobDefinition& def, EpochMs now) {
   return now > s.lease_until + def.max_clock_skew_ms;
 }
 
-int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t window_ms) {
+int64_t AcquisitionsInWindow(const std::vector<EpochMs>& history, EpochMs now, int64_t window_ms) {
   int64_t n = 0;
-  for (EpochMs t : ParseHistory(history)) {
+  for (EpochMs t : history) {
     if (t > now - window_ms) ++n;
   }
   return n;
 }
 
-std::string AppendToHistory(const std::string& history, EpochMs now, int64_t keep) {
-  std::vector<EpochMs> times = ParseHistory(history);
+std::vector<EpochMs> AppendToHistory(std::vector<EpochMs> times, EpochMs now, int64_t keep) {
   times.push_back(now);
   // Invokers' clocks differ, so stamps arrive out of order: keep the newest
   // `keep` by time, not the last appended, or a start still inside the
   // window could be dropped and one start too many let in.
   std::sort(times.begin(), times.end());
   if (static_cast<int64_t>(times.size()) > keep) times.erase(times.begin(), times.end() - keep);
-  return fmt::format("{}", fmt::join(times, ","));
+  return times;
 }
 
-EpochMs RateLimitRetryAt(const std::string& history, EpochMs now, const JobDefinition& def) {
+EpochMs RateLimitRetryAt(const std::vector<EpochMs>& history, EpochMs now, const JobDefinition& def) {
   if (def.rate_limit_count <= 0) return 0;
   std::vector<EpochMs> in_window;
-  for (EpochMs t : ParseHistory(history)) {
+  for (EpochMs t : history) {
     if (t > now - def.rate_limit_window_ms) in_window.push_back(t);
   }
   if (static_cast<int64_t>(in_window.size()) < def.rate_limit_count) return 0;

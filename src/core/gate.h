@@ -67,9 +67,9 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
                        int64_t backoff_ms);
 
 // Rate limiter: the acquisition times in the sliding log and the append.
-int64_t AcquisitionsInWindow(const std::string& history, EpochMs now, int64_t window_ms);
-std::string AppendToHistory(const std::string& history, EpochMs now, int64_t keep);
+int64_t AcquisitionsInWindow(const std::vector<EpochMs>& history, EpochMs now, int64_t window_ms);
+std::vector<EpochMs> AppendToHistory(std::vector<EpochMs> history, EpochMs now, int64_t keep);
 // When the oldest acquisition in the window leaves it (0 when not limited).
-EpochMs RateLimitRetryAt(const std::string& history, EpochMs now, const JobDefinition& def);
+EpochMs RateLimitRetryAt(const std::vector<EpochMs>& history, EpochMs now, const JobDefinition& def);
 
 }  // namespace jobgate

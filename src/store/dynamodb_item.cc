@@ -19,7 +19,7 @@ using QF = FieldSpec<RequestRecord>;
 
 template <typename Item>
 void PutFields(Json& attrs, std::span<const FieldSpec<Item>> fields, const Item& item) {
-  for (const auto& f : fields) attrs[f.name] = f.type == FieldType::kInt ? N(item.*f.int_member) : S(item.*f.string_member);
+  for (const auto& f : fields) attrs[f.name] = f.type == FieldType::kInt ? N(item.*f.int_member) : S(StringField(item, f));
 }
 
 // An attribute value as people would write it: S "abc", N 1.5, BOOL true.

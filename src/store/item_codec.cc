@@ -1,5 +1,6 @@
 #include "store/item_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <limits>
@@ -7,6 +8,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "util/numbers.h"
@@ -14,6 +16,25 @@
 namespace jobgate {
 
 namespace {
+
+// rate_history: "t1,t2,...". A damaged entry is dropped rather than making
+// the state unreadable: the limiter then errs on the side of running, and
+// the next write repairs the log.
+std::string FormatRateHistory(const JobState& s) { return fmt::format("{}", fmt::join(s.rate_history, ",")); }
+
+bool ParseRateHistory(const std::string& text, JobState& s) {
+  s.rate_history.clear();
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t comma = text.find(',', i);
+    if (comma == std::string::npos) comma = text.size();
+    int64_t t = 0;
+    if (ParseInt64(text.substr(i, comma - i), &t)) s.rate_history.push_back(t);
+    i = comma + 1;
+  }
+  std::sort(s.rate_history.begin(), s.rate_history.end());
+  return true;
+}
 
 using SF = FieldSpec<JobState>;
 constexpr std::array kStateFields = {
@@ -39,7 +60,7 @@ constexpr std::array kStateFields = {
     SF{"consecutive_failures", FieldType::kInt, &JobState::consecutive_failures},
     SF{"next_allowed_run", FieldType::kInt, &JobState::next_allowed_run},
     SF{"last_slot", FieldType::kInt, &JobState::last_slot},
-    SF{"rate_history", FieldType::kString, nullptr, &JobState::rate_history},
+    SF{"rate_history", FieldType::kString, nullptr, nullptr, FormatRateHistory, ParseRateHistory},
     SF{"paused_reason", FieldType::kString, nullptr, &JobState::paused_reason},
     SF{"next_fire_ts", FieldType::kInt, &JobState::next_fire_ts},
     SF{"slots_missed", FieldType::kInt, &JobState::slots_missed},
@@ -112,7 +133,12 @@ Status SetField(Item& item, const FieldSpec<Item>& spec, const FieldValue& v, co
     return Status::Corrupt(
         fmt::format("{}: field '{}' must be a string, got {}", where, spec.name, Describe(v)));
   }
-  item.*spec.string_member = std::get<std::string>(v);
+  const std::string& text = std::get<std::string>(v);
+  if (spec.parse == nullptr) {
+    item.*spec.string_member = text;
+  } else if (!spec.parse(text, item)) {
+    return Status::Corrupt(fmt::format("{}: field '{}' has an unknown value {}", where, spec.name, Describe(v)));
+  }
   return Status::Ok();
 }
 

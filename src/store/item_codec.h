@@ -21,13 +21,29 @@ namespace jobgate {
 // A field is an integer or a string in every backend.
 enum class FieldType { kInt, kString };
 
+// One stored field: an integer member, a string member, or (kString) a
+// typed member stored as text, through `format` and `parse` (false for a
+// stored text that is not a value of the type).
 template <typename Item>
 struct FieldSpec {
   const char* name;
   FieldType type;
   int64_t Item::*int_member = nullptr;
   std::string Item::*string_member = nullptr;
+  std::string (*format)(const Item&) = nullptr;
+  bool (*parse)(const std::string&, Item&) = nullptr;
 };
+
+// The text a kString field is stored as.
+template <typename Item>
+std::string StringField(const Item& item, const FieldSpec<Item>& spec) {
+  return spec.format != nullptr ? spec.format(item) : item.*spec.string_member;
+}
+// Any field as text: an integer as its decimal form.
+template <typename Item>
+std::string FieldText(const Item& item, const FieldSpec<Item>& spec) {
+  return spec.type == FieldType::kInt ? std::to_string(item.*spec.int_member) : StringField(item, spec);
+}
 
 // State fields other than `job` (the key) and `status` (an enum, stored as
 // its name). Order is the column order of table-shaped backends.

@@ -274,7 +274,7 @@ std::string InitScript(const std::string& schema) {
 template <typename Item>
 void AddFields(PgParams& params, std::span<const FieldSpec<Item>> fields, const Item& item) {
   for (const auto& f : fields) {
-    params.emplace_back(f.type == FieldType::kInt ? std::to_string(item.*f.int_member) : item.*f.string_member);
+    params.push_back(FieldText(item, f));
   }
 }
 

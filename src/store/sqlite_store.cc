@@ -284,6 +284,10 @@ class Binder {
   }
   // A temporary would dangle before sqlite3_step reads it.
   void Text(int i, std::string&& v) = delete;
+  // A value made for this bind (a typed field's text): SQLite copies it.
+  void CopiedText(int i, const std::string& v) {
+    Keep(Sq().bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
   // For names that live forever (JobStatusName and the like).
   void StaticText(int i, const char* literal) { Keep(Sq().bind_text(stmt_, i, literal, -1, SQLITE_STATIC)); }
   void Null(int i) { Keep(Sq().bind_null(stmt_, i)); }
@@ -292,6 +296,8 @@ class Binder {
     for (const auto& f : fields) {
       if (f.type == FieldType::kInt) {
         Int(first++, item.*f.int_member);
+      } else if (f.format != nullptr) {
+        CopiedText(first++, f.format(item));
       } else {
         Text(first++, item.*f.string_member);
       }

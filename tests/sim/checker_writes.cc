@@ -140,7 +140,7 @@ void Checker::CheckAcquisition(int job, ActorTrack& a, const StateWrite& w, cons
   if (def.rate_limit_count > 0 &&
       StampsAfter(before.rate_history, earliest - def.rate_limit_window_ms) >= def.rate_limit_count) {
     Fail(4, fmt::format("a{} acquired at {} over the rate limit ({} in {} ms): history {}", w.actor, t - kSimEpochMs,
-                        def.rate_limit_count, def.rate_limit_window_ms, before.rate_history));
+                        def.rate_limit_count, def.rate_limit_window_ms, fmt::join(before.rate_history, ",")));
   }
   if (t > ClockOf(w.actor) - v.offset) Fail(4, "acquisition stamped in the acquirer's future");
   if (def.rate_limit_count > 0) NoteRateEviction(j, before, s, t + v.u);
@@ -216,9 +216,9 @@ void Checker::CheckStoreTimeAcquisition(const ActorTrack& a, const StateWrite& w
 // is still inside the window.
 void Checker::NoteRateEviction(JobTrack& j, const JobState& before, const JobState& after, EpochMs stamp) {
   std::multiset<EpochMs> dropped;
-  for (EpochMs t : ParseStamps(before.rate_history)) dropped.insert(t);
+  for (EpochMs t : before.rate_history) dropped.insert(t);
   dropped.insert(stamp);
-  std::vector<EpochMs> kept = ParseStamps(after.rate_history);
+  const std::vector<EpochMs>& kept = after.rate_history;
   for (EpochMs t : kept) {
     auto it = dropped.find(t);
     if (it != dropped.end()) dropped.erase(it);

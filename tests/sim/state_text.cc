@@ -1,30 +1,15 @@
 #include "sim/state_text.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sim/sim_world.h"
 
 namespace jobgate::sim {
 
-std::vector<EpochMs> ParseStamps(const std::string& text) {
-  std::vector<EpochMs> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = text.find(',', i);
-    if (j == std::string::npos) j = text.size();
-    EpochMs v = 0;
-    auto [p, ec] = std::from_chars(text.data() + i, text.data() + j, v);
-    if (ec == std::errc() && p == text.data() + j) out.push_back(v);
-    i = j + 1;
-  }
-  return out;
-}
-
-int64_t StampsAfter(const std::string& history, EpochMs after) {
+int64_t StampsAfter(const std::vector<EpochMs>& history, EpochMs after) {
   int64_t n = 0;
-  for (EpochMs t : ParseStamps(history)) n += t > after ? 1 : 0;
+  for (EpochMs t : history) n += t > after ? 1 : 0;
   return n;
 }
 
@@ -66,7 +51,7 @@ std::string Diff(const JobState& want, const JobState& got) {
 std::string Brief(const std::optional<JobState>& s) {
   if (!s) return "absent";
   std::string rate;
-  for (EpochMs t : ParseStamps(s->rate_history)) rate += fmt::format("{}{}", rate.empty() ? " rate=" : ",", t - kSimEpochMs);
+  for (EpochMs t : s->rate_history) rate += fmt::format("{}{}", rate.empty() ? " rate=" : ",", t - kSimEpochMs);
   return fmt::format("{} v{} owner={} fence={} lease_until={} next_allowed={} runs={}/{}s/{}f/{}a{}",
                      JobStatusName(s->status), s->version, s->owner.empty() ? "-" : s->owner.substr(s->owner.size() - 6),
                      s->fence, s->lease_until - kSimEpochMs,

@@ -198,10 +198,12 @@ JobState Unusual(const std::string& job, int64_t version) {
   for (const auto& f : StateFields()) {
     if (f.type == FieldType::kInt) {
       s.*f.int_member = (int64_t{1} << 53) + 1 + 1'000'003 * i++;
-    } else {
+    } else if (f.string_member != nullptr) {
       s.*f.string_member = UnusualStrings()[k++ % UnusualStrings().size()];
     }
   }
+  // The typed ones.
+  s.rate_history = {1, (int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};
   s.version = version;
   SetIntField(s, "next_allowed_run", std::numeric_limits<int64_t>::max());
   SetIntField(s, "last_exit_code", -9);
@@ -527,7 +529,7 @@ TEST_P(StoreConformance, EveryRunFieldRoundTripsExactly) {
   for (const auto& f : RunFields()) {
     if (f.type == FieldType::kInt) {
       r.*f.int_member = (int64_t{1} << 53) + 1 + 7 * i++;
-    } else {
+    } else if (f.string_member != nullptr) {
       r.*f.string_member = UnusualStrings()[k++ % UnusualStrings().size()];
     }
   }

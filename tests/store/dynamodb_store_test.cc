@@ -126,10 +126,11 @@ JobState EveryFieldSet(const std::string& job) {
   for (const auto& f : StateFields()) {
     if (f.type == FieldType::kInt) {
       s.*f.int_member = (int64_t{1} << 53) + 1 + 1'000'003 * i++;
-    } else {
+    } else if (f.string_member != nullptr) {
       s.*f.string_member = std::string("v\xC3\xA9 \"") + f.name;
     }
   }
+  s.rate_history = {1, (int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};  // the typed ones
   return s;
 }
 

@@ -131,6 +131,32 @@ TEST(StoredFields, AnIntegerFieldTakesANumberOrExactlyItsDecimalText) {
   }
 }
 
+const FieldSpec<JobState>& StateField(std::string_view name) {
+  for (const FieldSpec<JobState>& f : StateFields()) {
+    if (f.name == name) return f;
+  }
+  ADD_FAILURE() << "no state field " << name;
+  return StateFields()[0];
+}
+
+// The limiter's log is stored as "t1,t2,...", oldest first. A damaged
+// entry is dropped rather than making the state unreadable: the limiter
+// then errs on the side of running, and the next write repairs the log.
+TEST(StoredFields, RateHistoryIsItsStampsAndADamagedEntryIsDropped) {
+  const FieldSpec<JobState>& f = StateField("rate_history");
+  JobState s;
+  s.rate_history = {100, 250, 1'700'000'000'000};
+  EXPECT_EQ(StringField(s, f), "100,250,1700000000000");
+  JobState back;
+  ASSERT_TRUE(SetField(back, f, FieldValue(StringField(s, f)), "job 'j'").ok());
+  EXPECT_EQ(back.rate_history, s.rate_history);
+  ASSERT_TRUE(SetField(back, f, FieldValue(std::string("garbage,300,x,,200,1e3")), "job 'j'").ok());
+  EXPECT_EQ(back.rate_history, (std::vector<EpochMs>{200, 300}));  // sorted
+  ASSERT_TRUE(SetField(back, f, FieldValue(std::string("")), "job 'j'").ok());
+  EXPECT_TRUE(back.rate_history.empty());
+  EXPECT_EQ(SetField(back, f, FieldValue(int64_t{5}), "job 'j'").code(), StatusCode::kCorrupt);
+}
+
 TEST(StoredFields, StatusIsMatchedInAnyCaseAndOtherwiseNamed) {
   JobStatus status = JobStatus::kIdle;
   for (const char* text : {"running", "Running", "RUNNING", "rUnNiNg"}) {
