@@ -18,6 +18,20 @@ enum class JobStatus { kIdle, kRunning, kPaused };
 const char* JobStatusName(JobStatus s);  // "IDLE", "RUNNING", "PAUSED"
 Result<JobStatus> ParseJobStatus(const std::string& text);
 
+// What a run came to, as run records, request records and last_outcome
+// store it (by name).
+enum class RecordedOutcome {
+  kSucceeded, kFailed, kTimedOut,  // what the workload did: the only ones a commit stores
+  kLeaseLost,                      // stopped when its lease was lost
+  kAbandoned,                      // never committed: taken over, replaced or released
+  // Invocations that did not run: every CAS round lost to nobody, due
+  // slots passed over, a slot skipped or fired again.
+  kContended, kMissed, kSkipped, kDeduplicated,
+};
+const char* RecordedOutcomeName(RecordedOutcome o);  // "succeeded", ... "deduplicated"
+const char* RecordedOutcomeName(const std::optional<RecordedOutcome>& o);  // "" for none
+std::optional<RecordedOutcome> ParseRecordedOutcome(std::string_view name);  // nullopt: not a name
+
 // The state item of one job. Everything another invocation needs is here.
 // Missing fields in a store mean their zero values (a hand-made row with only
 // a name and a status is a valid IDLE job at version 0).
@@ -39,7 +53,7 @@ struct JobState {
   // outcome, its fence and its request id. A request's completion follows
   // the state commit; until it lands, these fields are what says the
   // request is done (see docs/design.md "Request records").
-  std::string last_outcome;       // succeeded | failed | timed_out; empty before the first commit
+  std::optional<RecordedOutcome> last_outcome;  // succeeded, failed or timed_out; none before the first commit
   int64_t last_fence = 0;
   std::string last_request_id;    // empty when that run had none
   // Requests of earlier commits that a later commit replaced in
@@ -156,17 +170,13 @@ struct RunRecord {
   EpochMs slot = 0;
   EpochMs start_ms = 0;
   EpochMs end_ms = 0;
-  // succeeded | failed | timed_out | lease_lost | abandoned | contended
-  // (an invocation that lost every CAS round to nobody: it never ran)
-  std::string outcome;
+  RecordedOutcome outcome = RecordedOutcome::kSucceeded;
   int64_t exit_code = 0;
   std::string error;
   std::string holder;
 
   bool operator==(const RunRecord&) const = default;
 };
-
-inline constexpr const char* kContendedOutcome = "contended";
 
 enum class RequestStatus { kInProgress, kCompleted };
 const char* RequestStatusName(RequestStatus s);  // "INPROGRESS", "COMPLETED"
@@ -183,7 +193,7 @@ struct RequestRecord {
   int64_t version = 0;
   std::string owner;              // run id
   EpochMs lease_until = 0;        // the holder's lease when claimed (informational)
-  std::string outcome;            // RunOutcomeName when COMPLETED
+  std::optional<RecordedOutcome> outcome;  // the workload's when COMPLETED
   int64_t exit_code = 0;
   int64_t fence = 0;
   EpochMs created_at = 0;

@@ -169,7 +169,7 @@ std::optional<RunRecord> LastContended(Store& store, const std::string& job, Epo
   auto runs = store.ListRuns(job, 1);
   if (!runs.ok() || runs->empty()) return std::nullopt;
   const RunRecord& last = runs->front();
-  if (last.outcome != kContendedOutcome || last.end_ms < state_updated_at) return std::nullopt;
+  if (last.outcome != RecordedOutcome::kContended || last.end_ms < state_updated_at) return std::nullopt;
   return last;
 }
 

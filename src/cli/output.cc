@@ -77,7 +77,7 @@ std::string StatusDetail(const JobState& s, EpochMs now) {
   for (const CommittedRun& r : ParseUnsettled(s.unsettled_requests)) {
     // Done, but its request record could not be completed yet (docs/design.md).
     out += fmt::format("{:<22} {} (fence {}, {}; its record is not COMPLETED yet)\n", "unsettled_request", r.key,
-                       r.fence, r.outcome);
+                       r.fence, RecordedOutcomeName(r.outcome));
   }
   out += fmt::format("{:<22} {} (version {})\n", "updated_at", when(s.updated_at), s.version);
   return out;
@@ -89,9 +89,9 @@ std::string HistoryTable(const std::vector<RunRecord>& runs) {
   for (const RunRecord& r : runs) {
     std::string err = r.error;
     std::replace(err.begin(), err.end(), '\n', ' ');
-    out += fmt::format("{:<25} {:<11} {:>10} {:>5} {:>6}  {:<30} {}\n", FormatRfc3339(r.start_ms), r.outcome,
+    out += fmt::format("{:<25} {:<11} {:>10} {:>5} {:>6}  {:<30} {}\n", FormatRfc3339(r.start_ms), RecordedOutcomeName(r.outcome),
                        FormatDuration(std::max<int64_t>(0, r.end_ms - r.start_ms)),
-                       r.outcome == "abandoned" ? std::string("-") : std::to_string(r.exit_code), r.fence,
+                       r.outcome == RecordedOutcome::kAbandoned ? std::string("-") : std::to_string(r.exit_code), r.fence,
                        r.run_id, Cell(err, 60));
   }
   return out;

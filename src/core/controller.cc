@@ -336,7 +336,7 @@ std::optional<JobState> ControllerImpl::SlotBookkeeping(const Attempt& a, const 
   if (!a.schedule) return std::nullopt;
   if (a.claimed_already && !plan.Changes(next)) {
     next.slots_deduplicated += 1;
-    history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, next.last_slot, now.best, "deduplicated",
+    history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, next.last_slot, now.best, RecordedOutcome::kDeduplicated,
                                    fmt::format("slot {} was claimed already", FormatRfc3339(next.last_slot))));
   } else if (!plan.Changes(next)) {
     return std::nullopt;
@@ -348,7 +348,7 @@ std::optional<JobState> ControllerImpl::SlotBookkeeping(const Attempt& a, const 
     if (plan.missed > 0) history.push_back(MissedRunRecord(a.req.job, plan, now.best));
     if (due) {
       next.slots_skipped += 1;
-      history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, *plan.run, now.best, "skipped",
+      history.push_back(NotRunRecord(a.req.job, a.run_id, a.req.holder, 0, *plan.run, now.best, RecordedOutcome::kSkipped,
                                      SkippedWhy(next, a.def, gate)));
     }
   }
@@ -528,7 +528,7 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
     const StoreTime now = clocks_.Now();
     JobState next = FinishedState(base, f.def, work, f.request_id, f.started_ms, now, backoff);
     next.unsettled_requests = unsettled;
-    const RunRecord run = FinishedRunRecord(lease, now.best, WorkOutcomeName(work.kind), work.exit_code,
+    const RunRecord run = FinishedRunRecord(lease, now.best, OutcomeOf(work.kind), work.exit_code,
                                             work.kind == WorkResult::Kind::kSucceeded ? "" : next.last_error);
     ++counts_.writes;
     auto w = store_.ReplaceStateAndAppendRun(next, base.version, run);
@@ -573,7 +573,7 @@ Result<std::optional<JobState>> ControllerImpl::WriteCommit(Lease& lease, const 
 Result<std::optional<JobState>> ControllerImpl::LaterCommitOver(const LeaseAccess::Fields& f, const JobState& s,
                                                                 const JobState& next, bool unanswered) {
   const std::optional<RunRecord> mine = FindOwnRun(f, s.run_count - f.last_written.run_count);
-  if (mine && mine->outcome == "abandoned") return std::optional<JobState>();
+  if (mine && mine->outcome == RecordedOutcome::kAbandoned) return std::optional<JobState>();
   if (mine) return std::optional<JobState>(next);
   if (!unanswered) return std::optional<JobState>();
   return Status::Unavailable(fmt::format(

@@ -125,13 +125,13 @@ JobState AcquiredState(const std::optional<JobState>& state, const std::string& 
   return n;
 }
 
-const char* WorkOutcomeName(WorkResult::Kind k) {
+RecordedOutcome OutcomeOf(WorkResult::Kind k) {
   switch (k) {
-    case WorkResult::Kind::kSucceeded: return "succeeded";
-    case WorkResult::Kind::kFailed: return "failed";
-    case WorkResult::Kind::kTimedOut: return "timed_out";
+    case WorkResult::Kind::kSucceeded: return RecordedOutcome::kSucceeded;
+    case WorkResult::Kind::kFailed: return RecordedOutcome::kFailed;
+    case WorkResult::Kind::kTimedOut: return RecordedOutcome::kTimedOut;
   }
-  return "failed";
+  return RecordedOutcome::kFailed;
 }
 
 JobState FinishedState(const JobState& running, const JobDefinition& def, const WorkResult& work,
@@ -142,7 +142,7 @@ JobState FinishedState(const JobState& running, const JobDefinition& def, const 
   n.status = running.paused_reason.empty() ? JobStatus::kIdle : JobStatus::kPaused;
   n.owner.clear();
   n.holder.clear();
-  n.last_outcome = WorkOutcomeName(work.kind);
+  n.last_outcome = OutcomeOf(work.kind);
   n.last_fence = running.fence;
   n.last_request_id = request_id;
   n.last_exit_code = work.exit_code;

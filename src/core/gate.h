@@ -54,9 +54,9 @@ struct AcquireParams {
 JobState AcquiredState(const std::optional<JobState>& state, const std::string& job, const JobDefinition& def,
                        const GateDecision& gate, const AcquireParams& p);
 
-// "succeeded" | "failed" | "timed_out": the run record's, the request
-// record's and last_outcome's name for what the workload did.
-const char* WorkOutcomeName(WorkResult::Kind k);
+// What the workload did, as the run record, the request record and
+// last_outcome store it.
+RecordedOutcome OutcomeOf(WorkResult::Kind k);
 
 // The state written by succeed / fail (version + 1): the counters, and the
 // last_* fields naming this run (its fence and `request_id`, empty if none).

@@ -70,6 +70,34 @@ Status ValidateDefinition(const JobDefinition& d) {
   return Status::Ok();
 }
 
+const char* RecordedOutcomeName(RecordedOutcome o) {
+  switch (o) {
+    case RecordedOutcome::kSucceeded: return "succeeded";
+    case RecordedOutcome::kFailed: return "failed";
+    case RecordedOutcome::kTimedOut: return "timed_out";
+    case RecordedOutcome::kLeaseLost: return "lease_lost";
+    case RecordedOutcome::kAbandoned: return "abandoned";
+    case RecordedOutcome::kContended: return "contended";
+    case RecordedOutcome::kMissed: return "missed";
+    case RecordedOutcome::kSkipped: return "skipped";
+    case RecordedOutcome::kDeduplicated: return "deduplicated";
+  }
+  return "unknown";
+}
+
+const char* RecordedOutcomeName(const std::optional<RecordedOutcome>& o) {
+  return o ? RecordedOutcomeName(*o) : "";
+}
+
+std::optional<RecordedOutcome> ParseRecordedOutcome(std::string_view name) {
+  for (RecordedOutcome o : {RecordedOutcome::kSucceeded, RecordedOutcome::kFailed, RecordedOutcome::kTimedOut,
+                            RecordedOutcome::kLeaseLost, RecordedOutcome::kAbandoned, RecordedOutcome::kContended,
+                            RecordedOutcome::kMissed, RecordedOutcome::kSkipped, RecordedOutcome::kDeduplicated}) {
+    if (name == RecordedOutcomeName(o)) return o;
+  }
+  return std::nullopt;
+}
+
 const char* CatchUpName(CatchUp c) {
   switch (c) {
     case CatchUp::kLatest: return "latest";

@@ -80,7 +80,9 @@ bool ReadUnsettled(const std::string& text, size_t& pos, CommittedRun& r) {
   }
   const size_t outcome_end = text.find(' ', pos);
   if (outcome_end == std::string::npos) return false;
-  r.outcome = text.substr(pos, outcome_end - pos);
+  const std::string outcome = text.substr(pos, outcome_end - pos);
+  r.outcome = ParseRecordedOutcome(outcome);
+  if (!outcome.empty() && !r.outcome) return false;
   pos = outcome_end + 1;
   if (!ReadNumber(text, pos, ':', &key_bytes) || key_bytes < 0) return false;
   const size_t key_end = pos + static_cast<size_t>(key_bytes);
@@ -97,7 +99,8 @@ EpochMs RequestExpiryNow(const JobDefinition& def, EpochMs now) { return now - d
 std::string FormatUnsettled(const std::vector<CommittedRun>& runs) {
   std::string text;
   for (const CommittedRun& r : runs) {
-    text += fmt::format("{} {} {} {} {}:{}\n", r.fence, r.committed_ms, r.exit_code, r.outcome, r.key.size(), r.key);
+    text += fmt::format("{} {} {} {} {}:{}\n", r.fence, r.committed_ms, r.exit_code,
+                        r.outcome ? RecordedOutcomeName(*r.outcome) : "", r.key.size(), r.key);
   }
   return text;
 }
@@ -240,7 +243,7 @@ bool RequestLedger::Settle(const std::string& job, const CommittedRun& run, cons
 void RequestLedger::Complete(const Lease& lease, const WorkResult& work) {
   const LeaseAccess::Fields& f = LeaseAccess::Of(lease);
   RequestRecord done = RecordOf(lease, RequestStatus::kCompleted, f.request_version + 1);
-  done.outcome = WorkOutcomeName(work.kind);
+  done.outcome = OutcomeOf(work.kind);
   done.exit_code = work.exit_code;
   done.created_at = f.started_ms;
   done.expires_at_ms = clock_.Now().latest + f.def.request_ttl_ms;

@@ -33,7 +33,7 @@ EpochMs RequestExpiryNow(const JobDefinition& def, EpochMs now);
 struct CommittedRun {
   std::string key;
   int64_t fence = 0;
-  std::string outcome;
+  std::optional<RecordedOutcome> outcome;
   int64_t exit_code = 0;
   EpochMs committed_ms = 0;  // on the committer's clock; the request lives request_ttl from here
 

@@ -4,7 +4,7 @@
 
 namespace jobgate {
 
-RunRecord FinishedRunRecord(const Lease& lease, EpochMs now, const std::string& outcome, int64_t exit_code,
+RunRecord FinishedRunRecord(const Lease& lease, EpochMs now, RecordedOutcome outcome, int64_t exit_code,
                             const std::string& error) {
   RunRecord r;
   r.job = lease.job();
@@ -28,14 +28,14 @@ RunRecord AbandonedRunRecord(const JobState& dead, EpochMs now, std::string why)
   r.slot = dead.last_slot;
   r.start_ms = dead.last_run_ts;
   r.end_ms = now;
-  r.outcome = "abandoned";
+  r.outcome = RecordedOutcome::kAbandoned;
   r.error = std::move(why);
   r.holder = dead.holder;
   return r;
 }
 
 RunRecord NotRunRecord(const std::string& job, const std::string& run_id, const std::string& holder, int64_t fence,
-                       EpochMs slot, EpochMs now, std::string outcome, std::string why) {
+                       EpochMs slot, EpochMs now, RecordedOutcome outcome, std::string why) {
   RunRecord r;
   r.job = job;
   r.run_id = run_id;
@@ -43,7 +43,7 @@ RunRecord NotRunRecord(const std::string& job, const std::string& run_id, const 
   r.slot = slot;
   r.start_ms = now;
   r.end_ms = now;
-  r.outcome = std::move(outcome);
+  r.outcome = outcome;
   r.error = std::move(why);
   r.holder = holder;
   return r;
@@ -51,7 +51,7 @@ RunRecord NotRunRecord(const std::string& job, const std::string& run_id, const 
 
 RunRecord ContendedRunRecord(const std::string& job, const std::string& run_id, const std::string& holder,
                              int64_t fence, EpochMs now, std::string why) {
-  return NotRunRecord(job, run_id, holder, fence, 0, now, kContendedOutcome, std::move(why));
+  return NotRunRecord(job, run_id, holder, fence, 0, now, RecordedOutcome::kContended, std::move(why));
 }
 
 }  // namespace jobgate

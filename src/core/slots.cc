@@ -123,7 +123,7 @@ RunRecord MissedRunRecord(const std::string& job, const SlotPlan& plan, EpochMs 
                         ? fmt::format("slot {} missed: {}", FormatRfc3339(plan.first_missed), plan.missed_why)
                         : fmt::format("{} slots from {} to {} missed: {}", count, FormatRfc3339(plan.first_missed),
                                       FormatRfc3339(plan.last_missed), plan.missed_why);
-  return NotRunRecord(job, fmt::format("missed-{}", plan.first_missed), "", 0, plan.first_missed, now, "missed",
+  return NotRunRecord(job, fmt::format("missed-{}", plan.first_missed), "", 0, plan.first_missed, now, RecordedOutcome::kMissed,
                       std::move(why));
 }
 

@@ -41,8 +41,8 @@ nlohmann::ordered_json OutcomeJson(const Outcome& o) {
   if (o.previous) {
     j["previous"] = {{"request_id", o.previous->key},
                      {"status", RequestStatusName(o.previous->status)},
-                     {"outcome", o.previous->outcome.empty() ? nlohmann::ordered_json(nullptr)
-                                                             : nlohmann::ordered_json(o.previous->outcome)},
+                     {"outcome", o.previous->outcome ? nlohmann::ordered_json(RecordedOutcomeName(*o.previous->outcome))
+                                                     : nlohmann::ordered_json(nullptr)},
                      {"exit_code", o.previous->exit_code},
                      {"fence", o.previous->fence},
                      {"run_id", o.previous->owner}};
@@ -65,14 +65,14 @@ nlohmann::ordered_json StateJson(const JobState& s) {
   j["last_error"] = s.last_error;
   j["last_exit_code"] = s.last_exit_code;
   j["last_duration_ms"] = s.last_duration_ms;
-  j["last_outcome"] = s.last_outcome;
+  j["last_outcome"] = RecordedOutcomeName(s.last_outcome);
   j["last_fence"] = s.last_fence;
   j["last_request_id"] = s.last_request_id;
   j["unsettled_requests"] = nlohmann::ordered_json::array();
   for (const CommittedRun& r : ParseUnsettled(s.unsettled_requests)) {
     j["unsettled_requests"].push_back({{"request_id", r.key},
                                        {"fence", r.fence},
-                                       {"outcome", r.outcome},
+                                       {"outcome", RecordedOutcomeName(r.outcome)},
                                        {"exit_code", r.exit_code},
                                        {"committed", Time(r.committed_ms)}});
   }
@@ -101,9 +101,9 @@ nlohmann::ordered_json RunJson(const RunRecord& r) {
   j["start"] = Time(r.start_ms);
   j["end"] = Time(r.end_ms);
   j["duration_ms"] = std::max<int64_t>(0, r.end_ms - r.start_ms);
-  j["outcome"] = r.outcome;
+  j["outcome"] = RecordedOutcomeName(r.outcome);
   // An abandoned run never reported an exit code.
-  j["exit_code"] = r.outcome == "abandoned" ? nlohmann::ordered_json() : nlohmann::ordered_json(r.exit_code);
+  j["exit_code"] = r.outcome == RecordedOutcome::kAbandoned ? nlohmann::ordered_json() : nlohmann::ordered_json(r.exit_code);
   j["error"] = r.error;
   j["holder"] = r.holder;
   return j;

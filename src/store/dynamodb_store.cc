@@ -457,7 +457,7 @@ Json DynamoDbStore::NewRunRequest(const RunRecord& run) {
 void DynamoDbStore::RetractRun(const RunRecord& run) {
   Expr x;
   std::string condition = fmt::format("{} = ", x.Name("outcome"));
-  condition += x.Value(S(run.outcome));
+  condition += x.Value(S(RecordedOutcomeName(run.outcome)));
   condition += fmt::format(" AND {} = ", x.Name("end_ms"));
   condition += x.Value(N(run.end_ms));
   Json request = {{"TableName", options_.table},

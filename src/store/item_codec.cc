@@ -36,6 +36,23 @@ bool ParseRateHistory(const std::string& text, JobState& s) {
   return true;
 }
 
+// An outcome field: its name; none (optional members) is the empty text.
+template <typename Item, std::optional<RecordedOutcome> Item::*member>
+std::string FormatOptionalOutcome(const Item& item) {
+  return RecordedOutcomeName(item.*member);
+}
+template <typename Item, std::optional<RecordedOutcome> Item::*member>
+bool ParseOptionalOutcome(const std::string& text, Item& item) {
+  item.*member = ParseRecordedOutcome(text);
+  return text.empty() || item.*member;
+}
+std::string FormatRunOutcome(const RunRecord& r) { return RecordedOutcomeName(r.outcome); }
+bool ParseRunOutcome(const std::string& text, RunRecord& r) {
+  std::optional<RecordedOutcome> o = ParseRecordedOutcome(text);
+  if (o) r.outcome = *o;
+  return o.has_value();
+}
+
 using SF = FieldSpec<JobState>;
 constexpr std::array kStateFields = {
     SF{"version", FieldType::kInt, &JobState::version},
@@ -49,7 +66,8 @@ constexpr std::array kStateFields = {
     SF{"last_error", FieldType::kString, nullptr, &JobState::last_error},
     SF{"last_exit_code", FieldType::kInt, &JobState::last_exit_code},
     SF{"last_duration_ms", FieldType::kInt, &JobState::last_duration_ms},
-    SF{"last_outcome", FieldType::kString, nullptr, &JobState::last_outcome},
+    SF{"last_outcome", FieldType::kString, nullptr, nullptr, FormatOptionalOutcome<JobState, &JobState::last_outcome>,
+       ParseOptionalOutcome<JobState, &JobState::last_outcome>},
     SF{"last_fence", FieldType::kInt, &JobState::last_fence},
     SF{"last_request_id", FieldType::kString, nullptr, &JobState::last_request_id},
     SF{"unsettled_requests", FieldType::kString, nullptr, &JobState::unsettled_requests},
@@ -76,7 +94,7 @@ constexpr std::array kRunFields = {
     RF{"slot", FieldType::kInt, &RunRecord::slot},
     RF{"start_ms", FieldType::kInt, &RunRecord::start_ms},
     RF{"end_ms", FieldType::kInt, &RunRecord::end_ms},
-    RF{"outcome", FieldType::kString, nullptr, &RunRecord::outcome},
+    RF{"outcome", FieldType::kString, nullptr, nullptr, FormatRunOutcome, ParseRunOutcome},
     RF{"exit_code", FieldType::kInt, &RunRecord::exit_code},
     RF{"error", FieldType::kString, nullptr, &RunRecord::error},
     RF{"holder", FieldType::kString, nullptr, &RunRecord::holder},
@@ -87,7 +105,8 @@ constexpr std::array kRequestFields = {
     QF{"version", FieldType::kInt, &RequestRecord::version},
     QF{"owner", FieldType::kString, nullptr, &RequestRecord::owner},
     QF{"lease_until", FieldType::kInt, &RequestRecord::lease_until},
-    QF{"outcome", FieldType::kString, nullptr, &RequestRecord::outcome},
+    QF{"outcome", FieldType::kString, nullptr, nullptr, FormatOptionalOutcome<RequestRecord, &RequestRecord::outcome>,
+       ParseOptionalOutcome<RequestRecord, &RequestRecord::outcome>},
     QF{"exit_code", FieldType::kInt, &RequestRecord::exit_code},
     QF{"fence", FieldType::kInt, &RequestRecord::fence},
     QF{"created_at", FieldType::kInt, &RequestRecord::created_at},

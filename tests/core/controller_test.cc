@@ -278,7 +278,7 @@ TEST_F(ControllerTest, TakeOverAfterLeasePlusSkewCountsAbandoned) {
   auto runs = store_.ListRuns("j", 10);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 2u);
-  EXPECT_EQ((*runs)[1].outcome, "abandoned");
+  EXPECT_EQ((*runs)[1].outcome, RecordedOutcome::kAbandoned);
   EXPECT_EQ((*runs)[1].run_id, dead.run_id());
   EXPECT_NE((*runs)[1].error.find("taken over by fence 2"), std::string::npos) << (*runs)[1].error;
 }
@@ -474,7 +474,7 @@ TEST_F(ControllerTest, RequestIdRunsOnceAndRepeatsAreDuplicates) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->outcome.reason, SkipReason::kDuplicate);
   ASSERT_TRUE(again->outcome.previous.has_value());
-  EXPECT_EQ(again->outcome.previous->outcome, "failed");
+  EXPECT_EQ(again->outcome.previous->outcome, RecordedOutcome::kFailed);
   EXPECT_EQ(again->outcome.previous->exit_code, 7);
   r.request_id = "exec-2";
   MustAcquire(other, r);
@@ -579,7 +579,7 @@ TEST_F(ControllerTest, RequestIsDoneWhenItsCompletionWriteIsLost) {
   ASSERT_TRUE(dup.ok());
   EXPECT_EQ(dup->outcome.reason, SkipReason::kDuplicate);
   ASSERT_TRUE(dup->outcome.previous.has_value());
-  EXPECT_EQ(dup->outcome.previous->outcome, "failed");
+  EXPECT_EQ(dup->outcome.previous->outcome, RecordedOutcome::kFailed);
   EXPECT_EQ(dup->outcome.previous->exit_code, 3);
 
   r.request_id = "exec-2";
@@ -588,7 +588,7 @@ TEST_F(ControllerTest, RequestIsDoneWhenItsCompletionWriteIsLost) {
   rec = store_.ReadRequest("j", "exec-1", clock_.NowMs());
   ASSERT_TRUE(rec.ok() && rec->has_value());
   EXPECT_EQ((*rec)->status, RequestStatus::kCompleted);
-  EXPECT_EQ((*rec)->outcome, "failed");
+  EXPECT_EQ((*rec)->outcome, RecordedOutcome::kFailed);
   r.request_id = "exec-1";
   EXPECT_EQ(MustSkip(other, r), SkipReason::kDuplicate);
 }
@@ -637,7 +637,7 @@ void CommitOverAnUnsettledRequest(ManualClock& clock, MemoryStore& store,
   ASSERT_TRUE(dup.ok()) << dup.status().ToString();
   EXPECT_EQ(dup->outcome.reason, SkipReason::kDuplicate);
   ASSERT_TRUE(dup->outcome.previous.has_value());
-  EXPECT_EQ(dup->outcome.previous->outcome, "failed");
+  EXPECT_EQ(dup->outcome.previous->outcome, RecordedOutcome::kFailed);
   EXPECT_EQ(dup->outcome.previous->exit_code, 3);
 
   // Once the record can be written, the next commit completes it and the
@@ -650,7 +650,7 @@ void CommitOverAnUnsettledRequest(ManualClock& clock, MemoryStore& store,
   auto rec = store.ReadRequest("j", "exec-1", clock.NowMs());
   ASSERT_TRUE(rec.ok() && rec->has_value());
   EXPECT_EQ((*rec)->status, RequestStatus::kCompleted);
-  EXPECT_EQ((*rec)->outcome, "failed");
+  EXPECT_EQ((*rec)->outcome, RecordedOutcome::kFailed);
   r.request_id = "exec-1";
   auto again = other.Acquire(r);
   ASSERT_TRUE(again.ok());
@@ -794,7 +794,7 @@ TEST_F(ControllerTest, UnlockFreesARunningJobAndCountsAbandoned) {
   auto runs = store_.ListRuns("j", 10);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
-  EXPECT_EQ((*runs)[0].outcome, "abandoned");
+  EXPECT_EQ((*runs)[0].outcome, RecordedOutcome::kAbandoned);
   EXPECT_NE((*runs)[0].error.find("jobgate unlock"), std::string::npos) << (*runs)[0].error;
 }
 
@@ -921,7 +921,7 @@ TEST_F(ControllerTest, CommitRecognisedOnReReadWritesItsRunRecordOnce) {
       ASSERT_EQ(runs->size(), 1u) << "atomic " << atomic << ", resent " << resent;
       EXPECT_EQ((*runs)[0].run_id, lease.run_id());
       EXPECT_EQ((*runs)[0].fence, lease.fence());
-      EXPECT_EQ((*runs)[0].outcome, "failed");
+      EXPECT_EQ((*runs)[0].outcome, RecordedOutcome::kFailed);
       EXPECT_EQ((*runs)[0].exit_code, 3);
     }
   }
@@ -993,7 +993,7 @@ TEST_F(ControllerTest, AcquireThatLosesEveryRoundToNobodyIsReportedContended) {
   auto runs = store_.ListRuns("j", 1);
   ASSERT_TRUE(runs.ok());
   ASSERT_EQ(runs->size(), 1u);
-  EXPECT_EQ(runs->front().outcome, kContendedOutcome);
+  EXPECT_EQ(runs->front().outcome, RecordedOutcome::kContended);
   EXPECT_EQ(runs->front().error, a->outcome.error);
   // A job with no state item that can never be created: the same.
   auto fresh = c.Acquire(Req("new"));
@@ -1214,7 +1214,7 @@ TEST_F(ScheduledTest, ASecondFiringOfAClaimedSlotIsCountedDeduplicated) {
   EXPECT_EQ(MustSkip(other, Scheduled()), SkipReason::kSlotDone);
   EXPECT_EQ(State().slots_deduplicated, 1);
   EXPECT_EQ(State().run_count, 1);
-  EXPECT_EQ(Runs().front().outcome, "deduplicated");
+  EXPECT_EQ(Runs().front().outcome, RecordedOutcome::kDeduplicated);
   // A duplicate delivery of `run --slot` stays the one-read skip path.
   RunRequest dup = Req();
   dup.slot = kT;
@@ -1305,7 +1305,7 @@ TEST_F(ScheduledTest, DowntimeRunsTheLatestSlotOnceAndRecordsTheMissed) {
   EXPECT_EQ(s.slots_missed, 5);
   EXPECT_EQ(s.next_fire_ts, kT + 6 * kMin);
   ASSERT_FALSE(Runs().empty());
-  EXPECT_EQ(Runs().front().outcome, "missed");
+  EXPECT_EQ(Runs().front().outcome, RecordedOutcome::kMissed);
   EXPECT_EQ(Runs().front().slot, kT);
 }
 
@@ -1331,7 +1331,7 @@ TEST_F(ScheduledTest, OverlapSkipRecordsTheSlotAndLeavesTheRunAlone) {
   EXPECT_EQ(s.slots_skipped, 1);
   EXPECT_EQ(s.next_fire_ts, kT + 2 * kMin);
   EXPECT_EQ(s.owner, lease.run_id());
-  EXPECT_EQ(Runs().front().outcome, "skipped");
+  EXPECT_EQ(Runs().front().outcome, RecordedOutcome::kSkipped);
   ASSERT_OK_AND_ASSIGN(auto hb, controller_.Heartbeat(lease));
   EXPECT_EQ(hb, HeartbeatResult::kExtended);
   ASSERT_OK_AND_ASSIGN(auto done, controller_.Commit(lease, Ok()));
@@ -1359,7 +1359,7 @@ TEST_F(ScheduledTest, OverlapReplaceTakesTheJobFromTheLiveHolder) {
   EXPECT_EQ(hb, HeartbeatResult::kLost);
   bool replaced = false;
   for (const RunRecord& r : Runs())
-    replaced |= r.outcome == "abandoned" && r.error.find("overlap = replace") != std::string::npos;
+    replaced |= r.outcome == RecordedOutcome::kAbandoned && r.error.find("overlap = replace") != std::string::npos;
   EXPECT_TRUE(replaced);
 }
 

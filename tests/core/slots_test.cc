@@ -70,7 +70,7 @@ TEST(PlanSlots, LatestRunsTheLatestDueSlotAndCountsTheRestMissed) {
   EXPECT_EQ(p.last_missed, kT + 9 * kMin);
   EXPECT_EQ(p.next_fire, kT + 11 * kMin);
   RunRecord r = MissedRunRecord("j", p, kT + 10 * kMin + 5);
-  EXPECT_EQ(r.outcome, "missed");
+  EXPECT_EQ(r.outcome, RecordedOutcome::kMissed);
   EXPECT_EQ(r.slot, kT);
   EXPECT_NE(r.error.find("10 slots"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("catch_up = latest"), std::string::npos) << r.error;

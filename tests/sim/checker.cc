@@ -395,7 +395,7 @@ void Checker::CheckLeaseLostReport(const CallContext& c, const Lease& lease, con
   if (!run.committed && rec && rec->status == RequestStatus::kCompleted && rec->owner == lease.run_id()) {
     Fail(7, fmt::format("request {} stored as COMPLETED ({}) by fence {}, whose commit was rejected as "
                         "lease_lost: duplicates get an outcome that was never persisted",
-                        lease.request_id(), rec->outcome, lease.fence()));
+                        lease.request_id(), RecordedOutcomeName(rec->outcome), lease.fence()));
   }
 }
 

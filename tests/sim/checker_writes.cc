@@ -255,9 +255,9 @@ void Checker::CheckCommitWrite(JobTrack& j, const ClockView& view, const StateWr
   want.holder.clear();
   want.last_exit_code = s.last_exit_code;
   want.last_duration_ms = std::max<int64_t>(0, now - before.last_run_ts);
-  want.last_outcome = success ? "succeeded" : s.last_outcome;
-  if (!success && s.last_outcome != "failed" && s.last_outcome != "timed_out") {
-    Fail(2, "a failed commit with last_outcome " + s.last_outcome);
+  want.last_outcome = success ? RecordedOutcome::kSucceeded : s.last_outcome;
+  if (!success && s.last_outcome != RecordedOutcome::kFailed && s.last_outcome != RecordedOutcome::kTimedOut) {
+    Fail(2, std::string("a failed commit with last_outcome ") + RecordedOutcomeName(s.last_outcome));
   }
   want.last_fence = before.fence;
   want.last_request_id = runs_[before.owner].request_id;

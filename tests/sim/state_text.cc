@@ -30,7 +30,7 @@ std::string Diff(const JobState& want, const JobState& got) {
   field("last_error", want.last_error, got.last_error);
   field("last_exit_code", want.last_exit_code, got.last_exit_code);
   field("last_duration_ms", want.last_duration_ms, got.last_duration_ms);
-  field("last_outcome", want.last_outcome, got.last_outcome);
+  field("last_outcome", RecordedOutcomeName(want.last_outcome), RecordedOutcomeName(got.last_outcome));
   field("last_fence", want.last_fence, got.last_fence);
   field("last_request_id", want.last_request_id, got.last_request_id);
   field("unsettled_requests", want.unsettled_requests, got.unsettled_requests);

@@ -204,6 +204,7 @@ JobState Unusual(const std::string& job, int64_t version) {
   }
   // The typed ones.
   s.rate_history = {1, (int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};
+  s.last_outcome = RecordedOutcome::kTimedOut;
   s.version = version;
   SetIntField(s, "next_allowed_run", std::numeric_limits<int64_t>::max());
   SetIntField(s, "last_exit_code", -9);
@@ -216,7 +217,7 @@ RunRecord RunAt(const std::string& job, EpochMs start_ms, const std::string& run
   r.run_id = run_id;
   r.start_ms = start_ms;
   r.end_ms = start_ms + 10;
-  r.outcome = "succeeded";
+  r.outcome = RecordedOutcome::kSucceeded;
   return r;
 }
 
@@ -533,6 +534,7 @@ TEST_P(StoreConformance, EveryRunFieldRoundTripsExactly) {
       r.*f.string_member = UnusualStrings()[k++ % UnusualStrings().size()];
     }
   }
+  r.outcome = RecordedOutcome::kDeduplicated;
   ASSERT_OK(store_->AppendRun(r));
   RunRecord empty;
   empty.job = "j";
@@ -546,7 +548,7 @@ TEST_P(StoreConformance, EveryRunFieldRoundTripsExactly) {
 TEST_P(StoreConformance, AppendingTheSameRunAgainReplacesIt) {
   ASSERT_OK(store_->AppendRun(RunAt("j", 100, "r1")));
   RunRecord retried = RunAt("j", 100, "r1");
-  retried.outcome = "failed";
+  retried.outcome = RecordedOutcome::kFailed;
   retried.exit_code = 3;
   ASSERT_OK(store_->AppendRun(retried));
   ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("j", 10));
@@ -621,7 +623,7 @@ TEST_P(StoreConformance, RequestIsCreatedOnceThenReplacedByVersion) {
   RequestRecord done = rec;
   done.version = 2;
   done.status = RequestStatus::kCompleted;
-  done.outcome = "failed";
+  done.outcome = RecordedOutcome::kFailed;
   done.exit_code = -1;
   done.fence = (int64_t{1} << 53) + 1;
   ASSERT_OK_AND_ASSIGN(auto replaced, store_->ReplaceRequest(done, 1));

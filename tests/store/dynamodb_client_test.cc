@@ -449,7 +449,7 @@ RunRecord FinishedRun() {
   run.run_id = "r1";
   run.start_ms = 100;
   run.end_ms = 200;
-  run.outcome = "succeeded";
+  run.outcome = RecordedOutcome::kSucceeded;
   return run;
 }
 

@@ -131,6 +131,7 @@ JobState EveryFieldSet(const std::string& job) {
     }
   }
   s.rate_history = {1, (int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()};  // the typed ones
+  s.last_outcome = RecordedOutcome::kLeaseLost;
   return s;
 }
 
@@ -471,7 +472,7 @@ TEST_F(DynamoDbServer, HandMadeSeedItemRunsThroughTheControllerAndKeepsForeignAt
   EXPECT_TRUE(CountersConsistent(*state));
   ASSERT_OK_AND_ASSIGN(auto runs, store_->ListRuns("hourly_processor", 10));
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_EQ(runs[0].outcome, "succeeded");
+  EXPECT_EQ(runs[0].outcome, RecordedOutcome::kSucceeded);
 
   // Without due_index (dynalite cannot add it to an existing table) the
   // scheduler's ListDue says what to do instead of scanning.

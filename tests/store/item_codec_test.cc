@@ -157,6 +157,40 @@ TEST(StoredFields, RateHistoryIsItsStampsAndADamagedEntryIsDropped) {
   EXPECT_EQ(SetField(back, f, FieldValue(int64_t{5}), "job 'j'").code(), StatusCode::kCorrupt);
 }
 
+// Outcomes are stored by name: last_outcome and a request's may be empty
+// (none yet), a run record's may not; any other text is corrupt, named.
+TEST(StoredFields, OutcomesAreTheirNamesAndAnythingElseIsCorrupt) {
+  const FieldSpec<JobState>& last = StateField("last_outcome");
+  JobState s;
+  EXPECT_EQ(StringField(s, last), "");
+  for (RecordedOutcome o : {RecordedOutcome::kSucceeded, RecordedOutcome::kTimedOut, RecordedOutcome::kDeduplicated}) {
+    s.last_outcome = o;
+    JobState back;
+    ASSERT_TRUE(SetField(back, last, FieldValue(StringField(s, last)), "job 'j'").ok());
+    EXPECT_EQ(back.last_outcome, o);
+  }
+  ASSERT_TRUE(SetField(s, last, FieldValue(std::string("")), "job 'j'").ok());
+  EXPECT_FALSE(s.last_outcome.has_value());
+
+  const FieldSpec<RunRecord>* run_outcome = nullptr;
+  for (const auto& f : RunFields()) {
+    if (std::string_view(f.name) == "outcome") run_outcome = &f;
+  }
+  ASSERT_NE(run_outcome, nullptr);
+  RunRecord r;
+  ASSERT_TRUE(SetField(r, *run_outcome, FieldValue(std::string("abandoned")), "run").ok());
+  EXPECT_EQ(r.outcome, RecordedOutcome::kAbandoned);
+  for (const char* text : {"", "Succeeded", "exploded"}) {
+    Status st = SetField(r, *run_outcome, FieldValue(std::string(text)), "run of job 'j'");
+    EXPECT_EQ(st.code(), StatusCode::kCorrupt) << text;
+    EXPECT_NE(st.message().find("'outcome'"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(std::string("\"") + text + "\""), std::string::npos) << st.message();
+  }
+  Status st = SetField(s, last, FieldValue(std::string("exploded")), "job 'j'");
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+  EXPECT_NE(st.message().find("exploded"), std::string::npos) << st.message();
+}
+
 TEST(StoredFields, StatusIsMatchedInAnyCaseAndOtherwiseNamed) {
   JobStatus status = JobStatus::kIdle;
   for (const char* text : {"running", "Running", "RUNNING", "rUnNiNg"}) {
