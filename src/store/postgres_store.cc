@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "store/item_codec.h"
+#include "store/sql_text.h"
 #include "util/numbers.h"
 
 namespace jobgate {
@@ -44,16 +45,11 @@ enum Query : int {
 
 const char* SqlType(FieldType t) { return t == FieldType::kInt ? "bigint" : "text"; }
 
-std::string Join(const std::vector<std::string>& parts, const char* sep = ", ") {
-  return fmt::format("{}", fmt::join(parts, sep));
-}
-
-template <typename Item>
-std::vector<std::string> Names(std::span<const FieldSpec<Item>> fields, const std::string& prefix = "") {
-  std::vector<std::string> out;
-  for (const auto& f : fields) out.push_back(prefix + f.name);
-  return out;
-}
+using sql::Assign;
+using sql::Concat;
+using sql::Excluded;
+using sql::Join;
+using sql::Names;
 
 // "$first::type, ..." for the fields, in order.
 template <typename Item>
@@ -63,16 +59,6 @@ std::vector<std::string> TypedParams(std::span<const FieldSpec<Item>> fields, in
   return out;
 }
 
-std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::vector<std::string> Assign(const std::vector<std::string>& names, const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < names.size(); ++i) out.push_back(names[i] + " = " + values[i]);
-  return out;
-}
 
 // Parameter layout of state writes: $1 job, $2 status, StateFields(), due_at,
 // the expected version; a run record's fields follow.
@@ -102,11 +88,6 @@ std::string Counted(const char* now, const std::string& ctes) {
   return fmt::format("WITH {} SELECT {} AS jg_now, (SELECT count(*) FROM w)", ctes, now);
 }
 
-std::vector<std::string> Excluded(const std::vector<std::string>& columns) {
-  std::vector<std::string> out;
-  for (const auto& c : columns) out.push_back(fmt::format("{0} = excluded.{0}", c));
-  return out;
-}
 
 // The state statements; `s` is the quoted schema and a dot, `now` the
 // server's clock (kServerNow or kNoServerNow).

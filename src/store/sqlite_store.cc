@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "store/item_codec.h"
+#include "store/sql_text.h"
 #include "store/sqlite_api.h"
 #include "util/numbers.h"
 
@@ -33,47 +34,30 @@ constexpr int kLongLivedCheckpointFrames = 1000;
 
 // ---- SQL text, generated from the field tables -------------------------
 
-template <typename Item>
-std::vector<std::string> Names(std::span<const FieldSpec<Item>> fields) {
-  std::vector<std::string> out;
-  for (const auto& f : fields) out.emplace_back(f.name);
-  return out;
-}
+using sql::Concat;
+using sql::Join;
+using sql::Names;
 
 template <typename Item>
 std::vector<std::string> ColumnDefs(std::span<const FieldSpec<Item>> fields) {
-  std::vector<std::string> out;
-  for (const auto& f : fields) out.push_back(fmt::format("{} {}", f.name, f.type == FieldType::kInt ? "INTEGER" : "TEXT"));
-  return out;
+  return sql::ColumnDefs(fields, "INTEGER", "TEXT");
 }
-
-std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
-std::string Join(const std::vector<std::string>& parts) { return fmt::format("{}", fmt::join(parts, ", ")); }
 
 // "?first, ?first+1, ..." for n parameters.
-std::string Params(int first, size_t n) {
+std::vector<std::string> ParamList(int first, size_t n) {
   std::vector<std::string> out;
   for (size_t i = 0; i < n; ++i) out.push_back(fmt::format("?{}", first + static_cast<int>(i)));
-  return Join(out);
+  return out;
 }
+std::string Params(int first, size_t n) { return Join(ParamList(first, n)); }
 
 // "a = ?first, b = ?first+1, ..."
 std::string Assignments(const std::vector<std::string>& names, int first) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < names.size(); ++i) out.push_back(fmt::format("{} = ?{}", names[i], first + static_cast<int>(i)));
-  return Join(out);
+  return Join(sql::Assign(names, ParamList(first, names.size())));
 }
 
 // "a = excluded.a, ..."
-std::string FromExcluded(const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (const auto& n : names) out.push_back(fmt::format("{} = excluded.{}", n, n));
-  return Join(out);
-}
+std::string FromExcluded(const std::vector<std::string>& names) { return Join(sql::Excluded(names)); }
 
 // Parameter layout of state writes: ?1 job, ?2 status, then StateFields(),
 // then due_at, then the expected version.
