@@ -3,12 +3,25 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include <fmt/format.h>
 
 #include "aws/curl_api.h"
 
 namespace jobgate {
+
+Result<HttpRequest> SignedRequest(std::string url, SigningRequest signing, const AwsCredentials& credentials,
+                                  const std::string& region, const std::string& service, int64_t now_ms) {
+  SigV4Params params;
+  params.region = region;
+  params.service = service;
+  params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
+  JOBGATE_ASSIGN_OR_RETURN(HttpHeaders signer_headers, SigV4Headers(signing, credentials, params));
+  HttpRequest request{std::move(url), signing.method, std::move(signing.headers), std::move(signing.body)};
+  for (auto& h : signer_headers) request.headers.push_back(std::move(h));
+  return request;
+}
 
 namespace {
 

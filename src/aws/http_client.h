@@ -28,6 +28,11 @@ struct HttpRequest {
   std::string body;
 };
 
+// `signing` as a request to `url`, its headers followed by the SigV4 ones
+// (SigV4Headers) for `credentials`, `region` and `service` at `now_ms`.
+Result<HttpRequest> SignedRequest(std::string url, SigningRequest signing, const AwsCredentials& credentials,
+                                  const std::string& region, const std::string& service, int64_t now_ms);
+
 struct HttpResponse {
   int status = 0;
   HttpHeaders headers;  // of the final response (an interim 100 Continue is dropped)

@@ -166,16 +166,8 @@ class AssumeRoleSource final : public CredentialSource {
     signing.path = "/";
     signing.headers = {{"Host", Authority(s_.sts_endpoint)},
                        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-    signing.body = body;
-    SigV4Params params;
-    params.region = s_.sts_region;
-    params.service = "sts";
-    params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
-    auto signer_headers = SigV4Headers(signing, base, params);
-    if (!signer_headers.ok()) return signer_headers.status();
-    HttpRequest request{s_.sts_endpoint + "/", "POST", std::move(signing.headers), std::move(body)};
-    for (auto& h : *signer_headers) request.headers.push_back(std::move(h));
-    return request;
+    signing.body = std::move(body);
+    return jobgate::SignedRequest(s_.sts_endpoint + "/", std::move(signing), base, s_.sts_region, "sts", now_ms);
   }
 
   AssumeRoleSettings s_;

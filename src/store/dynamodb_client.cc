@@ -298,22 +298,12 @@ HttpRequest DynamoDbClient::BuildRequest(std::string_view op, const std::string&
                      {"Content-Type", "application/x-amz-json-1.0"},
                      {"X-Amz-Target", fmt::format("DynamoDB_20120810.{}", op)}};
   signing.body = body;
-  SigV4Params params;
-  params.region = config_.region;
-  params.service = "dynamodb";
-  params.amz_date = AmzDate(std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms)));
-  auto signer_headers = SigV4Headers(signing, credentials, params);
-  if (!signer_headers.ok()) {
-    *error = signer_headers.status();
+  Result<HttpRequest> request = SignedRequest(url_, std::move(signing), credentials, config_.region, "dynamodb", now_ms);
+  if (!request.ok()) {
+    *error = request.status();
     return {};
   }
-  HttpRequest request;
-  request.url = url_;
-  request.method = "POST";
-  request.headers = std::move(signing.headers);
-  for (auto& h : *signer_headers) request.headers.push_back(std::move(h));
-  request.body = body;
-  return request;
+  return std::move(*request);
 }
 
 void DynamoDbClient::ObserveDate(const HttpResponse& response, int64_t sent_mono, int64_t received_mono) {
