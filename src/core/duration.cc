@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "util/numbers.h"
 #include "util/text.h"
 
 namespace jobgate {
@@ -124,16 +125,6 @@ Status OutOfRange(const std::string& field, const std::string& text, const char*
 }
 
 // Reads exactly `n` digits at s[pos]; false if any is not a digit.
-bool ReadDigits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (!IsDigit(s[i])) return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
 bool At(std::string_view s, size_t pos, char c) { return pos < s.size() && s[pos] == c; }
 
 // An optional '-' and decimal digits, as epoch milliseconds in range.
@@ -165,10 +156,10 @@ struct Written {
 
 // yyyy-mm-ddThh:mm:ss at fixed positions; false when it is not that shape.
 bool ReadDateTime(std::string_view s, Written& w) {
-  return ReadDigits(s, 0, 4, w.year) && At(s, 4, '-') && ReadDigits(s, 5, 2, w.month) && At(s, 7, '-') &&
-         ReadDigits(s, 8, 2, w.day) && (At(s, 10, 'T') || At(s, 10, 't') || At(s, 10, ' ')) &&
-         ReadDigits(s, 11, 2, w.hour) && At(s, 13, ':') && ReadDigits(s, 14, 2, w.minute) && At(s, 16, ':') &&
-         ReadDigits(s, 17, 2, w.second);
+  return ParseFixedDigits(s, 0, 4, &w.year) && At(s, 4, '-') && ParseFixedDigits(s, 5, 2, &w.month) &&
+         At(s, 7, '-') && ParseFixedDigits(s, 8, 2, &w.day) && (At(s, 10, 'T') || At(s, 10, 't') || At(s, 10, ' ')) &&
+         ParseFixedDigits(s, 11, 2, &w.hour) && At(s, 13, ':') && ParseFixedDigits(s, 14, 2, &w.minute) &&
+         At(s, 16, ':') && ParseFixedDigits(s, 17, 2, &w.second);
 }
 
 // An optional ".fff..." at `pos`; false when a dot has no digits.
@@ -193,7 +184,7 @@ Status ReadOffset(std::string_view s, size_t pos, const std::string& field, cons
     ++pos;
   } else if (At(s, pos, '+') || At(s, pos, '-')) {
     int off_h, off_m;
-    if (!ReadDigits(s, pos + 1, 2, off_h) || !At(s, pos + 3, ':') || !ReadDigits(s, pos + 4, 2, off_m)) {
+    if (!ParseFixedDigits(s, pos + 1, 2, &off_h) || !At(s, pos + 3, ':') || !ParseFixedDigits(s, pos + 4, 2, &off_m)) {
       return NotATime(field, text);
     }
     if (off_h > 23) return OutOfRange(field, text, "offset hour", off_h, "00-23");

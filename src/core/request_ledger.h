@@ -96,7 +96,7 @@ class RequestLedger {
 
   Store& store_;
   const StoreClock& clock_;
-  const ControllerOptions& opts_;
+  const ControllerOptions opts_;  // a copy: a reference could outlive what it was bound to
   CallCounts& counts_;
 };
 

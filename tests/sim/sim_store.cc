@@ -8,11 +8,11 @@ namespace jobgate::sim {
 
 Result<WriteOutcome> RecordingStore::RecordState(const std::string& job,
                                                  const std::function<Result<WriteOutcome>()>& write) {
-  auto before = inner_.ReadState(job);
+  auto before = inner().ReadState(job);
   if (!before.ok()) return before.status();
   auto outcome = write();
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
-  auto after = inner_.ReadState(job);
+  auto after = inner().ReadState(job);
   if (!after.ok()) return after.status();
   if (*after) observer_.OnStateWrite(StateWrite{writer_, delayed_, std::move(*before), **after});
   return outcome;
@@ -20,11 +20,11 @@ Result<WriteOutcome> RecordingStore::RecordState(const std::string& job,
 
 Result<WriteOutcome> RecordingStore::RecordRequest(const RequestRecord& rec,
                                                    const std::function<Result<WriteOutcome>()>& write) {
-  auto before = inner_.ReadRequest(rec.job, rec.key, kReadExpiredToo);
+  auto before = inner().ReadRequest(rec.job, rec.key, kReadExpiredToo);
   if (!before.ok()) return before.status();
   auto outcome = write();
   if (!outcome.ok() || *outcome != WriteOutcome::kApplied) return outcome;
-  auto after = inner_.ReadRequest(rec.job, rec.key, kReadExpiredToo);
+  auto after = inner().ReadRequest(rec.job, rec.key, kReadExpiredToo);
   if (!after.ok()) return after.status();
   if (*after) observer_.OnRequestWrite(RequestWrite{writer_, delayed_, std::move(*before), **after});
   return outcome;
@@ -36,25 +36,25 @@ int64_t RecordingStore::DelayWrite(int actor) {
 }
 
 Result<WriteOutcome> RecordingStore::DoCreateState(const JobState& s, std::optional<EpochMs>) {
-  return RecordState(s.job, [&] { return inner_.CreateState(s); });
+  return RecordState(s.job, [&] { return inner().CreateState(s); });
 }
 
 Result<WriteOutcome> RecordingStore::DoReplaceState(const JobState& s, int64_t expected_version,
                                                     std::optional<EpochMs>) {
-  return RecordState(s.job, [&] { return inner_.ReplaceState(s, expected_version); });
+  return RecordState(s.job, [&] { return inner().ReplaceState(s, expected_version); });
 }
 
 Result<WriteOutcome> RecordingStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
                                                                 std::optional<EpochMs>, const RunRecord& run) {
-  return RecordState(s.job, [&] { return inner_.ReplaceStateAndAppendRun(s, expected_version, run); });
+  return RecordState(s.job, [&] { return inner().ReplaceStateAndAppendRun(s, expected_version, run); });
 }
 
 Result<WriteOutcome> RecordingStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
-  return RecordRequest(rec, [&] { return inner_.CreateRequest(rec, now_ms); });
+  return RecordRequest(rec, [&] { return inner().CreateRequest(rec, now_ms); });
 }
 
 Result<WriteOutcome> RecordingStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
-  return RecordRequest(rec, [&] { return inner_.ReplaceRequest(rec, expected_version); });
+  return RecordRequest(rec, [&] { return inner().ReplaceRequest(rec, expected_version); });
 }
 
 // ---------------------------------------------------------------- Faults
@@ -259,59 +259,59 @@ Status FaultyStore::WriteStatus(const char* call, const std::function<Status()>&
 }
 
 Result<std::optional<JobState>> FaultyStore::ReadState(const std::string& job) {
-  return Read<std::optional<JobState>>("ReadState", [&] { return inner_.ReadState(job); });
+  return Read<std::optional<JobState>>("ReadState", [&] { return inner().ReadState(job); });
 }
 
 Result<WriteOutcome> FaultyStore::DoCreateState(const JobState& s, std::optional<EpochMs>) {
-  return ConditionalWrite("CreateState", [this, s] { return inner_.CreateState(s); });
+  return ConditionalWrite("CreateState", [this, s] { return inner().CreateState(s); });
 }
 
 Result<WriteOutcome> FaultyStore::DoReplaceState(const JobState& s, int64_t expected_version, std::optional<EpochMs>) {
   return ConditionalWrite("ReplaceState",
-                          [this, s, expected_version] { return inner_.ReplaceState(s, expected_version); });
+                          [this, s, expected_version] { return inner().ReplaceState(s, expected_version); });
 }
 
 Result<JobRecord> FaultyStore::ReadJob(const std::string& job, const std::string& request_key) {
-  return Read<JobRecord>("ReadJob", [&] { return inner_.ReadJob(job, request_key); });
+  return Read<JobRecord>("ReadJob", [&] { return inner().ReadJob(job, request_key); });
 }
 
 Result<WriteOutcome> FaultyStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
                                                              std::optional<EpochMs>, const RunRecord& run) {
   return ConditionalWrite("ReplaceStateAndAppendRun", [this, s, expected_version, run] {
-    return inner_.ReplaceStateAndAppendRun(s, expected_version, run);
+    return inner().ReplaceStateAndAppendRun(s, expected_version, run);
   });
 }
 
 Result<std::optional<JobDefinition>> FaultyStore::ReadDefinition(const std::string& job) {
-  return Read<std::optional<JobDefinition>>("ReadDefinition", [&] { return inner_.ReadDefinition(job); });
+  return Read<std::optional<JobDefinition>>("ReadDefinition", [&] { return inner().ReadDefinition(job); });
 }
 
 Status FaultyStore::AppendRun(const RunRecord& run) {
-  return WriteStatus("AppendRun", [&] { return inner_.AppendRun(run); });
+  return WriteStatus("AppendRun", [&] { return inner().AppendRun(run); });
 }
 
 Status FaultyStore::TrimRuns(const std::string& job, size_t keep) {
-  return WriteStatus("TrimRuns", [&] { return inner_.TrimRuns(job, keep); });
+  return WriteStatus("TrimRuns", [&] { return inner().TrimRuns(job, keep); });
 }
 
 Result<std::optional<RequestRecord>> FaultyStore::ReadRequest(const std::string& job, const std::string& key,
                                                               EpochMs now_ms) {
-  return Read<std::optional<RequestRecord>>("ReadRequest", [&] { return inner_.ReadRequest(job, key, now_ms); });
+  return Read<std::optional<RequestRecord>>("ReadRequest", [&] { return inner().ReadRequest(job, key, now_ms); });
 }
 
 Result<std::vector<DueJob>> FaultyStore::ListDue(EpochMs now_ms, size_t limit) {
-  return Read<std::vector<DueJob>>("ListDue", [&] { return inner_.ListDue(now_ms, limit); });
+  return Read<std::vector<DueJob>>("ListDue", [&] { return inner().ListDue(now_ms, limit); });
 }
 
 // A late create keeps the `now` it was sent with: the condition "absent or
 // expired by then" travels in the request (as DynamoDB's :now does).
 Result<WriteOutcome> FaultyStore::CreateRequest(const RequestRecord& rec, EpochMs now_ms) {
-  return ConditionalWrite("CreateRequest", [this, rec, now_ms] { return inner_.CreateRequest(rec, now_ms); });
+  return ConditionalWrite("CreateRequest", [this, rec, now_ms] { return inner().CreateRequest(rec, now_ms); });
 }
 
 Result<WriteOutcome> FaultyStore::ReplaceRequest(const RequestRecord& rec, int64_t expected_version) {
   return ConditionalWrite("ReplaceRequest",
-                          [this, rec, expected_version] { return inner_.ReplaceRequest(rec, expected_version); });
+                          [this, rec, expected_version] { return inner().ReplaceRequest(rec, expected_version); });
 }
 
 // ---------------------------------------------------------------- Broken CAS
@@ -321,18 +321,18 @@ Result<WriteOutcome> FaultyStore::ReplaceRequest(const RequestRecord& rec, int64
 // (fences, holders, counters) can notice.
 Result<WriteOutcome> BrokenCasStore::DoReplaceState(const JobState& s, int64_t /*expected_version*/,
                                                     std::optional<EpochMs>) {
-  auto current = inner_.ReadState(s.job);
+  auto current = inner().ReadState(s.job);
   if (!current.ok()) return current.status();
-  if (!*current) return inner_.CreateState(s);
+  if (!*current) return inner().CreateState(s);
   JobState blind = s;
   blind.version = (*current)->version + 1;
-  return inner_.ReplaceState(blind, (*current)->version);
+  return inner().ReplaceState(blind, (*current)->version);
 }
 
 Result<WriteOutcome> BrokenCasStore::DoReplaceStateAndAppendRun(const JobState& s, int64_t expected_version,
                                                                 std::optional<EpochMs> due_at, const RunRecord& run) {
   auto outcome = DoReplaceState(s, expected_version, due_at);
-  if (outcome.ok() && *outcome == WriteOutcome::kApplied) (void)inner_.AppendRun(run);
+  if (outcome.ok() && *outcome == WriteOutcome::kApplied) (void)inner().AppendRun(run);
   return outcome;
 }
 

@@ -33,14 +33,14 @@ namespace jobgate::sim {
 // what they change.
 class ForwardingStore : public StoreWrapper {
  public:
-  explicit ForwardingStore(Store& inner) : StoreWrapper(inner), inner_(inner) {}
+  explicit ForwardingStore(Store& inner) : StoreWrapper(inner) {}
   // Deleted: a wrapper around another wrapper would otherwise silently pick
   // the copy constructor (a closer base than Store&) and skip a layer.
   ForwardingStore(const ForwardingStore&) = delete;
   ForwardingStore& operator=(const ForwardingStore&) = delete;
 
  protected:
-  Store& inner_;
+  Store& inner() const { return target(); }
 };
 
 // A `now` before every expiry: ReadRequest with it returns the record as
