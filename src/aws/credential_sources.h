@@ -90,6 +90,10 @@ struct SsoSettings {
   std::string role_name;   // sso_role_name
   std::string cache_dir;   // HOME/.aws/sso/cache
   std::string portal_endpoint;  // AWS_ENDPOINT_URL_SSO or https://portal.sso.REGION.amazonaws.com
+  // AWS_ENDPOINT_URL_SSO_OIDC or https://oidc.REGION.amazonaws.com for an
+  // [sso-session] profile, whose token is refreshed there; empty for the
+  // legacy format, which is not refreshed.
+  std::string oidc_endpoint;
 };
 std::unique_ptr<CredentialSource> MakeSsoSource(SsoSettings settings, CredentialSourceDeps deps);
 

@@ -71,15 +71,16 @@ MaybeSource ProfileSso(const ChainContext& c) {
   const Profile& p = c.p;
   const std::string where = ProfileLabel(p.config_file, "config file", p.name);
   SsoSettings s{p.name, Get(p.config, "sso_session"), Get(p.config, "sso_account_id"),
-                Get(p.config, "sso_role_name"), "", ""};
+                Get(p.config, "sso_role_name"), "", "", ""};
   std::string sso_region = Get(p.config, "sso_region");
-  if (!s.cache_key.empty()) {
-    std::optional<IniSection> session = Section(p.config_file.ini, "sso-session " + s.cache_key);
-    if (!session) {
+  const bool session = !s.cache_key.empty();  // only this format's token is refreshed
+  if (session) {
+    std::optional<IniSection> section = Section(p.config_file.ini, "sso-session " + s.cache_key);
+    if (!section) {
       return Status::InvalidArgument(fmt::format("{} names sso_session {}, but there is no [sso-session {}] section",
                                                  where, s.cache_key, s.cache_key));
     }
-    sso_region = Get(session, "sso_region");
+    sso_region = Get(section, "sso_region");
   } else {
     s.cache_key = Get(p.config, "sso_start_url");
     if (s.cache_key.empty()) return std::unique_ptr<CredentialSource>();
@@ -92,9 +93,14 @@ MaybeSource ProfileSso(const ChainContext& c) {
     return Status::InvalidArgument(where + " uses SSO, but HOME is not set (the token cache is in ~/.aws/sso/cache)");
   }
   s.cache_dir = home + "/.aws/sso/cache";
-  s.portal_endpoint = EnvValue(c.env, "AWS_ENDPOINT_URL_SSO");
-  if (s.portal_endpoint.empty()) s.portal_endpoint = "https://portal.sso." + sso_region + ".amazonaws.com";
-  while (s.portal_endpoint.ends_with('/')) s.portal_endpoint.pop_back();
+  const auto endpoint = [&](const char* variable, const std::string& host) {
+    std::string url = EnvValue(c.env, variable);
+    if (url.empty()) url = "https://" + host + "." + sso_region + ".amazonaws.com";
+    while (url.ends_with('/')) url.pop_back();
+    return url;
+  };
+  s.portal_endpoint = endpoint("AWS_ENDPOINT_URL_SSO", "portal.sso");
+  if (session) s.oidc_endpoint = endpoint("AWS_ENDPOINT_URL_SSO_OIDC", "oidc");
   return MakeSsoSource(std::move(s), c.deps);
 }
 

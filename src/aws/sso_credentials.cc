@@ -1,9 +1,23 @@
 // "IAM Identity Center credential provider": the access token that
 // `aws sso login` cached is exchanged for role credentials by the portal's
 // GetRoleCredentials (GET /federation/credentials). The cached token is
-// read on every fetch, so a later `aws sso login` is picked up; jobgate
-// does not refresh the token itself (the CLI's OIDC refresh is not
-// implemented): an expired one is an error telling the user to log in.
+// read on every fetch, so a later `aws sso login` is picked up.
+//
+// The token is refreshed as the AWS SDKs' SSO token provider does, for a
+// profile with an [sso-session] (the legacy sso_start_url format has no
+// refresh): within 5 minutes of its expiry, at most once every 30 seconds,
+// the cache's refreshToken, clientId and clientSecret go to the SSO OIDC
+// CreateToken call (POST /token, grantType refresh_token), and the new
+// token is written back to the cache file (written aside, then renamed)
+// for the next process and the AWS CLI. A refresh that fails while the old
+// token is still valid uses the old token; once it has expired the error
+// says why and to run `aws sso login`.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +25,7 @@
 #include "aws/credential_util.h"
 #include "aws/crypto_api.h"
 #include "aws/sigv4.h"
+#include "jobgate/clock.h"
 
 namespace jobgate {
 
@@ -49,27 +64,99 @@ class SsoSource final : public CredentialSource {
   }
 
  private:
-  // The cache file's accessToken, if it has not expired.
+  static constexpr int64_t kRefreshWindowMs = 5 * 60'000;
+  static constexpr int64_t kRefreshEveryMs = 30'000;
+
+  std::string Login() const { return fmt::format("run `aws sso login --profile {}`", s_.profile); }
+
+  // The cache file's accessToken, refreshed when it is near its expiry and
+  // the cache holds what a refresh needs; an error once it has expired.
   Result<std::string> CachedToken() {
     auto name = SsoCacheFileName(s_.cache_key);
     if (!name.ok()) return name.status();
     const std::string path = s_.cache_dir + "/" + *name;
-    const std::string login = fmt::format("run `aws sso login --profile {}`", s_.profile);
     auto text = ReadSmallFile(path, "the SSO token cache");
-    if (!text.ok()) return Status::Unavailable(fmt::format("{}: {}; {}", Describe(), text.status().message(), login));
-    const auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    const bool shaped = j.is_object() && j.contains("accessToken") && j["accessToken"].is_string() &&
-                        j.contains("expiresAt") && j["expiresAt"].is_string();
-    if (!shaped) {
+    if (!text.ok()) return Status::Unavailable(fmt::format("{}: {}; {}", Describe(), text.status().message(), Login()));
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    const std::string token = JsonText(j, "accessToken");
+    const std::optional<EpochMs> expires = ParseIso8601Ms(JsonText(j, "expiresAt"));
+    if (token.empty() || !expires) {
       return Status::Unavailable(
-          fmt::format("{}: the SSO token cache {} lacks accessToken or expiresAt; {}", Describe(), path, login));
+          fmt::format("{}: the SSO token cache {} lacks accessToken or expiresAt; {}", Describe(), path, Login()));
     }
-    auto expires = ParseIso8601Ms(j["expiresAt"].get<std::string>());
-    if (!expires || *expires <= SourceClock(deps_).NowMs()) {
-      return Status::Unavailable(fmt::format("{}: the SSO session has expired (token cache {}); {}", Describe(), path,
-                                             login));
+    const EpochMs now = SourceClock(deps_).NowMs();
+    if (*expires - now > kRefreshWindowMs) return token;
+    std::string why = "the SSO session has expired";
+    if (auto refreshed = Refresh(j, path, now); refreshed.ok()) {
+      return refreshed;
+    } else if (!refreshed.status().message().empty()) {
+      why = fmt::format("the SSO session has expired and its refresh failed: {}", refreshed.status().message());
     }
-    return j["accessToken"].get<std::string>();
+    if (*expires > now) return token;
+    return Status::Unavailable(fmt::format("{}: {} (token cache {}); {}", Describe(), why, path, Login()));
+  }
+
+  static std::string JsonText(const nlohmann::json& j, const char* key) {
+    const auto it = j.is_object() ? j.find(key) : j.end();
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  }
+
+  // SSO OIDC CreateToken with the cached refresh token; the new token, also
+  // written to the cache. An error with an empty message when no refresh
+  // was tried (legacy profile, nothing to refresh with, tried just now).
+  Result<std::string> Refresh(nlohmann::json& cache, const std::string& path, EpochMs now) {
+    const std::string refresh_token = JsonText(cache, "refreshToken");
+    const std::string client_id = JsonText(cache, "clientId");
+    const std::string client_secret = JsonText(cache, "clientSecret");
+    const std::optional<EpochMs> registration = ParseIso8601Ms(JsonText(cache, "registrationExpiresAt"));
+    const bool registered = !registration || *registration > now;
+    if (s_.oidc_endpoint.empty() || refresh_token.empty() || client_id.empty() || client_secret.empty() ||
+        !registered || (last_refresh_ms_ && now - *last_refresh_ms_ < kRefreshEveryMs)) {
+      return Status::Unavailable("");
+    }
+    last_refresh_ms_ = now;
+    HttpRequest request;
+    request.url = s_.oidc_endpoint + "/token";
+    request.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+    request.body = nlohmann::json{{"clientId", client_id},
+                                  {"clientSecret", client_secret},
+                                  {"grantType", "refresh_token"},
+                                  {"refreshToken", refresh_token}}
+                       .dump();
+    auto response = SendCredentialRequest(deps_, HttpClientOptions{}, request, "SSO OIDC CreateToken");
+    if (!response.ok()) return response.status();
+    if (response->status != 200) {
+      return Status::Unavailable(fmt::format("SSO OIDC CreateToken: HTTP {}: {}", response->status,
+                                             RawBodySnippet(response->body, refresh_token)));
+    }
+    const auto answer = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+    const std::string token = JsonText(answer, "accessToken");
+    const auto expires_in = answer.is_object() ? answer.find("expiresIn") : answer.end();
+    if (token.empty() || expires_in == answer.end() || !expires_in->is_number_integer()) {
+      return Status::Unavailable("SSO OIDC CreateToken: the answer is not JSON with accessToken and expiresIn");
+    }
+    cache["accessToken"] = token;
+    cache["expiresAt"] = WholeSecondsRfc3339(now + expires_in->get<int64_t>() * 1000);
+    if (const std::string rotated = JsonText(answer, "refreshToken"); !rotated.empty()) cache["refreshToken"] = rotated;
+    WriteCache(path, cache.dump(2));
+    return token;
+  }
+
+  static std::string WholeSecondsRfc3339(EpochMs ms) {
+    std::string text = FormatRfc3339(ms - ms % 1000);  // "...T22:13:20.000Z"
+    return text.erase(text.size() - 5, 4);
+  }
+
+  // Written aside and renamed over the cache, readable by its owner only,
+  // so a reader never sees half a file. Best effort: the token in hand is
+  // good whether or not the next process finds it.
+  static void WriteCache(const std::string& path, const std::string& text) {
+    const std::string aside = fmt::format("{}.{}.tmp", path, getpid());
+    const int fd = open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    const bool closed = close(fd) == 0;
+    if (!written || !closed || std::rename(aside.c_str(), path.c_str()) != 0) unlink(aside.c_str());
   }
 
   // {"roleCredentials": {"accessKeyId", "secretAccessKey", "sessionToken",
@@ -91,6 +178,7 @@ class SsoSource final : public CredentialSource {
 
   SsoSettings s_;
   CredentialSourceDeps deps_;
+  std::optional<EpochMs> last_refresh_ms_;  // the last CreateToken tried, at most one per kRefreshEveryMs
 };
 
 }  // namespace

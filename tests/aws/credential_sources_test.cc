@@ -2,9 +2,16 @@
 // files: its success, its failures, and that no error quotes a secret.
 #include "aws/credential_sources.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "aws/credentials_test_support.h"
 
@@ -296,23 +303,45 @@ struct SsoFixture {
       res.status = status;
       res.set_content(body, "application/json");
     });
+    server.server().Post("/oidc/token", [this](const httplib::Request& req, httplib::Response& res) {
+      ++oidc_calls;
+      oidc_requests.push_back(nlohmann::json::parse(req.body, nullptr, false));
+      res.status = oidc_status;
+      res.set_content(oidc_body, "application/json");
+    });
     server.Start();
   }
-  void WriteToken(const std::string& expires_at, const std::string& token = kSsoAccessToken) {
+  std::string CachePath() {
+    auto name = SsoCacheFileName("my-sso");
+    EXPECT_TRUE(name.ok()) << name.status().ToString();
+    return (dir.path() / "cache" / (name.ok() ? *name : std::string())).string();
+  }
+  // `refresh`: the fields `aws sso login` caches for an [sso-session] profile.
+  void WriteToken(const std::string& expires_at, const std::string& token = kSsoAccessToken,
+                  const std::string& refresh = "") {
     auto name = SsoCacheFileName("my-sso");
     ASSERT_TRUE(name.ok()) << name.status().ToString();
     dir.Write("cache/" + *name, R"({"startUrl": "https://d-123.awsapps.com/start", "region": "us-east-1",
-      "accessToken": ")" + token + R"(", "expiresAt": ")" + expires_at + "\"}");
+      "accessToken": ")" + token + R"(", "expiresAt": ")" + expires_at + "\"" + refresh + "}");
   }
   Result<TimedCredentials> Fetch() {
-    auto source = MakeSsoSource({"dev", "my-sso", "123456789012", "ReadOnly", (dir.path() / "cache").string(),
-                                 server.url()},
-                                Deps(clock));
+    if (!source) {
+      source = MakeSsoSource({"dev", "my-sso", "123456789012", "ReadOnly", (dir.path() / "cache").string(),
+                              server.url(), legacy ? "" : server.url() + "/oidc"},
+                             Deps(clock));
+    }
     return FetchChecked(*source);
   }
   ManualClock clock{kStart};
   TempDir dir;
   LocalServer server;
+  bool legacy = false;  // the legacy format (no refresh) rather than [sso-session]
+  std::unique_ptr<CredentialSource> source;
+  int oidc_calls = 0;
+  std::vector<nlohmann::json> oidc_requests;
+  int oidc_status = 200;
+  std::string oidc_body = std::string(R"({"accessToken": ")") + kSsoAccessToken +
+                          R"(", "expiresIn": 28800, "refreshToken": "ROTATEDrefresh", "tokenType": "Bearer"})";
   int status = 200;
   std::string body = std::string(R"({"roleCredentials": {"accessKeyId": "ASIASSO", "secretAccessKey": ")") +
                      kSecretKey + R"(", "sessionToken": ")" + kSessionToken + R"(", "expiration": 1700003600000}})";
@@ -363,6 +392,102 @@ TEST(CredentialsSso, MissingCacheRefusedTokenAndPortalErrorsAreClear) {
   f.status = 200;
   f.body = "{}";
   EXPECT_NE(ErrorOf(f.Fetch()).find("not JSON with roleCredentials"), std::string::npos);
+}
+
+constexpr const char* kRefreshFields =
+    R"(, "refreshToken": "REFRESHsecretTOKEN", "clientId": "client-1", "clientSecret": "CLIENTsecretXYZ",
+      "registrationExpiresAt": "2024-02-01T00:00:00Z")";
+
+nlohmann::json ReadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str(), nullptr, false);
+}
+
+// Within 5 minutes of its expiry an [sso-session] token is refreshed with
+// SSO OIDC CreateToken; the new token is used and written back to the cache,
+// the other fields kept, owner-only.
+TEST(CredentialsSso, ATokenNearItsExpiryIsRefreshedAndWrittenBack) {
+  SsoFixture f;
+  f.WriteToken("2023-11-14T22:17:20Z", "oldTOKENsoonEXPIRED", kRefreshFields);  // 4 minutes left
+  Result<TimedCredentials> r = f.Fetch();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->credentials.access_key_id, "ASIASSO");
+  ASSERT_EQ(f.oidc_calls, 1);
+  const nlohmann::json& sent = f.oidc_requests.at(0);
+  EXPECT_EQ(sent.value("grantType", ""), "refresh_token");
+  EXPECT_EQ(sent.value("refreshToken", ""), "REFRESHsecretTOKEN");
+  EXPECT_EQ(sent.value("clientId", ""), "client-1");
+  EXPECT_EQ(sent.value("clientSecret", ""), "CLIENTsecretXYZ");
+
+  const nlohmann::json cache = ReadJsonFile(f.CachePath());
+  EXPECT_EQ(cache.value("accessToken", ""), kSsoAccessToken);
+  EXPECT_EQ(cache.value("expiresAt", ""), "2023-11-15T06:13:20Z");  // kStart + 28800 s
+  EXPECT_EQ(cache.value("refreshToken", ""), "ROTATEDrefresh");
+  EXPECT_EQ(cache.value("clientId", ""), "client-1");
+  EXPECT_EQ(cache.value("startUrl", ""), "https://d-123.awsapps.com/start");
+  struct stat st {};
+  ASSERT_EQ(stat(f.CachePath().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The written token is good for 8 hours: the next fetch reads it, no call.
+  ASSERT_TRUE(f.Fetch().ok());
+  EXPECT_EQ(f.oidc_calls, 1);
+}
+
+// An expired token is refreshed too; a refresh that fails uses a token
+// that is still valid, and after expiry says why, without quoting secrets.
+// At most one CreateToken every 30 seconds.
+TEST(CredentialsSso, AFailedRefreshUsesAValidTokenAndExplainsAnExpiredOne) {
+  SsoFixture f;
+  f.WriteToken("2023-11-14T22:13:00Z", "oldTOKENexpired", kRefreshFields);
+  ASSERT_TRUE(f.Fetch().ok());
+  EXPECT_EQ(f.oidc_calls, 1);
+
+  f.oidc_status = 400;
+  f.oidc_body = R"({"error": "invalid_grant", "error_description": "REFRESHsecretTOKEN is revoked"})";
+  f.clock.Advance(60'000);
+  f.WriteToken("2023-11-14T22:15:20Z", kSsoAccessToken, kRefreshFields);  // 1 minute left
+  Result<TimedCredentials> still_valid = f.Fetch();
+  ASSERT_TRUE(still_valid.ok()) << still_valid.status().ToString();
+  EXPECT_EQ(f.oidc_calls, 2);
+
+  f.clock.Advance(20'000);  // 40 s left, but the last refresh was 20 s ago
+  ASSERT_TRUE(f.Fetch().ok());
+  EXPECT_EQ(f.oidc_calls, 2);
+
+  f.clock.Advance(60'000);  // expired
+  Result<TimedCredentials> expired = f.Fetch();
+  ASSERT_FALSE(expired.ok());
+  EXPECT_EQ(f.oidc_calls, 3);
+  EXPECT_NE(ErrorOf(expired).find("the SSO session has expired and its refresh failed: SSO OIDC CreateToken: HTTP 400"),
+            std::string::npos)
+      << ErrorOf(expired);
+  EXPECT_NE(ErrorOf(expired).find("aws sso login --profile dev"), std::string::npos) << ErrorOf(expired);
+  EXPECT_EQ(ErrorOf(expired).find("REFRESHsecretTOKEN"), std::string::npos) << ErrorOf(expired);
+  EXPECT_EQ(ErrorOf(expired).find("CLIENTsecretXYZ"), std::string::npos) << ErrorOf(expired);
+}
+
+// No refresh for the legacy format, a cache without a refresh token, or a
+// client registration that has expired: the token is used until it expires.
+TEST(CredentialsSso, NoRefreshWithoutWhatItNeeds) {
+  SsoFixture legacy;
+  legacy.legacy = true;
+  legacy.WriteToken("2023-11-14T22:13:00Z", "oldTOKENexpired", kRefreshFields);
+  EXPECT_NE(ErrorOf(legacy.Fetch()).find("the SSO session has expired (token cache"), std::string::npos);
+  EXPECT_EQ(legacy.oidc_calls, 0);
+
+  SsoFixture no_refresh_token;
+  no_refresh_token.WriteToken("2023-11-14T22:14:20Z");  // 1 minute left, nothing to refresh with
+  EXPECT_TRUE(no_refresh_token.Fetch().ok());
+  EXPECT_EQ(no_refresh_token.oidc_calls, 0);
+
+  SsoFixture registration_expired;
+  registration_expired.clock.Set(1'710'000'000'000);  // 2024-03-09, after registrationExpiresAt
+  registration_expired.WriteToken("2024-03-09T16:00:00Z", "oldTOKENexpired", kRefreshFields);
+  EXPECT_FALSE(registration_expired.Fetch().ok());
+  EXPECT_EQ(registration_expired.oidc_calls, 0);
 }
 
 // ---- container -----------------------------------------------------------------------------

@@ -167,6 +167,36 @@ TEST_F(CredentialsChainTest, ProfileSourcesInOrderKeysThenProcessThenSso) {
   EXPECT_EQ(Winner(), "AKIDDEV");
 }
 
+// An [sso-session] profile's token near its expiry is refreshed at
+// AWS_ENDPOINT_URL_SSO_OIDC before the portal is asked.
+TEST_F(CredentialsChainTest, SsoSessionTokenIsRefreshedAtTheOidcEndpoint) {
+  auto name = SsoCacheFileName("corp");
+  ASSERT_TRUE(name.ok());
+  dir_.Write(".aws/sso/cache/" + *name,
+             R"({"accessToken": "oldTOKEN", "expiresAt": ")" + FormatRfc3339(clock_.NowMs() + 60'000) +
+                 R"(", "refreshToken": "r", "clientId": "c", "clientSecret": "s"})");
+  int refreshes = 0;
+  server_.server().Post("/oidc/token", [&](const httplib::Request&, httplib::Response& res) {
+    ++refreshes;
+    res.set_content(std::string(R"({"accessToken": ")") + kSsoAccessToken + R"(", "expiresIn": 3600})",
+                    "application/json");
+  });
+  server_.server().Get("/sso/federation/credentials", [](const httplib::Request& req, httplib::Response& res) {
+    res.status = req.get_header_value("x-amz-sso_bearer_token") == kSsoAccessToken ? 200 : 401;
+    res.set_content(std::string(R"({"roleCredentials": {"accessKeyId": "ASIASSO", "secretAccessKey": ")") +
+                        kSecretKey + R"(", "sessionToken": "t", "expiration": 1700003600000}})",
+                    "application/json");
+  });
+  env_["AWS_ENDPOINT_URL_SSO"] = server_.url() + "/sso";
+  env_["AWS_ENDPOINT_URL_SSO_OIDC"] = server_.url() + "/oidc/";
+  env_["AWS_PROFILE"] = "dev";
+  env_["AWS_EC2_METADATA_DISABLED"] = "true";
+  dir_.Write(".aws/config", "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n"
+                            "sso_role_name = ReadOnly\n[sso-session corp]\nsso_region = us-east-1\n");
+  EXPECT_EQ(Winner(), "ASIASSO");
+  EXPECT_EQ(refreshes, 1);
+}
+
 TEST_F(CredentialsChainTest, LegacySsoProfileAndMissingSsoSettings) {
   env_["AWS_EC2_METADATA_DISABLED"] = "true";
   dir_.Write(".aws/config", "[default]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = us-east-1\n"
