@@ -452,8 +452,7 @@ class Supervisor {
 
   // Returns once the workload has exited and been reaped.
   Status Wait() {
-    JOBGATE_RETURN_IF_ERROR(StartBeats());
-    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {-1, POLLIN, 0}};
     while (true) {
       // Checked on every wake, so SIGCHLD needs no handling of its own.
       const pid_t reaped = waitpid(workload_, &wait_status_, WNOHANG);
@@ -467,7 +466,8 @@ class Supervisor {
       if (fds[1].revents != 0 && ReadStderr() == ReadState::kClosed) fds[1].fd = -1;
       if (beats_) OnHeartbeat();
       Obey(keeper_.Tick(clock_.MonotonicMs()));
-      RequestBeatIfDue();
+      JOBGATE_RETURN_IF_ERROR(RequestBeatIfDue());
+      fds[2].fd = wake_fd_.get();
     }
   }
 
@@ -506,10 +506,11 @@ class Supervisor {
     return Kind::kLeaseLost;
   }
 
-  // A workload whose lease nobody renews must not run: without the beat
-  // thread, kill it now rather than leave the lease to chance.
+  // The beat thread starts when the first beat is due, a third of the lease
+  // in: a run that ends before then (most runs) starts no thread. A workload
+  // whose lease nobody renews must not run: without the thread, kill it now,
+  // while the lease still holds, rather than leave the lease to chance.
   Status StartBeats() {
-    if (heartbeat_ == nullptr) return Status::Ok();
     const int fd = Injected(spec_.fail_syscall, "eventfd") ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     Result<std::unique_ptr<BeatThread>> beats =
         fd < 0 ? Result<std::unique_ptr<BeatThread>>(ErrnoError("eventfd"))
@@ -550,16 +551,18 @@ class Supervisor {
     if (orders.kill) KillWorkload(SIGKILL);
   }
 
-  void RequestBeatIfDue() {
-    if (!beats_) return;
+  Status RequestBeatIfDue() {
+    if (heartbeat_ == nullptr) return Status::Ok();
     const auto due = keeper_.NextBeatAt();
-    if (!due || clock_.MonotonicMs() < *due) return;
+    if (!due || clock_.MonotonicMs() < *due) return Status::Ok();
+    if (!beats_) JOBGATE_RETURN_IF_ERROR(StartBeats());
     keeper_.BeatStarted(clock_.MonotonicMs());
     beats_->Request();
+    return Status::Ok();
   }
 
   int PollTimeoutMs() const {
-    const std::optional<int64_t> next = beats_ ? keeper_.NextWake() : keeper_.NextDeadline();
+    const std::optional<int64_t> next = heartbeat_ != nullptr ? keeper_.NextWake() : keeper_.NextDeadline();
     if (!next) return -1;
     // Whole milliseconds: waking before the deadline would spin until it.
     return static_cast<int>(std::clamp<int64_t>(*next - clock_.MonotonicMs(), 0, INT_MAX));

@@ -352,6 +352,33 @@ TEST_F(ProcessRunner, AStopKeepsItsGraceWhileTheLeaseIsRenewed) {
   EXPECT_LT(r.duration_ms, 200 + 1'000 + 1'500);
 }
 
+// The heartbeat thread starts when the first beat is due (a third of the
+// lease in): a run that ends before then starts none, a longer one one.
+TEST_F(ProcessRunner, TheHeartbeatThreadStartsOnlyWhenABeatIsDue) {
+  int started = 0;
+  const ThreadStarter counting = [&](std::thread& out, std::function<void()> body) {
+    ++started;
+    out = std::thread(std::move(body));
+    return Status::Ok();
+  };
+  std::atomic<int> beats{0};
+  const HeartbeatFn beat = [&] {
+    ++beats;
+    return HeartbeatReply{true, 3'000};
+  };
+  ProcessSpec quick = Leased("exit 0", 3'000, 1'000);
+  quick.start_thread = counting;
+  EXPECT_EQ(RunOk(quick, beat).exit_code, 0);
+  EXPECT_EQ(started, 0);
+  EXPECT_EQ(beats.load(), 0);
+
+  ProcessSpec longer = Leased("sleep 1.3", 3'000, 1'000);  // beats at 1 s: one
+  longer.start_thread = counting;
+  EXPECT_EQ(RunOk(longer, beat).exit_code, 0);
+  EXPECT_EQ(started, 1);
+  EXPECT_GE(beats.load(), 1);
+}
+
 // Fault injection: a heartbeat thread that cannot start (a thread limit)
 // must not leave the workload running unrenewed: it is killed, reaped, and
 // the error reported.
