@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "aws/curl_api.h"
+#include "util/text.h"
 
 namespace jobgate {
 
@@ -28,19 +29,6 @@ namespace {
 // Responses bigger than this are refused: DynamoDB's largest (BatchGetItem)
 // is 16 MB, so anything beyond is not DynamoDB.
 constexpr size_t kMaxBodyBytes = 64u << 20;
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
-std::string_view TrimWs(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-  return s;
-}
 
 // What one exchange collects; the callbacks write into it.
 struct Exchange {
@@ -71,8 +59,8 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   }
   const size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    ex->response.headers.emplace_back(std::string(TrimWs(line.substr(0, colon))),
-                                      std::string(TrimWs(line.substr(colon + 1))));
+    ex->response.headers.emplace_back(std::string(TrimBlanks(line.substr(0, colon))),
+                                      std::string(TrimBlanks(line.substr(colon + 1))));
   }
   return n;
 }
@@ -120,7 +108,7 @@ class HeaderList {
 
 std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (EqualsIgnoreCase(k, name)) return v;
+    if (EqualsIgnoringAsciiCase(k, name)) return v;
   }
   return std::nullopt;
 }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "aws/socket_http.h"
 #include "core/log.h"
 #include "run/exit_codes.h"
 #include "run/guarded_run.h"
@@ -77,12 +78,9 @@ int RunRuntime(const RuntimeOptions& given, const Environment& env, const Execut
     return kExitUsage;
   }
   // No total timeout: invocation/next waits for as long as Lambda has no work.
-  auto http = CurlHttpClient::Create(HttpClientOptions{2'000, 0, ""});
-  if (!http.ok()) {
-    Log(logger, LogLevel::kError, "{}", http.status().message());
-    return kExitStoreDown;
-  }
-  RuntimeApi api(**http, address);
+  // Plain HTTP on a local address: no libcurl to load (aws/socket_http.h).
+  SocketHttpClient http(HttpClientOptions{2'000, 0, ""});
+  RuntimeApi api(http, address);
   RuntimeOptions options = given;
   if (options.store_url.empty()) options.store_url = FromEnv(env, "JOBGATE_STORE");
   if (options.default_job.empty()) options.default_job = FromEnv(env, "JOBGATE_JOB");

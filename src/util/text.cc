@@ -193,6 +193,17 @@ std::string AsciiLower(std::string_view in) {
   return out;
 }
 
+bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
+}
+
+std::string_view TrimBlanks(std::string_view in) {
+  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!in.empty() && blank(in.front())) in.remove_prefix(1);
+  while (!in.empty() && blank(in.back())) in.remove_suffix(1);
+  return in;
+}
+
 std::string AsciiUpper(std::string_view in) {
   std::string out(in);
   for (char& c : out) {

@@ -30,5 +30,9 @@ std::string Quote(std::string_view in);
 // names, URL schemes, enum spellings: never locale-dependent).
 std::string AsciiLower(std::string_view in);
 std::string AsciiUpper(std::string_view in);
+// Whether `a` and `b` are equal but for the case of ASCII letters.
+bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b);
+// `in` without leading and trailing blanks (space, tab, CR, LF).
+std::string_view TrimBlanks(std::string_view in);
 
 }  // namespace jobgate
