@@ -6,10 +6,13 @@
 //    arrival of its first invocation/next;
 //  - RSS after the first invocation: VmRSS once its second invocation/next
 //    has arrived (the first invocation answered, the process waiting).
-// The first invocation of `jobgate` is a gated one on a SQLite store (its
-// slot is done before the rounds start): one store read.
+// The first invocation of `jobgate` is a gated one (its slot is done before
+// the rounds start): one store read.
 //
-//   lambda_cold_start --rounds N --store URL LABEL:ARGV... [LABEL:ARGV...]
+//   lambda_cold_start --rounds N --store URL [--env NAME=VALUE]... LABEL:ARGV... [LABEL:ARGV...]
+//
+// --env adds to the candidates' environment (e.g. the AWS keys Lambda sets,
+// and a DynamoDB endpoint).
 //
 // ARGV is split on spaces. Prints one line per candidate:
 //   RESULT LABEL init_median_us init_p10_us init_p90_us rss_median_kib runs
@@ -105,6 +108,7 @@ std::vector<std::string> Split(const std::string& s) {
 int main(int argc, char** argv) {
   int rounds = 30;
   std::string store;
+  std::vector<std::string> extra_env;
   std::vector<Candidate> candidates;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -112,18 +116,21 @@ int main(int argc, char** argv) {
       rounds = std::atoi(argv[++i]);
     } else if (a == "--store" && i + 1 < argc) {
       store = argv[++i];
+    } else if (a == "--env" && i + 1 < argc) {
+      extra_env.push_back(argv[++i]);
     } else if (a.find(':') != std::string::npos) {
       candidates.push_back({a.substr(0, a.find(':')), Split(a.substr(a.find(':') + 1)), {}, {}});
     } else {
-      std::fprintf(stderr, "usage: lambda_cold_start --rounds N --store URL LABEL:ARGV...\n");
+      std::fprintf(stderr, "usage: lambda_cold_start --rounds N --store URL [--env NAME=VALUE]... LABEL:ARGV...\n");
       return 2;
     }
   }
   jobgate::test::RuntimeApiEmulator api;
   // What Lambda sets, and the store: nothing of this shell's environment.
-  const std::vector<std::string> env = {"AWS_LAMBDA_RUNTIME_API=" + api.address(), "JOBGATE_STORE=" + store,
-                                        "PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG=en_US.UTF-8",
-                                        "TZ=:UTC", "AWS_REGION=us-east-1"};
+  std::vector<std::string> env = {"AWS_LAMBDA_RUNTIME_API=" + api.address(), "JOBGATE_STORE=" + store,
+                                  "PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin", "LANG=en_US.UTF-8",
+                                  "TZ=:UTC", "AWS_REGION=us-east-1"};
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   int calls = 0;
   std::mt19937 shuffle(42);
   std::vector<size_t> order(candidates.size());

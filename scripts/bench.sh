@@ -8,7 +8,8 @@
 #                               file from 1, 2, 8 threads and 8 processes)
 #   scripts/bench.sh cli        only bench/cli_bench.sh (whole processes)
 #   scripts/bench.sh lambda     only bench/lambda_cold_start (the Lambda runtime's
-#                               cold start, `jobgate lambda` and the packaged bootstrap)
+#                               cold start, `jobgate lambda` and the packaged bootstrap,
+#                               on SQLite, then on DynamoDB: starts dynalite)
 #   scripts/bench.sh schedule   only bench/due_bench (`tick` with 1,000,000 jobs, 100
 #                               due, on SQLite) and bench/next_bench (NextAfter fire
 #                               times per second against croner, npm; installs
@@ -79,6 +80,22 @@ if [[ $what == all || $what == lambda ]]; then
     >/dev/null
   "$build/bench/lambda_cold_start" --rounds "${LAMBDA_ROUNDS:-40}" --store "sqlite:$tmp/bench.db" \
     "floor:$build/bench/lambda_floor" "jobgate:$build/jobgate lambda -- true" "bootstrap:$tmp/task/bootstrap -- true"
+  # The seed deployment's store: DynamoDB (dynalite on 127.0.0.1), with the
+  # variables Lambda sets for the function's role.
+  echo "== the same on a DynamoDB store (dynalite)"
+  export JOBGATE_DYNALITE_DIR=$tmp/dynalite
+  trap '"$root/scripts/dynalite.sh" stop >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+  "$root/scripts/dynalite.sh" start >/dev/null 2>&1
+  endpoint=$(JOBGATE_DYNALITE_DIR=$tmp/dynalite "$root/scripts/dynalite.sh" env | sed -n 's/^export JOBGATE_TEST_DYNAMODB_ENDPOINT=//p')
+  aws_env=(--env AWS_ACCESS_KEY_ID=test --env AWS_SECRET_ACCESS_KEY=test --env AWS_SESSION_TOKEN=test
+           --env AWS_DEFAULT_REGION=us-east-1)
+  dynamo="dynamodb://job_control?region=us-east-1&endpoint=$endpoint"
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$build/jobgate" --store "$dynamo" init >/dev/null
+  "$build/bench/lambda_cold_start" --rounds 1 --store "$dynamo" "${aws_env[@]}" "prime:$build/jobgate lambda -- true" \
+    >/dev/null
+  "$build/bench/lambda_cold_start" --rounds "${LAMBDA_ROUNDS:-40}" --store "$dynamo" "${aws_env[@]}" \
+    "floor:$build/bench/lambda_floor" "jobgate:$build/jobgate lambda -- true" "bootstrap:$tmp/task/bootstrap -- true"
+  "$root/scripts/dynalite.sh" stop >/dev/null
 fi
 if [[ $what == all || $what == schedule ]]; then
   echo "== bench/due_bench: tick with 1,000,000 jobs (100 due) on SQLite, ListDue vs the same query on the C API"
