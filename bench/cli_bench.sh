@@ -18,7 +18,8 @@ floor=$build/bench/floor_cli
 driver=$build/bench/cli_bench
 probe_linked_curl=$build/bench/startup_probe_linked_curl
 probe_sqlite=$build/bench/startup_probe_sqlite
-for bin in "$jg" "$floor" "$driver" "$probe_linked_curl" "$probe_sqlite"; do
+probe_cxx=$build/bench/startup_probe_cxx
+for bin in "$jg" "$floor" "$driver" "$probe_linked_curl" "$probe_sqlite" "$probe_cxx"; do
   [[ -x $bin ]] || { echo "cli_bench.sh: $bin is missing; build first (scripts/bench.sh does)" >&2; exit 1; }
 done
 command -v flock >/dev/null || { echo "cli_bench.sh: flock (util-linux) is missing" >&2; exit 1; }
@@ -77,7 +78,8 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "jobgate_run_held:0:$jg $(store run-held.db) run x --cooldown 0 --skip-exit-code 3 -- true" \
   "floor_held:0:$floor $dir/floor-held.db f" \
   "probe_linked_curl:0:$probe_linked_curl" \
-  "probe_sqlite:0:$probe_sqlite")
+  "probe_sqlite:0:$probe_sqlite" \
+  "probe_cxx:0:$probe_cxx")
 echo "$results"
 
 # Ratios from this one run: on the wall-time median, on the wall-time mean
@@ -109,5 +111,7 @@ echo "$results" | awk '
       check("jobgate run, another connection open", m, t[m, "jobgate_run_held"], t[m, "flock"], t[m, "floor_held"])
       printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, libsqlite3 alone (what a sqlite: invocation loads) %.0f us, /bin/true %.0f us\n",
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]
+      start("jobgate --version / empty C++ main (probe_cxx)", t[m, "jobgate_version"], t[m, "probe_cxx"], 1.3)
+      printf "  the C++ runtime alone (probe_cxx / /bin/true): %.2fx\n", t[m, "probe_cxx"] / t[m, "true"]
     }
   }'

@@ -65,34 +65,33 @@ class LocalServer {
   std::atomic<int> hits_{0};
 };
 
-// A port on 127.0.0.1 that nothing listens on: connections are refused.
-inline int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// A TCP socket bound to a port of 127.0.0.1 the kernel chose, listening
+// when `backlog` > 0; its port in `*port`.
+inline int LoopbackSocket(int backlog, int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (backlog > 0) listen(fd, backlog);
   socklen_t len = sizeof addr;
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A port on 127.0.0.1 that nothing listens on: connections are refused.
+inline int ClosedPort() {
+  int port = 0;
+  close(LoopbackSocket(0, &port));
+  return port;
 }
 
 // A socket that listens but never accepts or answers: a request to it
 // connects (the kernel completes the handshake) and then times out.
 class SilentListener {
  public:
-  SilentListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 8);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
+  SilentListener() { fd_ = LoopbackSocket(8, &port_); }
   ~SilentListener() { close(fd_); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 

@@ -4,8 +4,6 @@
 // socket).
 #include "aws/socket_http.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,15 +118,7 @@ class ScriptedServer {
  public:
   ScriptedServer(std::vector<std::string> answers, bool close_after)
       : answers_(std::move(answers)), close_after_(close_after) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    listen(listen_fd_, 8);
+    listen_fd_ = credentials_test::LoopbackSocket(8, &port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~ScriptedServer() {
