@@ -100,7 +100,7 @@ std::string FormatUnsettled(const std::vector<CommittedRun>& runs) {
   std::string text;
   for (const CommittedRun& r : runs) {
     text += fmt::format("{} {} {} {} {}:{}\n", r.fence, r.committed_ms, r.exit_code,
-                        r.outcome ? RecordedOutcomeName(*r.outcome) : "", r.key.size(), r.key);
+                        RecordedOutcomeName(r.outcome), r.key.size(), r.key);
   }
   return text;
 }

@@ -212,8 +212,8 @@ TEST(SocketHttp, InterimContinueHttp10UntilCloseAndChunkExtensions) {
 // A kept connection the server closed in between: the request goes again
 // on a new connection, once.
 TEST(SocketHttp, AStaleKeptConnectionIsReopened) {
-  ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", "", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"},
-                        false);
+  ScriptedServer server(
+      {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", "", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"}, false);
   SocketHttpClient client;
   EXPECT_EQ(Body(client.Send(GetOf(server.url()))), "200:a");
   EXPECT_EQ(Body(client.Send(GetOf(server.url()))), "200:b");
