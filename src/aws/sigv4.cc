@@ -291,7 +291,12 @@ CanonicalHeaderSet CanonicalizeHeaders(const HttpHeaders& headers) {
   for (const auto& [name, value] : headers) {
     std::string key = AsciiLower(TrimAll(name));
     auto [it, inserted] = joined.try_emplace(key, TrimAll(value));
-    if (!inserted) it->second += "," + TrimAll(value);
+    if (!inserted) {
+      // Two appends, not "," + TrimAll(...): g++ 12's -Wrestrict misfires on
+      // the operator+ at -O3.
+      it->second += ',';
+      it->second += TrimAll(value);
+    }
   }
   CanonicalHeaderSet out;
   for (const auto& [name, value] : joined) {
