@@ -8,7 +8,9 @@
 #   jobgate run (a guarded run) <= 2 x flock + floor;
 #   and the process start-up targets: jobgate --version <= 1.3 x /bin/true,
 #   a skip <= 1.2 x the floor process reading the item (floor_cli
-#   --skip-check), jobgate run -- true <= 1.15 x (floor + /bin/true).
+#   --skip-check), jobgate run -- true <= 1.15 x (floor + /bin/true), and
+#   the same against the floor process supervising `true` itself
+#   (floor_cli --supervise: the sentinel and the workload's fork and exec).
 set -euo pipefail
 
 build=${1:?usage: bench/cli_bench.sh BUILD_DIR [ROUNDS]}
@@ -48,6 +50,7 @@ prepare floor-skip.db y --cooldown 1h
 prepare floor-default.db f --cooldown 0
 prepare run-held.db x --cooldown 0
 prepare floor-held.db f --cooldown 0
+prepare floor-supervised.db f --cooldown 0
 
 # (d) must be the skip path: the second invocation reports a cooldown skip
 # with one read and no write.
@@ -77,6 +80,7 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "floor_sqlite_close:0:$floor $dir/floor-default.db f --sqlite-default-close" \
   "jobgate_run_held:0:$jg $(store run-held.db) run x --cooldown 0 --skip-exit-code 3 -- true" \
   "floor_held:0:$floor $dir/floor-held.db f" \
+  "floor_supervised:0:$floor $dir/floor-supervised.db f --supervise true" \
   "probe_linked_curl:0:$probe_linked_curl" \
   "probe_sqlite:0:$probe_sqlite" \
   "probe_cxx:0:$probe_cxx")
@@ -108,6 +112,7 @@ echo "$results" | awk '
       start("jobgate --version / /bin/true", t[m, "jobgate_version"], t[m, "true"], 1.3)
       start("skip / floor process reading the item", t[m, "jobgate_skip"], t[m, "floor_skip"], 1.2)
       start("run -- true / (floor attempt + /bin/true)", t[m, "jobgate_run"], t[m, "floor"] + t[m, "true"], 1.15)
+      start("run -- true / floor attempt supervising true", t[m, "jobgate_run"], t[m, "floor_supervised"], 1.15)
       check("jobgate run, another connection open", m, t[m, "jobgate_run_held"], t[m, "flock"], t[m, "floor_held"])
       printf "  start-up of an empty main: with jobgate'"'"'s former libraries (libcurl...) %.0f us, libsqlite3 alone (what a sqlite: invocation loads) %.0f us, /bin/true %.0f us\n",
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]

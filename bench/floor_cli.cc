@@ -8,12 +8,19 @@
 //       exit 0 when the attempt ran, 3 when it was skipped or lost, 1 on error;
 //       --skip-check: only the skip path's read and decision (exit 3 on a
 //       skip, 0 when it would acquire), the floor of a skipping `jobgate run`
+//   floor_cli DB JOB --supervise CMD [ARG...]
+//       the guarded attempt with CMD run between the acquire and the commit,
+//       supervised as little as jobgate's guarantees allow (Supervise below)
 //   floor_cli --hold DB
 //       keeps a connection open (no transaction) until killed, so that the
 //       measured processes are not the last connection to the file
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sqlite_floor.h"
@@ -37,19 +44,70 @@ int Hold(const char* path) {
   for (;;) pause();
 }
 
+// The least supervision that keeps jobgate's guarantees about the process
+// tree: a sentinel process leads the workload's process group and kills
+// the whole group (grandchildren too) when the supervisor's end of a pipe
+// closes, whether at the end or because the supervisor died; the workload
+// joins that group and dies with its parent (PR_SET_PDEATHSIG); an exec
+// that fails is told apart from the command's own exit 127 through a
+// close-on-exec pipe. No signal handling, stderr capture or lease loop:
+// what jobgate adds to this is its own cost.
+int Supervise(void* arg) {
+  char* const* argv = static_cast<char* const*>(arg);
+  int life[2], verdict[2];
+  if (pipe2(life, O_CLOEXEC) != 0) return 126;
+  const pid_t sentinel = fork();
+  if (sentinel == 0) {
+    setpgid(0, 0);
+    close(life[1]);
+    char byte;
+    while (read(life[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    kill(0, SIGKILL);
+    _exit(0);
+  }
+  setpgid(sentinel, sentinel);
+  close(life[0]);
+  // After the sentinel's fork: a copy of the write end there would keep
+  // the read below from ever seeing EOF.
+  if (pipe2(verdict, O_CLOEXEC) != 0) return 126;
+  const pid_t child = fork();
+  if (child == 0) {
+    setpgid(0, sentinel);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execvp(argv[0], argv);
+    const int error = errno;
+    (void)!write(verdict[1], &error, sizeof error);
+    _exit(127);
+  }
+  close(verdict[1]);
+  int error = 0;
+  const ssize_t failed = read(verdict[0], &error, sizeof error);  // EOF: the exec happened
+  close(verdict[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  close(life[1]);
+  waitpid(sentinel, nullptr, 0);
+  return failed > 0 ? 127 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--hold") == 0) return Hold(argv[2]);
   if (argc < 3) {
-    fprintf(stderr, "usage: floor_cli DB JOB [--full] [--sqlite-default-close] [--skip-check] | floor_cli --hold DB\n");
+    fprintf(stderr, "usage: floor_cli DB JOB [--full] [--sqlite-default-close] [--skip-check] [--supervise CMD...] | "
+                    "floor_cli --hold DB\n");
     return 2;
   }
   bool full = false;
   bool skip_check = false;
+  char** command = nullptr;
   floor_sql::Close close_policy = floor_sql::Close::kJobgatePolicy;
-  for (int i = 3; i < argc; ++i) {
-    if (strcmp(argv[i], "--full") == 0) {
+  for (int i = 3; i < argc && command == nullptr; ++i) {
+    if (strcmp(argv[i], "--supervise") == 0 && i + 1 < argc) {
+      command = argv + i + 1;
+    } else if (strcmp(argv[i], "--full") == 0) {
       full = true;
     } else if (strcmp(argv[i], "--skip-check") == 0) {
       skip_check = true;
@@ -70,7 +128,8 @@ int main(int argc, char** argv) {
   int rc = 1;
   if (floor_sql::Open(&conn, argv[1], full, close_policy) == 0) {
     const floor_sql::Attempt attempt = skip_check ? floor_sql::SkipCheck(&conn, argv[2], &row)
-                                                  : floor_sql::GuardedAttempt(&conn, argv[2], holder, 0, &row);
+                                                  : floor_sql::GuardedAttempt(&conn, argv[2], holder, 0, &row,
+                                                                              command ? Supervise : nullptr, command);
     switch (attempt) {
       case floor_sql::kRan: rc = 0; break;
       case floor_sql::kSkipped:

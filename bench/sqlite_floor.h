@@ -252,7 +252,10 @@ inline Attempt SkipCheck(Conn* c, const char* job, Row* row) {
 }
 
 // Steps 1-3 with a no-op workload that succeeds. The row must exist.
-inline Attempt GuardedAttempt(Conn* c, const char* job, const char* holder, int64_t cooldown_ms, Row* row) {
+// `workload`, when given, runs between the acquire and the commit; its
+// result is the run's exit code.
+inline Attempt GuardedAttempt(Conn* c, const char* job, const char* holder, int64_t cooldown_ms, Row* row,
+                              int (*workload)(void*) = nullptr, void* workload_arg = nullptr) {
   Attempt gate = SkipCheck(c, job, row);
   if (gate != kRan) return gate;
   if (!row->exists) {
@@ -280,14 +283,15 @@ inline Attempt GuardedAttempt(Conn* c, const char* job, const char* holder, int6
   int w = WriteRow(c, job, row, row->ints[kLeaseUntil], read_version);
   if (w != 1) return w < 0 ? kError : kLost;
 
-  // (The workload: nothing.) Commit: back to IDLE with counters + run record.
+  // The workload (by default nothing). Commit: back to IDLE with counters + run record.
+  const int exit_code = workload != nullptr ? workload(workload_arg) : 0;
   const int64_t end = NowMs();
   const int64_t running_version = row->ints[kVersion];
   snprintf(row->status, sizeof(row->status), "IDLE");
   SetText(row, kOwner, "");
   SetText(row, kHolder, "");
   row->ints[kVersion] += 1;
-  row->ints[kLastExitCode] = 0;
+  row->ints[kLastExitCode] = exit_code;
   row->ints[kLastDurationMs] = end - start;
   SetText(row, kLastOutcome, "succeeded");  // the commit names its run, as Controller::Commit does
   row->ints[kLastFence] = row->ints[kFence];
