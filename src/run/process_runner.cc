@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,10 @@ using Kind = ProcessResult::Kind;
 
 // The workload's stderr is read in chunks of this size (on the stack).
 constexpr size_t kReadChunk = 64 * 1024;
+
+// Without a pidfd, the longest the wait loop sleeps between two checks of
+// the workload (a SIGCHLD can go to another thread and be lost: Wait()).
+constexpr int kNoPidfdCheckMs = 100;
 
 Status ErrnoError(const char* what) {
   return Status::Internal(std::string("process runner: ") + what + ": " + std::strerror(errno));
@@ -369,7 +374,22 @@ struct WorkloadFds {
 struct Spawned {
   pid_t pid = -1;
   std::optional<ChildFailure> failure;
+  Fd exited;  // a pidfd: readable once the workload has exited (-1: none)
 };
+
+// A pidfd for our unreaped child (its pid cannot be reused until we reap
+// it), or -1 on a kernel without pidfd_open (before 5.3) or a seccomp
+// filter that refuses it. By syscall: glibc's wrapper needs 2.36.
+int OpenPidfd(pid_t pid, const SyscallFault& fault) {
+#ifdef SYS_pidfd_open
+  if (Injected(fault, "pidfd_open")) return -1;
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  (void)fault;
+  return -1;
+#endif
+}
 
 void ReapBlocking(pid_t pid, int* wait_status) {
   while (waitpid(pid, wait_status, 0) < 0 && errno == EINTR) {
@@ -393,7 +413,7 @@ Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write,
   status_write.Reset();
   // EOF: exec succeeded (and the child had joined the group before, so
   // signals to the group reach it from now on).
-  Spawned spawned{pid, std::nullopt};
+  Spawned spawned{pid, std::nullopt, Fd(OpenPidfd(pid, fault))};
   ChildFailure failure;
   ssize_t n;
   do {
@@ -436,7 +456,7 @@ class Supervisor {
   // `start_ms`: when RunProcess began (Clock::MonotonicMs), which
   // lease_left_ms counts from.
   Supervisor(const ProcessSpec& spec, const HeartbeatFn& heartbeat, Clock& clock, int64_t start_ms,
-             int signal_fd, int stderr_fd, const ProcessGroup& group, pid_t workload)
+             int signal_fd, int stderr_fd, const ProcessGroup& group, pid_t workload, int exited_fd)
       : spec_(spec),
         clock_(clock),
         keeper_(LeaseTerms{spec.lease_ms, spec.lease_left_ms, spec.timeout_ms, spec.kill_grace_ms}, start_ms),
@@ -444,15 +464,19 @@ class Supervisor {
         stderr_fd_(stderr_fd),
         group_(group),
         workload_(workload),
+        exited_fd_(exited_fd),
         // Four times the budget: CleanTail trims trailing blank lines first,
         // and a character cut at the ring's start must not be all we keep.
         tail_(4 * spec.stderr_tail_bytes + 4) {
     if (heartbeat && spec.lease_ms > 0) heartbeat_ = &heartbeat;
   }
 
-  // Returns once the workload has exited and been reaped.
+  // Returns once the workload has exited and been reaped. Its exit wakes
+  // the loop through its pidfd: a SIGCHLD alone is not enough, as the
+  // kernel gives it to any thread that does not block it (one a library
+  // started before the run), where SIGCHLD's default action drops it.
   Status Wait() {
-    pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {-1, POLLIN, 0}};
+    pollfd fds[4] = {{signal_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}, {-1, POLLIN, 0}, {exited_fd_, POLLIN, 0}};
     while (true) {
       // Checked on every wake, so SIGCHLD needs no handling of its own.
       const pid_t reaped = waitpid(workload_, &wait_status_, WNOHANG);
@@ -461,7 +485,7 @@ class Supervisor {
         return Status::Ok();
       }
       if (reaped < 0 && errno != EINTR) return ErrnoError("waitpid (workload)");
-      if (poll(fds, 3, PollTimeoutMs()) < 0 && errno != EINTR) return Abandon("poll");
+      if (poll(fds, 4, PollTimeoutMs()) < 0 && errno != EINTR) return Abandon("poll");
       if (fds[0].revents != 0) OnSignals();
       if (fds[1].revents != 0 && ReadStderr() == ReadState::kClosed) fds[1].fd = -1;
       if (beats_) OnHeartbeat();
@@ -563,9 +587,10 @@ class Supervisor {
 
   int PollTimeoutMs() const {
     const std::optional<int64_t> next = heartbeat_ != nullptr ? keeper_.NextWake() : keeper_.NextDeadline();
-    if (!next) return -1;
+    const int no_pidfd_cap = exited_fd_ < 0 ? kNoPidfdCheckMs : INT_MAX;
+    if (!next) return exited_fd_ < 0 ? no_pidfd_cap : -1;
     // Whole milliseconds: waking before the deadline would spin until it.
-    return static_cast<int>(std::clamp<int64_t>(*next - clock_.MonotonicMs(), 0, INT_MAX));
+    return static_cast<int>(std::clamp<int64_t>(*next - clock_.MonotonicMs(), 0, no_pidfd_cap));
   }
 
   void OnSignals() {
@@ -614,6 +639,7 @@ class Supervisor {
   const int stderr_fd_;
   const ProcessGroup& group_;
   const pid_t workload_;
+  const int exited_fd_;
   int wait_status_ = 0;
   TailBuffer tail_;
   const HeartbeatFn* heartbeat_ = nullptr;
@@ -683,7 +709,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, const HeartbeatFn& hea
     }
     return SpawnFailureResult(spec, failure->error, clock.MonotonicMs() - start_ms);
   }
-  Supervisor supervisor(spec, heartbeat, clock, start_ms, signals.fd(), stderr_read.get(), group, spawned->pid);
+  Supervisor supervisor(spec, heartbeat, clock, start_ms, signals.fd(), stderr_read.get(), group, spawned->pid,
+                        spawned->exited.get());
   JOBGATE_RETURN_IF_ERROR(supervisor.Wait());
   const int64_t duration_ms = clock.MonotonicMs() - start_ms;
   group.Finish();

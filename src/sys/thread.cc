@@ -1,5 +1,8 @@
 #include "sys/thread.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
 #include <string>
 #include <system_error>
@@ -9,14 +12,23 @@ namespace jobgate {
 
 namespace {
 
+// The thread starts with every signal blocked (a new thread inherits its
+// creator's mask), so that signals meant for the process (SIGCHLD, SIGTERM,
+// SIGINT) reach the thread that waits for them, never one of ours, where
+// the default action would drop SIGCHLD or end the process on SIGTERM.
 Status StartStdThread(std::thread& out, std::function<void()> body) {
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
+  Status started = Status::Ok();
   try {
     out = std::thread(std::move(body));
   } catch (const std::system_error& e) {
     // The only exception of std::thread's constructor (EAGAIN: a thread limit).
-    return Status::Internal(e.what());
+    started = Status::Internal(e.what());
   }
-  return Status::Ok();
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  return started;
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ namespace jobgate {
 // Starts `body` on a new thread moved into `out`. Empty: std::thread's.
 using ThreadStarter = std::function<Status(std::thread& out, std::function<void()> body)>;
 
-// Starts `body` into `out` through `start` (std::thread's when empty).
+// Starts `body` into `out` through `start` (std::thread's when empty, with
+// every signal blocked in the new thread).
 // kInternal "cannot start <what>: <reason>" when no thread can be started.
 // Never throws.
 Status StartThread(const ThreadStarter& start, std::thread& out, std::function<void()> body, std::string_view what);

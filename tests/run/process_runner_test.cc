@@ -1,6 +1,7 @@
 #include "run/process_runner.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "sys/thread.h"
 
 namespace jobgate {
 namespace {
@@ -377,6 +380,57 @@ TEST_F(ProcessRunner, TheHeartbeatThreadStartsOnlyWhenABeatIsDue) {
   EXPECT_EQ(RunOk(longer, beat).exit_code, 0);
   EXPECT_EQ(started, 1);
   EXPECT_GE(beats.load(), 1);
+}
+
+// A thread that does not block SIGCHLD (one a library started before the
+// run: the DynamoDB store opens its spare connections on one) takes the
+// workload's SIGCHLD, whose default action drops it. The workload's end
+// is still seen at once, through its pidfd, and without one (a kernel
+// before 5.3, a seccomp filter) within the loop's bounded check, not at
+// the first beat, a third of the lease in.
+TEST_F(ProcessRunner, TheWorkloadsEndIsSeenWhenAnotherThreadTakesItsSigchld) {
+  for (const bool pidfd : {true, false}) {
+    SCOPED_TRACE(pidfd ? "with a pidfd" : "without a pidfd");
+    std::atomic<bool> done{false};
+    std::thread taker([&] {
+      sigset_t chld;
+      sigemptyset(&chld);
+      sigaddset(&chld, SIGCHLD);
+      pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
+      const auto until = std::chrono::steady_clock::now() + milliseconds(4'000);
+      while (!done && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+    });
+    // Its stderr closed first, as at any exit (the kernel closes files
+    // before it notifies the parent): only the exit itself can wake the
+    // loop. The first beat is due 10 s in.
+    ProcessSpec spec = Leased("exec 2>&-; sleep 0.2; exit 3", 30'000, 1'000);
+    if (!pidfd) spec.fail_syscall = [](std::string_view call) { return call == "pidfd_open" ? ENOSYS : 0; };
+    const auto start = std::chrono::steady_clock::now();
+    const ProcessResult r = RunOk(spec, [] { return HeartbeatReply{true, 30'000}; });
+    const auto took = std::chrono::steady_clock::now() - start;
+    done = true;
+    taker.join();
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_LT(took, milliseconds(2'000)) << "the workload's end was seen only by the poll timeout";
+  }
+}
+
+// Threads that jobgate starts block every signal, so signals meant for the
+// process reach the thread that waits for them.
+TEST(StartThread, TheNewThreadBlocksEverySignalAndTheCallersMaskIsKept) {
+  sigset_t before;
+  pthread_sigmask(SIG_BLOCK, nullptr, &before);
+  sigset_t seen;
+  sigemptyset(&seen);
+  std::thread t;
+  ASSERT_TRUE(StartThread(nullptr, t, [&] { pthread_sigmask(SIG_BLOCK, nullptr, &seen); }, "a test thread").ok());
+  t.join();
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1}) {
+    EXPECT_EQ(sigismember(&seen, sig), 1) << strsignal(sig);
+  }
+  sigset_t after;
+  pthread_sigmask(SIG_BLOCK, nullptr, &after);
+  for (int sig = 1; sig < NSIG; ++sig) EXPECT_EQ(sigismember(&after, sig), sigismember(&before, sig)) << sig;
 }
 
 // Fault injection: a heartbeat thread that cannot start (a thread limit)
