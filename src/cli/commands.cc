@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <iostream>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -50,7 +49,8 @@ CliLogger& TheLogger() {
 void PrintJson(const nlohmann::ordered_json& j) {
   // Output from workloads and users is cleaned before it is stored, but a
   // hand-edited store may still hold invalid UTF-8: replace, never throw.
-  std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << std::endl;
+  fmt::print(stdout, "{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  std::fflush(stdout);
 }
 
 // The outcome to a descriptor of the caller's (a scheduler's pipe).
@@ -78,7 +78,7 @@ Result<std::unique_ptr<Store>> Open(const GlobalOptions& g) {
 }
 
 int Fail(const Status& s) {
-  std::cerr << "jobgate: " << s.message() << "\n";
+  fmt::print(stderr, "jobgate: {}\n", s.message());
   return ExitCodeFor(s);
 }
 
@@ -107,7 +107,7 @@ int CmdInit(const GlobalOptions& g) {
   if (!store.ok()) return Fail(store.status());
   Status st = (*store)->Init();
   if (!st.ok()) return Fail(st);
-  std::cout << "initialised " << RedactStoreUrl(g.store_url) << "\n";
+  fmt::print(stdout, "initialised {}\n", RedactStoreUrl(g.store_url));
   return kExitOk;
 }
 
@@ -189,7 +189,7 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     if (!s.ok()) return Fail(s.status());
     const std::optional<RunRecord> stuck = LastContended(**store, a.job, *s ? (*s)->updated_at : 0);
     if (!*s) {
-      if (stuck) std::cerr << ContendedLine(*stuck);
+      if (stuck) fmt::print(stderr, "{}", ContendedLine(*stuck));
       return Fail(Status::NotFound(fmt::format("job '{}' has no state in {}", a.job, RedactStoreUrl(g.store_url))));
     }
     auto clock = (*store)->ObservedClock();
@@ -202,11 +202,11 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
       if (stuck) j["contended"] = {{"at", FormatRfc3339(stuck->end_ms)}, {"error", stuck->error}};
       PrintJson(j);
     } else {
-      std::cout << StatusDetail(**s, now);
-      if (stuck) std::cout << ContendedLine(*stuck);
+      fmt::print(stdout, "{}", StatusDetail(**s, now));
+      if (stuck) fmt::print(stdout, "{}", ContendedLine(*stuck));
       if (clock) {
-        std::cout << fmt::format("{:<22} {} ms +- {} ms (this host minus the store)\n", "clock_offset",
-                                 clock->offset_ms, clock->uncertainty_ms);
+        fmt::print(stdout, "{:<22} {} ms +- {} ms (this host minus the store)\n", "clock_offset", clock->offset_ms,
+                   clock->uncertainty_ms);
       }
     }
     return kExitOk;
@@ -218,10 +218,10 @@ int CmdStatus(const GlobalOptions& g, const StatusArgs& a) {
     for (const auto& s : *all) arr.push_back(StateJson(s));
     PrintJson(arr);
   } else {
-    std::cout << StatusTable(*all, now);
+    fmt::print(stdout, "{}", StatusTable(*all, now));
     if (auto clock = (*store)->ObservedClock()) {
-      std::cout << fmt::format("This host's clock is {} ms {} the store's (+- {} ms).\n", std::abs(clock->offset_ms),
-                               clock->offset_ms >= 0 ? "ahead of" : "behind", clock->uncertainty_ms);
+      fmt::print(stdout, "This host's clock is {} ms {} the store's (+- {} ms).\n", std::abs(clock->offset_ms),
+                 clock->offset_ms >= 0 ? "ahead of" : "behind", clock->uncertainty_ms);
     }
   }
   return kExitOk;
@@ -237,7 +237,7 @@ int CmdHistory(const GlobalOptions& g, const HistoryArgs& a) {
     for (const auto& r : *runs) arr.push_back(RunJson(r));
     PrintJson(arr);
   } else {
-    std::cout << HistoryTable(*runs);
+    fmt::print(stdout, "{}", HistoryTable(*runs));
   }
   return kExitOk;
 }
@@ -247,7 +247,7 @@ int CmdApply(const GlobalOptions& g, const ApplyArgs& a) {
   auto defs = LoadJobsFile(a.file);
   if (!defs.ok()) return Fail(defs.status());
   if (a.dry_run) {
-    std::cout << a.file << ": " << defs->size() << " job(s) valid\n";
+    fmt::print(stdout, "{}: {} job(s) valid\n", a.file, defs->size());
     return kExitOk;
   }
   auto store = Open(g);
@@ -258,12 +258,12 @@ int CmdApply(const GlobalOptions& g, const ApplyArgs& a) {
   for (const auto& def : *defs) {
     auto next_fire = controller.Apply(def);
     if (!next_fire.ok()) return Fail(next_fire.status());
-    std::cout << "applied " << def.job;
+    fmt::print(stdout, "applied {}", def.job);
     if (!def.schedule.empty()) {
-      std::cout << fmt::format(" ({}; next fire {})", def.schedule,
-                               *next_fire == 0 ? std::string("none") : FormatRfc3339(*next_fire));
+      fmt::print(stdout, " ({}; next fire {})", def.schedule,
+                 *next_fire == 0 ? std::string("none") : FormatRfc3339(*next_fire));
     }
-    std::cout << "\n";
+    fmt::print(stdout, "\n");
   }
   return kExitOk;
 }
@@ -284,16 +284,16 @@ int CmdOperator(const GlobalOptions& g, OperatorAction action, const OperatorArg
       auto released = controller.Unlock(a.job, a.fence);
       if (!released.ok()) return Fail(released.status());
       if (*released == 0) {
-        std::cout << a.job << ": not running" << (a.fence ? fmt::format(" under fence {}", *a.fence) : "")
-                  << "; nothing to unlock\n";
+        fmt::print(stdout, "{}: not running{}; nothing to unlock\n", a.job,
+                   a.fence ? fmt::format(" under fence {}", *a.fence) : "");
       } else {
-        std::cout << a.job << ": unlocked (fence " << *released << " released, counted as abandoned)\n";
+        fmt::print(stdout, "{}: unlocked (fence {} released, counted as abandoned)\n", a.job, *released);
       }
       return kExitOk;
     }
   }
   if (!st.ok()) return Fail(st);
-  std::cout << a.job << ": " << done << "\n";
+  fmt::print(stdout, "{}: {}\n", a.job, done);
   return kExitOk;
 }
 

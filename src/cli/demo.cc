@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
-#include <iostream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,7 +41,7 @@ struct Demo {
   // Runs jobgate with args; returns its stdout (stderr passes through).
   std::pair<int, std::string> Run(const std::vector<std::string>& args) const {
     std::string out;
-    std::cout << std::flush;  // keep our lines and the children's stderr in order
+    std::fflush(stdout);  // keep our lines and the children's stderr in order
     FILE* p = popen(Line(args).c_str(), "r");
     if (!p) return {-1, ""};
     char buf[4096];
@@ -70,7 +69,10 @@ struct Demo {
   }
 };
 
-void Title(const std::string& t) { std::cout << "\n== " << t << "\n" << std::flush; }
+void Title(const std::string& t) {
+  fmt::print(stdout, "\n== {}\n", t);
+  std::fflush(stdout);
+}
 
 
 }  // namespace
@@ -91,23 +93,25 @@ void ConcurrentInvocations(Demo& demo) {
     auto [code, out] = runs[i].get();
     // The workload's own line comes first on stdout; the JSON outcome last.
     size_t cut = out.find("\n{");
-    if (cut != std::string::npos) std::cout << out.substr(0, cut + 1);
+    if (cut != std::string::npos) fmt::print(stdout, "{}", out.substr(0, cut + 1));
     auto o = Demo::Parse(cut == std::string::npos ? out : out.substr(cut + 1));
     ran += o.value("outcome", "") == "succeeded";
-    std::cout << fmt::format("   invocation {}: {}\n", i + 1, Demo::Describe(o));
+    fmt::print(stdout, "   invocation {}: {}\n", i + 1, Demo::Describe(o));
   }
-  std::cout << fmt::format("   -> the workload ran {} time; the others exited at the gate.\n", ran);
+  fmt::print(stdout, "   -> the workload ran {} time; the others exited at the gate.\n", ran);
 
   Title("2. Invoked again right away: the cooldown gates it");
-  std::cout << "   " << Demo::Describe(Demo::Parse(demo.Run({"run", "report", "--cooldown", "10s", "--json", "--", "true"}).second)) << "\n";
+  const auto again = demo.Run({"run", "report", "--cooldown", "10s", "--json", "--", "true"});
+  fmt::print(stdout, "   {}\n", Demo::Describe(Demo::Parse(again.second)));
 }
 
 void FailingWorkload(Demo& demo) {
   Title("3. A failing workload: its exit code passes through, stderr becomes last_error, backoff follows");
   auto [fail_code, fail_out] =
       demo.Run({"run", "flaky", "--json", "--", "sh", "-c", "echo 'disk full on /data' >&2; exit 3"});
-  std::cout << "   exit code " << fail_code << ": " << Demo::Describe(Demo::Parse(fail_out)) << "\n";
-  std::cout << "   again at once: " << Demo::Describe(Demo::Parse(demo.Run({"run", "flaky", "--json", "--", "true"}).second)) << "\n";
+  fmt::print(stdout, "   exit code {}: {}\n", fail_code, Demo::Describe(Demo::Parse(fail_out)));
+  const auto again = demo.Run({"run", "flaky", "--json", "--", "true"});
+  fmt::print(stdout, "   again at once: {}\n", Demo::Describe(Demo::Parse(again.second)));
 }
 
 void KilledHolder(Demo& demo) {
@@ -131,11 +135,14 @@ void KilledHolder(Demo& demo) {
   }
   kill(holder, SIGKILL);
   waitpid(holder, nullptr, 0);
-  std::cout << fmt::format("   killed jobgate (pid {}) with SIGKILL; its `sleep 30` dies with it\n", holder);
-  std::cout << "   right after: " << Demo::Describe(Demo::Parse(demo.Run(with({"--json", "--", "true"})).second)) << "\n";
-  std::cout << "   waiting for lease (2s) + clock-skew allowance (500ms) ...\n" << std::flush;
+  fmt::print(stdout, "   killed jobgate (pid {}) with SIGKILL; its `sleep 30` dies with it\n", holder);
+  const auto right_after = demo.Run(with({"--json", "--", "true"}));
+  fmt::print(stdout, "   right after: {}\n", Demo::Describe(Demo::Parse(right_after.second)));
+  fmt::print(stdout, "   waiting for lease (2s) + clock-skew allowance (500ms) ...\n");
+  std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::milliseconds(2700));
-  std::cout << "   then: " << Demo::Describe(Demo::Parse(demo.Run(with({"--json", "--", "true"})).second)) << "\n";
+  const auto then = demo.Run(with({"--json", "--", "true"}));
+  fmt::print(stdout, "   then: {}\n", Demo::Describe(Demo::Parse(then.second)));
 }
 
 }  // namespace
@@ -148,18 +155,18 @@ int CmdDemo(const GlobalOptions&, const char* argv0) {
   if (!mkdtemp(tmpl)) return Fail(Status::Unavailable("demo: cannot create a temporary directory"));
   std::string dir = tmpl;
   Demo demo{self, "sqlite:" + dir + "/demo.db"};
-  std::cout << "jobgate demo: store " << demo.store << "\n";
+  fmt::print(stdout, "jobgate demo: store {}\n", demo.store);
 
   ConcurrentInvocations(demo);
   FailingWorkload(demo);
   KilledHolder(demo);
   Title("5. jobgate status");
-  std::cout << demo.Run({"status"}).second;
+  fmt::print(stdout, "{}", demo.Run({"status"}).second);
   Title("6. jobgate history crashy");
-  std::cout << demo.Run({"history", "crashy"}).second;
+  fmt::print(stdout, "{}", demo.Run({"history", "crashy"}).second);
 
   std::filesystem::remove_all(dir, ec);
-  std::cout << "\nDone. Try it yourself: jobgate run NAME -- COMMAND (state lives in ./jobgate.db).\n";
+  fmt::print(stdout, "\nDone. Try it yourself: jobgate run NAME -- COMMAND (state lives in ./jobgate.db).\n");
   return kExitOk;
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "cli/cli11.h"
 #include "cli/commands.h"
 #include "run/exit_codes.h"
 #include "core/duration.h"
@@ -201,13 +200,16 @@ std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    UseStreams();  // CLI11 prints on std::cout
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    UseStreams();
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
+    UseStreams();
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "jobgate: " << e.what() << "\n";
+    fmt::print(stderr, "jobgate: {}\n", e.what());
     return kExitUsage;
   }
   return std::nullopt;
@@ -308,7 +310,7 @@ int Dispatch(CommandLine& c, const char* argv0) {
 int Main(int argc, char** argv) {
   const Wanted want(argc, argv);
   if (want.scope() == Wanted::Scope::kNone) {  // --version, as CLI11 would print it, without unwinding its exception
-    std::cout << "jobgate " << kJobgateVersion << "\n";
+    fmt::print(stdout, "jobgate {}\n", kJobgateVersion);
     return 0;
   }
   auto c = std::make_unique<CommandLine>(want);
@@ -326,7 +328,7 @@ int Main(int argc, char** argv) {
   if (flags.ok() && Chosen(c->run_cmd)) flags = c->run.Finish();
   if (flags.ok() && (Chosen(c->tick_cmd) || Chosen(c->serve_cmd))) flags = c->sched.Finish();
   if (!flags.ok()) {
-    std::cerr << "jobgate: " << flags.message() << "\n";
+    fmt::print(stderr, "jobgate: {}\n", flags.message());
     return kExitUsage;
   }
   return Dispatch(*c, argv[0]);

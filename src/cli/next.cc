@@ -1,7 +1,9 @@
 // `jobgate next EXPR`: the upcoming fire times of a schedule expression, in
 // its zone's wall time. Parsing and the arithmetic are the schedule
 // layer's; this prints.
-#include <iostream>
+#include <cstdio>
+
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "core/duration.h"
@@ -25,9 +27,9 @@ int CmdNext(const NextArgs& a) {
   for (int i = 0; i < a.count; ++i) {
     t = schedule->NextAfter(*t);
     if (!t) break;
-    std::cout << FormatLocalRfc3339(*t, schedule->time_zone()) << "\n";
+    fmt::print(stdout, "{}\n", FormatLocalRfc3339(*t, schedule->time_zone()));
   }
-  std::cout.flush();
+  std::fflush(stdout);
   return kExitOk;
 }
 

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
-#include <iostream>
 #include <mutex>
 #include <sstream>
 
@@ -49,8 +48,8 @@ class SystemdNotifier {
     if (getenv("NOTIFY_SOCKET") == nullptr) return;
     auto lib = SharedLibrary::Open("libsystemd.so.0", "serve under systemd (Type=notify)");
     if (!lib.ok() || !lib->Resolve("sd_notify", &notify_).ok()) {
-      std::cerr << "jobgate: warn: $NOTIFY_SOCKET is set but "
-                << (lib.ok() ? "sd_notify is missing" : lib.status().message()) << "; not notifying systemd\n";
+      fmt::print(stderr, "jobgate: warn: $NOTIFY_SOCKET is set but {}; not notifying systemd\n",
+                 lib.ok() ? "sd_notify is missing" : lib.status().message());
       notify_ = nullptr;
     }
   }
@@ -82,7 +81,8 @@ EventSink Lines() {
   return [](const std::string& line) {
     static std::mutex mu;
     std::lock_guard lock(mu);
-    std::cout << line << '\n' << std::flush;
+    fmt::print(stdout, "{}\n", line);
+    std::fflush(stdout);
   };
 }
 
