@@ -12,8 +12,10 @@ namespace {
 
 // IMDS is link-local: on a host that is not EC2 the connect must fail fast
 // (the SDKs use 1 s), or every chain that ends there would hang.
-const HttpClientOptions kImdsHttp{1'000, 2'000, ""};
-const HttpClientOptions kContainerHttp{2'000, 5'000, ""};
+// Functions, not globals: a global with a string needs an initialiser at
+// every process start.
+HttpClientOptions ImdsHttp() { return HttpClientOptions{1'000, 2'000, ""}; }
+HttpClientOptions ContainerHttp() { return HttpClientOptions{2'000, 5'000, ""}; }
 
 std::string EnvValue(const Environment& env, std::string_view name) {
   auto it = env.find(name);
@@ -69,7 +71,7 @@ class ContainerSource final : public CredentialSource {
     request.url = s_.url;
     request.headers = {{"Accept", "application/json"}};
     if (!token.empty()) request.headers.emplace_back("Authorization", token);
-    auto response = SendCredentialRequest(deps_, kContainerHttp, request, Describe());
+    auto response = SendCredentialRequest(deps_, ContainerHttp(), request, Describe());
     if (!response.ok()) return response.status();
     if (response->status != 200) {
       return Status::Unavailable(
@@ -108,7 +110,7 @@ class ImdsClient {
 
  private:
   Result<std::string> Send(const HttpRequest& request) {
-    auto response = SendCredentialRequest(deps_, kImdsHttp, request, what_);
+    auto response = SendCredentialRequest(deps_, ImdsHttp(), request, what_);
     if (!response.ok()) return response.status();
     if (response->status == 200) return std::move(response->body);
     const std::string hint = response->status == 404 && request.url.find("security-credentials") != std::string::npos

@@ -69,10 +69,6 @@ int DaysInMonth(int64_t year, int month) {
   return month == 2 && leap ? 29 : kDays[month - 1];
 }
 
-int64_t LocalSeconds(int64_t year, int month, int day, int hour, int minute, int second) {
-  return DaysFromCivil(year, month, day) * kDayS + hour * 3600 + minute * 60 + second;
-}
-
 // Howard Hinnant's civil_from_days.
 Civil ToCivil(int64_t local_s) {
   const int64_t days = FloorDiv(local_s, kDayS);

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "jobgate/status.h"
+#include "util/numbers.h"
 
 namespace jobgate::schedule {
 
@@ -31,7 +32,9 @@ struct Civil {
 };
 
 Civil ToCivil(int64_t local_s);
-int64_t LocalSeconds(int64_t year, int month, int day, int hour = 0, int minute = 0, int second = 0);
+constexpr int64_t LocalSeconds(int64_t year, int month, int day, int hour = 0, int minute = 0, int second = 0) {
+  return DaysFromCivil(year, month, day) * 86'400 + hour * 3600 + minute * 60 + second;
+}
 int DaysInMonth(int64_t year, int month);
 
 // A cron expression's matching sets, one bit per allowed value: minute

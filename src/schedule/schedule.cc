@@ -19,8 +19,8 @@ namespace {
 constexpr int64_t kDayS = 86'400;
 // Instants searched: the local years kMinYear-kMaxYear, with a margin for
 // any offset.
-const int64_t kMinInstantS = schedule::LocalSeconds(schedule::kMinYear, 1, 1) - 2 * kDayS;
-const int64_t kMaxInstantS = schedule::LocalSeconds(schedule::kMaxYear + 1, 1, 1) + 2 * kDayS;
+constexpr int64_t kMinInstantS = schedule::LocalSeconds(schedule::kMinYear, 1, 1) - 2 * kDayS;
+constexpr int64_t kMaxInstantS = schedule::LocalSeconds(schedule::kMaxYear + 1, 1, 1) + 2 * kDayS;
 // cronie (man 8 cron): clock changes of less than 3 hours get the DST
 // treatment; bigger ones are jumps, and what they skip is not caught up.
 constexpr int32_t kCronieMaxShiftS = 3 * 3600;

@@ -9,12 +9,15 @@ namespace {
 
 using metrics::Labels;
 
+// Bucket bounds are made when a registry is (functions, not global vectors:
+// those would be built at the start of every jobgate process).
 // Run durations: from a second to four hours.
-const std::vector<double> kRunBuckets = {0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 14400};
+std::vector<double> RunBuckets() { return {0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 14400}; }
 // How late a due job was started, and store calls: milliseconds to seconds.
-const std::vector<double> kLagBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-const std::vector<double> kStoreBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                           0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+std::vector<double> LagBuckets() { return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}; }
+std::vector<double> StoreBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
 
 const char* CodeLabel(StatusCode code) {
   switch (code) {
@@ -57,17 +60,17 @@ ServeMetrics::ServeMetrics(const std::string& version)
           "(cause lease_expired) or overlap = replace stopped it (cause replaced).",
           {"job", "cause"})),
       run_duration_(registry_.AddHistogram(
-          "jobgate_run_duration_seconds", "How long the runs of this serve's invocations took.", {"job"}, kRunBuckets)),
+          "jobgate_run_duration_seconds", "How long the runs of this serve's invocations took.", {"job"}, RunBuckets())),
       starts_(registry_.AddCounter("jobgate_serve_starts_total", "Scheduled invocations this serve started.", {"job"})),
       tick_lag_(registry_.AddHistogram("jobgate_serve_tick_lag_seconds",
-                                       "How late this serve started a due job, from its due time.", {}, kLagBuckets)),
+                                       "How late this serve started a due job, from its due time.", {}, LagBuckets())),
       running_(registry_.AddGauge("jobgate_serve_running_children", "Invocations of this serve running now.", {})),
       last_pass_(registry_.AddGauge("jobgate_serve_last_pass_timestamp_seconds",
                                     "When this serve last read the due index (its loop is alive).", {})),
       due_read_errors_(registry_.AddCounter("jobgate_serve_due_read_errors_total",
                                             "Passes of this serve whose read of the due index failed.", {})),
       store_latency_(registry_.AddHistogram("jobgate_store_request_duration_seconds",
-                                            "This serve's store calls, by operation.", {"operation"}, kStoreBuckets)),
+                                            "This serve's store calls, by operation.", {"operation"}, StoreBuckets())),
       store_errors_(registry_.AddCounter("jobgate_store_errors_total",
                                          "This serve's store calls that failed, by operation and error.",
                                          {"operation", "code"})),
@@ -103,7 +106,7 @@ ServeMetrics::ServeMetrics(const std::string& version)
                                           {"handler", "code"})),
       http_latency_(registry_.AddHistogram("jobgate_http_request_duration_seconds",
                                            "How long this serve took to answer HTTP requests, by route.", {"handler"},
-                                           kStoreBuckets)) {
+                                           StoreBuckets())) {
   registry_.AddGauge("jobgate_build_info", "The jobgate binary serving these metrics.", {"version"}).Set({version}, 1);
 }
 

@@ -26,14 +26,4 @@ bool ParseFixedDigits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
-int64_t DaysFromCivil(int64_t year, int month, int day) {
-  // http://howardhinnant.github.io/date_algorithms.html#days_from_civil
-  const int64_t y = year - (month <= 2);
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;                                                  // [0, 399]
-  const int64_t doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;  // [0, 365]
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                          // [0, 146096]
-  return era * 146097 + doe - 719468;
-}
-
 }  // namespace jobgate
