@@ -1,14 +1,15 @@
 #include "metrics/metrics.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <string_view>
-#include <system_error>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include "util/text.h"
 
@@ -68,8 +69,10 @@ std::vector<double> CheckBuckets(const std::string& metric, std::vector<double> 
 
 // A sample value as Prometheus' parser (Go's strconv.ParseFloat) reads it
 // back exactly: integral values in plain digits ("3", not "3e+00"), others
-// in the shortest form that round-trips (std::to_chars), and the spellings
-// +Inf, -Inf and NaN of the format.
+// in the shortest digits that round-trip (fmt's Dragonbox), and the
+// spellings +Inf, -Inf and NaN of the format. fmt rather than
+// std::to_chars: libstdc++'s floating-point to_chars is the one piece of the
+// binary that needs libm, which every jobgate process would then map.
 void AppendNumber(std::string& out, double v) {
   if (std::isnan(v)) {
     out += "NaN";
@@ -79,14 +82,14 @@ void AppendNumber(std::string& out, double v) {
     out += v > 0 ? "+Inf" : "-Inf";
     return;
   }
-  char buf[64];
   // Plain digits up to 1e21 (as JavaScript prints numbers): beyond that the
   // exponent is the shorter and clearer form.
   const bool plain = v == std::trunc(v) && std::fabs(v) < 1e21;
-  const auto r = plain ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
-                       : std::to_chars(buf, buf + sizeof buf, v);
-  if (r.ec != std::errc()) Fatal("cannot format a number");  // cannot happen: 64 bytes fit any double
-  out.append(buf, r.ptr);
+  if (plain) {
+    fmt::format_to(std::back_inserter(out), "{:.0f}", v);
+  } else {
+    fmt::format_to(std::back_inserter(out), "{}", v);
+  }
 }
 
 // HELP text: backslash and newline escaped.
