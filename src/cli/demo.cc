@@ -34,7 +34,10 @@ struct Demo {
 
   std::string Line(const std::vector<std::string>& args) const {
     std::string cmd = ShellQuote(self) + " --store " + ShellQuote(store);
-    for (const auto& a : args) cmd += " " + ShellQuote(a);
+    for (const auto& a : args) {
+      cmd += ' ';
+      cmd += ShellQuote(a);
+    }
     return cmd;
   }
 
