@@ -21,7 +21,8 @@ driver=$build/bench/cli_bench
 probe_linked_curl=$build/bench/startup_probe_linked_curl
 probe_sqlite=$build/bench/startup_probe_sqlite
 probe_cxx=$build/bench/startup_probe_cxx
-for bin in "$jg" "$floor" "$driver" "$probe_linked_curl" "$probe_sqlite" "$probe_cxx"; do
+nopie=$build/bench/jobgate_nopie
+for bin in "$jg" "$floor" "$driver" "$probe_linked_curl" "$probe_sqlite" "$probe_cxx" "$nopie"; do
   [[ -x $bin ]] || { echo "cli_bench.sh: $bin is missing; build first (scripts/bench.sh does)" >&2; exit 1; }
 done
 command -v flock >/dev/null || { echo "cli_bench.sh: flock (util-linux) is missing" >&2; exit 1; }
@@ -51,6 +52,7 @@ prepare floor-default.db f --cooldown 0
 prepare run-held.db x --cooldown 0
 prepare floor-held.db f --cooldown 0
 prepare floor-supervised.db f --cooldown 0
+prepare skip-nopie.db y --cooldown 1h
 
 # (d) must be the skip path: the second invocation reports a cooldown skip
 # with one read and no write.
@@ -83,7 +85,9 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "floor_supervised:0:$floor $dir/floor-supervised.db f --supervise true" \
   "probe_linked_curl:0:$probe_linked_curl" \
   "probe_sqlite:0:$probe_sqlite" \
-  "probe_cxx:0:$probe_cxx")
+  "probe_cxx:0:$probe_cxx" \
+  "nopie_version:0:$nopie --version" \
+  "nopie_skip:3:$nopie $(store skip-nopie.db) run y --cooldown 1h --skip-exit-code 3 -- true")
 echo "$results"
 
 # Ratios from this one run: on the wall-time median, on the wall-time mean
@@ -118,5 +122,7 @@ echo "$results" | awk '
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]
       start("jobgate --version / empty C++ main (probe_cxx)", t[m, "jobgate_version"], t[m, "probe_cxx"], 1.3)
       printf "  the C++ runtime alone (probe_cxx / /bin/true): %.2fx\n", t[m, "probe_cxx"] / t[m, "true"]
+      printf "  without PIE (bench/jobgate_nopie, not what ships): --version %.2fx /bin/true, skip %.2fx the floor skip\n",
+             t[m, "nopie_version"] / t[m, "true"], t[m, "nopie_skip"] / t[m, "floor_skip"]
     }
   }'

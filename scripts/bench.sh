@@ -44,7 +44,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 # Only what the chosen part runs; one compiler per core.
 targets=()
 [[ $what == all || $what == sqlite ]] && targets+=(sqlite_bench sqlite_throughput)
-[[ $what == all || $what == cli ]] && targets+=(jobgate floor_cli cli_bench startup_probe_linked_curl startup_probe_sqlite startup_probe_cxx)
+[[ $what == all || $what == cli ]] && targets+=(jobgate floor_cli cli_bench startup_probe_linked_curl startup_probe_sqlite startup_probe_cxx jobgate_nopie)
 [[ $what == all || $what == lambda ]] && targets+=(jobgate lambda_floor lambda_cold_start)
 [[ $what == all || $what == schedule ]] && targets+=(due_bench next_bench)
 [[ $what == all || $what == postgres ]] && targets+=(postgres_bench)
