@@ -7,10 +7,10 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "store/item_codec.h"
 
@@ -30,7 +30,15 @@ template <typename Item>
 std::vector<std::string> ColumnDefs(std::span<const FieldSpec<Item>> fields, const char* int_type,
                                     const char* text_type) {
   std::vector<std::string> out;
-  for (const auto& f : fields) out.push_back(fmt::format("{} {}", f.name, f.type == FieldType::kInt ? int_type : text_type));
+  out.reserve(fields.size());
+  // Appends, not fmt::format: a store that opens builds these for every
+  // table's layout check, ~70 of them (docs/benchmarks.md, "Process
+  // start-up").
+  for (const auto& f : fields) {
+    std::string& def = out.emplace_back(f.name);
+    def += ' ';
+    def += f.type == FieldType::kInt ? int_type : text_type;
+  }
   return out;
 }
 
@@ -39,8 +47,13 @@ inline std::vector<std::string> Concat(std::vector<std::string> a, const std::ve
   return a;
 }
 
-inline std::string Join(const std::vector<std::string>& parts, const char* sep = ", ") {
-  return fmt::format("{}", fmt::join(parts, sep));
+inline std::string Join(const std::vector<std::string>& parts, std::string_view sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
 }
 
 // "name = value" for each pair (an UPDATE's SET list).

@@ -109,9 +109,15 @@ constexpr const char* kIndexesSql =
 // A fingerprint of Layout(): when the stored one differs (a field was added
 // to a table), opening re-runs Init, which adds the missing columns.
 std::string LayoutFingerprint() {
-  std::vector<std::string> tables;
-  for (const auto& t : Layout()) tables.push_back(fmt::format("{}({})", t.name, Join(t.columns)));
-  return fmt::format("{}", fmt::join(tables, ";"));
+  std::string out;
+  for (const auto& t : Layout()) {
+    if (!out.empty()) out += ';';
+    out += t.name;
+    out += '(';
+    out += Join(t.columns);
+    out += ')';
+  }
+  return out;
 }
 
 }  // namespace
