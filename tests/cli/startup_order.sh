@@ -36,6 +36,9 @@ present = [names for names in present if names]
 outside = [names[0] for names in present if not any(bounds[0] <= address[n] < bounds[1] for n in names)]
 print(f"{len(functions)} functions listed, {len(present)} with a symbol in the binary, "
       f"{len(present) - len(outside)} of them inside .text.jobgate_start [{bounds[0]:#x}, {bounds[1]:#x})")
+if len(functions) < 100:
+    sys.exit(f"{listed} lists only {len(functions)} functions; a short process runs ~500: regenerate it "
+             "(tools/startup-order/generate.sh)")
 if len(present) < len(functions) // 2:
     sys.exit("fewer than half of the listed functions exist: regenerate cmake/startup-order.ld "
              "(tools/startup-order/generate.sh)")

@@ -51,7 +51,7 @@ binary, out = sys.argv[1], sys.argv[2]
 files = sorted(sys.argv[3:], key=lambda f: int(f.rsplit(".", 1)[1]))
 rank = {}  # name -> the rank of the first trace that ran it
 for r, path in enumerate(files):
-    objects, functions, current = {}, {}, None
+    objects, functions, current, seen_here = {}, {}, None, set()
     for line in open(path, errors="replace"):
         m = re.match(r"^(c?ob|c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
         if not m:
@@ -66,7 +66,15 @@ for r, path in enumerate(files):
             if name:
                 functions[ident] = name
             if kind == "fn" and current == binary:
-                rank.setdefault(re.sub(r"'\d+$", "", functions[ident]), r)
+                name = re.sub(r"'\d+$", "", functions[ident])
+                seen_here.add(name)
+                rank.setdefault(name, r)
+    # Every trace runs main and the start-up of CLI11 and libstdc++ at least
+    # (--version: ~50 functions); fewer means callgrind did not attribute
+    # the code to this binary: write nothing rather than a useless list.
+    if len(seen_here) < 30:
+        sys.exit(f"generate.sh: {path}: only {len(seen_here)} functions of {binary} "
+                 f"(objects seen: {sorted(set(objects.values()))})")
 # A constructor's or destructor's variants are one function under several
 # names (C1 is an alias of C2, D1 of D2), and the section is named after
 # one of them, which need not be the one callgrind saw: list them all. A
