@@ -49,6 +49,13 @@ python3 - "$jg" "$out" "$dir"/cg.* <<'PY'
 import re, sys
 binary, out = sys.argv[1], sys.argv[2]
 files = sorted(sys.argv[3:], key=lambda f: int(f.rsplit(".", 1)[1]))
+# valgrind names the object of code it ran from the binary's sections; in
+# a binary already linked with this list, code outside the group can come
+# out as "???": such a function counts when the binary defines its name.
+import subprocess
+defined = {line.split()[-1] for line in subprocess.run(["nm", "--defined-only", binary], check=True,
+                                                        capture_output=True, text=True).stdout.splitlines()
+           if len(line.split()) == 3}
 rank = {}  # name -> the rank of the first trace that ran it
 for r, path in enumerate(files):
     objects, functions, current, seen_here = {}, {}, None, set()
@@ -65,10 +72,11 @@ for r, path in enumerate(files):
         else:
             if name:
                 functions[ident] = name
-            if kind == "fn" and current == binary:
+            if kind == "fn" and current in (binary, "???"):
                 name = re.sub(r"'\d+$", "", functions[ident])
-                seen_here.add(name)
-                rank.setdefault(name, r)
+                if current == binary or name in defined:
+                    seen_here.add(name)
+                    rank.setdefault(name, r)
     # Every trace runs main and the start-up of CLI11 and libstdc++ at least
     # (--version: ~50 functions); fewer means callgrind did not attribute
     # the code to this binary: write nothing rather than a useless list.
