@@ -53,6 +53,7 @@ prepare run-held.db x --cooldown 0
 prepare floor-held.db f --cooldown 0
 prepare floor-supervised.db f --cooldown 0
 prepare skip-nopie.db y --cooldown 1h
+prepare run-nopie.db x --cooldown 0
 
 # (d) must be the skip path: the second invocation reports a cooldown skip
 # with one read and no write.
@@ -87,7 +88,8 @@ results=$("$driver" --rounds "$rounds" --warmup 10 \
   "probe_sqlite:0:$probe_sqlite" \
   "probe_cxx:0:$probe_cxx" \
   "nopie_version:0:$nopie --version" \
-  "nopie_skip:3:$nopie $(store skip-nopie.db) run y --cooldown 1h --skip-exit-code 3 -- true")
+  "nopie_skip:3:$nopie $(store skip-nopie.db) run y --cooldown 1h --skip-exit-code 3 -- true" \
+  "nopie_run:0:$nopie $(store run-nopie.db) run x --cooldown 0 --skip-exit-code 3 -- true")
 echo "$results"
 
 # Ratios from this one run: on the wall-time median, on the wall-time mean
@@ -122,7 +124,7 @@ echo "$results" | awk '
              t[m, "probe_linked_curl"], t[m, "probe_sqlite"], t[m, "true"]
       start("jobgate --version / empty C++ main (probe_cxx)", t[m, "jobgate_version"], t[m, "probe_cxx"], 1.3)
       printf "  the C++ runtime alone (probe_cxx / /bin/true): %.2fx\n", t[m, "probe_cxx"] / t[m, "true"]
-      printf "  without PIE (bench/jobgate_nopie, not what ships): --version %.2fx /bin/true, skip %.2fx the floor skip\n",
-             t[m, "nopie_version"] / t[m, "true"], t[m, "nopie_skip"] / t[m, "floor_skip"]
+      printf "  without PIE (bench/jobgate_nopie, not what ships): --version %.2fx /bin/true, skip %.2fx the floor skip, run %.2fx the supervised floor\n",
+             t[m, "nopie_version"] / t[m, "true"], t[m, "nopie_skip"] / t[m, "floor_skip"], t[m, "nopie_run"] / t[m, "floor_supervised"]
     }
   }'
