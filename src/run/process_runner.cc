@@ -290,31 +290,36 @@ class ProcessGroup {
 // The workload
 
 // argv and envp as execvpe wants them, built before fork so the child only
-// makes async-signal-safe calls.
+// makes async-signal-safe calls. The pointers point into `spec` and into
+// the process's own environment, which outlive the child's exec; only the
+// overriding variables are made here. Few allocations: the parent frees the
+// plan after its forks, and each heap page it writes then is a
+// copy-on-write fault (docs/benchmarks.md, "Process start-up").
 struct ExecPlan {
-  std::vector<std::string> strings;  // owns argv then envp
+  std::vector<std::string> overrides;  // "NAME=value" of spec.env
   std::vector<char*> argv;
   std::vector<char*> envp;
 };
 
 ExecPlan MakeExecPlan(const ProcessSpec& spec) {
   ExecPlan plan;
-  plan.strings = spec.argv;
-  const size_t argc = plan.strings.size();
+  plan.argv.reserve(spec.argv.size() + 1);
+  // execvpe takes char* const[] but writes through none of them.
+  for (const std::string& arg : spec.argv) plan.argv.push_back(const_cast<char*>(arg.c_str()));
+  plan.argv.push_back(nullptr);
+  plan.overrides.reserve(spec.env.size());
+  for (const auto& [name, value] : spec.env) plan.overrides.push_back(name + "=" + value);
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string_view entry(*e);
     const std::string_view name = entry.substr(0, entry.find('='));
     const bool overridden = std::any_of(spec.env.begin(), spec.env.end(),
                                         [&](const auto& kv) { return kv.first == name; });
-    if (!overridden) plan.strings.emplace_back(entry);
+    if (!overridden) plan.envp.push_back(*e);
   }
-  for (const auto& [name, value] : spec.env) plan.strings.push_back(name + "=" + value);
-  // Pointers are taken last, once `strings` stops growing; moving the plan
-  // moves the vector's buffer, so they stay valid.
-  for (size_t i = 0; i < plan.strings.size(); ++i) {
-    (i < argc ? plan.argv : plan.envp).push_back(plan.strings[i].data());
-  }
-  plan.argv.push_back(nullptr);
+  // Pointers into `overrides` are taken once it stops growing; moving the
+  // plan moves the vector's buffer (and the strings it holds), so they stay
+  // valid.
+  for (std::string& entry : plan.overrides) plan.envp.push_back(entry.data());
   plan.envp.push_back(nullptr);
   return plan;
 }
