@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -343,9 +345,29 @@ struct WorkloadFds {
   int status_write;
 };
 
-// Body of the workload child, between fork and exec. Only async-signal-safe calls.
+// Every signal the process catches goes back to its default action. A
+// handler is jobgate's code acting on jobgate's memory: in a child of
+// clone(CLONE_VM) that memory is the parent's own, and after a fork a
+// handler would act for a process that is about to become the workload.
+// glibc's two reserved signals fail sigaction with EINVAL and are skipped.
+void DefaultCaughtSignals() {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction action;
+    if (sigaction(sig, nullptr, &action) != 0) continue;
+    if (action.sa_handler == SIG_DFL || action.sa_handler == SIG_IGN) continue;
+    action = {};
+    action.sa_handler = SIG_DFL;
+    sigaction(sig, &action, nullptr);
+  }
+}
+
+// Body of the workload child, between its start and exec. Only
+// async-signal-safe calls, and no write to memory but its own stack: the
+// child may share the parent's memory (StartWorkload). Starts with every
+// signal the spawning thread blocked still blocked.
 [[noreturn]] void WorkloadMain(const ExecPlan& plan, pid_t jobgate, pid_t pgid,
                                WorkloadFds fds, const sigset_t& caller_mask) {
+  DefaultCaughtSignals();
   // Until setpgid below we are outside the sentinel's group: if jobgate dies
   // in that window, the kernel kills us instead. The getppid check closes
   // the race of jobgate dying before prctl.
@@ -375,7 +397,78 @@ struct WorkloadFds {
   ReportFailure(fds.status_write, ChildFailure::kExec);
 }
 
-// A forked workload: its pid, and the failure it reported if it never exec'd.
+struct WorkloadStart {
+  const ExecPlan* plan;
+  pid_t jobgate;
+  pid_t pgid;
+  WorkloadFds fds;
+  const sigset_t* caller_mask;
+};
+
+// The sanitizers' run-time follows each thread's stack and cannot follow a
+// child running on a stack of its own in the parent's memory: under them
+// the workload is forked.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSpawnByFork = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+constexpr bool kSpawnByFork = true;
+#else
+constexpr bool kSpawnByFork = false;
+#endif
+#else
+constexpr bool kSpawnByFork = false;
+#endif
+
+// The clone child's stack. It takes WorkloadMain, execvpe's PATH buffer
+// (at most PATH_MAX + NAME_MAX), a lazy symbol binding's saved registers,
+// and, when the kernel refuses a file without "#!" (ENOEXEC) and execvpe
+// retries with /bin/sh, a copy of argv: a command with more arguments than
+// kCloneMaxArgs is forked instead.
+constexpr size_t kCloneStackBytes = 32 * 1024;
+constexpr size_t kCloneMaxArgs = 1024;
+
+int WorkloadEntry(void* arg) {
+  const WorkloadStart& start = *static_cast<const WorkloadStart*>(arg);
+  WorkloadMain(*start.plan, start.jobgate, start.pgid, start.fds, *start.caller_mask);
+}
+
+// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: the child runs in
+// the parent's memory until it execs, so neither copies the parent's page
+// tables nor takes a copy-on-write fault, and the parent's next writes to
+// its heap take none either (a fork write-protects every page: about 30
+// faults and 9% of a `jobgate run -- true`, docs/benchmarks.md). The
+// calling thread is suspended until the child execs or exits, so the
+// child's stack is a buffer in this frame. Every signal stays blocked
+// across the clone so that no handler runs in the child before
+// WorkloadMain has reset it; WorkloadMain opens the mask.
+__attribute__((noinline)) pid_t CloneWorkload(const WorkloadStart& start) {
+  alignas(64) char stack[kCloneStackBytes];
+  sigset_t all, before;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &before);
+  const pid_t pid = clone(WorkloadEntry, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                          const_cast<WorkloadStart*>(&start));
+  const int error = errno;
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  errno = error;
+  return pid;
+}
+
+// Starts the workload's process: its pid, or -1 with errno and `*how` the
+// call that failed.
+pid_t StartWorkload(const WorkloadStart& start, const char** how) {
+  if (!kSpawnByFork && start.plan->argv.size() <= kCloneMaxArgs) {
+    *how = "clone (workload)";
+    return CloneWorkload(start);
+  }
+  *how = "fork (workload)";
+  const pid_t pid = fork();
+  if (pid == 0) WorkloadMain(*start.plan, start.jobgate, start.pgid, start.fds, *start.caller_mask);
+  return pid;
+}
+
+// A started workload: its pid, and the failure it reported if it never exec'd.
 struct Spawned {
   pid_t pid = -1;
   std::optional<ChildFailure> failure;
@@ -401,19 +494,17 @@ void ReapBlocking(pid_t pid, int* wait_status) {
   }
 }
 
-// Forks and execs the workload into `pgid`, and waits for the exec verdict.
+// Starts and execs the workload into `pgid`, and waits for the exec verdict.
 // Consumes `stderr_write`: jobgate must not hold it, or stderr never sees EOF.
 Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write, const sigset_t& caller_mask,
                               const SyscallFault& fault) {
   Fd status_read, status_write;
   JOBGATE_RETURN_IF_ERROR(MakePipe(&status_read, &status_write, fault));
-  const pid_t jobgate = getpid();
-  if (Injected(fault, "fork (workload)")) return ErrnoError("fork (workload)");
-  const pid_t pid = fork();
-  if (pid < 0) return ErrnoError("fork (workload)");
-  if (pid == 0) {
-    WorkloadMain(plan, jobgate, pgid, {stderr_write.get(), status_write.get()}, caller_mask);
-  }
+  if (Injected(fault, "spawn (workload)")) return ErrnoError("spawn (workload)");
+  const WorkloadStart start{&plan, getpid(), pgid, {stderr_write.get(), status_write.get()}, &caller_mask};
+  const char* how = nullptr;
+  const pid_t pid = StartWorkload(start, &how);
+  if (pid < 0) return ErrnoError(how);
   stderr_write.Reset();
   status_write.Reset();
   // EOF: exec succeeded (and the child had joined the group before, so

@@ -37,7 +37,7 @@
 
 namespace jobgate {
 
-// Test seam: called with a system call's name ("fork (workload)",
+// Test seam: called with a system call's name ("spawn (workload)",
 // "signalfd", ...) before the runner makes it; a non-zero errno makes the
 // call fail with it, so every error path is reached without hope.
 using SyscallFault = std::function<int(std::string_view call)>;

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -461,7 +462,7 @@ TEST_F(ProcessRunner, EverySystemCallFailureIsReportedAndLeavesNothingBehind) {
     int nth;  // which of its calls fails (the runner makes three pipes)
   };
   const std::vector<Fault> faults = {{"signalfd", 1},        {"pipe2", 1}, {"fork (sentinel)", 1},
-                                     {"pipe2", 2},           {"pipe2", 3}, {"fork (workload)", 1},
+                                     {"pipe2", 2},           {"pipe2", 3}, {"spawn (workload)", 1},
                                      {"eventfd", 1}};
   sigset_t before;
   sigprocmask(SIG_BLOCK, nullptr, &before);
@@ -557,6 +558,85 @@ TEST_F(ProcessRunner, NonExecutableFileIs126) {
   EXPECT_EQ(r.kind, Kind::kSpawnFailed);
   EXPECT_EQ(r.exit_code, 126);
   EXPECT_NE(r.stderr_tail.find("Permission denied"), std::string::npos) << r.stderr_tail;
+}
+
+// A file without "#!" is refused by the kernel (ENOEXEC) and run by /bin/sh,
+// as a shell does; execvpe then copies argv on the spawning child's stack.
+// Both sides of the runner's argument count limit for that stack
+// (kCloneMaxArgs, beyond which the workload is forked) are run.
+TEST_F(ProcessRunner, AScriptWithoutInterpreterLineRunsUnderShWithManyArguments) {
+  const std::string path = PathOf("no-interpreter-line");
+  std::ofstream(path) << "test \"$#\" -eq \"$1\" && exit 7\nexit 1\n";
+  chmod(path.c_str(), 0755);
+  for (const size_t count : {size_t{1}, size_t{1023}, size_t{1024}, size_t{3000}}) {
+    SCOPED_TRACE(count);
+    ProcessSpec spec;
+    spec.argv = {path, std::to_string(count)};
+    spec.argv.resize(count + 1, "x");
+    const ProcessResult r = RunOk(spec);
+    EXPECT_EQ(r.kind, Kind::kExited);
+    EXPECT_EQ(r.exit_code, 7);
+  }
+}
+
+// The handler of the process that runs a workload never runs in the
+// workload's process before its exec: there it would act on the parent's
+// own memory (the child of clone(CLONE_VM) shares it). A thread sends
+// SIGUSR1 to its whole process group without pause while workloads start;
+// a workload that receives it before it has left the group for the
+// sentinel's must die of it (the default action), not run the handler,
+// which records the pid it ran in. In a process of its own, leading its
+// own group, so that the signals reach nothing else.
+pid_t g_handler_owner = 0;
+std::atomic<pid_t> g_handler_foreign{0};
+
+void RecordHandlerPid(int) {
+  const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
+  if (self != g_handler_owner) g_handler_foreign.store(self);
+}
+
+TEST_F(ProcessRunner, TheCallersSignalHandlersNeverRunInTheWorkload) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setpgid(0, 0) != 0) _exit(10);
+    g_handler_owner = getpid();
+    struct sigaction action = {};
+    action.sa_handler = RecordHandlerPid;
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &action, nullptr);
+    std::atomic<bool> stop{false};
+    std::thread sender([&stop] {
+      sigset_t usr1;
+      sigemptyset(&usr1);
+      sigaddset(&usr1, SIGUSR1);
+      pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+      while (!stop.load()) {
+        kill(0, SIGUSR1);
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    });
+    int killed = 0, runs = 0;
+    for (; runs < 400 && killed < 20; ++runs) {
+      ProcessSpec spec;
+      spec.argv = {"true"};
+      Result<ProcessResult> r = RunProcess(spec, nullptr);
+      if (!r.ok()) break;
+      if (r->kind == Kind::kSignaled && r->signal == SIGUSR1) ++killed;
+      if (g_handler_foreign.load() != 0) break;
+    }
+    stop.store(true);
+    sender.join();
+    if (g_handler_foreign.load() != 0) _exit(1);  // a handler ran in a workload
+    if (runs == 0 || killed == 0) _exit(2);       // no signal reached a starting workload
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_NE(WEXITSTATUS(status), 1) << "a handler ran in a workload's process before its exec";
+  EXPECT_NE(WEXITSTATUS(status), 2) << "no SIGUSR1 reached a workload before it left the group";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_F(ProcessRunner, EmptyCommandIsAnError) {
