@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/single_threaded.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -16,6 +18,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -28,11 +31,27 @@
 #include "util/text.h"
 
 extern char** environ;
+extern "C" char end[];  // the end of the executable's data (end(3))
 
 namespace jobgate {
 namespace {
 
 using Kind = ProcessResult::Kind;
+
+// Under the sanitizers, whose run-time follows each thread's stack and
+// owns the heap, the workload is forked (StartWorkload) and the sentinel's
+// fork keeps the heap (HeapLeftOutOfFork).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 // The workload's stderr is read in chunks of this size (on the stack).
 constexpr size_t kReadChunk = 64 * 1024;
@@ -239,6 +258,41 @@ class SignalScope {
   _exit(0);
 }
 
+// Leaves the heap out of the address space a fork copies, while it lives.
+// The sentinel never touches the heap (SentinelMain: system calls on its
+// stack), and a fork write-protects every page it copies: the run's later
+// writes to its heap (the commit's statements, the frees) would then each
+// take a copy-on-write fault, about 40 of them and 5% of a
+// `jobgate run -- true` (docs/benchmarks.md). The heap is the brk area,
+// from the end of the executable's data to the program break (what lies
+// between is unmapped, and madvise then fails with ENOMEM after advising
+// the mapped part). Only in a single-threaded process: another thread
+// forking in between would start a child without its heap. And only
+// outside the sanitizers, whose fork handling may use it.
+class HeapLeftOutOfFork {
+ public:
+  HeapLeftOutOfFork() {
+    if (kSanitized || !__libc_single_threaded) return;
+    const uintptr_t page = static_cast<uintptr_t>(getpagesize());
+    const uintptr_t from = (reinterpret_cast<uintptr_t>(end) + page - 1) & ~(page - 1);
+    const uintptr_t to = reinterpret_cast<uintptr_t>(sbrk(0));
+    if (to <= from) return;
+    start_ = reinterpret_cast<void*>(from);
+    length_ = to - from;
+    madvise(start_, length_, MADV_DONTFORK);
+  }
+  // In the parent only: the sentinel's SentinelMain never returns.
+  ~HeapLeftOutOfFork() {
+    if (length_ > 0) madvise(start_, length_, MADV_DOFORK);
+  }
+  HeapLeftOutOfFork(const HeapLeftOutOfFork&) = delete;
+  HeapLeftOutOfFork& operator=(const HeapLeftOutOfFork&) = delete;
+
+ private:
+  void* start_ = nullptr;
+  size_t length_ = 0;
+};
+
 // Owns the sentinel, whose pid is the workload's process group id. Until
 // Finish() reaps it the sentinel is our child (alive or a zombie), so that
 // pid, and with it the group id, cannot be reused: kill(-pgid) is safe.
@@ -253,9 +307,13 @@ class ProcessGroup {
     Fd life_read;
     JOBGATE_RETURN_IF_ERROR(MakePipe(&life_read, &life_write_, fault));
     if (Injected(fault, "fork (sentinel)")) return ErrnoError("fork (sentinel)");
-    const pid_t pid = fork();
+    pid_t pid;
+    {
+      const HeapLeftOutOfFork heap;
+      pid = fork();
+      if (pid == 0) SentinelMain(life_read.get());
+    }
     if (pid < 0) return ErrnoError("fork (sentinel)");
-    if (pid == 0) SentinelMain(life_read.get());
     pid_ = pid;
     // Also from this side, so the group exists before the workload tries to
     // join it (the classic shell double setpgid; one of them may lose).
@@ -405,21 +463,6 @@ struct WorkloadStart {
   const sigset_t* caller_mask;
 };
 
-// The sanitizers' run-time follows each thread's stack and cannot follow a
-// child running on a stack of its own in the parent's memory: under them
-// the workload is forked.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSpawnByFork = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-constexpr bool kSpawnByFork = true;
-#else
-constexpr bool kSpawnByFork = false;
-#endif
-#else
-constexpr bool kSpawnByFork = false;
-#endif
-
 // The clone child's stack. It takes WorkloadMain, execvpe's PATH buffer
 // (at most PATH_MAX + NAME_MAX), a lazy symbol binding's saved registers,
 // and, when the kernel refuses a file without "#!" (ENOEXEC) and execvpe
@@ -458,7 +501,7 @@ __attribute__((noinline)) pid_t CloneWorkload(const WorkloadStart& start) {
 // Starts the workload's process: its pid, or -1 with errno and `*how` the
 // call that failed.
 pid_t StartWorkload(const WorkloadStart& start, const char** how) {
-  if (!kSpawnByFork && start.plan->argv.size() <= kCloneMaxArgs) {
+  if (!kSanitized && start.plan->argv.size() <= kCloneMaxArgs) {
     *how = "clone (workload)";
     return CloneWorkload(start);
   }

@@ -293,6 +293,26 @@ TEST_F(CliTest, FailingWorkloadPassesExitCodeAndRecordsStderrTailWithBackoff) {
   EXPECT_EQ(Json(again)["reason"], "cooldown");
 }
 
+// The sentinel, the leader of the workload's group, is forked without
+// jobgate's heap, which it never touches, and the heap is inherited by forks
+// again once it is started ("dc" is the smaps flag of MADV_DONTFORK). The
+// workload looks: its group id is the sentinel's pid, its parent jobgate.
+TEST_F(CliTest, TheSentinelIsForkedWithoutTheHeapWhichForksInheritAgainAfterwards) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "under the sanitizers the sentinel's fork keeps the heap";
+#endif
+  const std::string script =
+      "pg=$(cut -d' ' -f5 /proc/$$/stat); "
+      "echo sentinel_heap=$(grep -c '\\[heap\\]' /proc/$pg/maps); "
+      "echo jobgate_heap=$(grep -c '\\[heap\\]' /proc/$PPID/maps); "
+      "echo jobgate_heap_not_forked=$(grep -A40 '\\[heap\\]' /proc/$PPID/smaps | grep -m1 VmFlags | grep -c ' dc')";
+  Proc p = Run({"run", "h", "--", "sh", "-c", script});
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_NE(p.out.find("sentinel_heap=0\n"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("jobgate_heap=1\n"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("jobgate_heap_not_forked=0\n"), std::string::npos) << p.out;
+}
+
 TEST_F(CliTest, SameRequestIdRunsOnce) {
   const std::string marker = Path("ran");
   for (int i = 0; i < 4; ++i) {
