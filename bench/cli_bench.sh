@@ -10,7 +10,7 @@
 #   a skip <= 1.2 x the floor process reading the item (floor_cli
 #   --skip-check), jobgate run -- true <= 1.15 x (floor + /bin/true), and
 #   the same against the floor process supervising `true` itself
-#   (floor_cli --supervise: the sentinel and the workload's fork and exec).
+#   (floor_cli --supervise: the sentinel's fork, the workload's clone and exec).
 set -euo pipefail
 
 build=${1:?usage: bench/cli_bench.sh BUILD_DIR [ROUNDS]}
