@@ -199,14 +199,8 @@ CLI::App* AddNextCommand(CLI::App& app, NextArgs& next) {
 std::optional<int> Parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    UseStreams();  // CLI11 prints on std::cout
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    UseStreams();
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    UseStreams();
+  } catch (const CLI::Success& e) {  // --help, --version
+    UseStreams();                      // CLI11 prints on std::cout
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fmt::print(stderr, "jobgate: {}\n", e.what());

@@ -726,8 +726,8 @@ class Supervisor {
 
   int PollTimeoutMs() const {
     const std::optional<int64_t> next = heartbeat_ != nullptr ? keeper_.NextWake() : keeper_.NextDeadline();
+    if (!next) return exited_fd_ < 0 ? kNoPidfdCheckMs : -1;
     const int no_pidfd_cap = exited_fd_ < 0 ? kNoPidfdCheckMs : INT_MAX;
-    if (!next) return exited_fd_ < 0 ? no_pidfd_cap : -1;
     // Whole milliseconds: waking before the deadline would spin until it.
     return static_cast<int>(std::clamp<int64_t>(*next - clock_.MonotonicMs(), 0, no_pidfd_cap));
   }
