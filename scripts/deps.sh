@@ -9,7 +9,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config libsqlite3-dev nlohmann-json3-dev l
             libfmt-dev libspdlog-dev libcurl4-openssl-dev libssl-dev libtomlplusplus-dev libsystemd-dev tzdata
             libpq-dev libmicrohttpd-dev)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev sqlite3 util-linux curl nodejs npm libcpp-httplib-dev
-           libyaml-cpp-dev zip unzip libhowardhinnant-date-dev postgresql pgbouncer faketime chromium)
+           libyaml-cpp-dev zip unzip libhowardhinnant-date-dev postgresql pgbouncer faketime chromium valgrind)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-all}" == build ]] || want+=("${test_pkgs[@]}")

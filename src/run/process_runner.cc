@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/single_threaded.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -19,8 +18,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,6 @@
 #include "util/text.h"
 
 extern char** environ;
-extern "C" char end[];  // the end of the executable's data (end(3))
 
 namespace jobgate {
 namespace {
@@ -39,8 +39,8 @@ namespace {
 using Kind = ProcessResult::Kind;
 
 // Under the sanitizers, whose run-time follows each thread's stack and
-// owns the heap, the workload is forked (StartWorkload) and the sentinel's
-// fork keeps the heap (HeapLeftOutOfFork).
+// owns the heap, the workload (StartWorkload) and the sentinel
+// (ProcessGroup::Start) are forked.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;
 #elif defined(__has_feature)
@@ -235,63 +235,84 @@ class SignalScope {
 // the read end of the "life" pipe, whose only write end is in jobgate; the
 // kernel closes that end however jobgate exits (kill -9 included), the read
 // returns EOF, and the sentinel SIGKILLs its whole group, grandchildren too.
-// A pipe rather than PR_SET_PDEATHSIG: no race between fork and prctl (EOF
-// is seen even if jobgate died first), and it tracks the process, not the
-// thread that forked. No exec: FACTS.md, process start dominates a run.
-[[noreturn]] void SentinelMain(int life_fd) {
-  // Immune to the SIGTERM jobgate sends the group, and to terminal signals:
-  // only the group's SIGKILL (or its own) ends it.
-  sigset_t all;
-  sigfillset(&all);
-  sigprocmask(SIG_SETMASK, &all, nullptr);
-  // Lead a group of our own, or kill(-getpid()) below would hit nothing:
-  // never kill(0), which before setpgid would be jobgate's own group.
-  if (setpgid(0, 0) != 0) _exit(1);
-  // Hold no store connection, terminal or pipe of jobgate's.
-  CloseFdsFrom(0, life_fd);
-  char byte;
-  ssize_t n;
-  do {
-    n = read(life_fd, &byte, 1);
-  } while (n > 0 || (n < 0 && errno == EINTR));
-  kill(-getpid(), SIGKILL);
-  _exit(0);
+// A pipe rather than PR_SET_PDEATHSIG: no race between its start and prctl
+// (EOF is seen even if jobgate died first), and it tracks the process, not
+// the thread that started it. No exec: FACTS.md, process start dominates a
+// run. It starts with every signal blocked (ProcessGroup::Start) and keeps
+// them so: immune to the SIGTERM jobgate sends the group and to terminal
+// signals, only the group's SIGKILL (or its own) ends it.
+//
+// Where it can, the sentinel shares jobgate's memory (clone(CLONE_VM),
+// without CLONE_VFORK: it runs beside jobgate, on a stack of its own). A
+// fork would copy jobgate's page tables and write-protect every page, and
+// each page jobgate wrote afterwards (the commit's statements, the frees,
+// its stack) would take a copy-on-write fault, the sentinel its own faults
+// on top: about 45 faults and 10% of a `jobgate run -- true`
+// (docs/benchmarks.md). Sharing the memory, it must not write to any of
+// jobgate's: no glibc call, whose errno is the spawning thread's (the
+// sentinel runs with its thread pointer), only system calls made here,
+// and nothing but its own stack. Where these are not written (another
+// architecture), under the sanitizers and under valgrind, it is forked.
+struct SentinelArgs {
+  int life_fd;
+  unsigned max_fd;  // the highest fd to close where close_range is missing
+};
+
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool kSharedSentinel = !kSanitized;
+// A system call without errno: the result, or -errno.
+inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
+#if defined(__x86_64__)
+  long result;
+  asm volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return result;
+#else
+  register long x8 asm("x8") = number;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#endif
+}
+#else
+constexpr bool kSharedSentinel = false;
+// Only ever in a forked sentinel, whose errno is its own.
+inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
+  const long result = syscall(number, a, b, c);
+  return result < 0 ? -errno : result;
+}
+#endif
+
+// Closes [lo, hi] by system calls only (CloseRange without glibc).
+void RawCloseRange(unsigned lo, unsigned hi, unsigned max_fd) {
+  if (lo > hi) return;
+  if (RawSyscall(SYS_close_range, lo, hi, 0) == 0) return;
+  for (unsigned fd = lo; fd <= std::min(hi, max_fd); ++fd) RawSyscall(SYS_close, fd);
 }
 
-// Leaves the heap out of the address space a fork copies, while it lives.
-// The sentinel never touches the heap (SentinelMain: system calls on its
-// stack), and a fork write-protects every page it copies: the run's later
-// writes to its heap (the commit's statements, the frees) would then each
-// take a copy-on-write fault, about 40 of them and 5% of a
-// `jobgate run -- true` (docs/benchmarks.md). The heap is the brk area,
-// from the end of the executable's data to the program break (what lies
-// between is unmapped, and madvise then fails with ENOMEM after advising
-// the mapped part). Only in a single-threaded process: another thread
-// forking in between would start a child without its heap. And only
-// outside the sanitizers, whose fork handling may use it.
-class HeapLeftOutOfFork {
- public:
-  HeapLeftOutOfFork() {
-    if (kSanitized || !__libc_single_threaded) return;
-    const uintptr_t page = static_cast<uintptr_t>(getpagesize());
-    const uintptr_t from = (reinterpret_cast<uintptr_t>(end) + page - 1) & ~(page - 1);
-    const uintptr_t to = reinterpret_cast<uintptr_t>(sbrk(0));
-    if (to <= from) return;
-    start_ = reinterpret_cast<void*>(from);
-    length_ = to - from;
-    madvise(start_, length_, MADV_DONTFORK);
-  }
-  // In the parent only: the sentinel's SentinelMain never returns.
-  ~HeapLeftOutOfFork() {
-    if (length_ > 0) madvise(start_, length_, MADV_DOFORK);
-  }
-  HeapLeftOutOfFork(const HeapLeftOutOfFork&) = delete;
-  HeapLeftOutOfFork& operator=(const HeapLeftOutOfFork&) = delete;
+[[noreturn]] void SentinelMain(const SentinelArgs& args) {
+  // Lead a group of our own, or kill(-getpid()) below would hit nothing:
+  // never kill(0), which before setpgid would be jobgate's own group.
+  if (RawSyscall(SYS_setpgid, 0, 0) != 0) RawSyscall(SYS_exit_group, 1);
+  // Hold no store connection, terminal or pipe of jobgate's.
+  const unsigned life = static_cast<unsigned>(args.life_fd);
+  if (life > 0) RawCloseRange(0, life - 1, args.max_fd);
+  RawCloseRange(life + 1, ~0u, args.max_fd);
+  char byte;
+  long n;
+  do {
+    n = RawSyscall(SYS_read, args.life_fd, reinterpret_cast<long>(&byte), 1);
+  } while (n > 0 || n == -EINTR);
+  RawSyscall(SYS_kill, -RawSyscall(SYS_getpid), SIGKILL);
+  for (;;) RawSyscall(SYS_exit_group, 0);
+}
 
- private:
-  void* start_ = nullptr;
-  size_t length_ = 0;
-};
+int SentinelEntry(void* arg) { SentinelMain(*static_cast<const SentinelArgs*>(arg)); }
+
+// The shared sentinel's stack: its frames are small (SentinelMain and the
+// system calls), and only the pages it touches are ever allocated.
+constexpr size_t kSentinelStackBytes = 64 * 1024;
 
 // Owns the sentinel, whose pid is the workload's process group id. Until
 // Finish() reaps it the sentinel is our child (alive or a zombie), so that
@@ -306,14 +327,26 @@ class ProcessGroup {
   Status Start(const SyscallFault& fault) {
     Fd life_read;
     JOBGATE_RETURN_IF_ERROR(MakePipe(&life_read, &life_write_, fault));
-    if (Injected(fault, "fork (sentinel)")) return ErrnoError("fork (sentinel)");
+    if (Injected(fault, "spawn (sentinel)")) return ErrnoError("spawn (sentinel)");
+    const bool shared = kSharedSentinel && !UnderValgrind();
+    const char* how = shared ? "clone (sentinel)" : "fork (sentinel)";
+    SentinelArgs args{life_read.get(), MaxFd()};
+    // Every signal blocked across the start: the sentinel keeps the mask,
+    // and no handler of jobgate's runs in it.
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &before);
     pid_t pid;
-    {
-      const HeapLeftOutOfFork heap;
+    if (shared) {
+      pid = CloneSentinel(args);
+    } else {
       pid = fork();
-      if (pid == 0) SentinelMain(life_read.get());
+      if (pid == 0) SentinelMain(args);
     }
-    if (pid < 0) return ErrnoError("fork (sentinel)");
+    const int error = errno;
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    errno = error;
+    if (pid < 0) return ErrnoError(how);
     pid_ = pid;
     // Also from this side, so the group exists before the workload tries to
     // join it (the classic shell double setpgid; one of them may lose).
@@ -333,17 +366,50 @@ class ProcessGroup {
   // would hold the stderr pipe open; a container's processes die with its
   // PID 1 the same way.
   void Finish() {
-    if (pid_ <= 0) return;
-    Signal(SIGKILL);
-    life_write_.Reset();
-    while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    if (pid_ > 0) {
+      Signal(SIGKILL);
+      life_write_.Reset();
+      while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      pid_ = -1;
     }
-    pid_ = -1;
+    // Only once the sentinel is reaped: it may be running on it until then.
+    if (stack_ != nullptr) munmap(stack_, kSentinelStackBytes);
+    stack_ = nullptr;
   }
 
  private:
+  // Valgrind runs no clone(CLONE_VM) but a thread's or a vfork's: it would
+  // stop the process. It is seen by the preload it puts in every process it
+  // runs, as tools/startup-order does with callgrind.
+  static bool UnderValgrind() {
+    const char* preload = getenv("LD_PRELOAD");
+    return preload != nullptr && strstr(preload, "/vgpreload_") != nullptr;
+  }
+
+  static unsigned MaxFd() {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+      return static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)) - 1;
+    }
+    return 65535;
+  }
+
+  // clone(CLONE_VM) onto a stack mapped for it, whose top holds the
+  // sentinel's arguments (this frame is gone by the time it reads them).
+  pid_t CloneSentinel(const SentinelArgs& args) {
+    void* stack = mmap(nullptr, kSentinelStackBytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    stack_ = stack;
+    char* top = static_cast<char*>(stack) + kSentinelStackBytes;
+    auto* copy = new (top - 64) SentinelArgs(args);
+    return clone(SentinelEntry, top - 64, CLONE_VM | SIGCHLD, copy);
+  }
+
   pid_t pid_ = -1;
   Fd life_write_;
+  void* stack_ = nullptr;
 };
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "run/process_runner.h"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -461,7 +462,7 @@ TEST_F(ProcessRunner, EverySystemCallFailureIsReportedAndLeavesNothingBehind) {
     std::string call;
     int nth;  // which of its calls fails (the runner makes three pipes)
   };
-  const std::vector<Fault> faults = {{"signalfd", 1},        {"pipe2", 1}, {"fork (sentinel)", 1},
+  const std::vector<Fault> faults = {{"signalfd", 1},        {"pipe2", 1}, {"spawn (sentinel)", 1},
                                      {"pipe2", 2},           {"pipe2", 3}, {"spawn (workload)", 1},
                                      {"eventfd", 1}};
   sigset_t before;
@@ -637,6 +638,50 @@ TEST_F(ProcessRunner, TheCallersSignalHandlersNeverRunInTheWorkload) {
   EXPECT_NE(WEXITSTATUS(status), 1) << "a handler ran in a workload's process before its exec";
   EXPECT_NE(WEXITSTATUS(status), 2) << "no SIGUSR1 reached a workload before it left the group";
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The sentinel, the leader of the workload's group, shares the caller's
+// memory: its start copies no page tables and leaves no page
+// write-protected (ProcessGroup::Start). Under the sanitizers it is forked.
+// kcmp(KCMP_VM) compares two processes' address spaces: 0 when they are
+// one. The workload writes its group id (the sentinel's pid) and waits.
+TEST_F(ProcessRunner, TheSentinelSharesTheCallersMemory) {
+  const std::string pg_file = PathOf("pg"), go = PathOf("go");
+  const ProcessSpec spec = Shell("echo $(cut -d' ' -f5 /proc/$$/stat) > " + pg_file + ".tmp; mv " + pg_file +
+                                 ".tmp " + pg_file + "; while [ ! -e " + go + " ]; do sleep 0.01; done");
+  Result<ProcessResult> result = Status::Internal("not run");
+  std::thread runner([&] { result = RunProcess(spec, nullptr); });
+  const pid_t sentinel = WaitForPidFile(pg_file, milliseconds(10'000));
+  long same = -1;
+  int error = 0;
+  std::string sentinel_stat;
+  if (sentinel > 0) {
+    same = syscall(SYS_kcmp, getpid(), sentinel, KCMP_VM, 0, 0);
+    error = errno;
+    std::ifstream stat("/proc/" + std::to_string(sentinel) + "/stat");
+    std::getline(stat, sentinel_stat);
+  }
+  std::ofstream(go).put('\n');
+  runner.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->exit_code, 0);
+  ASSERT_GT(sentinel, 0) << "the workload never wrote its group id";
+  ASSERT_NE(sentinel, getpgrp());
+  // The sentinel is our child (its parent pid, the 2nd field after the name).
+  const size_t paren = sentinel_stat.rfind(')');
+  ASSERT_NE(paren, std::string::npos) << sentinel_stat;
+  std::istringstream fields(sentinel_stat.substr(paren + 2));
+  std::string state;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  EXPECT_EQ(parent, getpid()) << sentinel_stat;
+  if (same < 0 && (error == ENOSYS || error == EPERM)) GTEST_SKIP() << "kcmp: " << strerror(error);
+  ASSERT_GE(same, 0) << strerror(error);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  EXPECT_NE(same, 0) << "under the sanitizers the sentinel is forked";
+#else
+  EXPECT_EQ(same, 0) << "the sentinel has an address space of its own";
+#endif
 }
 
 TEST_F(ProcessRunner, EmptyCommandIsAnError) {
