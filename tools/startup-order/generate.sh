@@ -53,9 +53,15 @@ files = sorted(sys.argv[3:], key=lambda f: int(f.rsplit(".", 1)[1]))
 # a binary already linked with this list, code outside the group can come
 # out as "???": such a function counts when the binary defines its name.
 import subprocess
-defined = {line.split()[-1] for line in subprocess.run(["nm", "--defined-only", binary], check=True,
-                                                        capture_output=True, text=True).stdout.splitlines()
-           if len(line.split()) == 3}
+defined, at, names_at = set(), {}, {}  # names; name -> address; address -> the names there
+for line in subprocess.run(["nm", "--defined-only", binary], check=True, capture_output=True,
+                           text=True).stdout.splitlines():
+    parts = line.split()
+    if len(parts) == 3:
+        defined.add(parts[2])
+        if parts[1] in "TtWw":
+            at[parts[2]] = parts[0]
+            names_at.setdefault(parts[0], []).append(parts[2])
 rank = {}  # name -> the rank of the first trace that ran it
 for r, path in enumerate(files):
     objects, functions, current, seen_here = {}, {}, None, set()
@@ -87,13 +93,17 @@ for r, path in enumerate(files):
 # names (C1 is an alias of C2, D1 of D2), and the section is named after
 # one of them, which need not be the one callgrind saw: list them all. A
 # variant that does not exist matches nothing.
+# Functions the compiler found identical are one function under several
+# names too (-fipa-icf: make_unique<CommandLine> of a Wanted&& and of a
+# const Wanted&), at one address: list every name the binary has there.
 def variants(name):
-    if not re.search(r"[CD][0-4](?=[EIB])", name):
-        return [name]
-    out = set()
-    for c in "1234":
-        for d in "0124":
-            out.add(re.sub(r"([CD])[0-4](?=[EIB])", lambda m: m.group(1) + (c if m.group(1) == "C" else d), name))
+    out = {name}
+    if re.search(r"[CD][0-4](?=[EIB])", name):
+        for c in "1234":
+            for d in "0124":
+                out.add(re.sub(r"([CD])[0-4](?=[EIB])", lambda m: m.group(1) + (c if m.group(1) == "C" else d), name))
+    for v in list(out):
+        out.update(names_at.get(at.get(v), []))
     return sorted(out)
 # Only names a section can carry (mangled names, clones such as
 # .constprop.0); callgrind's "0x..." entries are code without a symbol.
