@@ -105,27 +105,66 @@ Status MakePipe(Fd* read_end, Fd* write_end, const SyscallFault& fault) {
   return Status::Ok();
 }
 
-// Closes [lo, hi]. Async-signal-safe: runs between fork and exec.
-void CloseRange(unsigned lo, unsigned hi) {
-  if (lo > hi) return;
-  if (close_range(lo, hi, 0) == 0) return;
-  // Kernels before 5.9 lack close_range: close one by one up to the fd limit.
+// System calls for the children before they run: the workload's between
+// its clone and exec, the sentinel's all its life. Both may share jobgate's
+// memory and its thread pointer, so they write no errno (the spawning
+// thread's) where that can be avoided: on x86-64 and arm64, where the
+// sentinel shares the memory (kSharedSentinel, ProcessGroup::Start).
+#if defined(__x86_64__) || defined(__aarch64__)
+constexpr bool kSharedSentinel = !kSanitized;
+// A system call without errno: the result, or -errno.
+inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
+#if defined(__x86_64__)
+  long result;
+  asm volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return result;
+#else
+  register long x8 asm("x8") = number;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#endif
+}
+#else
+constexpr bool kSharedSentinel = false;
+// Only in a forked child, whose errno is its own, or in a clone(CLONE_VFORK)
+// child, whose parent waits until it execs.
+inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
+  const long result = syscall(number, a, b, c);
+  return result < 0 ? -errno : result;
+}
+#endif
+
+// The highest descriptor to close one by one where close_range(2) is
+// missing (Linux before 5.9): below the soft limit on open files.
+unsigned FdLimit() {
   struct rlimit limit;
-  unsigned max_fd = 65535;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-    max_fd = static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)) - 1;
+    return static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)) - 1;
   }
-  for (unsigned fd = lo; fd <= std::min(hi, max_fd); ++fd) close(static_cast<int>(fd));
+  return 65535;
+}
+
+// Closes [lo, hi] by system calls only (RawSyscall), up to `max_fd`
+// (FdLimit(), taken by the parent) one by one without close_range.
+void RawCloseRange(unsigned lo, unsigned hi, unsigned max_fd) {
+  if (lo > hi) return;
+  if (RawSyscall(SYS_close_range, lo, hi, 0) == 0) return;
+  for (unsigned fd = lo; fd <= std::min(hi, max_fd); ++fd) RawSyscall(SYS_close, fd);
 }
 
 // Closes every fd >= `first` except `keep`: the caller's descriptors opened
 // without O_CLOEXEC (by libraries, or inherited) must not leak further.
-void CloseFdsFrom(int first, int keep) {
+// For the workload and the sentinel before they run: no errno, no heap.
+void CloseFdsFrom(int first, int keep, unsigned max_fd) {
+  const unsigned from = static_cast<unsigned>(first), kept = static_cast<unsigned>(keep);
   if (keep >= first) {
-    CloseRange(static_cast<unsigned>(first), static_cast<unsigned>(keep) - 1);
-    CloseRange(static_cast<unsigned>(keep) + 1, ~0u);
+    if (kept > from) RawCloseRange(from, kept - 1, max_fd);
+    RawCloseRange(kept + 1, ~0u, max_fd);
   } else {
-    CloseRange(static_cast<unsigned>(first), ~0u);
+    RawCloseRange(from, ~0u, max_fd);
   }
 }
 
@@ -258,47 +297,12 @@ struct SentinelArgs {
   unsigned max_fd;  // the highest fd to close where close_range is missing
 };
 
-#if defined(__x86_64__) || defined(__aarch64__)
-constexpr bool kSharedSentinel = !kSanitized;
-// A system call without errno: the result, or -errno.
-inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
-#if defined(__x86_64__)
-  long result;
-  asm volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-  return result;
-#else
-  register long x8 asm("x8") = number;
-  register long x0 asm("x0") = a;
-  register long x1 asm("x1") = b;
-  register long x2 asm("x2") = c;
-  asm volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-  return x0;
-#endif
-}
-#else
-constexpr bool kSharedSentinel = false;
-// Only ever in a forked sentinel, whose errno is its own.
-inline long RawSyscall(long number, long a = 0, long b = 0, long c = 0) {
-  const long result = syscall(number, a, b, c);
-  return result < 0 ? -errno : result;
-}
-#endif
-
-// Closes [lo, hi] by system calls only (CloseRange without glibc).
-void RawCloseRange(unsigned lo, unsigned hi, unsigned max_fd) {
-  if (lo > hi) return;
-  if (RawSyscall(SYS_close_range, lo, hi, 0) == 0) return;
-  for (unsigned fd = lo; fd <= std::min(hi, max_fd); ++fd) RawSyscall(SYS_close, fd);
-}
-
 [[noreturn]] void SentinelMain(const SentinelArgs& args) {
   // Lead a group of our own, or kill(-getpid()) below would hit nothing:
   // never kill(0), which before setpgid would be jobgate's own group.
   if (RawSyscall(SYS_setpgid, 0, 0) != 0) RawSyscall(SYS_exit_group, 1);
   // Hold no store connection, terminal or pipe of jobgate's.
-  const unsigned life = static_cast<unsigned>(args.life_fd);
-  if (life > 0) RawCloseRange(0, life - 1, args.max_fd);
-  RawCloseRange(life + 1, ~0u, args.max_fd);
+  CloseFdsFrom(0, args.life_fd, args.max_fd);
   char byte;
   long n;
   do {
@@ -330,7 +334,7 @@ class ProcessGroup {
     if (Injected(fault, "spawn (sentinel)")) return ErrnoError("spawn (sentinel)");
     const bool shared = kSharedSentinel && !UnderValgrind();
     const char* how = shared ? "clone (sentinel)" : "fork (sentinel)";
-    SentinelArgs args{life_read.get(), MaxFd()};
+    SentinelArgs args{life_read.get(), FdLimit()};
     // Every signal blocked across the start: the sentinel keeps the mask,
     // and no handler of jobgate's runs in it.
     sigset_t all, before;
@@ -385,14 +389,6 @@ class ProcessGroup {
   static bool UnderValgrind() {
     const char* preload = getenv("LD_PRELOAD");
     return preload != nullptr && strstr(preload, "/vgpreload_") != nullptr;
-  }
-
-  static unsigned MaxFd() {
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
-      return static_cast<unsigned>(std::min<rlim_t>(limit.rlim_cur, 1u << 20)) - 1;
-    }
-    return 65535;
   }
 
   // clone(CLONE_VM) onto a stack mapped for it, whose top holds the
@@ -467,6 +463,7 @@ struct ChildFailure {
 struct WorkloadFds {
   int stderr_write;
   int status_write;
+  unsigned max_fd;  // FdLimit()
 };
 
 // Every signal the process catches goes back to its default action. A
@@ -516,7 +513,7 @@ void DefaultCaughtSignals() {
   sigprocmask(SIG_UNBLOCK, &watched, nullptr);
   // Keeps the status pipe: it is O_CLOEXEC, so exec closes it, and EOF on
   // the other end then tells jobgate the exec succeeded.
-  CloseFdsFrom(STDERR_FILENO + 1, fds.status_write);
+  CloseFdsFrom(STDERR_FILENO + 1, fds.status_write, fds.max_fd);
   execvpe(plan.argv[0], plan.argv.data(), plan.envp.data());
   ReportFailure(fds.status_write, ChildFailure::kExec);
 }
@@ -610,7 +607,7 @@ Result<Spawned> SpawnWorkload(const ExecPlan& plan, pid_t pgid, Fd stderr_write,
   Fd status_read, status_write;
   JOBGATE_RETURN_IF_ERROR(MakePipe(&status_read, &status_write, fault));
   if (Injected(fault, "spawn (workload)")) return ErrnoError("spawn (workload)");
-  const WorkloadStart start{&plan, getpid(), pgid, {stderr_write.get(), status_write.get()}, &caller_mask};
+  const WorkloadStart start{&plan, getpid(), pgid, {stderr_write.get(), status_write.get(), FdLimit()}, &caller_mask};
   const char* how = nullptr;
   const pid_t pid = StartWorkload(start, &how);
   if (pid < 0) return ErrnoError(how);
